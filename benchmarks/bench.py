@@ -1,0 +1,460 @@
+"""Benchmark kqcodec against pngquant, Pillow and the original notebook.
+
+Every method runs as a separate whole process on the same RGB(A) PNG, so wall
+time includes start-up, decoding and writing, and peak RSS is that process's
+own.  Quality (PSNR, SSIM), size and palette length are measured here, from
+the files the methods write, never taken from the methods themselves.
+Run with --help for the options.  ``bench.py --worker METHOD IN OUT K`` is
+how the script runs the Pillow and notebook methods in a process of their own.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Heavy libraries (numpy, pandas, skimage, sklearn) are imported inside the
+# functions that need them: worker processes are timed, and a Pillow worker
+# should not pay for importing pandas.
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
+METHODS = ('kqcodec', 'pngquant-s1', 'pngquant',
+           'pillow-mediancut', 'pillow-fastoctree', 'notebook')
+IMAGE_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
+SSIM_CROP = 1024  # SSIM on a full 12 MP photo takes longer than quantizing it
+
+# Started with `python -I -S -c` so that it stays small: see run_timed.
+LAUNCHER = '''
+import os, sys, time
+result, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(result, 'w') as f:
+    f.write(f'{os.waitstatus_to_exitcode(status)} {wall!r} {usage.ru_maxrss}')
+'''
+
+
+# --- Worker mode: the in-process methods, each run as its own timed process. ---
+
+def worker_pillow(method, src, dst, k):
+    """Quantize with Pillow (no dithering) and save an optimized palette PNG.
+
+    Parameters
+    ----------
+    method : {'mediancut', 'fastoctree'}
+        Median cut refuses RGBA input; skip_reason keeps it from seeing any.
+    src, dst : str
+        Input RGB(A) PNG and output path.
+    k : int
+        Number of palette entries.
+    """
+    from PIL import Image
+    quant = {'mediancut': Image.Quantize.MEDIANCUT,
+             'fastoctree': Image.Quantize.FASTOCTREE}[method]
+    img = Image.open(src)
+    img.quantize(k, method=quant, dither=Image.Dither.NONE).save(dst, optimize=True)
+
+
+def worker_notebook(src, dst, k):
+    """Reproduce the original notebook: MiniBatchKMeans on every pixel.
+
+    The palette is truncated (not rounded) and always written at bit depth 8,
+    exactly as the notebook did, so its numbers stay comparable.
+    """
+    import numpy as np
+    import png
+    from PIL import Image
+    from sklearn.cluster import MiniBatchKMeans
+    rgb = np.asarray(Image.open(src).convert('RGB'))
+    h, w, _ = rgb.shape
+    pixels = rgb.reshape(-1, 3) / 255
+    km = MiniBatchKMeans(n_clusters=k, max_iter=25, random_state=0).fit(pixels)
+    indices = km.predict(pixels).astype(np.uint8).reshape(h, w)
+    palette = [tuple(int(c) for c in row) for row in (km.cluster_centers_ * 255).astype(int)]
+    with open(dst, 'wb') as f:
+        png.Writer(w, h, palette=palette, bitdepth=8).write(f, indices)
+
+
+def run_worker(argv):
+    """Entry point of ``bench.py --worker METHOD IN OUT K``."""
+    method, src, dst, k = argv
+    if method == 'notebook':
+        worker_notebook(src, dst, int(k))
+    else:
+        worker_pillow(method.removeprefix('pillow-'), src, dst, int(k))
+
+
+# --- Commands and availability ---
+
+def find_kqcodec():
+    """Return the command prefix that runs kqcodec, and a note on which.
+
+    The console script starts a little faster than ``python -m``.  It is
+    looked for next to this interpreter first, so that a pyenv shim (a shell
+    script that adds its own start-up time) or another environment's install
+    is not picked up ahead of it.
+
+    Returns
+    -------
+    prefix : list of str or None
+        None when neither form answers ``--help`` with exit status 0.
+    note : str
+    """
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')])
+    script = shutil.which('kqcodec', path=search)
+    candidates = ([[script]] if script else []) + [[sys.executable, '-m', 'kqcodec']]
+    last_error = 'not found'
+    for prefix in candidates:
+        try:
+            done = subprocess.run(prefix + ['--help'], cwd=REPO, capture_output=True,
+                                  text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            last_error = str(exc)
+            continue
+        if done.returncode == 0:
+            return prefix, 'kqcodec runs as: ' + ' '.join(prefix)
+        last_error = last_line(done.stderr) or f'exit status {done.returncode}'
+    return None, f'kqcodec skipped: cannot run it ({last_error})'
+
+
+def build_commands(methods):
+    """Map each runnable method to a function ``(src, dst, k) -> argv``.
+
+    Methods whose tool is missing are left out, with a note saying why.
+    """
+    commands, notes = {}, []
+    pngquant = shutil.which('pngquant')
+    worker = [sys.executable, str(Path(__file__).resolve()), '--worker']
+    for method in methods:
+        if method == 'kqcodec':
+            prefix, note = find_kqcodec()
+            notes.append(note)
+            if prefix:
+                commands[method] = lambda s, d, k, p=prefix: p + ['encode', s, d, '-k', str(k), '--force']
+        elif method.startswith('pngquant'):
+            if not pngquant:
+                notes.append(f'{method} skipped: pngquant not found on PATH')
+                continue
+            speed = ['--speed', '1'] if method == 'pngquant-s1' else []
+            commands[method] = lambda s, d, k, sp=speed: (
+                [pngquant, '--nofs', *sp, '--strip', '--force', '-o', d, str(k), s])
+        else:
+            commands[method] = lambda s, d, k, m=method: worker + [m, s, d, str(k)]
+    return commands, notes
+
+
+def skip_reason(method, has_alpha, mp, max_mp_notebook):
+    """Why `method` is not run on this image, or None when it is."""
+    if has_alpha and method == 'pillow-mediancut':
+        return "Pillow's median cut does not support RGBA"
+    if has_alpha and method == 'notebook':
+        return 'the notebook handled RGB only'
+    if method == 'notebook' and mp > max_mp_notebook:
+        return f'larger than --max-mp-notebook {max_mp_notebook} MP'
+    return None
+
+
+# --- Running and measuring ---
+
+def last_line(text):
+    """Last non-empty line of `text`, shortened for a table cell."""
+    lines = [ln.strip() for ln in (text or '').splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ''
+
+
+def run_timed(argv, tmp):
+    """Run `argv` to completion and measure it.
+
+    Peak RSS cannot be read from a child of this process: Linux carries the
+    parent's high-water mark into a forked or vforked child through exec, so
+    every method would report this (large) process's memory.  A small
+    launcher forks and execs the method instead, and reports its grandchild's
+    ``ru_maxrss``; readings below the launcher's own ~5-7 MB are that floor.
+    The launcher also does the timing, so its start-up is not counted.
+    Stderr goes to a file, because a pipe nobody reads could stall the child.
+
+    Parameters
+    ----------
+    argv : list of str
+        Command with an absolute path as ``argv[0]`` (the launcher uses execv).
+    tmp : Path
+        Folder for the launcher's result file and the method's stderr.
+
+    Returns
+    -------
+    code, wall, rss, err : int, float, float, str
+        Exit status (negative: killed by that signal), seconds from fork to
+        exit, peak resident set size in MB, last line of stderr.
+    """
+    result, errpath = Path(tmp) / 'launcher.txt', Path(tmp) / 'stderr.txt'
+    result.unlink(missing_ok=True)
+    with open(errpath, 'wb') as err:
+        subprocess.run([sys.executable, '-I', '-S', '-c', LAUNCHER, str(result), *argv],
+                       stdout=subprocess.DEVNULL, stderr=err, cwd=REPO, check=True)
+    code, wall, rss_kib = result.read_text().split()
+    err = last_line(errpath.read_text(errors='replace'))
+    return int(code), float(wall), int(rss_kib) / 1024, err  # ru_maxrss is in KiB on Linux
+
+
+def compared_arrays(rgba, has_alpha):
+    """Arrays that PSNR and SSIM compare, as float64 (H, W, C).
+
+    Opaque images compare their 3 RGB channels.  With alpha, RGB is
+    premultiplied so that colour under transparent pixels does not count,
+    and alpha is a 4th channel; this matches kqcodec's own PSNR.
+    """
+    import numpy as np
+    rgba = rgba.astype(np.float64)
+    if not has_alpha:
+        return rgba[..., :3]
+    alpha = rgba[..., 3:4]
+    return np.concatenate([rgba[..., :3] * alpha / 255, alpha], axis=2)
+
+
+def measure_output(ref, out_path, has_alpha):
+    """Quality and palette of one output file, as row fields.
+
+    PSNR is over all pixels, SSIM over the centre crop.  'mode' is Pillow's
+    ('P' for a palette PNG) and 'palette' the number of PLTE entries.
+    """
+    import numpy as np
+    from PIL import Image
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    with Image.open(out_path) as img:
+        mode = img.mode
+        entries = len(img.getpalette() or []) // 3 if mode == 'P' else 0
+        test = compared_arrays(np.asarray(img.convert('RGBA')), has_alpha)
+    if test.shape != ref.shape:
+        raise ValueError(f'output is {test.shape[1]}x{test.shape[0]}, '
+                         f'input {ref.shape[1]}x{ref.shape[0]}')
+    with np.errstate(divide='ignore'):  # identical images: PSNR is inf
+        psnr = peak_signal_noise_ratio(ref, test, data_range=255)
+    h, w = ref.shape[:2]
+    top, left = max((h - SSIM_CROP) // 2, 0), max((w - SSIM_CROP) // 2, 0)
+    crop = (slice(top, top + SSIM_CROP), slice(left, left + SSIM_CROP), slice(0, 3))
+    ssim = structural_similarity(ref[crop], test[crop], channel_axis=2, data_range=255)
+    return {'psnr': float(psnr), 'ssim': float(ssim), 'mode': mode, 'palette': entries}
+
+
+def prepare(src, tmp):
+    """Convert `src` once to an RGB or RGBA PNG that every method reads.
+
+    Returns
+    -------
+    path : Path
+    rgba : (H, W, 4) uint8 ndarray
+        Pixels of that PNG, the reference for PSNR and SSIM.
+    has_alpha : bool
+        True when some pixel has alpha < 255 (the PNG is then RGBA).
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+    with Image.open(src) as img:
+        rgba = ImageOps.exif_transpose(img).convert('RGBA')
+    arr = np.asarray(rgba)
+    has_alpha = bool(arr[..., 3].min() < 255)
+    path = Path(tmp) / f'{src.stem}.png'
+    (rgba if has_alpha else rgba.convert('RGB')).save(path)
+    return path, arr, has_alpha
+
+
+def run_methods(argvs, outs, repeat, shift, tmp):
+    """Run each method `repeat` times, in an order rotated by `shift`.
+
+    Rotating the order means no method always runs first (cold caches) or
+    always right after the same heavy one.
+
+    Returns a dict per method: 'wall_s' (fastest run), 'rss_mb' (peak over
+    the runs) and 'error' (None, or why the last failed run failed).
+    """
+    names = list(argvs)
+    best = {m: {'wall_s': float('inf'), 'rss_mb': 0.0, 'error': None} for m in names}
+    for r in range(repeat):
+        turn = (shift + r) % len(names)
+        for m in names[turn:] + names[:turn]:
+            outs[m].unlink(missing_ok=True)  # a failed run must not find an old file
+            code, wall, rss, err = run_timed(argvs[m], tmp)
+            if code != 0 or not outs[m].exists():
+                best[m]['error'] = err or f'exit status {code}, no output'
+                continue
+            best[m]['wall_s'] = min(best[m]['wall_s'], wall)
+            best[m]['rss_mb'] = max(best[m]['rss_mb'], rss)
+    return best
+
+
+def bench_image(src, ks, commands, args, tmp, position):
+    """Run every method at every k on one image; return a list of row dicts.
+
+    `position` (the image's index) shifts the method order, see run_methods.
+    """
+    path, rgba, has_alpha = prepare(src, tmp)
+    ref = compared_arrays(rgba, has_alpha)
+    h, w = rgba.shape[:2]
+    mp = h * w / 1e6
+    rows = []
+    for j, k in enumerate(ks):
+        print(f'  {src.name} ({mp:.2f} MP) k={k}', file=sys.stderr, flush=True)
+        base = {'image': src.name, 'mp': round(mp, 3), 'alpha': has_alpha, 'k': k}
+        outs, argvs = {}, {}
+        for m, command in commands.items():
+            reason = skip_reason(m, has_alpha, mp, args.max_mp_notebook)
+            if reason:
+                rows.append({**base, 'method': m, 'status': 'skipped', 'note': reason})
+                continue
+            outs[m] = Path(tmp) / f'{src.stem}_k{k}_{m}.png'
+            argvs[m] = command(str(path), str(outs[m]), k)
+        if not argvs:
+            continue
+        best = run_methods(argvs, outs, args.repeat, position * len(ks) + j, tmp)
+        for m, b in best.items():
+            # argv0 tells a console script from `python -m` (or a worker).
+            row = {**base, 'method': m, 'argv0': Path(argvs[m][0]).name}
+            if b['error']:
+                rows.append({**row, 'status': 'error', 'note': b['error']})
+                continue
+            try:
+                measured = measure_output(ref, outs[m], has_alpha)
+            except Exception as exc:  # an unreadable output is that method's error
+                rows.append({**row, 'status': 'error', 'note': f'decode: {exc}'})
+                continue
+            size = outs[m].stat().st_size
+            rows.append({**row, 'status': 'ok', 'note': '', **measured,
+                         'bytes': size, 'bpp': 8 * size / (h * w),
+                         'wall_s': b['wall_s'], 's_per_mp': b['wall_s'] / mp,
+                         'rss_mb': b['rss_mb']})
+    return rows
+
+
+# --- Reporting ---
+
+def report(df):
+    """Print the per-image and medians tables, then kqcodec_summary."""
+    ok = df[df.status == 'ok']
+
+    def cell(row):
+        if row.status != 'ok':
+            return row.status
+        return (f'{row.psnr:.2f}dB {row.bytes / 1024:.1f}KiB '
+                f'{row.wall_s:.2f}s {row.rss_mb:.0f}MB')
+
+    cells = df.assign(cell=df.apply(cell, axis=1))
+    per_image = cells.pivot_table(index=['image', 'mp', 'k'], columns='method',
+                                  values='cell', aggfunc='first', sort=False)
+    per_image = per_image[[m for m in METHODS if m in per_image.columns]]
+    print('\nPer image (PSNR, size, wall time, peak RSS):')
+    print(per_image.reset_index().to_string(index=False))
+    for row in df[df.status == 'error'].itertuples():
+        print(f'error: {row.method} on {row.image} k={row.k}: {row.note}')
+
+    if ok.empty:
+        print('\nNo successful runs.')
+        return
+    cols = ['psnr', 'ssim', 'bpp', 's_per_mp', 'wall_s', 'rss_mb', 'palette']
+    medians = ok.groupby(['method', 'k'])[cols].median()
+    medians.insert(0, 'n', ok.groupby(['method', 'k']).size())
+    print('\nMedians per method and k (n = images; the notebook runs on small RGB images only):')
+    print(medians.round({'psnr': 2, 'ssim': 4, 'bpp': 3, 's_per_mp': 2,
+                         'wall_s': 2, 'rss_mb': 0, 'palette': 0}).to_string())
+    kqcodec_summary(ok)
+
+
+def kqcodec_summary(ok):
+    """Print kqcodec against both pngquant settings, image by image.
+
+    Medians of per-image differences say how often kqcodec wins; the ratio
+    of summed times says what a whole batch costs, dominated by big images.
+    """
+    import pandas as pd
+    kq = ok[ok.method == 'kqcodec']
+    ratios = []
+    for other in ('pngquant-s1', 'pngquant'):
+        both = kq.merge(ok[ok.method == other], on=['image', 'k'], suffixes=('', '_o'))
+        for k, g in both.groupby('k'):
+            ratios.append({
+                'vs': other, 'k': k, 'n': len(g),
+                'dPSNR_dB': (g.psnr - g.psnr_o).median(),
+                'bytes_ratio': (g.bytes / g.bytes_o).median(),
+                'time_ratio': (g.wall_s / g.wall_s_o).median(),
+                'sum_time_ratio': g.wall_s.sum() / g.wall_s_o.sum()})
+    if not ratios:
+        print('\nNo kqcodec/pngquant pairs to compare.')
+        return
+    print('\nkqcodec vs pngquant (medians of per-image differences and ratios):')
+    print(pd.DataFrame(ratios).round(3).to_string(index=False))
+
+    big = kq[(kq.k == 256) & (kq.mp >= 10)]
+    for row in big.itertuples():
+        print(f'\nkqcodec on {row.image} ({row.mp:.1f} MP) at k=256: {row.wall_s:.2f} s')
+    worst = kq.loc[kq.rss_mb.idxmax()]
+    print(f'Max kqcodec peak RSS: {worst.rss_mb:.0f} MB ({worst.image}, k={worst.k})')
+
+
+def parse_args(argv):
+    """Parse the command line of the benchmark (not of worker mode)."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('folder', nargs='?', type=Path, default=DEFAULT_FOLDER,
+                   help='folder of images to benchmark (default: ../shared/corpus/public)')
+    p.add_argument('-k', default='16,64,256',
+                   help='comma-separated palette sizes (default: 16,64,256)')
+    p.add_argument('--methods', default=','.join(METHODS),
+                   help=f'comma-separated subset of: {", ".join(METHODS)}')
+    p.add_argument('--repeat', type=int, default=1,
+                   help='runs per method; the minimum wall time is kept (default: 1)')
+    p.add_argument('--csv', type=Path, help='save the raw rows to this CSV file')
+    p.add_argument('--max-mp-notebook', type=float, default=1.0,
+                   help='run the slow notebook method only up to this many megapixels')
+    args = p.parse_args(argv)
+    args.ks = [int(k) for k in args.k.split(',')]
+    args.methods = [m.strip() for m in args.methods.split(',') if m.strip()]
+    unknown = set(args.methods) - set(METHODS)
+    if unknown:
+        p.error(f'unknown method(s): {", ".join(sorted(unknown))}')
+    if args.repeat < 1:
+        p.error('--repeat must be at least 1')
+    return args
+
+
+def main(argv=None):
+    """Benchmark every image in the folder and print the tables."""
+    args = parse_args(argv)
+    import pandas as pd
+    images = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        sys.exit(f'no images in {args.folder}')
+    commands, notes = build_commands(args.methods)
+    for note in notes:
+        print(note, flush=True)  # before the progress lines on stderr
+    if not commands:
+        sys.exit('none of the methods can run')
+    rows = []
+    with tempfile.TemporaryDirectory(prefix='kqbench-') as tmp:
+        for i, src in enumerate(images):
+            try:
+                rows += bench_image(src, args.ks, commands, args, tmp, i)
+            except OSError as exc:  # an unreadable picture should not end the run
+                print(f'{src.name} skipped: {exc}')
+    df = pd.DataFrame(rows)
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+        print(f'Raw rows written to {args.csv}')
+    with pd.option_context('display.width', 250, 'display.max_columns', None,
+                           'display.max_colwidth', 60):
+        report(df)
+
+
+if __name__ == '__main__':
+    if sys.argv[1:2] == ['--worker']:
+        run_worker(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,163 @@
+"""The ``kqcodec`` command: argument parsing and exit codes, nothing else.
+
+Each subcommand calls one library function.  Errors kqcodec expects become
+one line on stderr and the exit code of their class (see :mod:`errors`);
+anything else is a bug and keeps its traceback.  Heavy modules are imported
+inside the commands so that ``--help`` is instant.
+"""
+
+import argparse
+import sys
+import warnings
+
+from . import __version__
+from .errors import KqcodecError
+
+EPILOG = """\
+exit codes:
+  0   success
+  1   report: some images failed (the table is still written)
+  2   bad usage, e.g. k outside 2..256 or an unknown output extension
+  65  input is not a readable image, is corrupt, or is over --max-pixels
+  66  input missing or unreadable
+  73  output exists (without --force) or output is the input
+  74  writing the output failed (nothing is left behind)
+  130 interrupted
+"""
+
+DEFAULT_MAX_PIXELS = 89478485  # Pillow's default limit; see pngfile
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def k_value(text):
+    """Parse a palette size, 2..256."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"k must be an integer, not {text!r}") from None
+    if not 2 <= k <= 256:
+        raise argparse.ArgumentTypeError(f"k must be from 2 to 256, not {k}")
+    return k
+
+
+def pixel_limit(text):
+    """Parse --max-pixels: a positive integer, or 0 for no limit."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no limit) or positive")
+    return value or None
+
+
+def _add_common(sub):
+    sub.add_argument("--force", action="store_true",
+                     help="replace OUTPUT if it exists (never the input itself)")
+    sub.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help="refuse inputs with more pixels than N, before decoding them "
+                          "(default %(default)s; 0 = no limit)")
+
+
+def build_parser():
+    """Return the argument parser of the ``kqcodec`` command."""
+    parser = _Parser(
+        prog="kqcodec",
+        description="k-means color quantization to true palette PNGs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kqcodec {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    enc = commands.add_parser(
+        "encode", help="quantize a picture to k colors and write a palette PNG",
+        description="Quantize INPUT (PNG, JPEG, WebP, GIF, BMP, TIFF) to at most K colors "
+                    "by k-means and write OUTPUT as a palette PNG (color type 3, 1/2/4/8-bit).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    enc.add_argument("input", metavar="INPUT", help="picture to encode")
+    enc.add_argument("output", metavar="OUTPUT", help="palette PNG to write")
+    enc.add_argument("-k", "--colors", dest="k", type=k_value, required=True, metavar="K",
+                     help="palette size, 2 to 256")
+    enc.add_argument("--seed", type=int, default=0, metavar="N",
+                     help="seed of the palette search (default 0); same seed, same bytes")
+    enc.add_argument("-v", "--verbose", action="store_true",
+                     help="print colors, bit depth, size and PSNR of the result")
+    _add_common(enc)
+    enc.set_defaults(run=_encode)
+
+    dec = commands.add_parser(
+        "decode", help="decode a PNG (palette or not) to a picture file",
+        description="Decode INPUT, a PNG from kqcodec or any other tool, and write its pixels "
+                    "to OUTPUT in the format its extension names: .png, .jpg/.jpeg (quality "
+                    "95), .webp (lossless), .bmp, .tif/.tiff.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dec.add_argument("input", metavar="INPUT", help="PNG file to decode")
+    dec.add_argument("output", metavar="OUTPUT", help="picture to write")
+    _add_common(dec)
+    dec.set_defaults(run=_decode)
+    return parser
+
+
+def _encode(args):
+    from . import codec
+
+    image = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
+                         max_pixels=args.max_pixels)
+    if args.verbose:
+        import os
+
+        from . import imageio, metrics, pngfile
+
+        original = imageio.read_image(args.input, max_pixels=args.max_pixels)
+        size = os.path.getsize(args.output)
+        print(
+            f"{args.output}: {len(image.palette)} colors, "
+            f"{pngfile.bit_depth_for(len(image.palette))}-bit, {size} bytes, "
+            f"PSNR {metrics.psnr(original, image.to_pixels()):.2f} dB",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _decode(args):
+    from . import codec
+
+    codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels)
+    return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"kqcodec: warning: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    """Run the command line; return the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` by default.
+    """
+    args = build_parser().parse_args(argv)
+    saved = warnings.showwarning
+    warnings.showwarning = _one_line_warning
+    try:
+        return args.run(args)
+    except KqcodecError as exc:
+        print(f"kqcodec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kqcodec: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = saved

@@ -1,0 +1,244 @@
+"""The encoder and decoder: pixels to a palette image and back, files to files.
+
+This module ties the stages together: :mod:`imageio` reads pixels,
+:mod:`histogram` counts colors, :mod:`palette` finds the centres,
+:class:`remap.Assignment` maps every color to its nearest *rounded* entry,
+and :mod:`pngfile` writes the file.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import imageio, pngfile
+from .errors import FormatError, UsageError
+from .histogram import color_histogram
+from .palette import weighted_kmeans
+from .remap import Assignment
+from .safefile import atomic_output, check_input, check_output
+
+__all__ = ["PaletteImage", "quantize", "encode", "decode", "read_palette_png", "K_RANGE"]
+
+K_RANGE = range(2, 257)
+
+
+@dataclass(frozen=True, eq=False)
+class PaletteImage:
+    """An image as a palette and one index per pixel.
+
+    Attributes
+    ----------
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        RGB entries, or straight (not premultiplied) RGBA entries.
+    indices : (H, W) uint8 ndarray
+        Palette entry of every pixel; every value is below P.
+    """
+
+    palette: np.ndarray
+    indices: np.ndarray
+
+    def to_pixels(self):
+        """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
+        return self.palette[self.indices]
+
+    def save(self, path, *, force=False):
+        """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`."""
+        with atomic_output(path, force=force) as stream:
+            pngfile.write_palette_png(stream, self.indices, self.palette)
+
+
+def check_k(k):
+    """Return `k` as an int if it is a palette size kqcodec allows (2..256)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
+        raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
+    return int(k)
+
+
+def _features(colors):
+    """Colors (U, C) uint8 -> float32 features the error is measured in.
+
+    RGB stays RGB.  RGBA is premultiplied, so that the color of a nearly
+    transparent pixel matters as little as it shows.  Both are shifted by
+    -128, which keeps float32 distances of integers exact.
+    """
+    feats = colors.astype(np.float32)
+    if colors.shape[1] == 4:
+        feats[:, :3] *= feats[:, 3:] / 255
+    return feats - 128
+
+
+def _entries(centres, channels):
+    """Round feature-space centres to uint8 palette entries (straight alpha)."""
+    values = centres.astype(np.float64) + 128
+    if channels == 4:
+        alpha = np.clip(np.round(values[:, 3]), 0, 255)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rgb = np.where(alpha[:, None] > 0, values[:, :3] * 255 / alpha[:, None], 0)
+        values = np.column_stack([rgb, alpha])
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
+def quantize(pixels, k, *, seed=0):
+    """Reduce an image to at most k colors by weighted k-means.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+        RGB or straight RGBA.
+    k : int
+        Palette size, 2..256.
+    seed : int
+        Reserved for randomised search steps; the current search is
+        deterministic, so every seed gives the same result.
+
+    Returns
+    -------
+    PaletteImage
+        With at most k entries, transparent ones first.  An image with k or
+        fewer colors is kept exactly.  Every pixel maps to the nearest
+        rounded entry in RGB (premultiplied RGBA) Euclidean distance.
+    """
+    k = check_k(k)
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
+    channels = pixels.shape[2]
+    if channels == 4:
+        # Hidden colors of invisible pixels are not worth a palette entry.
+        pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
+    hist = color_histogram(pixels)
+    if len(hist.colors) <= k:
+        return _finish(hist.colors, np.arange(len(hist.colors)), hist)
+
+    feats = _features(hist.colors)
+    weights = hist.counts.astype(np.float64)
+    search = np.ones(len(feats), bool)
+    if channels == 4 and (hist.colors[:, 3] == 0).any():
+        # One fully transparent entry stays out of the search, so that
+        # invisible pixels stay invisible.
+        search = hist.colors[:, 3] > 0
+    result = weighted_kmeans(feats[search], weights[search], k - int(not search.all()))
+    centres = result.centres
+    if channels == 4:
+        centres = _keep_opaque(centres, result.assignment.labels, feats[search],
+                               weights[search], hist.colors[search, 3] == 255)
+    if not search.all():
+        centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8))])
+    palette = _entries(centres, channels)
+    if search.all():
+        assignment = result.assignment
+        assignment.move(_features(palette))
+    else:
+        assignment = Assignment(feats, _features(palette))
+    return _finish(palette, assignment.labels, hist)
+
+
+def _keep_opaque(centres, labels, feats, weights, opaque):
+    """Make clusters whose pixels are mostly opaque exactly opaque.
+
+    The mean of a few semi-transparent pixels and many opaque ones has an
+    alpha of 254, which turns solid areas slightly see-through: the error is
+    small but the change is one users notice.  Such a cluster's entry becomes
+    the mean of its opaque members.
+    """
+    k = len(centres)
+    total = np.bincount(labels, weights=weights, minlength=k)
+    solid_w = np.bincount(labels, weights=weights * opaque, minlength=k)
+    solid = (solid_w >= 0.5 * total) & (solid_w > 0)
+    if not solid.any():
+        return centres
+    centres = centres.astype(np.float64)
+    for j in range(feats.shape[1]):
+        sums = np.bincount(labels, weights=weights * opaque * feats[:, j], minlength=k)
+        centres[solid, j] = sums[solid] / solid_w[solid]
+    return centres.astype(np.float32)
+
+
+def _finish(palette, labels, hist):
+    """Drop unused and duplicate entries, order transparent ones first, map pixels."""
+    present = np.unique(labels)
+    used, inverse = np.unique(palette[present], axis=0, return_inverse=True)
+    # Old entry -> position among the distinct used entries.
+    remap = np.zeros(len(palette), np.int64)
+    remap[present] = inverse.ravel()
+    if palette.shape[1] == 4:
+        order = np.argsort(used[:, 3] == 255, kind="stable")
+        used = used[order]
+        remap = np.argsort(order)[remap]
+    per_color = remap[labels].astype(np.uint8)
+    return PaletteImage(used, hist.spread(per_color))
+
+
+def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Read a picture, quantize it to k colors and write a palette PNG.
+
+    Parameters
+    ----------
+    source : path-like
+        Any picture :func:`imageio.read_image` reads.
+    dest : path-like
+        The PNG to write; never the input.
+    k : int
+        Palette size, 2..256.
+    seed : int
+        See :func:`quantize`.
+    force : bool
+        Replace an existing `dest`.
+    max_pixels : int or None
+        Refuse larger inputs.
+
+    Returns
+    -------
+    PaletteImage
+        What was written.
+    """
+    k = check_k(k)
+    check_input(source)
+    check_output(dest, source=source, force=force)
+    pixels = imageio.read_image(source, max_pixels=max_pixels)
+    image = quantize(pixels, k, seed=seed)
+    image.save(dest, force=force)
+    return image
+
+
+def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Read a palette PNG (color type 3) as its palette and indices.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    PaletteImage
+        With (P, 4) RGBA entries (tRNS applied).
+    """
+    palette, indices = imageio.read_indexed_png(path, max_pixels=max_pixels)
+    return PaletteImage(palette, indices)
+
+
+def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Decode a PNG (any tool's, any color type) to pixels, optionally saving them.
+
+    Parameters
+    ----------
+    source : path-like
+        A PNG file.
+    dest : path-like, optional
+        Write the pixels here, in the format its extension names.
+    force : bool
+        Replace an existing `dest`.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) uint8 ndarray
+        RGB, or RGBA when some pixel is not opaque.
+    """
+    if dest is not None:
+        imageio.output_format(dest)
+        check_input(source)
+        check_output(dest, source=source, force=force)
+    pixels = imageio.read_image(source, max_pixels=max_pixels, formats=("PNG",))
+    if dest is not None:
+        imageio.write_image(dest, pixels, force=force)
+    return pixels

@@ -1,0 +1,53 @@
+"""The one exception family of kqcodec, with the exit code each maps to.
+
+Expected failures (a corrupt file, a missing input, an output that already
+exists) raise a subclass of :class:`KqcodecError`.  The command line turns
+them into one line on stderr and the ``exit_code`` below; any other exception
+is a bug and keeps its traceback.  The codes follow BSD ``sysexits.h`` so that
+scripts can tell the classes apart.
+"""
+
+__all__ = [
+    "KqcodecError",
+    "UsageError",
+    "FormatError",
+    "InputError",
+    "OutputExistsError",
+    "WriteError",
+]
+
+
+class KqcodecError(Exception):
+    """Base class of every error kqcodec raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(KqcodecError, ValueError):
+    """A parameter is out of range or options contradict each other (exit 2)."""
+
+    exit_code = 2
+
+
+class FormatError(KqcodecError):
+    """The input is not a readable image, breaks its format, or is refused (exit 65)."""
+
+    exit_code = 65
+
+
+class InputError(KqcodecError):
+    """The input is missing or cannot be opened (exit 66)."""
+
+    exit_code = 66
+
+
+class OutputExistsError(KqcodecError):
+    """The output exists and ``force`` was not given, or it is the input (exit 73)."""
+
+    exit_code = 73
+
+
+class WriteError(KqcodecError):
+    """Writing the output failed; nothing was left behind (exit 74)."""
+
+    exit_code = 74

@@ -1,0 +1,332 @@
+"""Reading any supported picture into pixels, and writing pixels back out.
+
+This is the only module that imports Pillow.  Reading returns 8-bit RGB or
+RGBA pixels with every source's transparency kept, 16-bit samples scaled
+(not clipped) and EXIF orientation applied.  PNG files are first checked by
+:func:`kqcodec.pngfile.inspect_png`, because Pillow accepts damaged ones.
+"""
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from . import pngfile
+from .errors import FormatError, UsageError
+from .safefile import atomic_output, check_input
+
+__all__ = [
+    "KqcodecWarning",
+    "read_image",
+    "read_indexed_png",
+    "write_image",
+    "output_format",
+    "INPUT_FORMATS",
+    "OUTPUT_FORMATS",
+]
+
+#: Formats kqcodec reads; Pillow would otherwise sniff dozens, some of which
+#: (EPS) run external programs.
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+#: Output formats by file extension, with the options that keep pixels as
+#: decoded where the format allows it.
+OUTPUT_FORMATS = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"lossless": True}),
+    ".bmp": ("BMP", {}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+}
+
+_EXIF_ORIENTATION = 0x0112
+
+
+class KqcodecWarning(UserWarning):
+    """Something was read in a reduced way (only the first frame, for one)."""
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels):
+    """Let kqcodec's own limit, not Pillow's global one, decide."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS):
+    """Read a picture file into 8-bit pixels.
+
+    Parameters
+    ----------
+    path : path-like
+        A PNG, JPEG, WebP, GIF, BMP or TIFF file.  Animated or multi-page
+        files give their first frame, with a :class:`KqcodecWarning`.
+    max_pixels : int or None
+        Refuse larger images before decoding them.
+    formats : sequence of str
+        The formats accepted, a subset of :data:`INPUT_FORMATS`.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) uint8 ndarray
+        RGB, or RGBA when some pixel is not fully opaque.  Alpha is straight
+        (not premultiplied).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or cannot be opened.
+    FormatError
+        If it is not a supported picture, is corrupt or truncated, or is
+        over `max_pixels`.
+    """
+    data = _png_bytes(path)
+    if data is None and "PNG" in formats and len(formats) == 1:
+        raise FormatError(f"{path}: not a PNG file")
+    with _pixel_limit(max_pixels), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if data is not None:
+            return _read_png(data, max_pixels)
+        return _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
+
+
+def read_indexed_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Read a palette PNG (color type 3) as its palette and its indices.
+
+    Parameters
+    ----------
+    path : path-like
+    max_pixels : int or None
+
+    Returns
+    -------
+    palette : (P, 4) uint8 ndarray
+        RGBA entries, tRNS applied.
+    indices : (H, W) uint8 ndarray
+        As stored: EXIF orientation is not applied.
+
+    Raises
+    ------
+    FormatError
+        If the file is not a valid palette PNG.
+    """
+    data = _png_bytes(path)
+    if data is None:
+        raise FormatError(f"{path}: not a PNG file")
+    header = pngfile.inspect_png(data, max_pixels=max_pixels)
+    if header.color_type != 3:
+        raise FormatError(f"{path}: not a palette PNG (color type {header.color_type})")
+    with _pixel_limit(max_pixels):
+        img = _open(io.BytesIO(data), ["PNG"])
+        _load(img)
+    return _checked_indices(img, header)
+
+
+def _png_bytes(path):
+    """The whole file if it starts with the PNG signature, else None."""
+    path = check_input(path)
+    with open(path, "rb") as handle:
+        head = handle.read(len(pngfile.SIGNATURE))
+        return head + handle.read() if head == pngfile.SIGNATURE else None
+
+
+def _checked_indices(img, header):
+    indices = np.asarray(img)
+    palette = header.palette_alpha()
+    if indices.size and int(indices.max()) >= len(palette):
+        raise FormatError(
+            f"corrupt PNG: pixel index {int(indices.max())} is past the "
+            f"{len(palette)}-entry palette"
+        )
+    return palette, indices
+
+
+def _open(source, formats):
+    try:
+        return Image.open(source, formats=formats)
+    except Image.UnidentifiedImageError:
+        raise FormatError(
+            "not a supported picture (PNG, JPEG, WebP, GIF, BMP or TIFF)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise FormatError(f"unreadable picture: {exc}") from None
+
+
+def _load(img):
+    """Decode fully now, so that truncation shows before any output exists."""
+    try:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
+            TypeError, ZeroDivisionError, Image.DecompressionBombError) as exc:
+        raise FormatError(f"corrupt or truncated picture: {exc}") from None
+
+
+def _warn_frames(img):
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        warnings.warn(
+            f"{img.format} has {frames} frames; only the first is used", KqcodecWarning, stacklevel=3
+        )
+
+
+def _read_png(data, max_pixels):
+    header = pngfile.inspect_png(data, max_pixels=max_pixels)
+    img = _open(io.BytesIO(data), ["PNG"])
+    _warn_frames(img)
+    if header.bit_depth == 16:
+        samples = pngfile.read_16bit_samples(data, header)
+        pixels = _from_16bit(samples, header)
+        _load(img)  # only for the EXIF orientation
+    else:
+        _load(img)
+        pixels = _from_png_8bit(img, header)
+    return _orient(pixels, img)
+
+
+def _scale16(samples):
+    """Scale 16-bit samples to 8 bits by rounding v * 255 / 65535."""
+    return ((samples.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _from_16bit(samples, header):
+    eight = _scale16(samples)
+    key = header.transparent_sample()
+    if header.color_type == 0:
+        alpha = None if key is None else np.where(samples[..., 0] == key[0], 0, 255)
+        return _with_alpha(np.repeat(eight, 3, axis=2), alpha)
+    if header.color_type == 2:
+        alpha = None if key is None else np.where((samples == key).all(axis=2), 0, 255)
+        return _with_alpha(eight, alpha)
+    if header.color_type == 4:
+        return _with_alpha(np.repeat(eight[..., :1], 3, axis=2), eight[..., 1])
+    return _with_alpha(eight[..., :3], eight[..., 3])
+
+
+def _from_png_8bit(img, header):
+    """Pixels of a checked PNG of depth <= 8, transparency from our own tRNS."""
+    key = header.transparent_sample()
+    if header.color_type == 3:
+        palette, indices = _checked_indices(img, header)
+        rgba = palette[indices]
+        return _with_alpha(rgba[..., :3], rgba[..., 3])
+    if header.color_type == 0:
+        grey = np.asarray(img.convert("L") if img.mode == "1" else img)
+        alpha = None
+        if key is not None:
+            # Pillow scales 1/2/4-bit grey up to 0..255 but leaves tRNS raw.
+            level = int(key[0]) * 255 // ((1 << header.bit_depth) - 1)
+            alpha = np.where(grey == level, 0, 255)
+        return _with_alpha(np.repeat(grey[..., None], 3, axis=2), alpha)
+    if header.color_type == 2:
+        rgb = np.asarray(img)
+        alpha = None if key is None else np.where((rgb == key).all(axis=2), 0, 255)
+        return _with_alpha(rgb, alpha)
+    if header.color_type == 4:
+        la = np.asarray(img)
+        return _with_alpha(np.repeat(la[..., :1], 3, axis=2), la[..., 1])
+    rgba = np.asarray(img)
+    return _with_alpha(rgba[..., :3], rgba[..., 3])
+
+
+def _read_other(path, max_pixels, formats):
+    if not formats:
+        raise FormatError(f"{path}: not a PNG file")
+    img = _open(path, formats)
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise FormatError(
+            f"image of {width}x{height} = {width * height} pixels is over the limit of "
+            f"{max_pixels} (raise it with --max-pixels)"
+        )
+    _warn_frames(img)
+    _load(img)
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = _scale16(np.clip(np.asarray(img, np.int64), 0, 65535))
+        pixels = np.repeat(grey[..., None], 3, axis=2)
+    elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        pixels = np.asarray(img.convert("RGBA"))
+        pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
+    else:
+        pixels = np.asarray(img.convert("RGB"))
+    return _orient(pixels, img)
+
+
+def _with_alpha(rgb, alpha):
+    """Stack RGB and alpha into RGBA, or return RGB when every pixel is opaque."""
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    if alpha is None or (alpha == 255).all():
+        return rgb
+    return np.ascontiguousarray(np.dstack([rgb, np.asarray(alpha, np.uint8)]))
+
+
+def _orient(pixels, img):
+    """Apply the EXIF orientation tag (the eight cases of the TIFF spec)."""
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block must not make the picture unreadable
+        orientation = 1
+    turn = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def output_format(path):
+    """Return the Pillow format name for an output path, by its extension.
+
+    Raises
+    ------
+    UsageError
+        If the extension is not one kqcodec writes.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        names = ", ".join(sorted(OUTPUT_FORMATS))
+        raise UsageError(f"{path}: unknown output type {suffix or '(none)'!r}; use one of {names}")
+    return OUTPUT_FORMATS[suffix][0]
+
+
+def write_image(path, pixels, *, force=False):
+    """Write RGB or RGBA pixels in the format the extension of `path` names.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.png``, ``.jpg``/``.jpeg`` (quality 95), ``.webp`` (lossless),
+        ``.bmp`` or ``.tif``/``.tiff``.
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    force : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    UsageError
+        For an unknown extension, or transparency in a JPEG.
+    WriteError
+        If writing fails; no partial file remains.
+    """
+    fmt = output_format(path)
+    options = OUTPUT_FORMATS[Path(path).suffix.lower()][1]
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    if fmt == "JPEG" and pixels.shape[2] == 4:
+        raise UsageError(f"{path}: JPEG cannot hold transparency; write .png, .webp or .tiff")
+    img = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    with atomic_output(path, force=force) as stream:
+        img.save(stream, format=fmt, **options)

@@ -1,0 +1,185 @@
+"""Writing an output so that nothing is ever lost or left half-written.
+
+The bytes go to a temporary file beside the destination, are flushed and
+fsync'ed, and only then take the destination's name.  Without ``force`` the
+final step is a hard link, which fails rather than replace a file that
+appeared meanwhile.  On any failure the temporary file is removed and the
+destination is untouched.
+"""
+
+import contextlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from .errors import InputError, OutputExistsError, WriteError
+
+__all__ = ["check_input", "check_output", "atomic_output"]
+
+
+def check_input(path):
+    """Return `path` as a Path after checking that it is a readable file.
+
+    Raises
+    ------
+    InputError
+        If the path does not exist, is a directory, or cannot be opened.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    return path
+
+
+def check_output(dest, *, source=None, force=False):
+    """Refuse a destination that would lose data, before any work is done.
+
+    Parameters
+    ----------
+    dest : path-like
+        Where the output will go.
+    source : path-like, optional
+        The input; the output may never be the same file, even with `force`
+        (a symlink or hard link to the input counts as the same file).
+    force : bool
+        Allow replacing an existing regular file.
+
+    Raises
+    ------
+    OutputExistsError
+        If `dest` is the input, exists without `force`, or is a directory or
+        block device.
+    """
+    dest = Path(dest)
+    try:
+        st = os.stat(dest)
+    except FileNotFoundError:
+        return dest
+    except OSError as exc:
+        raise WriteError(f"{dest}: cannot check the output: {exc.strerror}") from None
+    if source is not None and os.path.exists(source) and os.path.samefile(source, dest):
+        raise OutputExistsError(f"{dest}: output is the input file; choose another name")
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputExistsError(f"{dest}: is a directory; give a file name")
+    if stat.S_ISREG(st.st_mode):
+        if not force:
+            raise OutputExistsError(f"{dest}: already exists (use --force to replace it)")
+    elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        raise OutputExistsError(f"{dest}: is not a regular file")
+    return dest
+
+
+def _is_stream(path):
+    """True for an existing character device or FIFO, which is written in place."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+@contextlib.contextmanager
+def atomic_output(dest, *, force=False):
+    """Open a binary file that becomes `dest` only if the block succeeds.
+
+    Parameters
+    ----------
+    dest : path-like
+        The final name.  A character device or FIFO (``/dev/stdout``) is
+        written directly, since it cannot be renamed over.
+    force : bool
+        Replace an existing regular file.
+
+    Yields
+    ------
+    file object
+        Opened for binary writing.
+
+    Raises
+    ------
+    WriteError
+        If creating, writing, syncing or renaming fails (disk full, file too
+        large, I/O error, missing folder).  The destination is then absent or
+        byte-identical to what it was, and no temporary file remains.
+    OutputExistsError
+        If `dest` exists and `force` is false.
+    """
+    dest = Path(dest)
+    if _is_stream(dest):
+        try:
+            with open(dest, "wb") as stream:
+                yield stream
+                stream.flush()
+        except OSError as exc:
+            raise WriteError(f"{dest}: write failed: {exc.strerror or exc}") from None
+        return
+
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # O_EXCL: never reuse a file someone else created; mode 0o666 lets
+        # the umask decide the final permissions as for any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise WriteError(f"{dest}: cannot create the output: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        _publish(tmp, dest, force)
+    except OSError as exc:
+        _remove(tmp)
+        raise WriteError(f"{dest}: write failed: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _publish(tmp, dest, force):
+    """Give `tmp` the name `dest`; without `force`, never replace a file."""
+    if force:
+        os.replace(tmp, dest)
+    else:
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise OutputExistsError(
+                f"{dest}: already exists (use --force to replace it)"
+            ) from None
+        except OSError:
+            # Some file systems have no hard links; fall back to a check.
+            if os.path.lexists(dest):
+                raise OutputExistsError(
+                    f"{dest}: already exists (use --force to replace it)"
+                ) from None
+            os.replace(tmp, dest)
+            return
+        os.unlink(tmp)
+    _sync_dir(dest.parent)
+
+
+def _sync_dir(folder):
+    """Make the rename durable; not every platform can fsync a folder."""
+    try:
+        fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -1,0 +1,152 @@
+"""The command line: exit codes, one-line errors, and nothing lost on failure."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kqcodec.cli import main
+
+from .conftest import ihdr
+
+
+def run(*args, cwd=None):
+    """Run ``python -m kqcodec`` in a real process; return (code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_encode_then_decode_through_the_command(tmp_path, pictures):
+    out, back = tmp_path / "c.png", tmp_path / "back.png"
+    code, _, err = run("encode", pictures["sklearn_china"], out, "-k", "16")
+    assert code == 0, err
+    assert ihdr(out)[2:4] == (4, 3)
+    code, _, err = run("decode", out, back)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.asarray(Image.open(back)), np.asarray(Image.open(out).convert("RGB")))
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("encode", "decode", "65", "73", "74"):
+        assert word in text
+
+
+@pytest.mark.parametrize("args", [
+    ["encode", "IN", "OUT", "-k", "1"],
+    ["encode", "IN", "OUT", "-k", "257"],
+    ["encode", "IN", "OUT", "-k", "many"],
+    ["encode", "IN", "OUT"],
+    ["frobnicate"],
+])
+def test_bad_usage_exits_2_with_one_line(tmp_path, pictures, args):
+    args = [str(pictures["skimage_rocket"]) if a == "IN" else str(tmp_path / "o.png") if a == "OUT" else a
+            for a in args]
+    code, _, err = run(*args)
+    assert code == 2
+    assert "error" in one_line(err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unknown_output_extension_exits_2(tmp_path, pictures):
+    src = tmp_path / "c.png"
+    assert run("encode", pictures["skimage_rocket"], src, "-k", "4")[0] == 0
+    code, _, err = run("decode", src, tmp_path / "out.xyz")
+    assert code == 2 and ".xyz" in one_line(err)
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_not_an_image_exits_65(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    code, _, err = run("encode", notes, tmp_path / "o.png", "-k", "4")
+    assert code == 65 and "not a supported picture" in one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_truncated_jpeg_exits_65_and_leaves_nothing(tmp_path, pictures):
+    data = pictures["sklearn_china"].read_bytes()
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(data[: len(data) // 2])
+    code, _, err = run("encode", bad, tmp_path / "o.png", "-k", "8")
+    assert code == 65
+    one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jpg"]
+
+
+def test_decode_of_non_png_exits_65(tmp_path, pictures):
+    code, _, err = run("decode", pictures["skimage_rocket"], tmp_path / "o.png")
+    assert code == 65 and "not a PNG" in one_line(err)
+
+
+def test_missing_input_exits_66(tmp_path):
+    code, _, err = run("encode", tmp_path / "nope.jpg", tmp_path / "o.png", "-k", "4")
+    assert code == 66 and "no such file" in one_line(err)
+    code, _, err = run("decode", tmp_path, tmp_path / "o.png")
+    assert code == 66 and "directory" in one_line(err)
+
+
+def test_existing_output_exits_73_unless_forced(tmp_path, pictures):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"precious")
+    code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "4")
+    assert code == 73 and "--force" in one_line(err)
+    assert out.read_bytes() == b"precious"
+    code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "4", "--force")
+    assert code == 0, err
+    assert ihdr(out)[3] == 3
+
+
+def test_output_is_input_exits_73_even_forced_and_through_links(tmp_path, pictures):
+    src = tmp_path / "in.png"
+    src.write_bytes(pictures["mpl_present_rgba"].read_bytes())
+    before = src.read_bytes()
+    os.symlink(src, tmp_path / "sym.png")
+    os.link(src, tmp_path / "hard.png")
+    for out in (src, tmp_path / "sym.png", tmp_path / "hard.png"):
+        code, _, err = run("encode", src, out, "-k", "4", "--force")
+        assert code == 73 and "input" in one_line(err)
+    assert src.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_unwritable_folder_exits_74_and_leaves_nothing(tmp_path, pictures):
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "missing" / "o.png", "-k", "4")
+    assert code == 74
+    one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_exits_74(pictures):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    code, _, err = run("encode", pictures["skimage_rocket"], "/dev/full", "-k", "4", "--force")
+    assert code == 74 and "No space left" in one_line(err)
+
+
+def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
+    out = tmp_path / "o.png"
+    # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
+    script = f'ulimit -f 1; exec "{sys.executable}" -m kqcodec encode "{pictures["skimage_coffee"]}" "{out}" -k 64'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 74, proc.stderr
+    one_line(proc.stderr)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,107 @@
+"""Encoder and decoder end to end, on real pictures and hand-sized arrays."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kqcodec
+from kqcodec import codec, metrics
+from kqcodec.errors import UsageError
+
+from .conftest import ihdr, png_chunks
+
+
+def test_round_trip_is_exactly_palette_of_indices(tmp_path, coffee):
+    image = codec.quantize(coffee, 16)
+    out = tmp_path / "c.png"
+    image.save(out)
+    decoded = kqcodec.decode(out)
+    np.testing.assert_array_equal(decoded, image.palette[image.indices])
+    # And an independent decoder agrees.
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), decoded)
+    again = kqcodec.read_palette_png(out)
+    np.testing.assert_array_equal(again.palette[again.indices][..., :3], decoded)
+
+
+@pytest.mark.parametrize("k, depth", [(2, 1), (4, 2), (16, 4), (17, 8), (256, 8)])
+def test_palette_size_and_minimal_bit_depth(tmp_path, pictures, k, depth):
+    out = tmp_path / "o.png"
+    image = kqcodec.encode(pictures["sklearn_china"], out, k)
+    chunks = dict(png_chunks(out))
+    entries = len(chunks[b"PLTE"]) // 3
+    assert entries == len(image.palette) <= k
+    assert entries > k // 2  # a photo has enough colors to use most of the palette
+    assert ihdr(out)[2:4] == (depth, 3)
+    assert b"tRNS" not in chunks  # opaque photo: no transparency chunk
+    # Every index is used: the PLTE holds only entries in use.
+    assert len(np.unique(image.indices)) == entries
+
+
+def test_pixels_map_to_nearest_rounded_entry(coffee):
+    image = codec.quantize(coffee, 32)
+    pixels = coffee.reshape(-1, 3).astype(np.int64)[::97]
+    chosen = image.indices.reshape(-1)[::97]
+    pal = image.palette.astype(np.int64)
+    dist = ((pixels[:, None, :] - pal[None, :, :]) ** 2).sum(axis=2)
+    assert (dist[np.arange(len(pixels)), chosen] == dist.min(axis=1)).all()
+
+
+def test_lossless_when_colors_fit():
+    rng = np.random.default_rng(1)
+    colors = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    pixels = colors[rng.integers(0, 5, (20, 30))]
+    for k in (5, 8, 256):
+        image = codec.quantize(pixels, k)
+        assert len(image.palette) == 5
+        np.testing.assert_array_equal(image.to_pixels(), pixels)
+        assert metrics.psnr(pixels, image.to_pixels()) == float("inf")
+
+
+def test_two_colors_and_k_two_is_exact():
+    pixels = np.zeros((3, 4, 3), np.uint8)
+    pixels[1:, 2:] = 255
+    image = codec.quantize(pixels, 2)
+    np.testing.assert_array_equal(image.to_pixels(), pixels)
+
+
+def test_determinism_byte_identical(tmp_path, pictures):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    kqcodec.encode(pictures["skimage_rocket"], a, 64)
+    kqcodec.encode(pictures["skimage_rocket"], b, 64)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_alpha_kept_and_invisible_pixels_stay_invisible(tmp_path, present):
+    assert (present[..., 3] == 0).any() and ((present[..., 3] > 0) & (present[..., 3] < 255)).any()
+    out = tmp_path / "p.png"
+    kqcodec.encode(kqcodec_path(tmp_path, present), out, 16)
+    decoded = kqcodec.decode(out)
+    assert decoded.shape == present.shape
+    clear = present[..., 3] == 0
+    assert (decoded[clear][:, 3] == 0).all()
+    opaque = present[..., 3] == 255
+    # Nearly all fully opaque pixels stay fully opaque.
+    assert (decoded[opaque][:, 3] == 255).mean() > 0.99
+    chunks = dict(png_chunks(out))
+    trns = chunks[b"tRNS"]
+    # Transparent entries come first, so tRNS is as short as it can be.
+    assert all(a < 255 for a in trns)
+    assert len(trns) < len(chunks[b"PLTE"]) // 3
+
+
+def kqcodec_path(tmp_path, pixels):
+    path = tmp_path / "src.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_quality_improves_with_k(coffee):
+    scores = [metrics.psnr(coffee, codec.quantize(coffee, k).to_pixels()) for k in (4, 16, 64)]
+    assert scores[0] < scores[1] < scores[2]
+    assert scores[1] > 28  # pngquant --nofs gets 29.6 dB on this photo at k=16
+
+
+@pytest.mark.parametrize("k", [1, 257, 0, -3, 2.5, True])
+def test_k_outside_range_is_refused(coffee, k):
+    with pytest.raises(UsageError):
+        codec.quantize(coffee, k)
