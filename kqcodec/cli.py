@@ -26,6 +26,7 @@ exit codes:
 """
 
 DEFAULT_MAX_PIXELS = 89478485  # Pillow's default limit; see pngfile
+DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,7 +106,55 @@ def build_parser():
     dec.add_argument("output", metavar="OUTPUT", help="picture to write")
     _add_common(dec)
     dec.set_defaults(run=_decode)
+
+    rep = commands.add_parser(
+        "report", help="size/quality table of a folder of pictures at several k",
+        description="Encode every picture in FOLDER at every k (as `encode` would), write the "
+                    "files to --out, decode them back and tabulate size, compression ratio, "
+                    "PSNR and SSIM, with the smallest k reaching --target-psnr per picture.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("folder", metavar="FOLDER", help="folder of pictures (other files are skipped)")
+    rep.add_argument("-k", dest="ks", type=k_list, default=DEFAULT_KS, metavar="LIST",
+                     help="comma-separated palette sizes (default %(default)s)")
+    rep.add_argument("--out", default="compressed_outputs", metavar="DIR",
+                     help="where the encodings go, as <stem>_k<k>.png (default %(default)s/)")
+    rep.add_argument("--csv", metavar="PATH", help="also save the full table as CSV")
+    rep.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                     help="what to print: the grouped table (default) or the full table as "
+                          "markdown, CSV or JSON")
+    rep.add_argument("--target-psnr", type=float, default=35.0, metavar="DB",
+                     help="recommend the smallest k reaching this PSNR (default %(default)s dB)")
+    rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
+    rep.add_argument("--compare", metavar="PATH",
+                     help="save a sheet of each picture beside a few of its encodings (PNG)")
+    rep.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                     help="pictures encoded in parallel (default: all cores)")
+    rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
+    rep.add_argument("--seed", type=int, default=0, metavar="N", help="seed, as for encode")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_common(rep)
+    rep.set_defaults(run=_report)
     return parser
+
+
+def k_list(text):
+    """Parse a comma-separated list of palette sizes."""
+    ks = tuple(sorted({k_value(part.strip()) for part in text.split(",") if part.strip()}))
+    if not ks:
+        raise argparse.ArgumentTypeError("give at least one k")
+    return ks
+
+
+def positive_int(text):
+    """Parse a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _encode(args):
@@ -134,6 +183,30 @@ def _decode(args):
 
     codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels)
     return 0
+
+
+def _report(args):
+    from . import reporting as report
+
+    table = report.report(
+        args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
+        seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    if args.csv:
+        report.save_csv(table, args.csv)
+    if args.plot:
+        report.plot_rate_distortion(table, args.plot)
+    if args.compare:
+        report.compare_sheet(table, args.folder, args.compare, out=args.out,
+                             target_psnr=args.target_psnr)
+    sys.stdout.write(report.render(table, args.format, args.target_psnr))
+    failed = table[table["status"] != "ok"]
+    kept = failed[failed["error"].str.contains("already exists", regex=False)]
+    if len(kept):
+        print(f"kqcodec: kept {len(kept)} existing encodings that differ "
+              f"(use --force to replace them)", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -6,18 +6,27 @@ This module ties the stages together: :mod:`imageio` reads pixels,
 and :mod:`pngfile` writes the file.
 """
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import imageio, pngfile
-from .errors import FormatError, UsageError
+from .errors import UsageError
 from .histogram import color_histogram
 from .palette import weighted_kmeans
 from .remap import Assignment
 from .safefile import atomic_output, check_input, check_output
 
-__all__ = ["PaletteImage", "quantize", "encode", "decode", "read_palette_png", "K_RANGE"]
+__all__ = [
+    "PaletteImage",
+    "prepare",
+    "quantize",
+    "encode",
+    "decode",
+    "read_palette_png",
+    "check_k",
+]
 
 K_RANGE = range(2, 257)
 
@@ -45,6 +54,12 @@ class PaletteImage:
         """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`."""
         with atomic_output(path, force=force) as stream:
             pngfile.write_palette_png(stream, self.indices, self.palette)
+
+    def to_png(self):
+        """Return the palette PNG file as bytes."""
+        stream = io.BytesIO()
+        pngfile.write_palette_png(stream, self.indices, self.palette)
+        return stream.getvalue()
 
 
 def check_k(k):
@@ -78,7 +93,7 @@ def _entries(centres, channels):
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def quantize(pixels, k, *, seed=0):
+def quantize(pixels, k, *, seed=0, histogram=None):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -90,6 +105,8 @@ def quantize(pixels, k, *, seed=0):
     seed : int
         Reserved for randomised search steps; the current search is
         deterministic, so every seed gives the same result.
+    histogram : Histogram, optional
+        ``color_histogram(pixels)`` if already computed (for several k).
 
     Returns
     -------
@@ -103,10 +120,7 @@ def quantize(pixels, k, *, seed=0):
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
     channels = pixels.shape[2]
-    if channels == 4:
-        # Hidden colors of invisible pixels are not worth a palette entry.
-        pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
-    hist = color_histogram(pixels)
+    hist = histogram if histogram is not None else prepare(pixels)
     if len(hist.colors) <= k:
         return _finish(hist.colors, np.arange(len(hist.colors)), hist)
 
@@ -131,6 +145,25 @@ def quantize(pixels, k, *, seed=0):
     else:
         assignment = Assignment(feats, _features(palette))
     return _finish(palette, assignment.labels, hist)
+
+
+def prepare(pixels):
+    """Return the color histogram :func:`quantize` works on.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+
+    Returns
+    -------
+    Histogram
+        Fully transparent pixels all count as (0, 0, 0, 0): their hidden
+        color is not worth a palette entry.
+    """
+    pixels = np.asarray(pixels, np.uint8)
+    if pixels.shape[2] == 4:
+        pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
+    return color_histogram(pixels)
 
 
 def _keep_opaque(centres, labels, feats, weights, opaque):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import InputError, OutputExistsError, WriteError
 
-__all__ = ["check_input", "check_output", "atomic_output"]
+__all__ = ["check_input", "check_output", "atomic_output", "write_bytes"]
 
 
 def check_input(path):
@@ -183,3 +183,37 @@ def _sync_dir(folder):
 def _remove(path):
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def write_bytes(dest, data, *, force=False):
+    """Write `data` to `dest` atomically, unless `dest` already holds exactly it.
+
+    Parameters
+    ----------
+    dest : path-like
+    data : bytes
+    force : bool
+        Replace a `dest` whose content differs.
+
+    Returns
+    -------
+    bool
+        True if the file was written, False if it already held `data`.
+
+    Raises
+    ------
+    OutputExistsError
+        If `dest` exists with other content and `force` is false.
+    WriteError
+        If writing fails.
+    """
+    dest = Path(dest)
+    try:
+        if dest.is_file() and dest.stat().st_size == len(data) and dest.read_bytes() == data:
+            return False
+    except OSError as exc:
+        raise WriteError(f"{dest}: cannot read the existing file: {exc.strerror}") from None
+    check_output(dest, force=force)
+    with atomic_output(dest, force=force) as stream:
+        stream.write(data)
+    return True

@@ -1,0 +1,490 @@
+"""The size/quality table: for every picture and every k, what it weighs and keeps.
+
+This is the only module that imports pandas, matplotlib and tqdm.  Each
+picture is read and its color histogram computed once, then encoded at every
+k exactly as ``kqcodec encode`` would, written, decoded back *from the
+written file* and measured.  Pictures run in parallel processes, one picture
+per process at a time, so memory is bounded by ``jobs`` pictures.
+"""
+
+import concurrent.futures
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import codec, imageio, metrics, pngfile
+from .errors import InputError, KqcodecError
+from .safefile import atomic_output, write_bytes
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_KS",
+    "find_images",
+    "report_image",
+    "report",
+    "recommend",
+    "summary",
+    "render",
+    "plot_rate_distortion",
+    "compare_sheet",
+]
+
+COLUMNS = [
+    "image", "width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes",
+    "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "status", "error",
+]
+DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_TARGET_PSNR = 35.0
+
+# SSIM of a 12 MP photo takes longer than encoding it; beyond this many
+# pixels it is computed on the centre crop of this side.
+_SSIM_CROP = 1024
+
+_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
+               ".tif", ".tiff"}
+
+
+def find_images(folder, *, recursive=False):
+    """List the pictures of a folder by extension, sorted; other files are skipped.
+
+    Parameters
+    ----------
+    folder : path-like
+    recursive : bool
+        Descend into sub-folders.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    InputError
+        If `folder` is missing or not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in _EXTENSIONS)
+
+
+def output_name(path, folder, taken):
+    """Relative output stem for a picture: ``<stem>``, or ``<stem>-<ext>`` if the stem is taken."""
+    rel = Path(path).relative_to(folder)
+    stem = rel.with_suffix("")
+    if str(stem) in taken:
+        stem = rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}")
+    taken.add(str(stem))
+    return stem
+
+
+def _error_row(name, k, message, **known):
+    row = dict.fromkeys(COLUMNS)
+    row.update(known, image=name, k=k, status="error", error=message)
+    return row
+
+
+def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
+                 force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Encode one picture at every k, write the files, and measure them.
+
+    Parameters
+    ----------
+    path : path-like
+        The picture.
+    ks : sequence of int
+        Palette sizes, each 2..256.
+    out : path-like
+        Folder for the encodings, ``<stem>_k<k>.png``; created if missing.
+    stem : path-like, optional
+        Output stem relative to `out`; the picture's stem by default.
+    name : str, optional
+        What the ``image`` column says; the file name by default.
+    force : bool
+        Replace existing encodings whose bytes differ.
+    seed : int
+    max_pixels : int or None
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per k with the columns of :data:`COLUMNS`; one error row
+        (k missing) if the picture cannot be read.
+    """
+    path = Path(path)
+    name = name or path.name
+    stem = Path(stem) if stem is not None else Path(path.stem)
+    ks = [codec.check_k(k) for k in ks]
+    try:
+        original_bytes = path.stat().st_size
+        pixels = imageio.read_image(path, max_pixels=max_pixels)
+        hist = codec.prepare(pixels)
+    except KqcodecError as exc:
+        return _frame([_error_row(name, None, str(exc))])
+    height, width = pixels.shape[:2]
+    known = dict(width=width, height=height, original_bytes=original_bytes)
+    rows = []
+    for k in ks:
+        dest = Path(out) / f"{stem}_k{k}.png"
+        try:
+            start = time.perf_counter()
+            data = codec.quantize(pixels, k, seed=seed, histogram=hist).to_png()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(dest, data, force=force)
+            seconds = time.perf_counter() - start
+            rows.append(_measure(name, k, pixels, dest, seconds, known))
+        except KqcodecError as exc:
+            rows.append(_error_row(name, k, str(exc), **known))
+    return _frame(rows)
+
+
+def _measure(name, k, pixels, dest, seconds, known):
+    """Decode the written file with kqcodec's own decoder and fill one row."""
+    data = Path(dest).read_bytes()
+    header = pngfile.inspect_png(data, max_pixels=None)
+    decoded = imageio.read_image(dest, max_pixels=None)
+    encoded = len(data)
+    area = known["width"] * known["height"]
+    return dict(
+        known, image=name, k=k, colors=len(header.palette), bitdepth=header.bit_depth,
+        encoded_bytes=encoded, ratio=known["original_bytes"] / encoded,
+        raw_ratio=area * 3 / encoded, bpp=8 * encoded / area,
+        psnr=metrics.psnr(pixels, decoded), ssim=_ssim(pixels, decoded),
+        seconds=seconds, status="ok", error="",
+    )
+
+
+def _ssim(reference, test):
+    height, width = reference.shape[:2]
+    if height * width > _SSIM_CROP * _SSIM_CROP:
+        top = max(0, (height - _SSIM_CROP) // 2)
+        left = max(0, (width - _SSIM_CROP) // 2)
+        window = (slice(top, top + _SSIM_CROP), slice(left, left + _SSIM_CROP))
+        reference, test = reference[window], test[window]
+    return metrics.ssim(reference, test)
+
+
+def _frame(rows):
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("width", "height", "k", "colors", "bitdepth", "original_bytes",
+                   "encoded_bytes"):
+        table[column] = table[column].astype("Int64")
+    for column in ("ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds"):
+        table[column] = table[column].astype(float)
+    table["error"] = table["error"].fillna("")
+    return table
+
+
+def _report_job(job):
+    path, kwargs = job
+    # Each process uses one BLAS thread: the pool already fills the cores,
+    # and oversubscription only slows both.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return report_image(path, **kwargs)
+    with threadpool_limits(1):
+        return report_image(path, **kwargs)
+
+
+def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
+           seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+    """Build the size/quality table of every picture in a folder.
+
+    Parameters
+    ----------
+    folder : path-like
+    ks : sequence of int
+        Palette sizes, each 2..256.
+    out : path-like
+        Where the encodings go (created if missing).
+    recursive : bool
+        Include pictures in sub-folders (their encodings mirror the tree).
+    force : bool
+        Replace existing encodings whose bytes differ; without it they are
+        kept and their rows say so.
+    seed : int
+    jobs : int, optional
+        Parallel processes; all cores by default.  1 runs in this process.
+    progress : bool
+        Show a progress bar on stderr.
+    max_pixels : int or None
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`COLUMNS`, pictures in name order, k ascending.
+
+    Raises
+    ------
+    InputError
+        If `folder` is missing or holds no pictures.
+    """
+    folder = Path(folder)
+    images = find_images(folder, recursive=recursive)
+    if not images:
+        raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
+    ks = sorted({codec.check_k(k) for k in ks})
+    taken = set()
+    jobs_list = [
+        (path, dict(ks=ks, out=out, stem=output_name(path, folder, taken),
+                    name=str(path.relative_to(folder)), force=force, seed=seed,
+                    max_pixels=max_pixels))
+        for path in images
+    ]
+    workers = min(jobs or os.cpu_count() or 1, len(jobs_list))
+    bar = _progress(len(jobs_list), progress)
+    frames = []
+    try:
+        if workers <= 1:
+            for job in jobs_list:
+                frames.append(report_image(job[0], **job[1]))
+                bar.update()
+        else:
+            with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+                try:
+                    for frame in pool.map(_report_job, jobs_list):
+                        frames.append(frame)
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _progress(total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr,
+                desc="report", leave=False)
+
+
+def recommend(table, target_psnr=DEFAULT_TARGET_PSNR):
+    """The smallest k whose PSNR reaches the target, per picture.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`report`.
+    target_psnr : float
+        In dB.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image``, ``k`` (missing when no k reaches the target),
+        ``psnr``, ``encoded_bytes`` and ``note``.
+    """
+    rows = []
+    for name, group in table.groupby("image", sort=False):
+        ok = group[group["status"] == "ok"].sort_values("k")
+        if ok.empty:
+            rows.append(dict(image=name, k=pd.NA, psnr=np.nan, encoded_bytes=pd.NA,
+                             note="no k could be measured"))
+            continue
+        good = ok[ok["psnr"] >= target_psnr]
+        if good.empty:
+            best = ok.loc[ok["psnr"].idxmax()]
+            rows.append(dict(image=name, k=pd.NA, psnr=np.nan, encoded_bytes=pd.NA,
+                             note=f"no k reaches {target_psnr:g} dB (best: k={best['k']}, "
+                                  f"{best['psnr']:.2f} dB)"))
+            continue
+        pick = good.iloc[0]
+        rows.append(dict(image=name, k=pick["k"], psnr=pick["psnr"],
+                         encoded_bytes=pick["encoded_bytes"],
+                         note=f"k={pick['k']} reaches {target_psnr:g} dB"))
+    result = pd.DataFrame(rows, columns=["image", "k", "psnr", "encoded_bytes", "note"])
+    result["k"] = result["k"].astype("Int64")
+    return result
+
+
+def summary(table):
+    """Medians across pictures, per k: compression ratio, PSNR, bits per pixel.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by k, columns ``images``, ``median_ratio``, ``median_psnr``,
+        ``median_bpp``.
+    """
+    ok = table[table["status"] == "ok"]
+    grouped = ok.groupby("k")
+    return pd.DataFrame({
+        "images": grouped["image"].count(),
+        "median_ratio": grouped["ratio"].median(),
+        "median_psnr": grouped["psnr"].median(),
+        "median_bpp": grouped["bpp"].median(),
+    })
+
+
+def render(table, fmt="table", target_psnr=DEFAULT_TARGET_PSNR):
+    """Format the report for the terminal or another program.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    fmt : {'table', 'markdown', 'csv', 'json'}
+        ``table`` is the aligned text grouped by picture, with each picture's
+        recommended k and the per-k summary; the others give the full table.
+    target_psnr : float
+
+    Returns
+    -------
+    str
+    """
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        # JSON has no infinity: a lossless encoding's PSNR is written as null.
+        return table.to_json(orient="records", indent=1)
+    if fmt == "markdown":
+        return table.to_markdown(index=False, floatfmt=".3f")
+    shown = table[["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr",
+                   "ssim", "seconds", "status", "error"]]
+    recs = recommend(table, target_psnr).set_index("image")["note"]
+    parts = []
+    for name, group in shown.groupby("image", sort=False):
+        parts.append(f"== {name}  ({recs.get(name, '')})")
+        text = group.drop(columns="image").to_string(index=False, float_format=_number,
+                                                     na_rep="-")
+        parts.append(text)
+        parts.append("")
+    parts.append("== median over pictures, per k")
+    parts.append(summary(table).to_string(float_format=_number))
+    return "\n".join(parts) + "\n"
+
+
+def _number(value):
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def save_csv(table, path, *, force=True):
+    """Write the full table as CSV (atomically)."""
+    with atomic_output(path, force=force) as stream:
+        stream.write(table.to_csv(index=False).encode())
+
+
+def plot_rate_distortion(table, path, *, force=True):
+    """Save a rate-distortion figure: bits per pixel against PSNR, a line per picture.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    path : path-like
+        PNG (or any format matplotlib saves by extension).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[(table["status"] == "ok") & np.isfinite(table["psnr"])]
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    for name, group in ok.groupby("image", sort=False):
+        group = group.sort_values("k")
+        ax.plot(group["bpp"], group["psnr"], marker="o", label=name)
+        for _, row in group.iterrows():
+            ax.annotate(str(row["k"]), (row["bpp"], row["psnr"]), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7)
+    ax.set_xlabel("bits per pixel (PNG size x 8 / pixels)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("kqcodec: size against quality, labelled with k")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    _save_figure(fig, path, force)
+
+
+def _save_figure(fig, path, force):
+    import matplotlib.pyplot as plt
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    try:
+        with atomic_output(path, force=force) as stream:
+            fig.savefig(stream, format=fmt)
+    finally:
+        plt.close(fig)
+
+
+def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=DEFAULT_TARGET_PSNR,
+                  per_image=4, force=True):
+    """Save a sheet showing each picture beside its encodings at a few k.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    folder : path-like
+        The folder the pictures were read from.
+    path : path-like
+        The sheet to write (PNG).
+    out : path-like
+        Where the encodings were written.
+    target_psnr : float
+        The recommended k (see :func:`recommend`) is always among those shown.
+    per_image : int
+        Encodings shown per picture.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[table["status"] == "ok"]
+    names = list(dict.fromkeys(ok["image"]))
+    if not names:
+        return
+    recs = {name: (None if pd.isna(k) else int(k))
+            for name, k in recommend(table, target_psnr)[["image", "k"]].itertuples(index=False)}
+    taken = set()
+    stems = {str(p.relative_to(folder)): output_name(p, folder, taken)
+             for p in find_images(folder, recursive=True) if str(p.relative_to(folder)) in names}
+    fig, axes = plt.subplots(len(names), per_image + 1, figsize=(2.6 * (per_image + 1),
+                             2.6 * len(names)), dpi=100, squeeze=False)
+    for row_axes, name in zip(axes, names):
+        group = ok[ok["image"] == name].sort_values("k")
+        chosen = _pick_ks(list(group["k"]), recs.get(name), per_image)
+        original = imageio.read_image(Path(folder) / name, max_pixels=None)
+        _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
+        for ax, k in zip(row_axes[1:], chosen):
+            entry = group[group["k"] == k].iloc[0]
+            decoded = imageio.read_image(Path(out) / f"{stems[name]}_k{k}.png", max_pixels=None)
+            mark = " (recommended)" if k == recs.get(name) else ""
+            _show(ax, decoded, f"k={k}{mark}\n{entry['encoded_bytes']:,} B, "
+                               f"{_number(entry['psnr'])} dB")
+        for ax in row_axes[1 + len(chosen):]:
+            ax.axis("off")
+    fig.tight_layout()
+    _save_figure(fig, path, force)
+
+
+def _pick_ks(ks, recommended, count):
+    """Spread `count` k values over those measured, always including the recommended one."""
+    if len(ks) <= count:
+        return ks
+    picks = {ks[round(i * (len(ks) - 1) / (count - 1))] for i in range(count)}
+    if recommended is not None and recommended not in picks:
+        picks.discard(min(picks, key=lambda k: abs(k - recommended)))
+        picks.add(recommended)
+    return sorted(picks)
+
+
+def _show(ax, pixels, caption):
+    # Downsample by striding: a preview, not a resampling.
+    step = max(1, max(pixels.shape[:2]) // 400)
+    ax.imshow(pixels[::step, ::step], interpolation="nearest")
+    ax.set_title(caption, fontsize=7)
+    ax.axis("off")
