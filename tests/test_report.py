@@ -1,0 +1,173 @@
+"""The report: every column checked against the files it wrote, errors, exit codes."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+import kqcodec
+from kqcodec import reporting
+
+from .conftest import ihdr, png_chunks
+
+KS = (2, 16, 64)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, pictures):
+    """Two small real pictures, one truncated JPEG and a text file."""
+    root = tmp_path_factory.mktemp("pics")
+    Image.open(pictures["skimage_rocket"]).crop((200, 100, 360, 220)).save(root / "rocket.jpg", quality=90)
+    Image.open(pictures["mpl_present_rgba"]).save(root / "present.png")
+    data = pictures["sklearn_china"].read_bytes()
+    (root / "broken.jpg").write_bytes(data[: len(data) // 3])
+    (root / "notes.txt").write_text("not a picture")
+    return root
+
+
+@pytest.fixture(scope="module")
+def table(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    return reporting.report(folder, KS, out=out, jobs=1), out
+
+
+def independent_psnr(original, decoded):
+    """PSNR recomputed from scratch: RGB, or premultiplied RGB + alpha."""
+    a, b = original.astype(np.float64), decoded.astype(np.float64)
+    if a.shape[2] == 4:
+        a[..., :3] *= a[..., 3:] / 255
+        b[..., :3] *= b[..., 3:] / 255
+    mse = np.mean((a - b) ** 2)
+    return np.inf if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def test_columns_and_rows(table):
+    table, _ = table
+    assert list(table.columns) == reporting.COLUMNS
+    assert sorted(table["image"].unique()) == ["broken.jpg", "present.png", "rocket.jpg"]
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 2 * len(KS)
+    assert sorted(ok["k"].unique()) == list(KS)
+
+
+def test_every_column_matches_the_written_files(table, folder):
+    table, out = table
+    for row in table[table["status"] == "ok"].itertuples():
+        src = folder / row.image
+        written = out / f"{src.stem}_k{row.k}.png"
+        original = np.asarray(Image.open(src).convert("RGBA" if row.image.endswith("png") else "RGB"))
+        decoded = np.asarray(Image.open(written).convert("RGBA" if original.shape[2] == 4 else "RGB"))
+        chunks = dict(png_chunks(written))
+        assert (row.width, row.height) == Image.open(src).size
+        assert row.original_bytes == src.stat().st_size
+        assert row.encoded_bytes == written.stat().st_size
+        assert row.colors == len(chunks[b"PLTE"]) // 3 <= row.k
+        assert row.bitdepth == ihdr(written)[2]
+        assert row.ratio == pytest.approx(row.original_bytes / row.encoded_bytes)
+        assert row.raw_ratio == pytest.approx(row.width * row.height * 3 / row.encoded_bytes)
+        assert row.bpp == pytest.approx(8 * row.encoded_bytes / (row.width * row.height))
+        assert row.psnr == pytest.approx(independent_psnr(original, decoded), abs=1e-9)
+        a = original.astype(np.float64)
+        b = decoded.astype(np.float64)
+        if a.shape[2] == 4:
+            a[..., :3] *= a[..., 3:] / 255
+            b[..., :3] *= b[..., 3:] / 255
+        assert row.ssim == pytest.approx(structural_similarity(a, b, channel_axis=2, data_range=255))
+        assert row.seconds > 0 and row.error == ""
+
+
+def test_unreadable_file_gets_an_error_row(table):
+    table, _ = table
+    bad = table[table["image"] == "broken.jpg"]
+    assert len(bad) == 1
+    row = bad.iloc[0]
+    assert row["status"] == "error" and "truncated" in row["error"]
+    assert pd.isna(row["k"]) and pd.isna(row["psnr"])
+
+
+def test_recommendation_is_smallest_k_reaching_target():
+    rows = [dict(image="a", k=k, psnr=p, status="ok", encoded_bytes=k * 10)
+            for k, p in [(4, 20.0), (16, 30.0), (64, 36.0), (256, 41.0)]]
+    rows += [dict(image="b", k=k, psnr=p, status="ok", encoded_bytes=k)
+             for k, p in [(4, 25.0), (16, 33.0)]]
+    table = pd.DataFrame(rows)
+    recs = reporting.recommend(table, 35).set_index("image")
+    assert recs.loc["a", "k"] == 64
+    assert pd.isna(recs.loc["b", "k"]) and "best: k=16" in recs.loc["b", "note"]
+    assert reporting.recommend(table, 30).set_index("image").loc["a", "k"] == 16
+
+
+def test_summary_medians(table):
+    table, _ = table
+    summary = reporting.summary(table)
+    ok = table[table["status"] == "ok"]
+    for k in KS:
+        assert summary.loc[k, "median_psnr"] == pytest.approx(ok[ok["k"] == k]["psnr"].median())
+        assert summary.loc[k, "images"] == 2
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", *map(str, args)],
+                          capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_command_exit_codes_csv_plot_and_sheet(folder, tmp_path):
+    out, csv = tmp_path / "out", tmp_path / "t.csv"
+    plot, sheet = tmp_path / "rd.png", tmp_path / "cmp.png"
+    code, text, err = run("report", folder, "-k", "4,16", "--out", out, "--csv", csv,
+                          "--plot", plot, "--compare", sheet, "--quiet", "--jobs", "2")
+    assert code == 1, err  # the truncated JPEG failed, the rest is still written
+    assert "present.png" in text and "recommend" not in err
+    saved = pd.read_csv(csv)
+    assert list(saved.columns) == reporting.COLUMNS
+    assert len(saved) == 5
+    for path in (plot, sheet):
+        img = Image.open(path)
+        img.verify()
+        assert img.format == "PNG" and img.size[0] > 200
+    (folder / "broken.jpg").rename(tmp_path / "broken.jpg")
+    try:
+        code, text, err = run("report", folder, "-k", "4", "--out", out, "--format", "json")
+        assert code == 0, err
+        records = json.loads(text)
+        assert {r["image"] for r in records} == {"rocket.jpg", "present.png"}
+    finally:
+        (tmp_path / "broken.jpg").rename(folder / "broken.jpg")
+
+
+def test_existing_different_encodings_are_kept_without_force(folder, tmp_path):
+    out = tmp_path / "out"
+    assert run("report", folder, "-k", "4", "--out", out, "--quiet")[0] == 1
+    target = out / "rocket_k4.png"
+    target.write_bytes(b"my own file")
+    code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--format", "csv")
+    table = pd.read_csv(io.StringIO(text))
+    row = table[table["image"] == "rocket.jpg"].iloc[0]
+    assert row["status"] == "error" and "already exists" in row["error"]
+    assert target.read_bytes() == b"my own file"
+    assert "kept 1 existing" in err
+    code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--force",
+                          "--format", "csv")
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_empty_and_missing_folder_exit_66(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing to see")
+    code, _, err = run("report", tmp_path)
+    assert code == 66 and "no pictures" in err
+    code, _, err = run("report", tmp_path / "nope")
+    assert code == 66 and len(err.strip().splitlines()) == 1
+
+
+def test_markdown_format(folder, tmp_path):
+    table = kqcodec.report(folder, [4], out=tmp_path, jobs=1)
+    text = reporting.render(table, "markdown")
+    assert text.splitlines()[0].startswith("| image")
+    assert "rocket.jpg" in text
