@@ -13,6 +13,10 @@ __all__ = ["Histogram", "color_histogram"]
 
 _RGB_KEYS = 1 << 24
 
+# From this many pixels a dense count over all 2**24 RGB values beats
+# sorting; below it the 128 MB table costs more than it saves.
+_DENSE_FROM = 1 << 20
+
 
 @dataclass(frozen=True, eq=False)
 class Histogram:
@@ -31,8 +35,8 @@ class Histogram:
     colors: np.ndarray
     counts: np.ndarray
     shape: tuple
-    _pixel_keys: np.ndarray  # (H*W,) packed RGB, or the color number for RGBA
-    _color_keys: np.ndarray  # (U,) packed RGB of `colors`; None for RGBA
+    _pixel_keys: np.ndarray  # (H*W,) packed RGB (dense), or the color number
+    _color_keys: np.ndarray  # (U,) packed RGB of `colors` (dense); None otherwise
 
     def spread(self, values):
         """Give every pixel the value of its color.
@@ -77,7 +81,7 @@ def color_histogram(pixels):
     """
     pixels = np.asarray(pixels, np.uint8)
     height, width, channels = pixels.shape
-    if channels == 3:
+    if channels == 3 and height * width >= _DENSE_FROM:
         keys = _pack_rgb(pixels)
         # bincount over all 2**24 RGB values is linear time, unlike a sort.
         counts = np.bincount(keys, minlength=_RGB_KEYS)
@@ -88,8 +92,13 @@ def color_histogram(pixels):
         colors[:, 1] = color_keys >> 8
         colors[:, 2] = color_keys
         return Histogram(colors, counts, (height, width), keys, color_keys)
-    flat = np.ascontiguousarray(pixels.reshape(-1, 4))
-    packed = flat.view(np.dtype(">u4")).ravel()
+    if channels == 3:
+        packed = _pack_rgb(pixels)
+    else:
+        packed = np.ascontiguousarray(pixels.reshape(-1, 4)).view(np.dtype(">u4")).ravel()
     unique, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
-    colors = unique.astype(">u4").view(np.uint8).reshape(-1, 4)
+    if channels == 3:
+        colors = np.column_stack([unique >> 16, unique >> 8, unique]).astype(np.uint8)
+    else:
+        colors = unique.astype(">u4").view(np.uint8).reshape(-1, 4)
     return Histogram(colors, counts.astype(np.int64), (height, width), inverse.ravel(), None)
