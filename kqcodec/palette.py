@@ -1,19 +1,27 @@
 """Palette search: weighted k-means over an image's distinct colors.
 
 The search minimises the weighted squared error, which is exactly what PSNR
-measures.  It starts from a deterministic divisive split (the cluster with
-the largest error is cut across its principal axis at the point that
-minimises the two halves' error), then runs Lloyd iterations, first over a
-coarse grid of color bins and then over the exact colors:
+measures.  It works on bins first and on the exact colors last:
 
-* Bins keep the sum and count of their colors, so centroid updates are
-  exact; only the assignment is coarse.
-* Bounds carry over from a bin to its colors by the triangle inequality, so
-  the exact phase re-searches only colors near a Voronoi boundary.
-* A cluster left empty is moved to the color that is worst served.
+1. **Adaptive bins.**  Colors are grouped into cubes of 8, 4 or 2 levels, or
+   kept single, so that no bin holds more than a small share of the error
+   one cluster is expected to have.  A bin keeps the sum and count of its
+   colors, so centroids computed from bins are exact; only the assignment
+   is coarse.  Where pixels crowd into few colors (a night sky, a flat
+   graphic) the bins are fine; where they spread, coarse.
+2. **Initial centres** by a deterministic divisive split: the cluster with
+   the largest error is cut across its principal axis at the point that
+   minimises the two halves' error, until there are k.
+3. **Lloyd iterations** to convergence, then **swaps**: the centre whose
+   removal costs least moves to split the cluster whose split gains most,
+   Lloyd runs again, and the swap is kept only if the error went down.  This
+   escapes the local minima Lloyd stops in, most visibly on graphics.
+4. **Exact iterations** on the distinct colors, each inheriting its bin's
+   bounds by the triangle inequality, so that only colors near a cluster
+   boundary are searched again.
 
-Points are "features": the codec passes RGB or premultiplied RGBA values,
-shifted by -128.
+Points are "features": the codec passes RGB or premultiplied RGBA values
+shifted by -128.  An empty cluster is moved to the worst-served point.
 """
 
 from dataclasses import dataclass
@@ -24,8 +32,23 @@ from .remap import Assignment
 
 __all__ = ["KMeansResult", "weighted_kmeans", "divisive_split"]
 
-# Below this many points the exact colors are clustered directly.
-_DIRECT_POINTS = 40000
+# Up to this many distinct colors the search runs on them directly.
+_DIRECT_POINTS = 8000
+
+# Side of the bins that estimate the error before the adaptive bins are made.
+_COARSE_CELL = 8.0
+
+# A bin may hold at most 1/_BIN_SHARE of a cluster's expected error.
+_BIN_SHARE = 8.0
+
+# Lloyd iterations: to convergence on the bins (and in each swap trial, a
+# bounded number), a few on the exact colors, where each costs more.
+_COARSE_ITER = 100
+_TRIAL_ITER = 12
+_EXACT_ITER = 5
+
+# Stop iterating when fewer than this fraction of the points change cluster.
+_STOP_FRACTION = 1e-4
 
 
 @dataclass
@@ -37,13 +60,13 @@ class KMeansResult:
     centres : (k, C) float32 ndarray
     assignment : Assignment
         Labels and bounds of the exact points for `centres`.
-    iterations : int
-        Lloyd iterations run in the exact phase.
+    swaps : int
+        Swaps kept by the coarse search.
     """
 
     centres: np.ndarray
     assignment: Assignment
-    iterations: int
+    swaps: int
 
 
 def divisive_split(points, weights, k):
@@ -65,39 +88,37 @@ def divisive_split(points, weights, k):
     """
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)
+    total = weights.sum()
     clusters = [np.arange(len(points))]
-    errors = [_cluster_error(points, weights)]
+    means = [weights @ points / total]
+    errors = [float(weights @ ((points - means[0]) ** 2).sum(axis=1))]
     while len(clusters) < k:
         worst = int(np.argmax(errors))
         if errors[worst] <= 0:
             break
-        halves = _split(points[clusters[worst]], weights[clusters[worst]])
-        if halves is None:
+        members = clusters[worst]
+        cut = _split(points[members], weights[members])
+        if cut is None:
             errors[worst] = 0.0
             continue
-        members = clusters[worst]
-        for slot, half in zip((worst, len(clusters)), halves):
-            idx = members[half]
-            if slot == worst:
-                clusters[worst] = idx
-                errors[worst] = _cluster_error(points[idx], weights[idx])
-            else:
-                clusters.append(idx)
-                errors.append(_cluster_error(points[idx], weights[idx]))
-    return np.array([np.average(points[c], axis=0, weights=weights[c]) for c in clusters])
-
-
-def _cluster_error(points, weights):
-    mean = np.average(points, axis=0, weights=weights)
-    return float(weights @ ((points - mean) ** 2).sum(axis=1))
+        (first, second), halves_means, halves_errors = cut
+        clusters[worst], means[worst], errors[worst] = members[first], halves_means[0], halves_errors[0]
+        clusters.append(members[second])
+        means.append(halves_means[1])
+        errors.append(halves_errors[1])
+    return np.array(means)
 
 
 def _split(points, weights):
     """Cut a cluster across its principal axis where the summed error is least.
 
-    Returns the two member masks' index arrays, or None if it cannot be cut.
+    Returns
+    -------
+    ((first, second), (mean1, mean2), (error1, error2)) or None
+        Index arrays into `points`, the halves' weighted means and squared
+        errors; None if the points cannot be cut (all equal).
     """
-    mean = np.average(points, axis=0, weights=weights)
+    mean = weights @ points / weights.sum()
     centred = points - mean
     scatter = (centred * weights[:, None]).T @ centred
     axis = np.linalg.eigh(scatter)[1][:, -1]
@@ -105,20 +126,25 @@ def _split(points, weights):
     order = np.argsort(proj, kind="stable")
     w = weights[order]
     x = centred[order]
-    # Prefix sums give each cut's error in O(M): SSE = sum w|x|^2 - |sum w x|^2 / sum w.
-    cw = np.cumsum(w)[:-1]
-    cx = np.cumsum(x * w[:, None], axis=0)[:-1]
-    total_w, total_x = w.sum(), (x * w[:, None]).sum(axis=0)
-    rw = total_w - cw
-    rx = total_x - cx
-    # The constant sum w|x|^2 drops out of the comparison.
-    gain = (cx**2).sum(axis=1) / cw + (rx**2).sum(axis=1) / rw
+    wx = x * w[:, None]
+    # Prefix sums give every cut's error at once:
+    # SSE = sum w|x|^2 - |sum w x|^2 / sum w.
+    cw = np.cumsum(w)
+    cx = np.cumsum(wx, axis=0)
+    cxx = np.cumsum(w * (x * x).sum(axis=1))
+    lw, lx, lxx = cw[:-1], cx[:-1], cxx[:-1]
+    rw, rx, rxx = cw[-1] - lw, cx[-1] - lx, cxx[-1] - lxx
+    left = lxx - (lx**2).sum(axis=1) / lw
+    right = rxx - (rx**2).sum(axis=1) / rw
+    cost = left + right
     sorted_proj = proj[order]
-    gain[sorted_proj[1:] <= sorted_proj[:-1]] = -np.inf  # never cut between equal points
-    if not np.isfinite(gain).any():
+    cost[sorted_proj[1:] <= sorted_proj[:-1]] = np.inf  # never cut between equal points
+    if not np.isfinite(cost).any():
         return None
-    cut = int(np.argmax(gain)) + 1
-    return order[:cut], order[cut:]
+    c = int(np.argmin(cost))
+    halves = (order[: c + 1], order[c + 1 :])
+    centres = (mean + lx[c] / lw[c], mean + rx[c] / rw[c])
+    return halves, centres, (max(float(left[c]), 0.0), max(float(right[c]), 0.0))
 
 
 def _bin(points, weights, cell):
@@ -126,8 +152,12 @@ def _bin(points, weights, cell):
 
     Returns
     -------
-    means : (B, C) float32, totals : (B,) float64, members : (M,) int64
-        Each bin's weighted mean and weight, and each point's bin.
+    means : (B, C) float32 ndarray
+        Weighted mean of each bin's points.
+    totals : (B,) float64 ndarray
+        Summed weight of each bin.
+    members : (M,) int64 ndarray
+        The bin of every point.
     """
     grid = np.floor(points / cell).astype(np.int64)
     grid -= grid.min(axis=0)
@@ -146,11 +176,10 @@ def _bin(points, weights, cell):
     return (sums / totals[:, None]).astype(np.float32), totals, members
 
 
-def _lloyd(assignment, weights, max_iter, stop_fraction):
-    """Lloyd iterations on an :class:`Assignment`; returns iterations run."""
+def _lloyd(assignment, weights, max_iter):
+    """Lloyd iterations on an :class:`Assignment`; returns the iterations run."""
     k, channels = assignment.centres.shape
     points = assignment.points
-    total = weights.sum()
     for iteration in range(1, max_iter + 1):
         labels = assignment.labels
         mass = np.bincount(labels, weights=weights, minlength=k)
@@ -162,10 +191,7 @@ def _lloyd(assignment, weights, max_iter, stop_fraction):
         if not filled.all():
             centres = _refill(centres, ~filled, assignment, weights)
         moved = assignment.move(centres)
-        if not filled.all():
-            continue
-        changed_weight = moved / max(len(points), 1)
-        if moved == 0 or changed_weight < stop_fraction:
+        if filled.all() and moved <= _STOP_FRACTION * len(points):
             return iteration
     return max_iter
 
@@ -181,7 +207,163 @@ def _refill(centres, empty, assignment, weights):
     return centres
 
 
-def weighted_kmeans(points, weights, k, *, max_iter=60, stop_fraction=1e-4):
+def _error(assignment, weights):
+    """Weighted squared error of the current labels (exact, not bounds)."""
+    diff = assignment.points - assignment.centres[assignment.labels]
+    return float(weights @ np.einsum("ij,ij->i", diff, diff).astype(np.float64))
+
+
+def _second_nearest(assignment):
+    """Exact squared distances to each point's nearest and second-nearest centre."""
+    points, centres = assignment.points, assignment.centres
+    dist = points @ (-2.0 * centres.T)
+    dist += np.einsum("ij,ij->i", centres, centres)
+    rows = np.arange(len(points))
+    own = np.einsum("ij,ij->i", points, points)
+    first = dist[rows, assignment.labels] + own
+    dist[rows, assignment.labels] = np.inf
+    second = dist.min(axis=1) + own
+    return np.maximum(first, 0).astype(np.float64), np.maximum(second, 0).astype(np.float64)
+
+
+def _swap_search(assignment, weights, trials):
+    """Improve a converged clustering by remove-one, split-another swaps.
+
+    Removing centre j costs about the error its points gain by moving to
+    their second-nearest centre; splitting cluster i gains the error its best
+    principal-axis cut removes.  The most promising pairs are tried, each
+    followed by Lloyd iterations, and a swap is kept only if the total error
+    falls.  Deterministic: ties go to the lower index.
+
+    Returns
+    -------
+    Assignment, int
+        The best clustering found and the number of swaps kept.
+    """
+    k = len(assignment.centres)
+    if k < 3 or trials <= 0:
+        return assignment, 0
+    best = assignment
+    best_error = _error(best, weights)
+    kept = 0
+    tried = set()
+    for _ in range(trials):
+        pair = _next_swap(best, weights, tried)
+        if pair is None:
+            break
+        (i, j), halves = pair
+        tried.add((i, j))
+        centres = best.centres.copy()
+        centres[i], centres[j] = halves
+        trial = Assignment(best.points, centres)
+        _lloyd(trial, weights, _TRIAL_ITER)
+        error = _error(trial, weights)
+        if error < best_error * (1 - 1e-7):
+            best, best_error = trial, error
+            kept += 1
+            tried.clear()
+    return best, kept
+
+
+def _next_swap(assignment, weights, tried, width=4):
+    """The most promising untried (split i, remove j) pair and i's two halves."""
+    k = len(assignment.centres)
+    labels = assignment.labels
+    first, second = _second_nearest(assignment)
+    removal = np.bincount(labels, weights=weights * (second - first), minlength=k)
+    spread = np.bincount(labels, weights=weights * first, minlength=k)
+    splits = {}
+    for i in np.argsort(-spread, kind="stable")[:width]:
+        members = np.flatnonzero(labels == i)
+        if len(members) < 2:
+            continue
+        cut = _split(assignment.points[members].astype(np.float64), weights[members])
+        if cut is not None:
+            splits[int(i)] = (spread[i] - sum(cut[2]), cut[1])
+    cheapest = [int(j) for j in np.argsort(removal, kind="stable")[:width]]
+    options = [
+        (splits[i][0] - removal[j], i, j)
+        for i in splits for j in cheapest if i != j and (i, j) not in tried
+    ]
+    if not options:
+        return None
+    _, i, j = max(options, key=lambda o: (o[0], -o[1], -o[2]))
+    return (i, j), splits[i][1]
+
+
+def _swap_trials(k):
+    """Swap trials by palette size: cheap and most useful for small palettes."""
+    return 24 if k <= 32 else 12 if k <= 128 else 6
+
+
+def _inherit(parent, points, members, weights, max_iter):
+    """Refine a parent level's clustering on finer points inside its bins.
+
+    Each point starts with its bin's label and bounds widened by its distance
+    from the bin mean, then Lloyd runs for a few iterations.
+    """
+    offset = np.sqrt(((points - parent.points[members]) ** 2).sum(axis=1))
+    child = Assignment(
+        points,
+        parent.centres,
+        labels=parent.labels[members].copy(),
+        upper=parent.upper[members] + offset,
+        lower=parent.lower[members] - offset,
+    )
+    child.move(parent.centres)  # settle the points whose bounds overlap
+    _lloyd(child, weights, max_iter)
+    return child
+
+
+def _adaptive_bins(points, weights, limit):
+    """Bins of 8, 4, 2 levels or single colors, as fine as the error needs.
+
+    A bin whose own squared error (its colors about its mean) exceeds
+    `limit` is replaced by its eight sub-bins, down to single colors.  Where
+    the pixels crowd into a few colors (a dark sky, a flat graphic) the bins
+    become fine; where they spread, coarse.  Sums and counts stay exact.
+
+    Returns
+    -------
+    means : (B, C) float32, totals : (B,) float64, members : (M,) int64
+    """
+    members = np.empty(len(points), np.int64)
+    means, totals = [], []
+    active = np.arange(len(points))
+    found = 0
+    for cell in (8.0, 4.0, 2.0, 0.0):
+        pts, w = points[active], weights[active]
+        if cell:
+            grid = np.floor(pts / cell).astype(np.int64)
+            grid -= grid.min(axis=0)
+            key = np.zeros(len(pts), np.int64)
+            for j in range(pts.shape[1]):
+                key = key * (int(grid[:, j].max()) + 1) + grid[:, j]
+            _, inside = np.unique(key, return_inverse=True)
+            inside = inside.ravel()
+        else:
+            inside = np.arange(len(pts))
+        count = int(inside.max()) + 1 if len(inside) else 0
+        total = np.bincount(inside, weights=w, minlength=count)
+        sums = np.stack([np.bincount(inside, weights=w * pts[:, j], minlength=count)
+                         for j in range(pts.shape[1])], axis=1)
+        square = np.bincount(inside, weights=w * np.einsum("ij,ij->i", pts, pts).astype(np.float64),
+                             minlength=count)
+        error = square - (sums**2).sum(axis=1) / total
+        keep = (error <= limit) if cell else np.ones(count, bool)
+        renumber = np.cumsum(keep) - 1 + found
+        kept_points = keep[inside]
+        members[active[kept_points]] = renumber[inside[kept_points]]
+        means.append(sums[keep] / total[keep, None])
+        totals.append(total[keep])
+        found += int(keep.sum())
+        active = active[~kept_points]
+        if not len(active):
+            break
+    return np.vstack(means).astype(np.float32), np.concatenate(totals), members
+
+
+def weighted_kmeans(points, weights, k):
     """Cluster weighted points into k centres minimising weighted squared error.
 
     Parameters
@@ -193,38 +375,33 @@ def weighted_kmeans(points, weights, k, *, max_iter=60, stop_fraction=1e-4):
         Pixel count of each point.
     k : int
         Number of centres, 2 <= k <= 256.
-    max_iter : int
-        Cap on Lloyd iterations per phase.
-    stop_fraction : float
-        Stop when fewer than this fraction of points change cluster.
 
     Returns
     -------
     KMeansResult
+        Centres and the exact points' assignment to them.
     """
     points = np.ascontiguousarray(points, np.float32)
     weights = np.asarray(weights, np.float64)
     if len(points) <= _DIRECT_POINTS:
-        start = divisive_split(points, weights, k).astype(np.float32)
-        assignment = Assignment(points, start)
-        iterations = _lloyd(assignment, weights, max_iter, stop_fraction)
-        return KMeansResult(assignment.centres, assignment, iterations)
+        coarse, coarse_w, members = points, weights, None
+        start = divisive_split(coarse, coarse_w, k).astype(np.float32)
+    else:
+        # Estimate the error of a k-clustering from the coarsest bins, then
+        # make bins fine enough that none holds a sizeable part of a
+        # cluster's share of it.
+        means, totals, _ = _bin(points, weights, _COARSE_CELL)
+        start = divisive_split(means, totals, k).astype(np.float32)
+        estimate = float(totals @ Assignment(means, start).upper.astype(np.float64) ** 2)
+        coarse, coarse_w, members = _adaptive_bins(points, weights, estimate / (k * _BIN_SHARE))
+        start = divisive_split(coarse, coarse_w, k).astype(np.float32)
+    assignment = Assignment(coarse, start)
+    _lloyd(assignment, coarse_w, _COARSE_ITER)
+    assignment, swaps = _swap_search(assignment, coarse_w, _swap_trials(k))
+    if members is not None:
+        # Exact iterations matter (each gains about as much as the previous
+        # one) but cost in proportion to the number of colors.
+        rounds = _EXACT_ITER if len(points) <= 150_000 else 3 if len(points) <= 400_000 else 2
+        assignment = _inherit(assignment, points, members, weights, rounds)
+    return KMeansResult(assignment.centres, assignment, swaps)
 
-    # Coarse phase on bins of side 4 levels (a 6-bit grid per channel).
-    means, totals, members = _bin(points, weights, 4.0)
-    start = divisive_split(means, totals, k).astype(np.float32)
-    coarse = Assignment(means, start)
-    _lloyd(coarse, totals, max_iter, stop_fraction)
-    # Exact phase: each color inherits its bin's bounds, widened by its
-    # distance from the bin mean.
-    offset = np.sqrt(((points - means[members]) ** 2).sum(axis=1))
-    assignment = Assignment(
-        points,
-        coarse.centres,
-        labels=coarse.labels[members].copy(),
-        upper=coarse.upper[members] + offset,
-        lower=coarse.lower[members] - offset,
-    )
-    assignment.move(coarse.centres)  # settle colors whose bounds overlap
-    iterations = _lloyd(assignment, weights, max_iter, stop_fraction)
-    return KMeansResult(assignment.centres, assignment, iterations)

@@ -9,6 +9,8 @@ are searched again.  Late k-means iterations and the final rounding move
 centres by fractions of a level, so most points are never searched again.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 __all__ = ["Assignment"]
@@ -21,8 +23,17 @@ _BLOCK = 16384
 # of nearly equal vectors lose about sqrt(eps * |x|^2) ~ 0.08 to cancellation.
 _MARGIN = 0.25
 
-# Centres searched around a point's own centre before a full search.
-_NEIGHBOURS = 16
+# Sizes of the neighbour lists a local search may use before a full one.
+_TIERS = (16, 64)
+
+
+class _Ring(NamedTuple):
+    """Neighbour lists of the centres (see :meth:`Assignment._ring`)."""
+
+    order: np.ndarray  # (k, m) nearest other centres, nearest first; None if k is small
+    reach: np.ndarray  # (k, len(sizes)) distance to the nearest centre past each list
+    sizes: tuple  # list lengths, increasing
+    half_gap: np.ndarray  # (k,) half the distance to the nearest other centre
 
 
 class Assignment:
@@ -100,94 +111,98 @@ class Assignment:
         shift = np.sqrt(((centres - self.centres) ** 2).sum(axis=1))
         self.centres = centres.copy()
         before = self.labels.copy()
-        self.upper += shift[self.labels]
-        # A point's lower bound falls by the largest shift among the *other*
-        # centres: the second largest for the point owning the largest.
-        order = np.argsort(shift)
-        top = order[-1]
-        runner_up = shift[order[-2]] if len(shift) > 1 else 0.0
-        self.lower -= np.where(self.labels == top, runner_up, shift[top])
-        neighbours, reach = self._neighbours()
+        labels = self.labels
+        self.upper += shift[labels]
+        ring = self._ring()
+        # The lower bound covers every other centre in two parts.  The listed
+        # neighbours of a point's centre: the old bound minus the largest of
+        # their shifts.  All the others: at least (distance from the centre
+        # to the nearest unlisted one) - upper, by the triangle inequality.
+        if ring.order is None:
+            order = np.argsort(shift)
+            runner_up = shift[order[-2]] if len(shift) > 1 else 0.0
+            near = self.lower - np.where(labels == order[-1], runner_up, shift[order[-1]])
+            far = np.full(len(labels), np.inf, np.float32)
+        else:
+            near = self.lower - shift[ring.order].max(axis=1)[labels]
+            far = ring.reach[labels, -1]
+        self.lower = np.minimum(near, far - self.upper)
         # Hamerly's second test: half the gap to the nearest other centre.
-        floor = np.maximum(self.lower, reach[self.labels, 0])
+        floor = np.maximum(self.lower, ring.half_gap[labels])
         suspect = np.flatnonzero(self.upper + _MARGIN > floor)
         if len(suspect):
             # Tighten the upper bound first: most suspects are still fine.
-            diff = self.points[suspect] - self.centres[self.labels[suspect]]
+            diff = self.points[suspect] - self.centres[labels[suspect]]
             self.upper[suspect] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            again = suspect[self.upper[suspect] + _MARGIN > floor[suspect]]
-            if neighbours is None:
-                self._search(again)
-            else:
-                self._search_near(again, neighbours, reach[:, 1])
+            self.lower[suspect] = np.minimum(near[suspect], far[suspect] - self.upper[suspect])
+            floor = np.maximum(self.lower[suspect], ring.half_gap[labels[suspect]])
+            self._search_near(suspect[self.upper[suspect] + _MARGIN > floor], ring)
         return int(np.count_nonzero(self.labels != before))
 
-    def _neighbours(self):
-        """Each centre's nearest other centres, for a search local to them.
-
-        Returns
-        -------
-        neighbours : (k, m) int64 ndarray or None
-            The m nearest other centres of each centre; None when k is so
-            small that a full search is as cheap.
-        reach : (k, 2) float32 ndarray
-            Column 0: half the distance to the nearest other centre (no point
-            nearer than that to its centre can be nearer to another).
-            Column 1: the distance to the nearest centre *not* listed.
-        """
+    def _ring(self):
+        """Each centre's nearest other centres, nearest first, for local searches."""
         c = self.centres.astype(np.float64)
         k = len(c)
         gram = c @ c.T
         norms = np.diag(gram)
         dist = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0))
         np.fill_diagonal(dist, np.inf)
-        reach = np.empty((k, 2), np.float32)
-        if k - 1 <= _NEIGHBOURS:
-            reach[:, 0] = 0.5 * dist.min(axis=1)
-            reach[:, 1] = np.inf
-            return None, reach
-        part = np.argpartition(dist, _NEIGHBOURS, axis=1)
-        neighbours = part[:, :_NEIGHBOURS]
+        sizes = tuple(m for m in _TIERS if m < k - 1)
+        if not sizes:
+            return _Ring(None, None, (), (0.5 * dist.min(axis=1)).astype(np.float32))
+        widest = sizes[-1]
+        part = np.argpartition(dist, widest, axis=1)[:, : widest + 1]
         rows = np.arange(k)[:, None]
-        reach[:, 0] = 0.5 * dist[rows, neighbours].min(axis=1)
-        reach[:, 1] = dist[np.arange(k), part[:, _NEIGHBOURS]]
-        return neighbours, reach
+        part = part[rows, np.argsort(dist[rows, part], axis=1, kind="stable")]
+        ranked = dist[rows, part].astype(np.float32)
+        # reach[:, t]: distance to the nearest centre outside tier t's list.
+        reach = ranked[:, list(sizes)]
+        return _Ring(part[:, :widest], reach, sizes, 0.5 * ranked[:, 0])
 
-    def _search_near(self, which, neighbours, reach):
-        """Search points among their centre and its neighbours; full search if unsure.
+    def _search_near(self, which, ring):
+        """Exact nearest centres of `which`, searching as few centres as is safe.
 
-        A centre not listed among c's neighbours is at least ``reach[c]``
-        from c, so for a point within ``reach[c] / 2`` of c it cannot be the
-        nearest: the listed ones suffice.
+        A centre outside the m nearest neighbours of a point's centre c is at
+        least ``reach`` from c; for a point nearer than ``reach / 2`` to c it
+        cannot beat c, so those m suffice.  Each point goes to the smallest
+        list that is safe for it, or to a full search.
         """
-        unsure = []
+        if not len(which):
+            return
+        if ring.order is None:
+            self._search(which)
+            return
+        own = self.labels[which]
+        distance = self.upper[which]  # exact here: tightened by the caller
+        tier = np.full(len(which), len(ring.sizes), np.int64)
+        for t in range(len(ring.sizes) - 1, -1, -1):
+            tier[distance + _MARGIN < 0.5 * ring.reach[own, t]] = t
+        for t, size in enumerate(ring.sizes):
+            chosen = which[tier == t]
+            for start in range(0, len(chosen), _BLOCK):
+                self._search_among(chosen[start : start + _BLOCK], ring, t, size)
+        self._search(which[tier == len(ring.sizes)])
+
+    def _search_among(self, idx, ring, tier, size):
+        """Search points `idx` among their centre and its `size` nearest neighbours."""
         centres = self.centres
-        norms = np.einsum("ij,ij->i", centres, centres)
-        table = np.column_stack([np.arange(len(centres)), neighbours])
-        for start in range(0, len(which), _BLOCK):
-            idx = which[start : start + _BLOCK]
-            own = self.labels[idx]
-            cand = table[own]
-            pts = self.points[idx]
-            dist = norms[cand]
-            for c in range(pts.shape[1]):
-                dist -= 2 * pts[:, c : c + 1] * centres[:, c][cand]
-            dist += np.einsum("ij,ij->i", pts, pts)[:, None]
-            np.maximum(dist, 0, out=dist)
-            np.sqrt(dist, out=dist)
-            rows = np.arange(len(idx))
-            best = dist.argmin(axis=1)
-            current = dist[:, 0].copy()
-            first = dist[rows, best]
-            dist[rows, best] = np.inf
-            self.labels[idx] = cand[rows, best]
-            self.upper[idx] = first
-            self.lower[idx] = np.minimum(dist.min(axis=1), reach[own] - current)
-            far = current + _MARGIN >= 0.5 * reach[own]
-            unsure.append(idx[far])
-        rest = np.concatenate(unsure) if unsure else which[:0]
-        if len(rest):
-            self._search(rest)
+        own = self.labels[idx]
+        cand = np.column_stack([own, ring.order[own, :size]])
+        pts = self.points[idx]
+        dist = np.einsum("ij,ij->i", centres, centres)[cand]
+        for c in range(pts.shape[1]):
+            dist -= 2 * pts[:, c : c + 1] * centres[:, c][cand]
+        dist += np.einsum("ij,ij->i", pts, pts)[:, None]
+        np.maximum(dist, 0, out=dist)
+        np.sqrt(dist, out=dist)
+        rows = np.arange(len(idx))
+        best = dist.argmin(axis=1)
+        current = dist[:, 0].copy()
+        first = dist[rows, best]
+        dist[rows, best] = np.inf
+        self.labels[idx] = cand[rows, best]
+        self.upper[idx] = first
+        self.lower[idx] = np.minimum(dist.min(axis=1), ring.reach[own, tier] - current)
 
     def refresh(self, which=None):
         """Search points `which` (all by default) again from scratch."""
