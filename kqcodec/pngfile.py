@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import png
 
+from . import layout
 from .errors import FormatError, UsageError
+from .layout import bit_depth_for
 
 __all__ = [
     "PngHeader",
@@ -98,14 +100,6 @@ class PngHeader:
         if self.transparency is None or self.color_type not in (0, 2):
             return None
         return np.array(struct.unpack(f">{self.channels}H", self.transparency))
-
-
-def bit_depth_for(entries):
-    """Return the smallest PNG palette bit depth (1, 2, 4 or 8) that holds `entries`."""
-    for depth in (1, 2, 4, 8):
-        if entries <= 1 << depth:
-            return depth
-    raise UsageError(f"a palette holds at most 256 entries, not {entries}")
 
 
 def _row_bytes(width, bits_per_pixel):
@@ -315,25 +309,12 @@ def read_16bit_samples(data, header):
     return samples.reshape(height, width, header.channels)
 
 
-def _pack_rows(indices, depth):
-    """Pack (H, W) indices into (H, ceil(W*depth/8)) bytes, high bits first (#7.2)."""
-    if depth == 8:
-        return indices
-    if depth == 1:
-        return np.packbits(indices.astype(bool), axis=1)
-    per_byte = 8 // depth
-    height, width = indices.shape
-    padded = np.zeros((height, -(-width // per_byte) * per_byte), np.uint8)
-    padded[:, :width] = indices
-    groups = padded.reshape(height, -1, per_byte)
-    packed = np.zeros(groups.shape[:2], np.uint8)
-    for j in range(per_byte):
-        packed |= groups[:, :, j] << (8 - depth * (j + 1))
-    return packed
-
-
-def write_palette_png(stream, indices, palette, *, level=9):
+def write_palette_png(stream, indices, palette):
     """Write a color type 3 PNG: IHDR, PLTE, tRNS if needed, IDAT, IEND.
+
+    The palette may be written in another order than given, with the indices
+    renumbered to match: the decoded pixels are the same, the file smaller
+    (see :mod:`layout`).
 
     Parameters
     ----------
@@ -344,8 +325,6 @@ def write_palette_png(stream, indices, palette, *, level=9):
         RGB or RGBA entries, 1 <= P <= 256.  tRNS is written only when some
         alpha is below 255, cut after the last such entry, so put the
         transparent entries first.
-    level : int
-        zlib compression level.
 
     Raises
     ------
@@ -360,20 +339,19 @@ def write_palette_png(stream, indices, palette, *, level=9):
         raise UsageError(f"palette must be (P, 3) or (P, 4) with 1 <= P <= 256, not {palette.shape}")
     if indices.ndim != 2 or 0 in indices.shape:
         raise UsageError(f"indices must be a non-empty (H, W) array, not {indices.shape}")
-    if indices.size and int(indices.max()) >= entries:
+    if int(indices.max()) >= entries:
         raise UsageError(f"index {int(indices.max())} is out of range for {entries} palette entries")
+    indices = indices.astype(np.uint8, copy=False)
     height, width = indices.shape
-    depth = bit_depth_for(entries)
+    order, data = layout.image_data(indices, palette)
+    palette = palette[order]
     chunks = [
-        (b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0)),
+        (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth_for(entries), 3, 0, 0, 0)),
         (b"PLTE", palette[:, :3].tobytes()),
     ]
     if palette.shape[1] == 4 and (palette[:, 3] < 255).any():
         last = np.flatnonzero(palette[:, 3] < 255)[-1]
         chunks.append((b"tRNS", palette[: last + 1, 3].tobytes()))
-    packed = _pack_rows(indices.astype(np.uint8, copy=False), depth)
-    scanlines = np.zeros((height, packed.shape[1] + 1), np.uint8)
-    scanlines[:, 1:] = packed  # filter type 0 on every row
-    chunks.append((b"IDAT", zlib.compress(scanlines.tobytes(), level)))
+    chunks.append((b"IDAT", data))
     chunks.append((b"IEND", b""))
     png.write_chunks(stream, chunks)
