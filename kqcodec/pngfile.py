@@ -126,7 +126,10 @@ def _chunks(data):
     try:
         yield from reader.chunks()
     except png.Error as exc:
-        raise FormatError(f"corrupt PNG: {str(exc).rstrip('.')}") from None
+        message = " ".join(str(a) for a in exc.args).rstrip(".")
+        if message == "No more chunks":
+            message = "file ends before IEND (truncated)"
+        raise FormatError(f"corrupt PNG: {message}") from None
     except EOFError:
         raise FormatError("corrupt PNG: empty file") from None
 

@@ -23,6 +23,12 @@ _BLOCK = 16384
 # of nearly equal vectors lose about sqrt(eps * |x|^2) ~ 0.08 to cancellation.
 _MARGIN = 0.25
 
+# Up to this many centres the nearest two are found by a loop over centres.
+_COLUMN_LOOP = 32
+
+# Below this many point-centre pairs a full search is cheaper than bounds.
+_SMALL_WORK = 1 << 19
+
 # Sizes of the neighbour lists a local search may use before a full one.
 _TIERS = (16, 64)
 
@@ -34,6 +40,41 @@ class _Ring(NamedTuple):
     reach: np.ndarray  # (k, len(sizes)) distance to the nearest centre past each list
     sizes: tuple  # list lengths, increasing
     half_gap: np.ndarray  # (k,) half the distance to the nearest other centre
+
+
+def _two_smallest_rows(dist):
+    """Index of the smallest value in each row of (n, k) `dist`, it and the next.
+
+    Returns
+    -------
+    best : (n,) int64, first : (n,) float32, second : (n,) float32
+        Ties go to the lower index.
+    """
+    best = dist.argmin(axis=1)
+    rows = np.arange(len(dist))
+    first = dist[rows, best]
+    dist[rows, best] = np.inf
+    return best, first, dist.min(axis=1)
+
+
+def _two_smallest_columns(dist):
+    """The same for the columns of (k, n) `dist`, for small k.
+
+    numpy reduces short axes slowly (about 100 ns a row): for few centres a
+    running minimum over k rows of length n is several times faster.
+    ``second`` is inf when k == 1.
+    """
+    k, n = dist.shape
+    best = np.zeros(n, np.int64)
+    first = dist[0].copy()
+    second = np.full(n, np.inf, np.float32)
+    for j in range(1, k):
+        row = dist[j]
+        better = row < first
+        np.minimum(second, np.where(better, first, row), out=second)
+        best[better] = j
+        np.minimum(first, row, out=first)
+    return best, first, second
 
 
 class Assignment:
@@ -79,16 +120,10 @@ class Assignment:
         for start in range(0, len(which), _BLOCK):
             idx = which[start : start + _BLOCK]
             pts = self.points[idx]
-            dist = pts @ (-2.0 * centres.T)
-            dist += norms
-            best = dist.argmin(axis=1)
-            rows = np.arange(len(idx))
-            first = dist[rows, best]
-            if dist.shape[1] > 1:
-                dist[rows, best] = np.inf
-                second = dist.min(axis=1)
+            if len(centres) > _COLUMN_LOOP:
+                best, first, second = _two_smallest_rows(pts @ (-2.0 * centres.T) + norms)
             else:
-                second = np.full(len(idx), np.inf, np.float32)
+                best, first, second = _two_smallest_columns((-2.0 * centres) @ pts.T + norms[:, None])
             own = np.einsum("ij,ij->i", pts, pts)
             self.labels[idx] = best
             self.upper[idx] = np.sqrt(np.maximum(first + own, 0))
@@ -108,9 +143,14 @@ class Assignment:
             How many points changed label.
         """
         centres = np.asarray(centres, np.float32)
+        before = self.labels.copy()
+        if len(self.points) * len(centres) <= _SMALL_WORK:
+            # Bookkeeping would cost more than searching everything.
+            self.centres = centres.copy()
+            self._search(np.arange(len(self.points)))
+            return int(np.count_nonzero(self.labels != before))
         shift = np.sqrt(((centres - self.centres) ** 2).sum(axis=1))
         self.centres = centres.copy()
-        before = self.labels.copy()
         labels = self.labels
         self.upper += shift[labels]
         ring = self._ring()

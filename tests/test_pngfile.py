@@ -1,0 +1,213 @@
+"""The strict PNG reader, the palette PNG writer and its byte layout choices."""
+
+import io
+import struct
+import time
+import tracemalloc
+import zlib
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+import kqcodec
+from kqcodec import codec, layout, pngfile
+from kqcodec.errors import FormatError, UsageError
+
+from .conftest import ihdr, png_chunks
+
+
+def build(chunks):
+    """PNG bytes from (type, data) chunks, CRCs computed by pypng."""
+    out = io.BytesIO()
+    png.write_chunks(out, chunks)
+    return out.getvalue()
+
+
+def palette_png(indices, palette, trns=None, *, depth=8, rows=None, extra=()):
+    """A palette PNG from raw parts; `rows` overrides the scanlines."""
+    height, width = indices.shape
+    if rows is None:
+        packed = layout.pack_rows(indices.astype(np.uint8), depth)
+        rows = np.hstack([np.zeros((height, 1), np.uint8), packed]).tobytes()
+    chunks = [(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0)),
+              (b"PLTE", bytes(np.asarray(palette, np.uint8).ravel()))]
+    if trns is not None:
+        chunks.append((b"tRNS", bytes(trns)))
+    chunks += list(extra) + [(b"IDAT", zlib.compress(rows)), (b"IEND", b"")]
+    return build(chunks)
+
+
+GOOD_INDICES = np.array([[0, 1, 2], [2, 1, 0]])
+GOOD_PALETTE = [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+
+
+def test_good_file_is_accepted():
+    header = pngfile.inspect_png(palette_png(GOOD_INDICES, GOOD_PALETTE))
+    assert (header.width, header.height, header.bit_depth, header.color_type) == (3, 2, 8, 3)
+    assert header.palette.tolist() == GOOD_PALETTE
+
+
+def corrupt(data, fix):
+    return fix(bytearray(data))
+
+
+def flip(data, offset):
+    data = bytearray(data)
+    data[offset] ^= 0xFF
+    return bytes(data)
+
+
+GOOD = palette_png(GOOD_INDICES, GOOD_PALETTE)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("signature only", GOOD[:8], "truncated"),
+    ("truncated at 13", GOOD[:13], "corrupt PNG"),
+    ("bad signature", b"\x89PNG\r\n\x1b\n" + GOOD[8:], "not a PNG"),
+    ("IHDR CRC", flip(GOOD, 8 + 8 + 13), "Checksum"),
+    ("IDAT CRC", flip(GOOD, len(GOOD) - 12 - 4), "Checksum"),
+    ("no IEND", GOOD[:-12], "ends before IEND"),
+])
+def test_damaged_files_are_refused(name, data, message):
+    with pytest.raises(FormatError, match=message):
+        pngfile.inspect_png(data)
+
+
+def header(width=3, height=2, depth=8, ctype=3, interlace=0):
+    return (b"IHDR", struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, interlace))
+
+
+def rows_for(height, nbytes, filt=0):
+    return (bytes([filt]) + bytes(nbytes)) * height
+
+
+@pytest.mark.parametrize("chunks, message", [
+    ([header(), (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")], "without a PLTE"),
+    ([header(), (b"PLTE", bytes(4)), (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")],
+     "not 1 to 256"),
+    ([header(depth=1), (b"PLTE", bytes(9)), (b"IDAT", zlib.compress(rows_for(2, 1))), (b"IEND", b"")],
+     "3 palette entries at bit depth 1"),
+    ([header(), (b"PLTE", bytes(6)), (b"tRNS", bytes(3)), (b"IDAT", zlib.compress(rows_for(2, 3))),
+      (b"IEND", b"")], "tRNS has more entries"),
+    ([header(), (b"PLTE", bytes(6)), (b"tRNS", bytes(1)), (b"tRNS", bytes(1)),
+      (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")], "more than one tRNS"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(1, 3))), (b"IEND", b"")],
+     "too little image data|ends early"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(3, 3))), (b"IEND", b"")],
+     "more image data"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3))[:-6]), (b"IEND", b"")],
+     "ends early|truncated|zlib"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", b"not zlib at all"), (b"IEND", b"")], "zlib"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3, filt=7))), (b"IEND", b"")],
+     "filter type 7"),
+    ([header(), (b"PLTE", bytes(6)), (b"CRIT", b""), (b"IDAT", zlib.compress(rows_for(2, 3))),
+      (b"IEND", b"")], "unknown critical chunk CRIT"),
+    ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3))[:5]), (b"tEXt", b"a\0b"),
+      (b"IDAT", zlib.compress(rows_for(2, 3))[5:]), (b"IEND", b"")], "not consecutive"),
+    ([header(ctype=0), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")],
+     "PLTE in a greyscale"),
+    ([header(depth=16), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 6))), (b"IEND", b"")],
+     "bit depth 16 with color type 3"),
+    ([header(width=0), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(b"")), (b"IEND", b"")],
+     "size 0x2"),
+    ([(b"PLTE", bytes(6)), header(), (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")],
+     "first chunk is PLTE"),
+])
+def test_structural_errors(chunks, message):
+    with pytest.raises(FormatError, match=message):
+        pngfile.inspect_png(build(chunks))
+
+
+def test_index_past_palette_is_refused(tmp_path):
+    path = tmp_path / "bad.png"
+    path.write_bytes(palette_png(np.array([[0, 1, 5]]), [[0, 0, 0], [9, 9, 9]]))
+    assert Image.open(path).convert("RGB")  # Pillow accepts it
+    with pytest.raises(FormatError, match="index 5 is past the 2-entry palette"):
+        kqcodec.decode(path)
+
+
+def test_header_bomb_refused_fast_and_small():
+    data = build([header(width=2**31 - 1, height=2**31 - 1), (b"PLTE", bytes(6)),
+                  (b"IDAT", zlib.compress(b"\0")), (b"IEND", b"")])
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match="over the limit"):
+        pngfile.inspect_png(data)
+    assert time.perf_counter() - start < 0.5
+    assert tracemalloc.get_traced_memory()[1] < 10 * 2**20
+    tracemalloc.stop()
+
+
+def test_zlib_bomb_refused_fast_and_small():
+    # 1x1 image whose IDAT inflates to 200 MB of zeros.
+    bomb = zlib.compress(bytes(200 * 2**20), 9)
+    data = build([header(width=1, height=1), (b"PLTE", bytes(3)), (b"IDAT", bomb), (b"IEND", b"")])
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match="more image data"):
+        pngfile.inspect_png(data)
+    assert time.perf_counter() - start < 0.5
+    assert tracemalloc.get_traced_memory()[1] < 10 * 2**20 + 2 * len(data)
+    tracemalloc.stop()
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_pillow_written_palette_pngs_decode(tmp_path, pictures, bits):
+    rgb = Image.open(pictures["sklearn_china"]).convert("RGB").crop((100, 100, 181, 147))
+    img = rgb.quantize(2**bits)
+    path = tmp_path / f"p{bits}.png"
+    img.save(path, bits=bits)
+    assert ihdr(path)[2:4] == (bits, 3)
+    np.testing.assert_array_equal(kqcodec.decode(path), np.asarray(Image.open(path).convert("RGB")))
+    back = kqcodec.read_palette_png(path)
+    np.testing.assert_array_equal(back.indices, np.asarray(img))
+
+
+def test_interlaced_palette_png_with_trns_from_pypng(tmp_path):
+    rng = np.random.default_rng(5)
+    indices = rng.integers(0, 5, (13, 11))
+    palette = [(10, 20, 30, 0), (200, 10, 10, 128), (0, 0, 0, 255), (9, 99, 199, 255), (1, 2, 3, 255)]
+    path = tmp_path / "i.png"
+    with open(path, "wb") as f:
+        png.Writer(11, 13, palette=palette, bitdepth=4, interlace=True).write(f, indices.tolist())
+    assert ihdr(path)[4] == 1
+    decoded = kqcodec.decode(path)
+    np.testing.assert_array_equal(decoded, np.array(palette, np.uint8)[indices])
+
+
+def test_writer_refuses_out_of_range_indices():
+    with pytest.raises(UsageError, match="out of range"):
+        pngfile.write_palette_png(io.BytesIO(), np.array([[0, 3]], np.uint8), np.zeros((3, 3), np.uint8))
+    with pytest.raises(UsageError):
+        pngfile.write_palette_png(io.BytesIO(), np.zeros((2, 2), np.uint8), np.zeros((0, 3), np.uint8))
+
+
+@pytest.mark.parametrize("kind", range(5))
+def test_each_filter_decodes_back(tmp_path, coffee, kind):
+    image = codec.quantize(coffee[:40, :50], 64)
+    packed = layout.pack_rows(image.indices, 8)
+    rows = layout._scanlines(layout.filter_rows(packed, kind), kind).tobytes()
+    path = tmp_path / "f.png"
+    path.write_bytes(palette_png(image.indices, image.palette, rows=rows))
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), image.indices)
+    np.testing.assert_array_equal(kqcodec.decode(path), image.to_pixels())
+
+
+def test_adjacency_order_is_a_permutation_keeping_transparent_first(present):
+    image = codec.quantize(present, 32)
+    first = int((image.palette[:, 3] < 255).sum())
+    order = layout.adjacency_order(image.indices, len(image.palette), first=first)
+    assert sorted(order.tolist()) == list(range(len(image.palette)))
+    assert order[:first].tolist() == list(range(first))
+
+
+def test_written_layout_beats_plain_zlib(coffee):
+    """The layout choices must pay: smaller than filter 0 + zlib level 9, same pixels."""
+    image = codec.quantize(coffee, 256)
+    plain = layout._scanlines(image.indices, 0).tobytes()
+    ours = image.to_png()
+    assert len(ours) < len(zlib.compress(plain, 9))
+    back = Image.open(io.BytesIO(ours))
+    np.testing.assert_array_equal(np.asarray(back.convert("RGB")), image.to_pixels())
