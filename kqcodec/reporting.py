@@ -7,9 +7,10 @@ written file* and measured.  Pictures run in parallel processes, one picture
 per process at a time, so memory is bounded by ``jobs`` pictures.
 """
 
-import concurrent.futures
 import math
+import multiprocessing
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -181,16 +182,30 @@ def _frame(rows):
     return table
 
 
-def _report_job(job):
-    path, kwargs = job
-    # Each process uses one BLAS thread: the pool already fills the cores,
-    # and oversubscription only slows both.
+def _worker_start():
+    """Set up a report worker process.
+
+    Ctrl-C is the parent's to handle: it terminates the workers, and SIGTERM
+    becomes SystemExit here so that a half-written file is removed on the
+    way out.  Each worker uses one BLAS thread: the pool already fills the
+    cores, and oversubscription only slows both.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn brings it
-        return report_image(path, **kwargs)
-    with threadpool_limits(1):
-        return report_image(path, **kwargs)
+        return
+    threadpool_limits(1)
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _report_job(job):
+    path, kwargs = job
+    return report_image(path, **kwargs)
 
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
@@ -244,17 +259,21 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     try:
         if workers <= 1:
             for job in jobs_list:
-                frames.append(report_image(job[0], **job[1]))
+                frames.append(_report_job(job))
                 bar.update()
         else:
-            with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-                try:
-                    for frame in pool.map(_report_job, jobs_list):
-                        frames.append(frame)
-                        bar.update()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            pool = multiprocessing.Pool(workers, initializer=_worker_start)
+            try:
+                for frame in pool.imap(_report_job, jobs_list):
+                    frames.append(frame)
+                    bar.update()
+            except BaseException:
+                pool.terminate()
+                raise
+            else:
+                pool.close()
+            finally:
+                pool.join()
     finally:
         bar.close()
     return pd.concat(frames, ignore_index=True)

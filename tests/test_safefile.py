@@ -1,0 +1,134 @@
+"""Writes that never lose data: failures leave the destination as it was and no temp file."""
+
+import errno
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import kqcodec
+from kqcodec import pngfile, safefile
+from kqcodec.errors import OutputExistsError, WriteError
+
+
+def temps(folder):
+    return [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+
+@pytest.fixture()
+def failing_write(monkeypatch):
+    """Make the PNG writer fail with ENOSPC after writing part of the file."""
+    real = pngfile.png.write_chunks
+
+    def write_then_fail(stream, chunks):
+        real(stream, list(chunks)[:2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pngfile.png, "write_chunks", write_then_fail)
+
+
+def test_failed_write_keeps_existing_output(tmp_path, pictures, failing_write):
+    dest = tmp_path / "o.png"
+    dest.write_bytes(b"the previous file")
+    with pytest.raises(WriteError, match="No space left"):
+        kqcodec.encode(pictures["skimage_rocket"], dest, 8, force=True)
+    assert dest.read_bytes() == b"the previous file"
+    assert temps(tmp_path) == []
+
+
+def test_failed_write_leaves_no_output(tmp_path, pictures, failing_write):
+    dest = tmp_path / "o.png"
+    with pytest.raises(WriteError):
+        kqcodec.encode(pictures["skimage_rocket"], dest, 8)
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_rename_leaves_nothing(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(safefile.os, "replace", refuse)
+    monkeypatch.setattr(safefile.os, "link", refuse)
+    with pytest.raises(WriteError, match="Input/output error"):
+        with safefile.atomic_output(tmp_path / "x.bin", force=True) as f:
+            f.write(b"data")
+    assert os.listdir(tmp_path) == []
+
+
+def test_output_appearing_meanwhile_is_not_replaced(tmp_path):
+    dest = tmp_path / "x.bin"
+    with pytest.raises(OutputExistsError):
+        with safefile.atomic_output(dest) as f:
+            f.write(b"new")
+            dest.write_bytes(b"someone else's")
+    assert dest.read_bytes() == b"someone else's"
+    assert temps(tmp_path) == []
+
+
+def test_interrupt_inside_write_removes_temp(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with safefile.atomic_output(tmp_path / "x.bin") as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+def test_permission_denied_is_a_write_error(tmp_path, monkeypatch):
+    # CI runs as root, where chmod cannot forbid anything: simulate EACCES.
+    real_open = safefile.os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(safefile.os, "open", denied)
+    with pytest.raises(WriteError, match="Permission denied"):
+        safefile.write_bytes(tmp_path / "x.bin", b"data")
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_bytes_keeps_identical_file(tmp_path):
+    dest = tmp_path / "x.bin"
+    assert safefile.write_bytes(dest, b"abc") is True
+    before = os.stat(dest).st_mtime_ns
+    assert safefile.write_bytes(dest, b"abc") is False
+    assert os.stat(dest).st_mtime_ns == before
+    with pytest.raises(OutputExistsError):
+        safefile.write_bytes(dest, b"xyz")
+    assert safefile.write_bytes(dest, b"xyz", force=True) is True
+    assert dest.read_bytes() == b"xyz"
+
+
+def test_new_file_has_normal_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    safefile.write_bytes(tmp_path / "x.bin", b"abc")
+    assert os.stat(tmp_path / "x.bin").st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
+    folder, out = tmp_path / "pics", tmp_path / "out"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"c{i}.png").write_bytes(pictures["skimage_coffee"].read_bytes())
+    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", "report", str(folder), "--out", str(out),
+                             "--quiet", "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["kqcodec: interrupted"]
+    assert temps(out) == []
+    # Every file left is complete.
+    for path in glob.glob(str(out / "*.png")):
+        assert kqcodec.decode(path).shape[:2] == (400, 600)
