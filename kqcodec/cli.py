@@ -90,6 +90,9 @@ def build_parser():
                      help="palette size, 2 to 256")
     enc.add_argument("--seed", type=int, default=0, metavar="N",
                      help="seed of the palette search (default 0); same seed, same bytes")
+    enc.add_argument("--engine", choices=("kqcodec", "sklearn"), default="kqcodec",
+                     help="palette search: kqcodec's own (default), or scikit-learn's KMeans on "
+                          "the same weighted colors, for comparison (slower)")
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR of the result")
     _add_common(enc)
@@ -161,7 +164,7 @@ def _encode(args):
     from . import codec
 
     image = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
-                         max_pixels=args.max_pixels)
+                         max_pixels=args.max_pixels, engine=args.engine)
     if args.verbose:
         import os
 

@@ -14,7 +14,7 @@ import numpy as np
 from . import imageio, pngfile
 from .errors import UsageError
 from .histogram import color_histogram
-from .palette import weighted_kmeans
+from .palette import ENGINES, sklearn_kmeans, weighted_kmeans
 from .remap import Assignment
 from .safefile import atomic_output, check_input, check_output
 
@@ -93,7 +93,7 @@ def _entries(centres, channels):
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def quantize(pixels, k, *, seed=0, histogram=None):
+def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -103,10 +103,13 @@ def quantize(pixels, k, *, seed=0, histogram=None):
     k : int
         Palette size, 2..256.
     seed : int
-        Reserved for randomised search steps; the current search is
-        deterministic, so every seed gives the same result.
+        Seed of randomised search steps.  kqcodec's own search is
+        deterministic and ignores it; the ``sklearn`` engine uses it.
     histogram : Histogram, optional
-        ``color_histogram(pixels)`` if already computed (for several k).
+        ``prepare(pixels)`` if already computed (for several k).
+    engine : {'kqcodec', 'sklearn'}
+        The palette search: kqcodec's own, or scikit-learn's KMeans on the
+        same weighted colors (slower, for comparison).
 
     Returns
     -------
@@ -131,7 +134,13 @@ def quantize(pixels, k, *, seed=0, histogram=None):
         # One fully transparent entry stays out of the search, so that
         # invisible pixels stay invisible.
         search = hist.colors[:, 3] > 0
-    result = weighted_kmeans(feats[search], weights[search], k - int(not search.all()))
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    wanted = k - int(not search.all())
+    if engine == "sklearn":
+        result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
+    else:
+        result = weighted_kmeans(feats[search], weights[search], wanted)
     centres = result.centres
     if channels == 4:
         centres = _keep_opaque(centres, result.assignment.labels, feats[search],
@@ -202,7 +211,8 @@ def _finish(palette, labels, hist):
     return PaletteImage(used, hist.spread(per_color))
 
 
-def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
+           engine="kqcodec"):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -219,6 +229,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Replace an existing `dest`.
     max_pixels : int or None
         Refuse larger inputs.
+    engine : {'kqcodec', 'sklearn'}
+        See :func:`quantize`.
 
     Returns
     -------
@@ -229,7 +241,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels = imageio.read_image(source, max_pixels=max_pixels)
-    image = quantize(pixels, k, seed=seed)
+    image = quantize(pixels, k, seed=seed, engine=engine)
     image.save(dest, force=force)
     return image
 

@@ -30,7 +30,10 @@ import numpy as np
 
 from .remap import Assignment
 
-__all__ = ["KMeansResult", "weighted_kmeans", "divisive_split"]
+__all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "ENGINES"]
+
+#: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
+ENGINES = ("kqcodec", "sklearn")
 
 # Up to this many distinct colors the search runs on them directly.
 _DIRECT_POINTS = 8000
@@ -405,3 +408,29 @@ def weighted_kmeans(points, weights, k):
         assignment = _inherit(assignment, points, members, weights, rounds)
     return KMeansResult(assignment.centres, assignment, swaps)
 
+
+
+def sklearn_kmeans(points, weights, k, *, seed=0):
+    """The library route: scikit-learn's KMeans on the same weighted colors.
+
+    Kept as a reference that kqcodec's own search is measured against (see
+    ``benchmarks/``): same objective, k-means++ initialisation, no swaps.
+
+    Parameters
+    ----------
+    points : (M, C) float32 ndarray
+    weights : (M,) ndarray
+    k : int
+    seed : int
+        ``random_state`` of the k-means++ initialisation.
+
+    Returns
+    -------
+    KMeansResult
+    """
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=k, n_init=1, random_state=seed)
+    model.fit(points, sample_weight=np.asarray(weights, np.float64))
+    centres = model.cluster_centers_.astype(np.float32)
+    return KMeansResult(centres, Assignment(points, centres), 0)

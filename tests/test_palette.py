@@ -1,0 +1,96 @@
+"""The palette search: exact assignments under bounds, weights, swaps, repair."""
+
+import numpy as np
+import pytest
+
+from kqcodec import codec, palette
+from kqcodec.remap import Assignment
+
+
+def brute_force(points, centres):
+    d = ((points[:, None, :].astype(np.float64) - centres[None].astype(np.float64)) ** 2).sum(axis=2)
+    return d.argmin(axis=1), d
+
+
+@pytest.mark.parametrize("k", [2, 7, 16, 40, 256])
+def test_assignment_stays_exact_as_centres_move(k):
+    rng = np.random.default_rng(k)
+    points = (rng.normal(0, 40, (6000, 3))).astype(np.float32)
+    centres = points[rng.choice(len(points), k, replace=False)].copy()
+    assignment = Assignment(points, centres)
+    for step in range(12):
+        # Moves of every size: tiny drifts, and now and then a jump.
+        scale = 8.0 if step % 4 == 0 else 0.3
+        centres = centres + rng.normal(0, scale, centres.shape).astype(np.float32)
+        assignment.move(centres)
+        labels, dist = brute_force(points, centres)
+        chosen = dist[np.arange(len(points)), assignment.labels]
+        # Same distance as the true nearest (a tie may pick either index).
+        np.testing.assert_allclose(chosen, dist.min(axis=1), rtol=1e-5, atol=1e-3)
+        assert (assignment.upper >= np.sqrt(chosen) - 1e-2).all()
+
+
+def test_integer_points_map_exactly_to_nearest_rounded_centre():
+    rng = np.random.default_rng(3)
+    points = rng.integers(-128, 128, (20000, 3)).astype(np.float32)
+    centres = rng.integers(-128, 128, (256, 3)).astype(np.float32)
+    assignment = Assignment(points, centres + 0.4)
+    assignment.move(centres)
+    _, dist = brute_force(points, centres)
+    assert (dist[np.arange(len(points)), assignment.labels] == dist.min(axis=1)).all()
+
+
+def test_weighting_a_point_equals_repeating_it():
+    rng = np.random.default_rng(0)
+    points = rng.integers(-100, 100, (300, 3)).astype(np.float32)
+    weights = rng.integers(1, 4, 300)
+    repeated = np.repeat(points, weights, axis=0)
+    a = palette.weighted_kmeans(points, weights, 8).centres
+    b = palette.weighted_kmeans(*np.unique(repeated, axis=0, return_counts=True), 8).centres
+    np.testing.assert_allclose(np.sort(a, axis=0), np.sort(b, axis=0), atol=1e-4)
+
+
+def test_hand_sized_example():
+    points = np.array([[0, 0, 0], [2, 0, 0], [100, 100, 100], [100, 104, 100]], np.float32)
+    weights = np.array([1, 3, 1, 1])
+    centres = palette.weighted_kmeans(points, weights, 2).centres
+    assert sorted(map(tuple, centres.round(3))) == [(1.5, 0, 0), (100, 102, 100)]
+
+
+def test_swaps_escape_a_local_minimum():
+    # Three tight, far-apart groups; Lloyd started with two centres in one
+    # group and one between the others stays stuck there.
+    rng = np.random.default_rng(1)
+    groups = [np.array(c, np.float32) + rng.normal(0, 1, (200, 3)).astype(np.float32)
+              for c in ([-100, 0, 0], [0, 0, 0], [100, 0, 0])]
+    points = np.vstack(groups)
+    weights = np.ones(len(points))
+    stuck = Assignment(points, np.array([[-101, 0, 0], [-99, 0, 0], [50, 0, 0]], np.float32))
+    palette._lloyd(stuck, weights, 50)
+    before = palette._error(stuck, weights)
+    better, kept = palette._swap_search(stuck, weights, trials=6)
+    after = palette._error(better, weights)
+    assert kept >= 1 and after < before / 10
+    np.testing.assert_allclose(np.sort(better.centres[:, 0]), [-100, 0, 100], atol=0.5)
+
+
+def test_empty_cluster_moves_to_worst_served_point():
+    points = np.array([[0, 0, 0], [1, 0, 0], [90, 0, 0]], np.float32)
+    weights = np.array([5.0, 5.0, 1.0])
+    assignment = Assignment(points, np.array([[0.5, 0, 0], [500, 500, 500]], np.float32))
+    palette._lloyd(assignment, weights, 10)
+    assert sorted(assignment.centres[:, 0].round(3).tolist()) == [0.5, 90.0]
+
+
+def test_divisive_split_cuts_at_the_gap():
+    points = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [50, 0, 0], [51, 0, 0]], np.float64)
+    centres = palette.divisive_split(points, np.ones(5), 2)
+    assert sorted(centres[:, 0].tolist()) == [1.0, 50.5]
+
+
+def test_sklearn_engine_agrees_on_easy_data(coffee):
+    ours = codec.quantize(coffee[::4, ::4], 8)
+    theirs = codec.quantize(coffee[::4, ::4], 8, engine="sklearn")
+    from kqcodec import metrics
+    assert abs(metrics.psnr(coffee[::4, ::4], ours.to_pixels())
+               - metrics.psnr(coffee[::4, ::4], theirs.to_pixels())) < 1.0
