@@ -8,6 +8,7 @@ RGBA pixels with every source's transparency kept, 16-bit samples scaled
 
 import contextlib
 import io
+import threading
 import warnings
 from pathlib import Path
 
@@ -180,17 +181,41 @@ def _warn_frames(img):
 
 
 def _read_png(data, max_pixels):
-    header = pngfile.inspect_png(data, max_pixels=max_pixels)
-    img = _open(io.BytesIO(data), ["PNG"])
+    # The size limit is checked from IHDR before anything is decoded; then
+    # the full check and Pillow's decoding run side by side (both release
+    # the GIL while inflating), and the check's verdict wins.
+    depth = pngfile.check_header(data, max_pixels=max_pixels)
+    verdict = {}
+    checker = threading.Thread(target=_inspect, args=(data, max_pixels, verdict))
+    checker.start()
+    try:
+        img = _open(io.BytesIO(data), ["PNG"])
+        if depth != 16:
+            _load(img)
+    except FormatError as exc:
+        verdict.setdefault("pillow", exc)
+    finally:
+        checker.join()
+    if "error" in verdict:
+        raise verdict["error"]
+    if "pillow" in verdict:
+        raise verdict["pillow"]
+    header = verdict["header"]
     _warn_frames(img)
     if header.bit_depth == 16:
         samples = pngfile.read_16bit_samples(data, header)
         pixels = _from_16bit(samples, header)
         _load(img)  # only for the EXIF orientation
     else:
-        _load(img)
         pixels = _from_png_8bit(img, header)
     return _orient(pixels, img)
+
+
+def _inspect(data, max_pixels, verdict):
+    try:
+        verdict["header"] = pngfile.inspect_png(data, max_pixels=max_pixels)
+    except FormatError as exc:
+        verdict["error"] = exc
 
 
 def _scale16(samples):

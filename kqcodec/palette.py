@@ -258,7 +258,8 @@ def _swap_search(assignment, weights, trials):
         tried.add((i, j))
         centres = best.centres.copy()
         centres[i], centres[j] = halves
-        trial = Assignment(best.points, centres)
+        trial = best.copy()
+        trial.move(centres)
         _lloyd(trial, weights, _TRIAL_ITER)
         error = _error(trial, weights)
         if error < best_error * (1 - 1e-7):

@@ -23,6 +23,7 @@ from .layout import bit_depth_for
 
 __all__ = [
     "PngHeader",
+    "check_header",
     "DEFAULT_MAX_PIXELS",
     "bit_depth_for",
     "inspect_png",
@@ -150,6 +151,37 @@ def _check_ihdr(data, max_pixels):
             f"{max_pixels} (raise it with --max-pixels)"
         )
     return width, height, depth, ctype, interlace == 1
+
+
+def check_header(data, *, max_pixels=DEFAULT_MAX_PIXELS):
+    """Check the signature and IHDR only, including the size limit.
+
+    Cheap enough to run before anything is decoded.
+
+    Parameters
+    ----------
+    data : bytes
+        The file (only its first 33 bytes are read).
+    max_pixels : int or None
+
+    Returns
+    -------
+    int
+        The bit depth.
+
+    Raises
+    ------
+    FormatError
+        On a bad signature, a first chunk that is not a valid IHDR (its CRC
+        included), or more pixels than `max_pixels`.
+    """
+    if not data.startswith(SIGNATURE):
+        raise FormatError("not a PNG file (bad signature)")
+    for ctype, cdata in _chunks(data[:33]):
+        if ctype != b"IHDR":
+            raise FormatError(f"corrupt PNG: first chunk is {ctype.decode('ascii')}, not IHDR")
+        return _check_ihdr(cdata, max_pixels)[2]
+    raise FormatError("corrupt PNG: no IHDR chunk")  # pragma: no cover - _chunks raises first
 
 
 def inspect_png(data, *, max_pixels=DEFAULT_MAX_PIXELS):

@@ -29,6 +29,11 @@ _COLUMN_LOOP = 32
 # Below this many point-centre pairs a full search is cheaper than bounds.
 _SMALL_WORK = 1 << 19
 
+# Neighbour lists are reused for this many moves while no centre moves more
+# than _RING_SHIFT levels.
+_RING_REUSE = 4
+_RING_SHIFT = 1.0
+
 # Sizes of the neighbour lists a local search may use before a full one.
 _TIERS = (16, 64)
 
@@ -153,7 +158,7 @@ class Assignment:
         self.centres = centres.copy()
         labels = self.labels
         self.upper += shift[labels]
-        ring = self._ring()
+        ring = self._ring(shift)
         # The lower bound covers every other centre in two parts.  The listed
         # neighbours of a point's centre: the old bound minus the largest of
         # their shifts.  All the others: at least (distance from the centre
@@ -179,8 +184,30 @@ class Assignment:
             self._search_near(suspect[self.upper[suspect] + _MARGIN > floor], ring)
         return int(np.count_nonzero(self.labels != before))
 
-    def _ring(self):
-        """Each centre's nearest other centres, nearest first, for local searches."""
+    def _ring(self, shift=None):
+        """Each centre's nearest other centres, nearest first, for local searches.
+
+        Rebuilding the lists costs a k x k distance matrix and a partial
+        sort.  After small moves the previous lists are kept with their
+        distances lowered by the shifts (still valid bounds, any list being
+        a valid split of the centres); they are rebuilt every few moves or
+        after a large one.
+        """
+        cached = getattr(self, "_cached_ring", None)
+        if cached is not None and shift is not None and self._ring_age < _RING_REUSE:
+            largest = float(shift.max())
+            if largest <= _RING_SHIFT:
+                ring = cached._replace(
+                    reach=cached.reach - (shift + largest)[:, None] if cached.reach is not None else None,
+                    half_gap=cached.half_gap - 0.5 * (shift + largest),
+                )
+                self._cached_ring, self._ring_age = ring, self._ring_age + 1
+                return ring
+        ring = self._build_ring()
+        self._cached_ring, self._ring_age = ring, 0
+        return ring
+
+    def _build_ring(self):
         c = self.centres.astype(np.float64)
         k = len(c)
         gram = c @ c.T
@@ -243,6 +270,17 @@ class Assignment:
         self.labels[idx] = cand[rows, best]
         self.upper[idx] = first
         self.lower[idx] = np.minimum(dist.min(axis=1), ring.reach[own, tier] - current)
+
+    def copy(self):
+        """An independent copy: same points (shared, read-only), own labels and bounds."""
+        twin = Assignment.__new__(Assignment)
+        twin.points = self.points
+        twin.centres = self.centres.copy()
+        twin.labels = self.labels.copy()
+        twin.upper = self.upper.copy()
+        twin.lower = self.lower.copy()
+        twin._cached_ring = None
+        return twin
 
     def refresh(self, which=None):
         """Search points `which` (all by default) again from scratch."""
