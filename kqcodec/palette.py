@@ -48,7 +48,10 @@ _BIN_SHARE = 8.0
 # bounded number), a few on the exact colors, where each costs more.
 _COARSE_ITER = 100
 _TRIAL_ITER = 12
-_EXACT_ITER = 5
+_EXACT_ITER = 4
+
+# Swap trials stop after this many in a row fail to lower the error.
+_PATIENCE = 4
 
 # Stop iterating when fewer than this fraction of the points change cluster.
 _STOP_FRACTION = 1e-4
@@ -248,14 +251,12 @@ def _swap_search(assignment, weights, trials):
         return assignment, 0
     best = assignment
     best_error = _error(best, weights)
-    kept = 0
-    tried = set()
+    kept = failures = 0
+    options = _swap_options(best, weights)
     for _ in range(trials):
-        pair = _next_swap(best, weights, tried)
-        if pair is None:
+        if not options or failures >= _PATIENCE:
             break
-        (i, j), halves = pair
-        tried.add((i, j))
+        (i, j), halves = options.pop(0)
         centres = best.centres.copy()
         centres[i], centres[j] = halves
         trial = best.copy()
@@ -265,12 +266,21 @@ def _swap_search(assignment, weights, trials):
         if error < best_error * (1 - 1e-7):
             best, best_error = trial, error
             kept += 1
-            tried.clear()
+            failures = 0
+            options = _swap_options(best, weights)
+        else:
+            failures += 1
     return best, kept
 
 
-def _next_swap(assignment, weights, tried, width=4):
-    """The most promising untried (split i, remove j) pair and i's two halves."""
+def _swap_options(assignment, weights, width=4):
+    """Promising (split i, remove j) pairs with i's two halves, best first.
+
+    Removing centre j costs about the error its points gain by moving to
+    their second-nearest centre; splitting cluster i gains what its best
+    principal-axis cut removes.  Pairs are ranked by gain minus cost among
+    the `width` largest clusters and the `width` cheapest removals.
+    """
     k = len(assignment.centres)
     labels = assignment.labels
     first, second = _second_nearest(assignment)
@@ -285,19 +295,16 @@ def _next_swap(assignment, weights, tried, width=4):
         if cut is not None:
             splits[int(i)] = (spread[i] - sum(cut[2]), cut[1])
     cheapest = [int(j) for j in np.argsort(removal, kind="stable")[:width]]
-    options = [
-        (splits[i][0] - removal[j], i, j)
-        for i in splits for j in cheapest if i != j and (i, j) not in tried
-    ]
-    if not options:
-        return None
-    _, i, j = max(options, key=lambda o: (o[0], -o[1], -o[2]))
-    return (i, j), splits[i][1]
+    ranked = sorted(
+        ((splits[i][0] - removal[j], i, j) for i in splits for j in cheapest if i != j),
+        key=lambda o: (-o[0], o[1], o[2]),
+    )
+    return [((i, j), splits[i][1]) for _, i, j in ranked]
 
 
 def _swap_trials(k):
     """Swap trials by palette size: cheap and most useful for small palettes."""
-    return 24 if k <= 32 else 12 if k <= 128 else 6
+    return 10 if k <= 128 else 6
 
 
 def _inherit(parent, points, members, weights, max_iter):
