@@ -370,8 +370,11 @@ def render(table, fmt="table", target_psnr=DEFAULT_TARGET_PSNR):
         return table.to_json(orient="records", indent=1)
     if fmt == "markdown":
         return table.to_markdown(index=False, floatfmt=".3f")
-    shown = table[["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr",
-                   "ssim", "seconds", "status", "error"]]
+    columns = ["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
+               "seconds"]
+    if (table["status"] != "ok").any():
+        columns += ["status", "error"]
+    shown = table[columns]
     recs = recommend(table, target_psnr).set_index("image")["note"]
     parts = []
     for name, group in shown.groupby("image", sort=False):
