@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
 METHODS = ('kqcodec', 'pngquant-s1', 'pngquant',
-           'pillow-mediancut', 'pillow-fastoctree', 'notebook')
+           'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
 IMAGE_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
 SSIM_CROP = 1024  # SSIM on a full 12 MP photo takes longer than quantizing it
 
@@ -137,11 +137,15 @@ def build_commands(methods):
     pngquant = shutil.which('pngquant')
     worker = [sys.executable, str(Path(__file__).resolve()), '--worker']
     for method in methods:
-        if method == 'kqcodec':
+        if method in ('kqcodec', 'kqcodec-sklearn'):
             prefix, note = find_kqcodec()
-            notes.append(note)
+            if method == 'kqcodec':
+                notes.append(note)
+            # The library route for the same weighted colors: scikit-learn's KMeans.
+            extra = ['--engine', 'sklearn'] if method == 'kqcodec-sklearn' else []
             if prefix:
-                commands[method] = lambda s, d, k, p=prefix: p + ['encode', s, d, '-k', str(k), '--force']
+                commands[method] = lambda s, d, k, p=prefix, e=extra: (
+                    p + ['encode', s, d, '-k', str(k), '--force', *e])
         elif method.startswith('pngquant'):
             if not pngquant:
                 notes.append(f'{method} skipped: pngquant not found on PATH')
@@ -378,19 +382,22 @@ def kqcodec_summary(ok):
     import pandas as pd
     kq = ok[ok.method == 'kqcodec']
     ratios = []
-    for other in ('pngquant-s1', 'pngquant'):
+    for other in ('pngquant-s1', 'pngquant', 'pillow-mediancut', 'notebook', 'kqcodec-sklearn'):
         both = kq.merge(ok[ok.method == other], on=['image', 'k'], suffixes=('', '_o'))
         for k, g in both.groupby('k'):
+            big = g[g.mp >= 1]
             ratios.append({
                 'vs': other, 'k': k, 'n': len(g),
                 'dPSNR_dB': (g.psnr - g.psnr_o).median(),
                 'bytes_ratio': (g.bytes / g.bytes_o).median(),
                 'time_ratio': (g.wall_s / g.wall_s_o).median(),
+                'time_ratio_1mp+': (big.wall_s / big.wall_s_o).median() if len(big) else float('nan'),
                 'sum_time_ratio': g.wall_s.sum() / g.wall_s_o.sum()})
     if not ratios:
-        print('\nNo kqcodec/pngquant pairs to compare.')
+        print('\nNo pairs to compare kqcodec with.')
         return
-    print('\nkqcodec vs pngquant (medians of per-image differences and ratios):')
+    print('\nkqcodec vs the others (medians of per-image differences and ratios; '
+          "time_ratio_1mp+ over images of 1 MP or more):")
     print(pd.DataFrame(ratios).round(3).to_string(index=False))
 
     big = kq[(kq.k == 256) & (kq.mp >= 10)]
