@@ -38,6 +38,9 @@ ENGINES = ("kqcodec", "sklearn")
 # Up to this many distinct colors the search runs on them directly.
 _DIRECT_POINTS = 8000
 
+# Beyond this many distinct colors the last iterations run on bins of side 2.
+_LARGE_POINTS = 150_000
+
 # Side of the bins that estimate the error before the adaptive bins are made.
 _COARSE_CELL = 8.0
 
@@ -326,13 +329,15 @@ def _inherit(parent, points, members, weights, max_iter):
     return child
 
 
-def _adaptive_bins(points, weights, limit):
+def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
     """Bins of 8, 4, 2 levels or single colors, as fine as the error needs.
 
     A bin whose own squared error (its colors about its mean) exceeds
-    `limit` is replaced by its eight sub-bins, down to single colors.  Where
-    the pixels crowd into a few colors (a dark sky, a flat graphic) the bins
-    become fine; where they spread, coarse.  Sums and counts stay exact.
+    `limit` is replaced by its eight sub-bins, down to the last of `cells`
+    (0: single colors).  Where the pixels crowd into a few colors (a dark
+    sky, a flat graphic) the bins become fine; where they spread, coarse.
+    Sums and counts stay exact, and the grids nest: a bin of side 2 lies in
+    exactly one adaptive bin.
 
     Returns
     -------
@@ -342,7 +347,7 @@ def _adaptive_bins(points, weights, limit):
     means, totals = [], []
     active = np.arange(len(points))
     found = 0
-    for cell in (8.0, 4.0, 2.0, 0.0):
+    for cell in cells:
         pts, w = points[active], weights[active]
         if cell:
             grid = np.floor(pts / cell).astype(np.int64)
@@ -361,7 +366,7 @@ def _adaptive_bins(points, weights, limit):
         square = np.bincount(inside, weights=w * np.einsum("ij,ij->i", pts, pts).astype(np.float64),
                              minlength=count)
         error = square - (sums**2).sum(axis=1) / total
-        keep = (error <= limit) if cell else np.ones(count, bool)
+        keep = (error <= limit) if cell != cells[-1] else np.ones(count, bool)
         renumber = np.cumsum(keep) - 1 + found
         kept_points = keep[inside]
         members[active[kept_points]] = renumber[inside[kept_points]]
@@ -404,16 +409,28 @@ def weighted_kmeans(points, weights, k):
         means, totals, _ = _bin(points, weights, _COARSE_CELL)
         start = divisive_split(means, totals, k).astype(np.float32)
         estimate = float(totals @ Assignment(means, start).upper.astype(np.float64) ** 2)
-        coarse, coarse_w, members = _adaptive_bins(points, weights, estimate / (k * _BIN_SHARE))
+        large = len(points) > _LARGE_POINTS
+        cells = (8.0, 4.0, 2.0) if large else (8.0, 4.0, 2.0, 0.0)
+        coarse, coarse_w, members = _adaptive_bins(points, weights, estimate / (k * _BIN_SHARE),
+                                                   cells)
         start = divisive_split(coarse, coarse_w, k).astype(np.float32)
     assignment = Assignment(coarse, start)
     _lloyd(assignment, coarse_w, _COARSE_ITER)
     assignment, swaps = _swap_search(assignment, coarse_w, _swap_trials(k))
-    if members is not None:
-        # Exact iterations matter (each gains about as much as the previous
-        # one) but cost in proportion to the number of colors.
-        rounds = _EXACT_ITER if len(points) <= 150_000 else 3 if len(points) <= 400_000 else 2
-        assignment = _inherit(assignment, points, members, weights, rounds)
+    if members is None:
+        return KMeansResult(assignment.centres, assignment, swaps)
+    if large:
+        # Many colors: the final iterations run on bins of side 2 (at most
+        # 1.7 levels from any of their colors, and far fewer points), and the
+        # exact colors only take their nearest centre.
+        fine, fine_w, fine_of = _bin(points, weights, 2.0)
+        parent = np.empty(len(fine), np.int64)
+        parent[fine_of] = members
+        assignment = _inherit(assignment, fine, parent, fine_w, _EXACT_ITER)
+        members, rounds = fine_of, 0
+    else:
+        rounds = _EXACT_ITER
+    assignment = _inherit(assignment, points, members, weights, rounds)
     return KMeansResult(assignment.centres, assignment, swaps)
 
 
