@@ -8,6 +8,7 @@ RGBA pixels with every source's transparency kept, 16-bit samples scaled
 
 import contextlib
 import io
+import struct
 import threading
 import warnings
 from pathlib import Path
@@ -54,11 +55,18 @@ class KqcodecWarning(UserWarning):
 
 @contextlib.contextmanager
 def _pixel_limit(max_pixels):
-    """Let kqcodec's own limit, not Pillow's global one, decide."""
+    """Make Pillow's own size check use kqcodec's limit, and fail rather than warn.
+
+    Pillow checks sizes it meets while opening (a GIF frame larger than its
+    screen, say) before allocating for them; with its limit lifted, 37 bytes
+    of GIF can make it fill a 4-gigapixel image.
+    """
     saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 
@@ -93,8 +101,7 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
     data = _png_bytes(path)
     if data is None and "PNG" in formats and len(formats) == 1:
         raise FormatError(f"{path}: not a PNG file")
-    with _pixel_limit(max_pixels), warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _pixel_limit(max_pixels):
         if data is not None:
             return _read_png(data, max_pixels)
         return _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
@@ -158,8 +165,17 @@ def _open(source, formats):
         raise FormatError(
             "not a supported picture (PNG, JPEG, WebP, GIF, BMP or TIFF)"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _over_limit() from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
         raise FormatError(f"unreadable picture: {exc}") from None
+
+
+def _over_limit():
+    return FormatError(
+        f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
+        "(raise it with --max-pixels)"
+    )
 
 
 def _load(img):
@@ -167,13 +183,23 @@ def _load(img):
     try:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
-            TypeError, ZeroDivisionError, Image.DecompressionBombError) as exc:
+            TypeError, ZeroDivisionError, struct.error) as exc:
         raise FormatError(f"corrupt or truncated picture: {exc}") from None
 
 
 def _warn_frames(img):
-    frames = getattr(img, "n_frames", 1)
+    # Counting frames parses the whole file: a later frame can be damaged
+    # while the first is fine, and Pillow then raises whatever it meets.
+    try:
+        frames = getattr(img, "n_frames", 1)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _over_limit() from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            struct.error) as exc:
+        raise FormatError(f"corrupt {img.format}: a later frame is unreadable ({exc})") from None
     if frames > 1:
         warnings.warn(
             f"{img.format} has {frames} frames; only the first is used", KqcodecWarning, stacklevel=3
@@ -242,8 +268,11 @@ def _from_png_8bit(img, header):
     key = header.transparent_sample()
     if header.color_type == 3:
         palette, indices = _checked_indices(img, header)
-        rgba = palette[indices]
-        return _with_alpha(rgba[..., :3], rgba[..., 3])
+        # Look the entries up at the width the result needs: a huge 1-bit
+        # picture should not cost a second copy of its RGBA pixels.
+        if (palette[:, 3][indices] == 255).all():
+            return palette[:, :3][indices]
+        return palette[indices]
     if header.color_type == 0:
         grey = np.asarray(img.convert("L") if img.mode == "1" else img)
         alpha = None
