@@ -198,7 +198,7 @@ def _keep_opaque(centres, labels, feats, weights, opaque):
 
 def _finish(palette, labels, hist):
     """Drop unused and duplicate entries, order transparent ones first, map pixels."""
-    present = np.unique(labels)
+    present = np.flatnonzero(np.bincount(labels, minlength=len(palette)))
     used, inverse = np.unique(palette[present], axis=0, return_inverse=True)
     # Old entry -> position among the distinct used entries.
     remap = np.zeros(len(palette), np.int64)

@@ -35,7 +35,7 @@ class Histogram:
     colors: np.ndarray
     counts: np.ndarray
     shape: tuple
-    _pixel_keys: np.ndarray  # (H*W,) packed RGB (dense), or the color number
+    _pixel_keys: np.ndarray  # (H*W,) packed RGB (dense, int32), or the color number
     _color_keys: np.ndarray  # (U,) packed RGB of `colors` (dense); None otherwise
 
     def spread(self, values):
@@ -60,10 +60,11 @@ class Histogram:
 
 
 def _pack_rgb(pixels):
-    """Return (N,) uint32 keys r << 16 | g << 8 | b of (..., 3) uint8 pixels."""
+    """Return (N,) int32 keys r << 16 | g << 8 | b of (..., 3) uint8 pixels."""
     flat = pixels.reshape(-1, 3)
-    keys = flat[:, 0].astype(np.uint32) << 16
-    keys |= flat[:, 1].astype(np.uint32) << 8
+    # Shifting straight into int32 saves the temporaries of astype.
+    keys = np.left_shift(flat[:, 0], 16, dtype=np.int32)
+    keys |= np.left_shift(flat[:, 1], 8, dtype=np.int32)
     keys |= flat[:, 2]
     return keys
 
@@ -85,7 +86,7 @@ def color_histogram(pixels):
         keys = _pack_rgb(pixels)
         # bincount over all 2**24 RGB values is linear time, unlike a sort.
         counts = np.bincount(keys, minlength=_RGB_KEYS)
-        color_keys = np.flatnonzero(counts).astype(np.uint32)
+        color_keys = np.flatnonzero(counts).astype(np.int32)
         counts = counts[color_keys]
         colors = np.empty((len(color_keys), 3), np.uint8)
         colors[:, 0] = color_keys >> 16

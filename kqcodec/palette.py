@@ -68,7 +68,8 @@ class KMeansResult:
     ----------
     centres : (k, C) float32 ndarray
     assignment : Assignment
-        Labels and bounds of the exact points for `centres`.
+        Bounds of the exact points for `centres`; labels exact after the
+        next :meth:`Assignment.move`.
     swaps : int
         Swaps kept by the coarse search.
     """
@@ -307,14 +308,16 @@ def _swap_options(assignment, weights, width=4):
 
 def _swap_trials(k):
     """Swap trials by palette size: cheap and most useful for small palettes."""
-    return 10 if k <= 128 else 6
+    return 10 if k <= 128 else 4
 
 
 def _inherit(parent, points, members, weights, max_iter):
     """Refine a parent level's clustering on finer points inside its bins.
 
     Each point starts with its bin's label and bounds widened by its distance
-    from the bin mean, then Lloyd runs for a few iterations.
+    from the bin mean, then Lloyd runs for `max_iter` iterations.  With none,
+    the labels are left unsettled: the bounds are valid, and the caller's
+    next :meth:`Assignment.move` makes the labels exact.
     """
     offset = np.sqrt(((points - parent.points[members]) ** 2).sum(axis=1))
     child = Assignment(
@@ -324,8 +327,9 @@ def _inherit(parent, points, members, weights, max_iter):
         upper=parent.upper[members] + offset,
         lower=parent.lower[members] - offset,
     )
-    child.move(parent.centres)  # settle the points whose bounds overlap
-    _lloyd(child, weights, max_iter)
+    if max_iter:
+        child.move(parent.centres)  # settle the points whose bounds overlap
+        _lloyd(child, weights, max_iter)
     return child
 
 
@@ -395,7 +399,9 @@ def weighted_kmeans(points, weights, k):
     Returns
     -------
     KMeansResult
-        Centres and the exact points' assignment to them.
+        Centres and the exact points' assignment to them.  Its bounds are
+        valid; its labels are exact after the next :meth:`Assignment.move`
+        (the codec moves the centres to the rounded palette).
     """
     points = np.ascontiguousarray(points, np.float32)
     weights = np.asarray(weights, np.float64)
