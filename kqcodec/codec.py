@@ -119,6 +119,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
         rounded entry in RGB (premultiplied RGBA) Euclidean distance.
     """
     k = check_k(k)
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
@@ -134,8 +136,6 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
         # One fully transparent entry stays out of the search, so that
         # invisible pixels stay invisible.
         search = hist.colors[:, 3] > 0
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     wanted = k - int(not search.all())
     if engine == "sklearn":
         result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
@@ -143,6 +143,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
         result = weighted_kmeans(feats[search], weights[search], wanted)
     centres = result.centres
     if channels == 4:
+        # The labels may still be those of the bins (see weighted_kmeans):
+        # close enough to tell which clusters are mostly opaque.
         centres = _keep_opaque(centres, result.assignment.labels, feats[search],
                                weights[search], hist.colors[search, 3] == 255)
     if not search.all():
