@@ -39,7 +39,7 @@ ENGINES = ("kqcodec", "sklearn")
 _DIRECT_POINTS = 8000
 
 # Beyond this many distinct colors the last iterations run on bins of side 2.
-_LARGE_POINTS = 150_000
+_LARGE_POINTS = 40_000
 
 # Side of the bins that estimate the error before the adaptive bins are made.
 _COARSE_CELL = 8.0
