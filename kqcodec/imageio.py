@@ -8,6 +8,7 @@ RGBA pixels with every source's transparency kept, 16-bit samples scaled
 
 import contextlib
 import io
+import os
 import struct
 import threading
 import warnings
@@ -303,17 +304,73 @@ def _read_other(path, max_pixels, formats):
             f"{max_pixels} (raise it with --max-pixels)"
         )
     _warn_frames(img)
+    if img.format == "TIFF":
+        _check_tiff_strips(img, os.path.getsize(path))
     _load(img)
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         grey = _scale16(np.clip(np.asarray(img, np.int64), 0, 65535))
         pixels = np.repeat(grey[..., None], 3, axis=2)
+    elif mode == "P" and img.palette is not None and img.palette.mode == "RGB":
+        pixels = _from_palette(img)
+    elif mode in ("L", "1") and not isinstance(img.info.get("transparency"), (bytes, tuple)):
+        grey = np.asarray(img.convert("L") if mode == "1" else img)
+        clear = img.info.get("transparency")
+        alpha = None if clear is None else np.where(grey == clear, 0, 255)
+        pixels = _with_alpha(np.repeat(grey[..., None], 3, axis=2), alpha)
+    elif mode == "RGB" and "transparency" not in img.info:
+        pixels = np.asarray(img)
     elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         pixels = np.asarray(img.convert("RGBA"))
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
     else:
         pixels = np.asarray(img.convert("RGB"))
     return _orient(pixels, img)
+
+
+def _from_palette(img):
+    """Look a palette image's pixels up directly, at the width the result needs.
+
+    Cheaper than ``convert``: a GIF with a huge screen and one small frame
+    would otherwise cost several full-size RGB copies.
+    """
+    indices = np.asarray(img)
+    palette = np.zeros((256, 3), np.uint8)
+    entries = np.frombuffer(bytes(img.getpalette("RGB") or b""), np.uint8).reshape(-1, 3)[:256]
+    palette[: len(entries)] = entries
+    clear = img.info.get("transparency")
+    if isinstance(clear, int) and 0 <= clear < 256 and (indices == clear).any():
+        alpha = np.full(256, 255, np.uint8)
+        alpha[clear] = 0
+        return np.dstack([palette[indices], alpha[indices]])
+    return palette[indices]
+
+
+def _check_tiff_strips(img, file_size):
+    """Refuse a TIFF whose strips or tiles do not cover the image or the file.
+
+    Pillow decodes the strips a TIFF lists and leaves the other rows black,
+    without a word: a truncated file, or a header claiming 89 million rows
+    with one strip, would read as a picture.
+    """
+    tags = img.tag_v2
+    width, height = img.size
+    planes = tags.get(277, 1) if tags.get(284, 1) == 2 else 1  # planar configuration
+    if 322 in tags and 323 in tags:  # tiled
+        across = -(-width // max(int(tags[322]), 1))
+        down = -(-height // max(int(tags[323]), 1))
+        expected, offsets, counts = across * down * planes, tags.get(324), tags.get(325)
+    else:
+        rows = int(tags.get(278, height)) or height
+        expected, offsets, counts = -(-height // rows) * planes, tags.get(273), tags.get(279)
+    offsets = tuple(offsets or ())
+    counts = tuple(counts or ())
+    if len(offsets) < expected or len(counts) < expected:
+        raise FormatError(
+            f"corrupt TIFF: {len(offsets)} of the {expected} strips or tiles the image needs"
+        )
+    if any(off + count > file_size for off, count in zip(offsets, counts)):
+        raise FormatError("corrupt TIFF: image data runs past the end of the file (truncated)")
 
 
 def _with_alpha(rgb, alpha):
