@@ -209,17 +209,16 @@ def inspect_png(data, *, max_pixels=DEFAULT_MAX_PIXELS):
     """
     if not data.startswith(SIGNATURE):
         raise FormatError("not a PNG file (bad signature)")
-    header = None
+    ihdr = None  # (width, height, depth, color type, interlaced) once read
     palette = transparency = None
     idat = []
     idat_done = False
     for ctype, cdata in _chunks(data):
         name = ctype.decode("ascii")
-        if header is None:
+        if ihdr is None:
             if ctype != b"IHDR":
                 raise FormatError(f"corrupt PNG: first chunk is {name}, not IHDR")
-            fields = _check_ihdr(cdata, max_pixels)
-            header = fields
+            ihdr = _check_ihdr(cdata, max_pixels)
             continue
         if ctype == b"IHDR":
             raise FormatError("corrupt PNG: more than one IHDR")
@@ -230,31 +229,27 @@ def inspect_png(data, *, max_pixels=DEFAULT_MAX_PIXELS):
                 raise FormatError("corrupt PNG: IDAT chunks are not consecutive")
             idat.append(cdata)
         elif ctype == b"PLTE":
-            palette = _check_plte(cdata, header, palette, idat)
+            palette = _check_plte(cdata, ihdr, palette, idat)
         elif ctype == b"tRNS":
-            transparency = _check_trns(cdata, header, palette, transparency, idat)
+            transparency = _check_trns(cdata, ihdr, palette, transparency, idat)
         elif ctype == b"IEND":
             break
         elif ctype[0] & 0x20 == 0:
             raise FormatError(f"corrupt PNG: unknown critical chunk {name}")
     else:
         raise FormatError("corrupt PNG: no IEND chunk")
-    if header is None:
-        raise FormatError("corrupt PNG: no IHDR chunk")
-    width, height, depth, ctype, interlaced = header
+    width, height, depth, ctype, interlaced = ihdr
     if ctype == 3 and palette is None:
         raise FormatError("corrupt PNG: palette image without a PLTE chunk")
     if not idat:
         raise FormatError("corrupt PNG: no IDAT chunk")
-    if ctype == 3 and transparency is not None and len(transparency) > len(palette):
-        raise FormatError("corrupt PNG: tRNS has more entries than PLTE")
     result = PngHeader(width, height, depth, ctype, interlaced, palette, transparency)
     _check_image_data(b"".join(idat), result)
     return result
 
 
-def _check_plte(cdata, header, previous, idat):
-    width, height, depth, ctype, interlaced = header
+def _check_plte(cdata, ihdr, previous, idat):
+    width, height, depth, ctype, interlaced = ihdr
     if previous is not None:
         raise FormatError("corrupt PNG: more than one PLTE")
     if idat:
@@ -271,8 +266,8 @@ def _check_plte(cdata, header, previous, idat):
     return np.frombuffer(cdata, np.uint8).reshape(entries, 3)
 
 
-def _check_trns(cdata, header, palette, previous, idat):
-    width, height, depth, ctype, interlaced = header
+def _check_trns(cdata, ihdr, palette, previous, idat):
+    width, height, depth, ctype, interlaced = ihdr
     if previous is not None:
         raise FormatError("corrupt PNG: more than one tRNS")
     if idat:
@@ -291,8 +286,8 @@ def _check_trns(cdata, header, palette, previous, idat):
 
 def _check_image_data(compressed, header):
     """Inflate with a cap and check the row count and filter bytes."""
-    layout = _scanline_layout(header)
-    expected = sum(rows * (1 + nbytes) for rows, nbytes in layout)
+    passes = _scanline_layout(header)
+    expected = sum(rows * (1 + nbytes) for rows, nbytes in passes)
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(compressed, expected + 1)
@@ -310,7 +305,7 @@ def _check_image_data(compressed, header):
         raise FormatError(f"corrupt PNG: too little image data ({len(raw)} of {expected} bytes)")
     buf = np.frombuffer(raw, np.uint8)
     start = 0
-    for rows, nbytes in layout:
+    for rows, nbytes in passes:
         filters = buf[start : start + rows * (nbytes + 1) : nbytes + 1]
         if filters.size and filters.max() > 4:
             raise FormatError(f"corrupt PNG: unknown row filter type {int(filters.max())}")
