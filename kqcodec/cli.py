@@ -191,19 +191,24 @@ def _decode(args):
 def _report(args):
     from . import reporting as report
 
+    images = report.find_images(args.folder, recursive=args.recursive, exclude=args.out)
+    report.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
+                               force=args.force)
     table = report.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels,
         progress=not args.quiet and sys.stderr.isatty(),
     )
+    # The table first: whatever happens to the extras, the work is not lost.
+    sys.stdout.write(report.render(table, args.format, args.target_psnr))
+    sys.stdout.flush()
     if args.csv:
-        report.save_csv(table, args.csv)
+        report.save_csv(table, args.csv, force=args.force)
     if args.plot:
-        report.plot_rate_distortion(table, args.plot)
+        report.plot_rate_distortion(table, args.plot, force=args.force)
     if args.compare:
         report.compare_sheet(table, args.folder, args.compare, out=args.out,
-                             target_psnr=args.target_psnr)
-    sys.stdout.write(report.render(table, args.format, args.target_psnr))
+                             target_psnr=args.target_psnr, force=args.force)
     failed = table[table["status"] != "ok"]
     kept = failed[failed["error"].str.contains("already exists", regex=False)]
     if len(kept):

@@ -19,18 +19,21 @@ import numpy as np
 import pandas as pd
 
 from . import codec, imageio, metrics, pngfile
-from .errors import InputError, KqcodecError
-from .safefile import atomic_output, write_bytes
+from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
+from .safefile import atomic_output, check_input, check_output, write_bytes
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_KS",
     "find_images",
+    "plan_outputs",
     "report_image",
     "report",
     "recommend",
     "summary",
     "render",
+    "check_extra_outputs",
+    "save_csv",
     "plot_rate_distortion",
     "compare_sheet",
 ]
@@ -50,7 +53,7 @@ _EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
                ".tif", ".tiff"}
 
 
-def find_images(folder, *, recursive=False):
+def find_images(folder, *, recursive=False, exclude=None):
     """List the pictures of a folder by extension, sorted; other files are skipped.
 
     Parameters
@@ -58,6 +61,8 @@ def find_images(folder, *, recursive=False):
     folder : path-like
     recursive : bool
         Descend into sub-folders.
+    exclude : path-like, optional
+        A folder whose files are never listed (the report's own outputs).
 
     Returns
     -------
@@ -67,22 +72,55 @@ def find_images(folder, *, recursive=False):
     ------
     InputError
         If `folder` is missing or not a folder.
+    UsageError
+        If `exclude` is `folder` itself.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
+    skip = Path(exclude).resolve() if exclude is not None else None
+    if skip is not None and skip == folder.resolve():
+        raise UsageError(f"{exclude}: the output folder must not be the picture folder")
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in _EXTENSIONS)
+    return sorted(
+        p for p in found
+        if p.is_file() and p.suffix.lower() in _EXTENSIONS
+        and not (skip is not None and p.resolve().is_relative_to(skip))
+    )
 
 
-def output_name(path, folder, taken):
-    """Relative output stem for a picture: ``<stem>``, or ``<stem>-<ext>`` if the stem is taken."""
-    rel = Path(path).relative_to(folder)
-    stem = rel.with_suffix("")
-    if str(stem) in taken:
-        stem = rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}")
-    taken.add(str(stem))
-    return stem
+def plan_outputs(images, folder):
+    """Output stems, relative to the output folder, one per picture.
+
+    ``<stem>``; when two pictures share a stem (``a.jpg`` and ``a.png``), the
+    later ones get ``-<ext>`` and then a number until the name is free.
+
+    Parameters
+    ----------
+    images : sequence of Path
+        As listed by :func:`find_images`.
+    folder : path-like
+
+    Returns
+    -------
+    dict
+        Picture name (relative to `folder`, as in the ``image`` column) to
+        its output stem (a Path).
+    """
+    taken, stems = set(), {}
+    for path in images:
+        rel = Path(path).relative_to(folder)
+        stem = rel.with_suffix("")
+        candidates = [stem, rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}")]
+        number = 2
+        while str(candidates[0]).lower() in taken:
+            candidates.pop(0)
+            if not candidates:
+                candidates.append(rel.with_name(f"{rel.stem}-{number}"))
+                number += 1
+        stems[str(rel)] = candidates[0]
+        taken.add(str(candidates[0]).lower())
+    return stems
 
 
 def _error_row(name, k, message, **known):
@@ -121,8 +159,9 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     path = Path(path)
     name = name or path.name
     stem = Path(stem) if stem is not None else Path(path.stem)
-    ks = [codec.check_k(k) for k in ks]
+    ks = _check_ks(ks)
     try:
+        check_input(path)
         original_bytes = path.stat().st_size
         pixels = imageio.read_image(path, max_pixels=max_pixels)
         hist = codec.prepare(pixels)
@@ -136,13 +175,31 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         try:
             start = time.perf_counter()
             data = codec.quantize(pixels, k, seed=seed, histogram=hist).to_png()
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(dest.parent)
+            if dest.exists() and dest.resolve() == path.resolve():
+                raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
             rows.append(_measure(name, k, pixels, dest, seconds, known))
         except KqcodecError as exc:
             rows.append(_error_row(name, k, str(exc), **known))
     return _frame(rows)
+
+
+def _check_ks(ks):
+    ks = sorted({codec.check_k(k) for k in ks})
+    if not ks:
+        raise UsageError("give at least one k")
+    return ks
+
+
+def _make_folder(folder):
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputExistsError(f"{folder}: exists and is not a folder") from None
+    except OSError as exc:
+        raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
 
 
 def _measure(name, k, pixels, dest, seconds, known):
@@ -242,13 +299,14 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         If `folder` is missing or holds no pictures.
     """
     folder = Path(folder)
-    images = find_images(folder, recursive=recursive)
+    ks = _check_ks(ks)
+    images = find_images(folder, recursive=recursive, exclude=out)
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
-    ks = sorted({codec.check_k(k) for k in ks})
-    taken = set()
+    _make_folder(out)
+    stems = plan_outputs(images, folder)
     jobs_list = [
-        (path, dict(ks=ks, out=out, stem=output_name(path, folder, taken),
+        (path, dict(ks=ks, out=out, stem=stems[str(path.relative_to(folder))],
                     name=str(path.relative_to(folder)), force=force, seed=seed,
                     max_pixels=max_pixels))
         for path in images
@@ -276,7 +334,10 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                 pool.join()
     finally:
         bar.close()
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    # Where each picture's encodings are, for compare_sheet.
+    table.attrs["stems"] = {name: str(stem) for name, stem in stems.items()}
+    return table
 
 
 def _progress(total, enabled):
@@ -394,13 +455,54 @@ def _number(value):
     return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
 
 
-def save_csv(table, path, *, force=True):
-    """Write the full table as CSV (atomically)."""
+#: Extensions of the figures --plot and --compare may write.
+FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+def check_extra_outputs(images, *, csv=None, plot=None, compare=None, force=False):
+    """Refuse, before any work, extra outputs that would lose data or cannot be written.
+
+    Parameters
+    ----------
+    images : sequence of Path
+        The pictures the report reads: none may be overwritten.
+    csv, plot, compare : path-like, optional
+    force : bool
+        Allow replacing existing files (never an input).
+
+    Raises
+    ------
+    UsageError
+        For a figure extension matplotlib is not asked to write.
+    OutputExistsError
+        For an existing file without `force`, or an input picture.
+    """
+    for option, path in (("--plot", plot), ("--compare", compare)):
+        if path is not None and Path(path).suffix.lower() not in FIGURE_FORMATS:
+            raise UsageError(f"{option} {path}: use one of {', '.join(FIGURE_FORMATS)}")
+    for path in (csv, plot, compare):
+        if path is None:
+            continue
+        for image in images:
+            check_output(path, source=image, force=True)
+        check_output(path, force=force)
+
+
+def save_csv(table, path, *, force=False):
+    """Write the full table as CSV, atomically.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    path : path-like
+    force : bool
+        Replace an existing file.
+    """
     with atomic_output(path, force=force) as stream:
         stream.write(table.to_csv(index=False).encode())
 
 
-def plot_rate_distortion(table, path, *, force=True):
+def plot_rate_distortion(table, path, *, force=False):
     """Save a rate-distortion figure: bits per pixel against PSNR, a line per picture.
 
     Parameters
@@ -408,6 +510,8 @@ def plot_rate_distortion(table, path, *, force=True):
     table : pandas.DataFrame
     path : path-like
         PNG (or any format matplotlib saves by extension).
+    force : bool
+        Replace an existing file.
     """
     import matplotlib
 
@@ -443,7 +547,7 @@ def _save_figure(fig, path, force):
 
 
 def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=DEFAULT_TARGET_PSNR,
-                  per_image=4, force=True):
+                  per_image=4, force=False):
     """Save a sheet showing each picture beside its encodings at a few k.
 
     Parameters
@@ -458,7 +562,9 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     target_psnr : float
         The recommended k (see :func:`recommend`) is always among those shown.
     per_image : int
-        Encodings shown per picture.
+        Encodings shown per picture (at least 2).
+    force : bool
+        Replace an existing file.
     """
     import matplotlib
 
@@ -471,9 +577,10 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         return
     recs = {name: (None if pd.isna(k) else int(k))
             for name, k in recommend(table, target_psnr)[["image", "k"]].itertuples(index=False)}
-    taken = set()
-    stems = {str(p.relative_to(folder)): output_name(p, folder, taken)
-             for p in find_images(folder, recursive=True) if str(p.relative_to(folder)) in names}
+    stems = table.attrs.get("stems") or {
+        name: str(stem) for name, stem in
+        plan_outputs(find_images(folder, recursive=True, exclude=out), folder).items()
+    }
     fig, axes = plt.subplots(len(names), per_image + 1, figsize=(2.6 * (per_image + 1),
                              2.6 * len(names)), dpi=100, squeeze=False)
     for row_axes, name in zip(axes, names):
@@ -495,8 +602,8 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
 
 def _pick_ks(ks, recommended, count):
     """Spread `count` k values over those measured, always including the recommended one."""
-    if len(ks) <= count:
-        return ks
+    if len(ks) <= count or count < 2:
+        return ks[:max(count, 1)] if count < 2 else ks
     picks = {ks[round(i * (len(ks) - 1) / (count - 1))] for i in range(count)}
     if recommended is not None and recommended not in picks:
         picks.discard(min(picks, key=lambda k: abs(k - recommended)))

@@ -171,3 +171,52 @@ def test_markdown_format(folder, tmp_path):
     text = reporting.render(table, "markdown")
     assert text.splitlines()[0].startswith("| image")
     assert "rocket.jpg" in text
+
+
+def test_outputs_never_become_inputs_or_overwrite_them(tmp_path, pictures):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.open(pictures["mpl_present_rgba"]).save(folder / "a.png")
+    Image.open(pictures["mpl_present_rgba"]).convert("RGB").save(folder / "a_k2.png")
+    before = (folder / "a_k2.png").read_bytes()
+    # The picture folder itself cannot hold the encodings.
+    code, _, err = run("report", folder, "-k", "2", "--out", folder, "--force", "--quiet")
+    assert code == 2 and "must not be the picture folder" in err
+    assert (folder / "a_k2.png").read_bytes() == before
+    # An output folder inside it is never read back as pictures.
+    out = folder / "enc"
+    for _ in range(2):
+        code, text, err = run("report", folder, "-k", "2", "--out", out, "--recursive", "--quiet",
+                              "--format", "csv")
+        assert code == 0, err
+        assert sorted(pd.read_csv(io.StringIO(text))["image"]) == ["a.png", "a_k2.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_k2.png", "a_k2_k2.png"]
+    assert (folder / "a_k2.png").read_bytes() == before
+
+
+def test_stem_collisions_get_distinct_names():
+    from pathlib import Path
+    root = Path("/pics")
+    names = [root / n for n in ("a-png.gif", "a.PNG", "a.jpg", "a.png", "b.png")]
+    stems = reporting.plan_outputs(names, root)
+    assert len(set(map(str, stems.values()))) == len(names)
+    assert str(stems["a-png.gif"]) == "a-png" and str(stems["b.png"]) == "b"
+
+
+def test_extra_outputs_are_checked_before_the_work(folder, tmp_path):
+    existing = tmp_path / "t.csv"
+    existing.write_text("keep me")
+    code, text, err = run("report", folder, "-k", "2", "--out", tmp_path / "o", "--csv", existing)
+    assert code == 73 and text == "" and existing.read_text() == "keep me"
+    code, _, err = run("report", folder, "-k", "2", "--out", tmp_path / "o", "--plot",
+                       tmp_path / "fig.xyz")
+    assert code == 2 and "--plot" in err
+    code, _, err = run("report", folder, "-k", "2", "--out", tmp_path / "o", "--csv",
+                       folder / "present.png", "--force")
+    assert code == 73 and "input" in err
+    assert Image.open(folder / "present.png").format == "PNG"
+
+
+def test_missing_picture_gives_an_error_row(tmp_path):
+    table = reporting.report_image(tmp_path / "nope.png", [4], out=tmp_path)
+    assert list(table["status"]) == ["error"] and "no such file" in table["error"][0]
