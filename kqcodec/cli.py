@@ -7,11 +7,13 @@ inside the commands so that ``--help`` is instant.
 """
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 
 from . import __version__
-from .errors import KqcodecError
+from .errors import KqcodecError, UsageError
 
 EPILOG = """\
 exit codes:
@@ -45,6 +47,17 @@ def k_value(text):
     if not 2 <= k <= 256:
         raise argparse.ArgumentTypeError(f"k must be from 2 to 256, not {k}")
     return k
+
+
+def seed_value(text):
+    """Parse a seed, 0..2**32-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**32 - 1}, not {value}")
+    return value
 
 
 def pixel_limit(text):
@@ -88,8 +101,9 @@ def build_parser():
     enc.add_argument("output", metavar="OUTPUT", help="palette PNG to write")
     enc.add_argument("-k", "--colors", dest="k", type=k_value, required=True, metavar="K",
                      help="palette size, 2 to 256")
-    enc.add_argument("--seed", type=int, default=0, metavar="N",
-                     help="seed of the palette search (default 0); same seed, same bytes")
+    enc.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                     help="seed of the sklearn engine's initialisation (default 0); kqcodec's "
+                          "own search is deterministic and does not use it")
     enc.add_argument("--engine", choices=("kqcodec", "sklearn"), default="kqcodec",
                      help="palette search: kqcodec's own (default), or scikit-learn's KMeans on "
                           "the same weighted colors, for comparison (slower)")
@@ -134,7 +148,7 @@ def build_parser():
     rep.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                      help="pictures encoded in parallel (default: all cores)")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
-    rep.add_argument("--seed", type=int, default=0, metavar="N", help="seed, as for encode")
+    rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_common(rep)
     rep.set_defaults(run=_report)
@@ -161,7 +175,14 @@ def positive_int(text):
 
 
 def _encode(args):
+    import os
+    import stat
+
     from . import codec
+
+    output_is_stream = os.path.exists(args.output) and not stat.S_ISREG(os.stat(args.output).st_mode)
+    if not args.output.lower().endswith(".png") and not output_is_stream:
+        raise UsageError(f"{args.output}: encode writes a PNG; give the output a .png name")
 
     image = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
                          max_pixels=args.max_pixels, engine=args.engine)
@@ -232,6 +253,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     saved = warnings.showwarning
     warnings.showwarning = _one_line_warning
+    # A plain kill must clean up like Ctrl-C: SystemExit unwinds the writes.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_term) if in_main else None
     try:
         return args.run(args)
     except KqcodecError as exc:
@@ -242,3 +266,9 @@ def main(argv=None):
         return 130
     finally:
         warnings.showwarning = saved
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)

@@ -122,8 +122,13 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     pixels = np.asarray(pixels)
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
-        raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
+    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
+            or 0 in pixels.shape):
+        raise UsageError(
+            f"pixels must be a non-empty (H, W, 3|4) uint8 array, not {pixels.shape} {pixels.dtype}"
+        )
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
     channels = pixels.shape[2]
     hist = histogram if histogram is not None else prepare(pixels)
     if len(hist.colors) <= k:
@@ -237,7 +242,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     Returns
     -------
     PaletteImage
-        What was written.
+        The pixels written.  The file may list the palette in another order
+        (see :mod:`layout`); its decoded pixels are the same.
     """
     k = check_k(k)
     check_input(source)

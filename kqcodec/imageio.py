@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image
 
 from . import pngfile
 from .errors import FormatError, UsageError
@@ -49,6 +49,11 @@ OUTPUT_FORMATS = {
 
 _EXIF_ORIENTATION = 0x0112
 
+_PIXEL_LIMIT_LOCK = threading.RLock()
+
+# Largest width or height each output format can store.
+_MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1, "BMP": 2**31 - 1, "TIFF": 2**32 - 1}
+
 
 class KqcodecWarning(UserWarning):
     """Something was read in a reduced way (only the first frame, for one)."""
@@ -62,14 +67,16 @@ def _pixel_limit(max_pixels):
     screen, say) before allocating for them; with its limit lifted, 37 bytes
     of GIF can make it fill a 4-gigapixel image.
     """
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+    # The setting is Pillow's global: threads reading at once take turns.
+    with _PIXEL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS):
@@ -102,6 +109,8 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
     data = _png_bytes(path)
     if data is None and "PNG" in formats and len(formats) == 1:
         raise FormatError(f"{path}: not a PNG file")
+    if data is not None and "PNG" not in formats:
+        raise FormatError(f"{path}: PNG is not among the formats read here")
     with _pixel_limit(max_pixels):
         if data is not None:
             return _read_png(data, max_pixels)
@@ -182,7 +191,6 @@ def _over_limit():
 def _load(img):
     """Decode fully now, so that truncation shows before any output exists."""
     try:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _over_limit() from None
@@ -241,7 +249,7 @@ def _read_png(data, max_pixels):
 def _inspect(data, max_pixels, verdict):
     try:
         verdict["header"] = pngfile.inspect_png(data, max_pixels=max_pixels)
-    except FormatError as exc:
+    except BaseException as exc:  # re-raised by the caller, whatever it is
         verdict["error"] = exc
 
 
@@ -429,13 +437,22 @@ def write_image(path, pixels, *, force=False):
     Raises
     ------
     UsageError
-        For an unknown extension, or transparency in a JPEG.
+        For an unknown extension, pixels that are not (H, W, 3|4) uint8,
+        transparency in a JPEG, or a size the format cannot store.
     WriteError
         If writing fails; no partial file remains.
     """
     fmt = output_format(path)
     options = OUTPUT_FORMATS[Path(path).suffix.lower()][1]
-    pixels = np.ascontiguousarray(pixels, np.uint8)
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
+    pixels = np.ascontiguousarray(pixels)
+    if max(pixels.shape[:2]) > _MAX_SIDE[fmt]:
+        raise UsageError(
+            f"{path}: {fmt} stores at most {_MAX_SIDE[fmt]} pixels a side; this picture is "
+            f"{pixels.shape[1]}x{pixels.shape[0]} (write .png)"
+        )
     if fmt == "JPEG" and pixels.shape[2] == 4:
         raise UsageError(f"{path}: JPEG cannot hold transparency; write .png, .webp or .tiff")
     img = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")

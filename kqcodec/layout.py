@@ -270,13 +270,22 @@ def image_data(indices, palette):
     # layout is built, then compress that: deflate releases the GIL.  A quick
     # trial compression does not predict which will win at the final level.
     results = {}
-    worker = threading.Thread(target=lambda: results.setdefault("plain", compress(plain, level)))
+
+    def compress_plain():
+        try:
+            results["plain"] = compress(plain, level)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            results["error"] = exc
+
+    worker = threading.Thread(target=compress_plain)
     worker.start()
     try:
         filtered = _adaptive(pack_rows(renumber[indices], depth)).tobytes()
         results["filtered"] = compress(filtered, level)
     finally:
         worker.join()
+    if "error" in results:
+        raise results["error"]
     if len(results["filtered"]) < len(results["plain"]):
         return order, results["filtered"]
     return identity, results["plain"]

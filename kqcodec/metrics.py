@@ -7,6 +7,8 @@ hidden color of an invisible pixel counts for nothing.
 
 import numpy as np
 
+from .errors import UsageError
+
 __all__ = ["psnr", "ssim", "visible"]
 
 
@@ -33,7 +35,7 @@ def _pair(reference, test):
     reference = np.asarray(reference)
     test = np.asarray(test)
     if reference.shape[:2] != test.shape[:2]:
-        raise ValueError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")
+        raise UsageError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")
     if reference.shape[-1] != test.shape[-1]:
         # An RGB image equals an RGBA one whose alpha is all 255.
         reference, test = (_as_rgba(reference), _as_rgba(test))
@@ -75,7 +77,8 @@ def ssim(reference, test):
     -------
     float
         1.0 when identical.  Images smaller than 7x7 are compared with the
-        largest odd window that fits.
+        largest odd window that fits; below 3x3, where SSIM is undefined,
+        the value is 1 minus the mean absolute difference over 255.
     """
     from skimage.metrics import structural_similarity
 

@@ -187,10 +187,10 @@ def _bin(points, weights, cell):
 
 
 def _lloyd(assignment, weights, max_iter):
-    """Lloyd iterations on an :class:`Assignment`; returns the iterations run."""
+    """Lloyd iterations on an :class:`Assignment`, until few points change cluster."""
     k, channels = assignment.centres.shape
     points = assignment.points
-    for iteration in range(1, max_iter + 1):
+    for _ in range(max_iter):
         labels = assignment.labels
         mass = np.bincount(labels, weights=weights, minlength=k)
         centres = assignment.centres.astype(np.float64)
@@ -202,8 +202,7 @@ def _lloyd(assignment, weights, max_iter):
             centres = _refill(centres, ~filled, assignment, weights)
         moved = assignment.move(centres)
         if filled.all() and moved <= _STOP_FRACTION * len(points):
-            return iteration
-    return max_iter
+            return
 
 
 def _refill(centres, empty, assignment, weights):
@@ -212,8 +211,6 @@ def _refill(centres, empty, assignment, weights):
     worst = np.argsort(-error, kind="stable")[: int(empty.sum())]
     centres = centres.copy()
     centres[np.flatnonzero(empty)[: len(worst)]] = assignment.points[worst]
-    # The jump invalidates bounds: make every point look suspect.
-    assignment.lower[:] = 0
     return centres
 
 

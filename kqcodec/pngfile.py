@@ -11,6 +11,7 @@ References are to the PNG specification, https://www.w3.org/TR/png/.
 
 import io
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -177,6 +178,11 @@ def check_header(data, *, max_pixels=DEFAULT_MAX_PIXELS):
     """
     if not data.startswith(SIGNATURE):
         raise FormatError("not a PNG file (bad signature)")
+    if len(data) < 16:
+        raise FormatError("corrupt PNG: file ends before IHDR (truncated)")
+    if data[12:16] != b"IHDR":
+        name = data[12:16].decode("ascii", "replace")
+        raise FormatError(f"corrupt PNG: first chunk is {name!r}, not IHDR")
     for ctype, cdata in _chunks(data[:33]):
         if ctype != b"IHDR":
             raise FormatError(f"corrupt PNG: first chunk is {ctype.decode('ascii')}, not IHDR")
@@ -229,6 +235,8 @@ def inspect_png(data, *, max_pixels=DEFAULT_MAX_PIXELS):
                 raise FormatError("corrupt PNG: IDAT chunks are not consecutive")
             idat.append(cdata)
         elif ctype == b"PLTE":
+            if transparency is not None:
+                raise FormatError("corrupt PNG: PLTE after tRNS")
             palette = _check_plte(cdata, ihdr, palette, idat)
         elif ctype == b"tRNS":
             transparency = _check_trns(cdata, ihdr, palette, transparency, idat)
@@ -288,6 +296,8 @@ def _check_image_data(compressed, header):
     """Inflate with a cap and check the row count and filter bytes."""
     passes = _scanline_layout(header)
     expected = sum(rows * (1 + nbytes) for rows, nbytes in passes)
+    if expected >= sys.maxsize:
+        raise FormatError(f"image of {header.width}x{header.height} is too large to decode")
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(compressed, expected + 1)
@@ -303,6 +313,8 @@ def _check_image_data(compressed, header):
         raise FormatError("corrupt PNG: image data stream does not end (truncated)")
     if len(raw) < expected:
         raise FormatError(f"corrupt PNG: too little image data ({len(raw)} of {expected} bytes)")
+    if inflater.unused_data:
+        raise FormatError("corrupt PNG: data after the end of the image data stream")
     buf = np.frombuffer(raw, np.uint8)
     start = 0
     for rows, nbytes in passes:
@@ -367,8 +379,12 @@ def write_palette_png(stream, indices, palette):
     entries = len(palette)
     if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= entries <= 256:
         raise UsageError(f"palette must be (P, 3) or (P, 4) with 1 <= P <= 256, not {palette.shape}")
-    if indices.ndim != 2 or 0 in indices.shape:
-        raise UsageError(f"indices must be a non-empty (H, W) array, not {indices.shape}")
+    if indices.ndim != 2 or 0 in indices.shape or indices.dtype.kind not in "ui":
+        raise UsageError(
+            f"indices must be a non-empty (H, W) integer array, not {indices.shape} {indices.dtype}"
+        )
+    if int(indices.min()) < 0:
+        raise UsageError(f"index {int(indices.min())} is negative")
     if int(indices.max()) >= entries:
         raise UsageError(f"index {int(indices.max())} is out of range for {entries} palette entries")
     indices = indices.astype(np.uint8, copy=False)

@@ -99,7 +99,9 @@ class Assignment:
     Attributes
     ----------
     labels : (M,) int64 ndarray
-        Index of each point's nearest centre.
+        Index of each point's nearest centre.  When two centres are exactly
+        as near, a full search picks the lower index and a local search
+        keeps the current one: deterministic, but not always the lower.
     upper : (M,) float32 ndarray
         Upper bound of the distance to ``centres[labels]``.
     lower : (M,) float32 ndarray
@@ -109,6 +111,7 @@ class Assignment:
     def __init__(self, points, centres, labels=None, upper=None, lower=None):
         self.points = np.ascontiguousarray(points, np.float32)
         self.centres = np.array(centres, np.float32)
+        self._cached_ring, self._ring_age = None, 0
         if labels is None:
             everyone = np.arange(len(self.points))
             self.labels = np.zeros(len(self.points), np.int64)
@@ -193,7 +196,7 @@ class Assignment:
         a valid split of the centres); they are rebuilt every few moves or
         after a large one.
         """
-        cached = getattr(self, "_cached_ring", None)
+        cached = self._cached_ring
         if cached is not None and shift is not None and self._ring_age < _RING_REUSE:
             largest = float(shift.max())
             if largest <= _RING_SHIFT:
@@ -279,10 +282,5 @@ class Assignment:
         twin.labels = self.labels.copy()
         twin.upper = self.upper.copy()
         twin.lower = self.lower.copy()
-        twin._cached_ring = None
+        twin._cached_ring, twin._ring_age = None, 0
         return twin
-
-    def refresh(self, which=None):
-        """Search points `which` (all by default) again from scratch."""
-        which = np.arange(len(self.points)) if which is None else which
-        self._search(which)

@@ -57,6 +57,8 @@ def check_output(dest, *, source=None, force=False):
     OutputExistsError
         If `dest` is the input, exists without `force`, or is a directory or
         block device.
+    WriteError
+        If `dest` cannot even be examined.
     """
     dest = Path(dest)
     try:
@@ -122,7 +124,9 @@ def atomic_output(dest, *, force=False):
             raise WriteError(f"{dest}: write failed: {exc.strerror or exc}") from None
         return
 
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    # A short prefix of the name keeps the temporary name legal when the
+    # destination's own name is near the 255-byte limit.
+    tmp = dest.with_name(f".{dest.name[:64]}.{secrets.token_hex(4)}.tmp")
     try:
         # O_EXCL: never reuse a file someone else created; mode 0o666 lets
         # the umask decide the final permissions as for any new file.
@@ -162,7 +166,9 @@ def _publish(tmp, dest, force):
                 ) from None
             os.replace(tmp, dest)
             return
-        os.unlink(tmp)
+        # The output is complete under its name: a leftover temporary name
+        # is not worth reporting a failure for.
+        _remove(tmp, quiet=True)
     _sync_dir(dest.parent)
 
 
@@ -180,8 +186,8 @@ def _sync_dir(folder):
         os.close(fd)
 
 
-def _remove(path):
-    with contextlib.suppress(FileNotFoundError):
+def _remove(path, quiet=False):
+    with contextlib.suppress(OSError if quiet else FileNotFoundError):
         os.unlink(path)
 
 

@@ -150,3 +150,31 @@ def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     assert proc.returncode == 74, proc.stderr
     one_line(proc.stderr)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_encode_output_must_be_png(tmp_path, pictures):
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "o.jpg", "-k", "4")
+    assert code == 2 and ".png" in one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_seed_out_of_range_exits_2(tmp_path, pictures, seed):
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "o.png", "-k", "4",
+                       "--engine", "sklearn", "--seed", seed)
+    assert code == 2 and "--seed" in one_line(err)
+
+
+def test_long_output_name_works(tmp_path, pictures):
+    out = tmp_path / ("n" * 240 + ".png")
+    code, _, err = run("encode", pictures["mpl_present_rgba"], out, "-k", "4")
+    assert code == 0, err
+    assert out.exists() and leftovers(tmp_path) == []
+
+
+def test_picture_too_wide_for_webp_exits_2(tmp_path):
+    src = tmp_path / "wide.png"
+    Image.new("RGB", (17000, 2), (9, 9, 9)).save(src)
+    code, _, err = run("decode", src, tmp_path / "wide.webp")
+    assert code == 2 and "16383" in one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.png"]

@@ -105,3 +105,15 @@ def test_quality_improves_with_k(coffee):
 def test_k_outside_range_is_refused(coffee, k):
     with pytest.raises(UsageError):
         codec.quantize(coffee, k)
+
+
+def test_empty_or_malformed_arrays_are_usage_errors():
+    from kqcodec import imageio
+    with pytest.raises(UsageError):
+        codec.quantize(np.zeros((0, 4, 3), np.uint8), 4)
+    with pytest.raises(UsageError):
+        codec.quantize(np.zeros((4, 4, 3), np.float32), 4)
+    with pytest.raises(UsageError):
+        imageio.write_image("never.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(UsageError):
+        metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))

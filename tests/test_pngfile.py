@@ -211,3 +211,31 @@ def test_written_layout_beats_plain_zlib(coffee):
     assert len(ours) < len(zlib.compress(plain, 9))
     back = Image.open(io.BytesIO(ours))
     np.testing.assert_array_equal(np.asarray(back.convert("RGB")), image.to_pixels())
+
+
+def test_huge_header_without_a_limit_is_a_format_error(tmp_path):
+    data = build([header(width=2**31 - 1, height=2**31 - 1, depth=16, ctype=6),
+                  (b"IDAT", zlib.compress(b"\0")), (b"IEND", b"")])
+    path = tmp_path / "huge.png"
+    path.write_bytes(data)
+    with pytest.raises(FormatError):
+        kqcodec.decode(path, max_pixels=None)
+
+
+def test_data_after_the_zlib_stream_is_refused():
+    stream = zlib.compress(rows_for(2, 3)) + b"junk"
+    with pytest.raises(FormatError, match="after the end"):
+        pngfile.inspect_png(build([header(), (b"PLTE", bytes(6)), (b"IDAT", stream), (b"IEND", b"")]))
+
+
+def test_plte_after_trns_is_refused_for_rgb():
+    chunks = [header(ctype=2), (b"tRNS", bytes(6)), (b"PLTE", bytes(6)),
+              (b"IDAT", zlib.compress(rows_for(2, 9))), (b"IEND", b"")]
+    with pytest.raises(FormatError, match="PLTE after tRNS"):
+        pngfile.inspect_png(build(chunks))
+
+
+@pytest.mark.parametrize("indices", [np.array([[0, -1]]), np.array([[0.0, 0.7]])])
+def test_writer_refuses_negative_or_float_indices(indices):
+    with pytest.raises(UsageError):
+        pngfile.write_palette_png(io.BytesIO(), indices, np.zeros((3, 3), np.uint8))
