@@ -38,37 +38,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _integer(text, low, high, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {value}")
+    return value
+
+
 def k_value(text):
     """Parse a palette size, 2..256."""
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"k must be an integer, not {text!r}") from None
-    if not 2 <= k <= 256:
-        raise argparse.ArgumentTypeError(f"k must be from 2 to 256, not {k}")
-    return k
+    return _integer(text, 2, 256, "k")
 
 
 def seed_value(text):
     """Parse a seed, 0..2**32-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {2**32 - 1}, not {value}")
-    return value
+    return _integer(text, 0, 2**32 - 1, "the seed")
 
 
 def pixel_limit(text):
     """Parse --max-pixels: a positive integer, or 0 for no limit."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no limit) or positive")
-    return value or None
+    return _integer(text, 0, 2**63 - 1, "the limit") or None
+
+
+def positive_int(text):
+    """Parse a positive integer."""
+    return _integer(text, 1, 2**31 - 1, "the number")
 
 
 def _add_common(sub):
@@ -161,17 +158,6 @@ def k_list(text):
     if not ks:
         raise argparse.ArgumentTypeError("give at least one k")
     return ks
-
-
-def positive_int(text):
-    """Parse a positive integer."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _encode(args):
