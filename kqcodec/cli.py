@@ -13,6 +13,7 @@ import threading
 import warnings
 
 from . import __version__
+from .defaults import MAX_PIXELS, REPORT_KS
 from .errors import KqcodecError, UsageError
 
 EPILOG = """\
@@ -27,8 +28,6 @@ exit codes:
   130 interrupted
 """
 
-DEFAULT_MAX_PIXELS = 89478485  # Pillow's default limit; see pngfile
-DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +70,7 @@ def positive_int(text):
 def _add_common(sub):
     sub.add_argument("--force", action="store_true",
                      help="replace OUTPUT if it exists (never the input itself)")
-    sub.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
+    sub.add_argument("--max-pixels", type=pixel_limit, default=MAX_PIXELS, metavar="N",
                      help="refuse inputs with more pixels than N, before decoding them "
                           "(default %(default)s; 0 = no limit)")
 
@@ -129,8 +128,8 @@ def build_parser():
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rep.add_argument("folder", metavar="FOLDER", help="folder of pictures (other files are skipped)")
-    rep.add_argument("-k", dest="ks", type=k_list, default=DEFAULT_KS, metavar="LIST",
-                     help="comma-separated palette sizes (default %(default)s)")
+    rep.add_argument("-k", dest="ks", type=k_list, default=REPORT_KS, metavar="LIST",
+                     help="comma-separated palette sizes (default " + ",".join(map(str, REPORT_KS)) + ")")
     rep.add_argument("--out", default="compressed_outputs", metavar="DIR",
                      help="where the encodings go, as <stem>_k<k>.png (default %(default)s/)")
     rep.add_argument("--csv", metavar="PATH", help="also save the full table as CSV")

@@ -19,6 +19,7 @@ import numpy as np
 import png
 
 from . import layout
+from .defaults import MAX_PIXELS
 from .errors import FormatError, UsageError
 from .layout import bit_depth_for
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: Pillow's default decompression-bomb threshold, about 89.5 megapixels.
-DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 SIGNATURE = png.signature
 

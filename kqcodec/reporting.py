@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import codec, imageio, metrics, pngfile
+from .defaults import REPORT_KS
 from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import atomic_output, check_input, check_output, write_bytes
 
@@ -42,7 +43,7 @@ COLUMNS = [
     "image", "width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes",
     "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "status", "error",
 ]
-DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_KS = REPORT_KS
 DEFAULT_TARGET_PSNR = 35.0
 
 # SSIM of a 12 MP photo takes longer than encoding it; beyond this many

@@ -1,0 +1,11 @@
+"""Defaults shared by the command line and the library.
+
+Kept apart, with no imports, so that ``kqcodec --help`` can show them
+without loading numpy, Pillow or pandas.
+"""
+
+#: Pillow's own decompression-bomb threshold, about 89.5 megapixels.
+MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+
+#: The palette sizes a report tries when none are given.
+REPORT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
