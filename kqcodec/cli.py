@@ -13,7 +13,7 @@ import threading
 import warnings
 
 from . import __version__
-from .defaults import MAX_PIXELS, REPORT_KS
+from .defaults import MAX_PIXELS, REPORT_KS, TARGET_PSNR
 from .errors import KqcodecError, UsageError
 
 EPILOG = """\
@@ -136,7 +136,7 @@ def build_parser():
     rep.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
                      help="what to print: the grouped table (default) or the full table as "
                           "markdown, CSV or JSON")
-    rep.add_argument("--target-psnr", type=float, default=35.0, metavar="DB",
+    rep.add_argument("--target-psnr", type=float, default=TARGET_PSNR, metavar="DB",
                      help="recommend the smallest k reaching this PSNR (default %(default)s dB)")
     rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
     rep.add_argument("--compare", metavar="PATH",
@@ -195,26 +195,29 @@ def _decode(args):
 
 
 def _report(args):
-    from . import reporting as report
+    from . import reporting, scan, table as tables, textreport
 
-    images = report.find_images(args.folder, recursive=args.recursive, exclude=args.out)
-    report.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
-                               force=args.force)
-    table = report.report(
+    images = scan.find_images(args.folder, recursive=args.recursive, exclude=args.out)
+    scan.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
+                             force=args.force)
+    table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels,
         progress=not args.quiet and sys.stderr.isatty(),
     )
     # The table first: whatever happens to the extras, the work is not lost.
-    sys.stdout.write(report.render(table, args.format, args.target_psnr))
+    sys.stdout.write(textreport.render(table, args.format, args.target_psnr))
     sys.stdout.flush()
     if args.csv:
-        report.save_csv(table, args.csv, force=args.force)
-    if args.plot:
-        report.plot_rate_distortion(table, args.plot, force=args.force)
-    if args.compare:
-        report.compare_sheet(table, args.folder, args.compare, out=args.out,
-                             target_psnr=args.target_psnr, force=args.force)
+        tables.save_csv(table, args.csv, force=args.force)
+    if args.plot or args.compare:
+        from . import figures
+
+        if args.plot:
+            figures.plot_rate_distortion(table, args.plot, force=args.force)
+        if args.compare:
+            figures.compare_sheet(table, args.folder, args.compare, out=args.out,
+                                  target_psnr=args.target_psnr, force=args.force)
     failed = table[table["status"] != "ok"]
     kept = failed[failed["error"].str.contains("already exists", regex=False)]
     if len(kept):

@@ -9,3 +9,6 @@ MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
 #: The palette sizes a report tries when none are given.
 REPORT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
+
+#: The PSNR, in dB, a report's recommended k must reach.
+TARGET_PSNR = 35.0

@@ -12,7 +12,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 import kqcodec
-from kqcodec import reporting
+from kqcodec import reporting, scan, table as tables, textreport
 
 from .conftest import ihdr, png_chunks
 
@@ -49,7 +49,7 @@ def independent_psnr(original, decoded):
 
 def test_columns_and_rows(table):
     table, _ = table
-    assert list(table.columns) == reporting.COLUMNS
+    assert list(table.columns) == tables.COLUMNS
     assert sorted(table["image"].unique()) == ["broken.jpg", "present.png", "rocket.jpg"]
     ok = table[table["status"] == "ok"]
     assert len(ok) == 2 * len(KS)
@@ -60,7 +60,8 @@ def test_every_column_matches_the_written_files(table, folder):
     table, out = table
     for row in table[table["status"] == "ok"].itertuples():
         src = folder / row.image
-        written = out / f"{src.stem}_k{row.k}.png"
+        assert row.encoded_file == f"{src.stem}_k{row.k}.png"
+        written = out / row.encoded_file
         original = np.asarray(Image.open(src).convert("RGBA" if row.image.endswith("png") else "RGB"))
         decoded = np.asarray(Image.open(written).convert("RGBA" if original.shape[2] == 4 else "RGB"))
         chunks = dict(png_chunks(written))
@@ -88,7 +89,7 @@ def test_unreadable_file_gets_an_error_row(table):
     assert len(bad) == 1
     row = bad.iloc[0]
     assert row["status"] == "error" and "truncated" in row["error"]
-    assert pd.isna(row["k"]) and pd.isna(row["psnr"])
+    assert pd.isna(row["k"]) and pd.isna(row["psnr"]) and row["encoded_file"] == ""
 
 
 def test_recommendation_is_smallest_k_reaching_target():
@@ -97,15 +98,15 @@ def test_recommendation_is_smallest_k_reaching_target():
     rows += [dict(image="b", k=k, psnr=p, status="ok", encoded_bytes=k)
              for k, p in [(4, 25.0), (16, 33.0)]]
     table = pd.DataFrame(rows)
-    recs = reporting.recommend(table, 35).set_index("image")
+    recs = tables.recommend(table, 35).set_index("image")
     assert recs.loc["a", "k"] == 64
     assert pd.isna(recs.loc["b", "k"]) and "best: k=16" in recs.loc["b", "note"]
-    assert reporting.recommend(table, 30).set_index("image").loc["a", "k"] == 16
+    assert tables.recommend(table, 30).set_index("image").loc["a", "k"] == 16
 
 
 def test_summary_medians(table):
     table, _ = table
-    summary = reporting.summary(table)
+    summary = tables.summary(table)
     ok = table[table["status"] == "ok"]
     for k in KS:
         assert summary.loc[k, "median_psnr"] == pytest.approx(ok[ok["k"] == k]["psnr"].median())
@@ -126,7 +127,7 @@ def test_command_exit_codes_csv_plot_and_sheet(folder, tmp_path):
     assert code == 1, err  # the truncated JPEG failed, the rest is still written
     assert "present.png" in text and "recommend" not in err
     saved = pd.read_csv(csv)
-    assert list(saved.columns) == reporting.COLUMNS
+    assert list(saved.columns) == tables.COLUMNS
     assert len(saved) == 5
     for path in (plot, sheet):
         img = Image.open(path)
@@ -168,7 +169,7 @@ def test_empty_and_missing_folder_exit_66(tmp_path):
 
 def test_markdown_format(folder, tmp_path):
     table = kqcodec.report(folder, [4], out=tmp_path, jobs=1)
-    text = reporting.render(table, "markdown")
+    text = textreport.render(table, "markdown")
     assert text.splitlines()[0].startswith("| image")
     assert "rocket.jpg" in text
 
@@ -198,7 +199,7 @@ def test_stem_collisions_get_distinct_names():
     from pathlib import Path
     root = Path("/pics")
     names = [root / n for n in ("a-png.gif", "a.PNG", "a.jpg", "a.png", "b.png")]
-    stems = reporting.plan_outputs(names, root)
+    stems = scan.plan_outputs(names, root)
     assert len(set(map(str, stems.values()))) == len(names)
     assert str(stems["a-png.gif"]) == "a-png" and str(stems["b.png"]) == "b"
 
@@ -220,3 +221,32 @@ def test_extra_outputs_are_checked_before_the_work(folder, tmp_path):
 def test_missing_picture_gives_an_error_row(tmp_path):
     table = reporting.report_image(tmp_path / "nope.png", [4], out=tmp_path)
     assert list(table["status"]) == ["error"] and "no such file" in table["error"][0]
+
+
+def test_figures_leave_the_callers_backend_alone(table, folder, tmp_path):
+    import matplotlib
+
+    from kqcodec import figures
+
+    table, out = table
+    before = matplotlib.get_backend()
+    figures.plot_rate_distortion(table, tmp_path / "rd.svg")
+    figures.compare_sheet(table, folder, tmp_path / "cmp.png", out=out, per_image=2)
+    assert matplotlib.get_backend() == before
+    assert (tmp_path / "rd.svg").read_text().lstrip().startswith("<?xml")
+    sheet = Image.open(tmp_path / "cmp.png")
+    assert sheet.size == (3 * 260, 2 * 260)  # 2 pictures, original + 2 encodings each
+
+
+def test_sheet_finds_encodings_by_the_file_column(folder, tmp_path):
+    """Two pictures sharing a stem: the sheet must show each one's own files."""
+    from kqcodec import figures
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.open(folder / "present.png").save(pics / "a.png")
+    Image.open(folder / "rocket.jpg").save(pics / "a.jpg")
+    table = reporting.report(pics, [2], out=tmp_path / "out", jobs=1)
+    assert sorted(table["encoded_file"]) == ["a-png_k2.png", "a_k2.png"]
+    figures.compare_sheet(table, pics, tmp_path / "cmp.png", out=tmp_path / "out")
+    assert Image.open(tmp_path / "cmp.png").size[1] == 2 * 260

@@ -1,0 +1,135 @@
+"""The report's figures: the rate-distortion plot and the comparison sheet.
+
+This is the only module that imports matplotlib.  Figures are made with
+``matplotlib.figure.Figure`` and saved through its own canvas, so the
+caller's pyplot state and backend are never touched.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import imageio
+from .defaults import TARGET_PSNR
+from .safefile import atomic_output
+from .table import recommended_ks
+from .textreport import number
+
+__all__ = ["plot_rate_distortion", "compare_sheet"]
+
+
+def plot_rate_distortion(table, path, *, force=False):
+    """Save a rate-distortion figure: bits per pixel against PSNR, a line per picture.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`kqcodec.report`.
+    path : path-like
+        PNG (or any format matplotlib saves by extension).
+    force : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    OutputExistsError
+        If `path` exists and `force` is false.
+    WriteError
+        If writing fails; nothing is left behind.
+    """
+    ok = table[(table["status"] == "ok") & np.isfinite(table["psnr"])]
+    fig = Figure(figsize=(8, 5.5), dpi=110)
+    ax = fig.add_subplot()
+    for name, group in ok.groupby("image", sort=False):
+        group = group.sort_values("k")
+        ax.plot(group["bpp"], group["psnr"], marker="o", label=name)
+        for _, row in group.iterrows():
+            ax.annotate(str(row["k"]), (row["bpp"], row["psnr"]), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7)
+    ax.set_xlabel("bits per pixel (PNG size x 8 / pixels)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("kqcodec: size against quality, labelled with k")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    _save_figure(fig, path, force)
+
+
+def _save_figure(fig, path, force):
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with atomic_output(path, force=force) as stream:
+        fig.savefig(stream, format=fmt)
+
+
+def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=TARGET_PSNR,
+                  per_image=4, force=False):
+    """Save a sheet showing each picture beside its encodings at a few k.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`kqcodec.report`; the ``encoded_file`` column
+        says where each encoding is.
+    folder : path-like
+        The folder the pictures were read from.
+    path : path-like
+        The sheet to write (PNG).
+    out : path-like
+        Where the encodings were written.
+    target_psnr : float
+        The recommended k (see :func:`kqcodec.table.recommend`) is always
+        among those shown.
+    per_image : int
+        Encodings shown per picture (at least 2).
+    force : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    OutputExistsError
+        If `path` exists and `force` is false.
+    WriteError
+        If writing fails; nothing is left behind.
+    """
+    ok = table[table["status"] == "ok"]
+    names = list(dict.fromkeys(ok["image"]))
+    if not names:
+        return
+    recs = recommended_ks(table, target_psnr)
+    fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names)), dpi=100)
+    axes = fig.subplots(len(names), per_image + 1, squeeze=False)
+    for row_axes, name in zip(axes, names):
+        group = ok[ok["image"] == name].sort_values("k")
+        chosen = _pick_ks(list(group["k"]), recs.get(name), per_image)
+        original = imageio.read_image(Path(folder) / name, max_pixels=None)
+        _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
+        for ax, k in zip(row_axes[1:], chosen):
+            entry = group[group["k"] == k].iloc[0]
+            decoded = imageio.read_image(Path(out) / entry["encoded_file"], max_pixels=None)
+            mark = " (recommended)" if k == recs.get(name) else ""
+            _show(ax, decoded, f"k={k}{mark}\n{entry['encoded_bytes']:,} B, "
+                               f"{number(entry['psnr'])} dB")
+        for ax in row_axes[1 + len(chosen):]:
+            ax.axis("off")
+    fig.tight_layout()
+    _save_figure(fig, path, force)
+
+
+def _pick_ks(ks, recommended, count):
+    """Spread `count` k values over those measured, always including the recommended one."""
+    if len(ks) <= count or count < 2:
+        return ks[:max(count, 1)] if count < 2 else ks
+    picks = {ks[round(i * (len(ks) - 1) / (count - 1))] for i in range(count)}
+    if recommended is not None and recommended not in picks:
+        picks.discard(min(picks, key=lambda k: abs(k - recommended)))
+        picks.add(recommended)
+    return sorted(picks)
+
+
+def _show(ax, pixels, caption):
+    # Downsample by striding: a preview, not a resampling.
+    step = max(1, max(pixels.shape[:2]) // 400)
+    ax.imshow(pixels[::step, ::step], interpolation="nearest")
+    ax.set_title(caption, fontsize=7)
+    ax.axis("off")

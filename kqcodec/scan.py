@@ -1,0 +1,119 @@
+"""What a report reads and writes, decided before any work.
+
+The pictures of a folder, the names their encodings take, and the checks
+that the extra outputs (CSV, figures) lose nothing.  No heavy imports:
+the command runs these checks before the report starts.
+"""
+
+from pathlib import Path
+
+from .errors import InputError, UsageError
+from .safefile import check_output
+
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "find_images", "plan_outputs", "check_extra_outputs"]
+
+#: File name extensions of the pictures a report reads.
+EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
+                        ".tif", ".tiff"})
+
+#: Extensions of the figures --plot and --compare may write.
+FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+def find_images(folder, *, recursive=False, exclude=None):
+    """List the pictures of a folder by extension, sorted; other files are skipped.
+
+    Parameters
+    ----------
+    folder : path-like
+    recursive : bool
+        Descend into sub-folders.
+    exclude : path-like, optional
+        A folder whose files are never listed (the report's own outputs).
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    InputError
+        If `folder` is missing or not a folder.
+    UsageError
+        If `exclude` is `folder` itself.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    skip = Path(exclude).resolve() if exclude is not None else None
+    if skip is not None and skip == folder.resolve():
+        raise UsageError(f"{exclude}: the output folder must not be the picture folder")
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in found
+        if p.is_file() and p.suffix.lower() in EXTENSIONS
+        and not (skip is not None and p.resolve().is_relative_to(skip))
+    )
+
+
+def plan_outputs(images, folder):
+    """Output stems, relative to the output folder, one per picture.
+
+    ``<stem>``; when two pictures share a stem (``a.jpg`` and ``a.png``), the
+    later ones get ``-<ext>`` and then a number until the name is free.
+
+    Parameters
+    ----------
+    images : sequence of Path
+        As listed by :func:`find_images`.
+    folder : path-like
+
+    Returns
+    -------
+    dict
+        Picture name (relative to `folder`, as in the ``image`` column) to
+        its output stem (a Path).
+    """
+    taken, stems = set(), {}
+    for path in images:
+        rel = Path(path).relative_to(folder)
+        stem = rel.with_suffix("")
+        candidates = [stem, rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}")]
+        number = 2
+        while str(candidates[0]).lower() in taken:
+            candidates.pop(0)
+            if not candidates:
+                candidates.append(rel.with_name(f"{rel.stem}-{number}"))
+                number += 1
+        stems[str(rel)] = candidates[0]
+        taken.add(str(candidates[0]).lower())
+    return stems
+
+
+def check_extra_outputs(images, *, csv=None, plot=None, compare=None, force=False):
+    """Refuse, before any work, extra outputs that would lose data or cannot be written.
+
+    Parameters
+    ----------
+    images : sequence of Path
+        The pictures the report reads: none may be overwritten.
+    csv, plot, compare : path-like, optional
+    force : bool
+        Allow replacing existing files (never an input).
+
+    Raises
+    ------
+    UsageError
+        For a figure extension matplotlib is not asked to write.
+    OutputExistsError
+        For an existing file without `force`, or an input picture.
+    """
+    for option, path in (("--plot", plot), ("--compare", compare)):
+        if path is not None and Path(path).suffix.lower() not in FIGURE_FORMATS:
+            raise UsageError(f"{option} {path}: use one of {', '.join(FIGURE_FORMATS)}")
+    for path in (csv, plot, compare):
+        if path is None:
+            continue
+        for image in images:
+            check_output(path, source=image, force=True)
+        check_output(path, force=force)

@@ -1,0 +1,71 @@
+"""The report as text: the grouped table for a terminal, or CSV, JSON, markdown."""
+
+import math
+
+from .defaults import TARGET_PSNR
+from .table import recommend, summary
+
+__all__ = ["FORMATS", "render"]
+
+#: What ``render`` can print.
+FORMATS = ("table", "markdown", "csv", "json")
+
+# The terminal table leaves out what only a program needs.
+_SHOWN = ["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
+          "seconds"]
+
+
+def render(table, fmt="table", target_psnr=TARGET_PSNR):
+    """Format the report for the terminal or another program.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`kqcodec.report`.
+    fmt : {'table', 'markdown', 'csv', 'json'}
+        ``table`` is the aligned text grouped by picture, with each picture's
+        recommended k and the per-k summary; the others give the full table.
+    target_psnr : float
+
+    Returns
+    -------
+    str
+    """
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        # JSON has no infinity: a lossless encoding's PSNR is written as null.
+        return table.to_json(orient="records", indent=1)
+    if fmt == "markdown":
+        return table.to_markdown(index=False, floatfmt=".3f")
+    columns = list(_SHOWN)
+    if (table["status"] != "ok").any():
+        columns += ["status", "error"]
+    shown = table[columns]
+    recs = recommend(table, target_psnr).set_index("image")["note"]
+    parts = []
+    for name, group in shown.groupby("image", sort=False):
+        parts.append(f"== {name}  ({recs.get(name, '')})")
+        text = group.drop(columns="image").to_string(index=False, float_format=number,
+                                                     na_rep="-")
+        parts.append(text)
+        parts.append("")
+    parts.append("== median over pictures, per k")
+    parts.append(summary(table).to_string(float_format=number))
+    return "\n".join(parts) + "\n"
+
+
+def number(value):
+    """A measure as the text table shows it: 3 decimals, 1 from 100 up, ``inf``.
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    str
+    """
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
