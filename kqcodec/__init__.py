@@ -15,9 +15,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "encode": "codec",
     "decode": "codec",
-    "quantize": "codec",
+    "quantize": "quantizer",
     "read_palette_png": "codec",
-    "PaletteImage": "codec",
+    "PaletteImage": "paletteimage",
+    "Encoding": "codec",
     "read_image": "imageio",
     "write_image": "imageio",
     "psnr": "metrics",

@@ -169,19 +169,15 @@ def _encode(args):
     if not args.output.lower().endswith(".png") and not output_is_stream:
         raise UsageError(f"{args.output}: encode writes a PNG; give the output a .png name")
 
-    image = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
-                         max_pixels=args.max_pixels, engine=args.engine)
+    result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
+                          max_pixels=args.max_pixels, engine=args.engine)
     if args.verbose:
-        import os
+        from . import pngfile
 
-        from . import imageio, metrics, pngfile
-
-        original = imageio.read_image(args.input, max_pixels=args.max_pixels)
-        size = os.path.getsize(args.output)
         print(
-            f"{args.output}: {len(image.palette)} colors, "
-            f"{pngfile.bit_depth_for(len(image.palette))}-bit, {size} bytes, "
-            f"PSNR {metrics.psnr(original, image.to_pixels()):.2f} dB",
+            f"{args.output}: {len(result.palette)} colors, "
+            f"{pngfile.bit_depth_for(len(result.palette))}-bit, {result.encoded_bytes} bytes, "
+            f"PSNR {result.psnr:.2f} dB",
             file=sys.stderr,
         )
     return 0

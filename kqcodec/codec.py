@@ -1,221 +1,40 @@
-"""The encoder and decoder: pixels to a palette image and back, files to files.
+"""Files in, files out: the encoder and decoder of picture files.
 
-This module ties the stages together: :mod:`imageio` reads pixels,
-:mod:`histogram` counts colors, :mod:`palette` finds the centres,
-:class:`remap.Assignment` maps every color to its nearest *rounded* entry,
-and :mod:`pngfile` writes the file.
+:mod:`imageio` reads the pixels, :func:`quantizer.quantize` turns them into a
+:class:`PaletteImage` (arrays only), and the palette PNG is written without
+ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
-import io
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import imageio, pngfile
-from .errors import UsageError
-from .histogram import color_histogram
-from .palette import ENGINES, sklearn_kmeans, weighted_kmeans
-from .remap import Assignment
-from .safefile import atomic_output, check_input, check_output
+from .paletteimage import PaletteImage
+from .quantizer import check_k, quantize
+from .safefile import check_input, check_output
 
 __all__ = [
+    "Encoding",
     "PaletteImage",
-    "prepare",
-    "quantize",
     "encode",
     "decode",
     "read_palette_png",
-    "check_k",
 ]
-
-K_RANGE = range(2, 257)
 
 
 @dataclass(frozen=True, eq=False)
-class PaletteImage:
-    """An image as a palette and one index per pixel.
+class Encoding(PaletteImage):
+    """What :func:`encode` wrote: the :class:`PaletteImage`, its size and quality.
 
     Attributes
     ----------
-    palette : (P, 3) or (P, 4) uint8 ndarray
-        RGB entries, or straight (not premultiplied) RGBA entries.
-    indices : (H, W) uint8 ndarray
-        Palette entry of every pixel; every value is below P.
+    encoded_bytes : int
+        Size of the PNG file written.
+
+    The PSNR against the input is :attr:`PaletteImage.psnr`, known without
+    decoding anything again.
     """
 
-    palette: np.ndarray
-    indices: np.ndarray
-
-    def to_pixels(self):
-        """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
-        return self.palette[self.indices]
-
-    def save(self, path, *, force=False):
-        """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`."""
-        with atomic_output(path, force=force) as stream:
-            pngfile.write_palette_png(stream, self.indices, self.palette)
-
-    def to_png(self):
-        """Return the palette PNG file as bytes."""
-        stream = io.BytesIO()
-        pngfile.write_palette_png(stream, self.indices, self.palette)
-        return stream.getvalue()
-
-
-def check_k(k):
-    """Return `k` as an int if it is a palette size kqcodec allows (2..256)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
-        raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
-    return int(k)
-
-
-def _features(colors):
-    """Colors (U, C) uint8 -> float32 features the error is measured in.
-
-    RGB stays RGB.  RGBA is premultiplied, so that the color of a nearly
-    transparent pixel matters as little as it shows.  Both are shifted by
-    -128, which keeps float32 distances of integers exact.
-    """
-    feats = colors.astype(np.float32)
-    if colors.shape[1] == 4:
-        feats[:, :3] *= feats[:, 3:] / 255
-    return feats - 128
-
-
-def _entries(centres, channels):
-    """Round feature-space centres to uint8 palette entries (straight alpha)."""
-    values = centres.astype(np.float64) + 128
-    if channels == 4:
-        alpha = np.clip(np.round(values[:, 3]), 0, 255)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rgb = np.where(alpha[:, None] > 0, values[:, :3] * 255 / alpha[:, None], 0)
-        values = np.column_stack([rgb, alpha])
-    return np.clip(np.round(values), 0, 255).astype(np.uint8)
-
-
-def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
-    """Reduce an image to at most k colors by weighted k-means.
-
-    Parameters
-    ----------
-    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
-        RGB or straight RGBA.
-    k : int
-        Palette size, 2..256.
-    seed : int
-        Seed of randomised search steps.  kqcodec's own search is
-        deterministic and ignores it; the ``sklearn`` engine uses it.
-    histogram : Histogram, optional
-        ``prepare(pixels)`` if already computed (for several k).
-    engine : {'kqcodec', 'sklearn'}
-        The palette search: kqcodec's own, or scikit-learn's KMeans on the
-        same weighted colors (slower, for comparison).
-
-    Returns
-    -------
-    PaletteImage
-        With at most k entries, transparent ones first.  An image with k or
-        fewer colors is kept exactly.  Every pixel maps to the nearest
-        rounded entry in RGB (premultiplied RGBA) Euclidean distance.
-    """
-    k = check_k(k)
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    pixels = np.asarray(pixels)
-    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
-            or 0 in pixels.shape):
-        raise UsageError(
-            f"pixels must be a non-empty (H, W, 3|4) uint8 array, not {pixels.shape} {pixels.dtype}"
-        )
-    if not 0 <= seed < 2**32:
-        raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
-    channels = pixels.shape[2]
-    hist = histogram if histogram is not None else prepare(pixels)
-    if len(hist.colors) <= k:
-        return _finish(hist.colors, np.arange(len(hist.colors)), hist)
-
-    feats = _features(hist.colors)
-    weights = hist.counts.astype(np.float64)
-    search = np.ones(len(feats), bool)
-    if channels == 4 and (hist.colors[:, 3] == 0).any():
-        # One fully transparent entry stays out of the search, so that
-        # invisible pixels stay invisible.
-        search = hist.colors[:, 3] > 0
-    wanted = k - int(not search.all())
-    if engine == "sklearn":
-        result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
-    else:
-        result = weighted_kmeans(feats[search], weights[search], wanted)
-    centres = result.centres
-    if channels == 4:
-        # The labels may still be those of the bins (see weighted_kmeans):
-        # close enough to tell which clusters are mostly opaque.
-        centres = _keep_opaque(centres, result.assignment.labels, feats[search],
-                               weights[search], hist.colors[search, 3] == 255)
-    if not search.all():
-        centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8))])
-    palette = _entries(centres, channels)
-    if search.all():
-        assignment = result.assignment
-        assignment.move(_features(palette))
-    else:
-        assignment = Assignment(feats, _features(palette))
-    return _finish(palette, assignment.labels, hist)
-
-
-def prepare(pixels):
-    """Return the color histogram :func:`quantize` works on.
-
-    Parameters
-    ----------
-    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
-
-    Returns
-    -------
-    Histogram
-        Fully transparent pixels all count as (0, 0, 0, 0): their hidden
-        color is not worth a palette entry.
-    """
-    pixels = np.asarray(pixels, np.uint8)
-    if pixels.shape[2] == 4:
-        pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
-    return color_histogram(pixels)
-
-
-def _keep_opaque(centres, labels, feats, weights, opaque):
-    """Make clusters whose pixels are mostly opaque exactly opaque.
-
-    The mean of a few semi-transparent pixels and many opaque ones has an
-    alpha of 254, which turns solid areas slightly see-through: the error is
-    small but the change is one users notice.  Such a cluster's entry becomes
-    the mean of its opaque members.
-    """
-    k = len(centres)
-    total = np.bincount(labels, weights=weights, minlength=k)
-    solid_w = np.bincount(labels, weights=weights * opaque, minlength=k)
-    solid = (solid_w >= 0.5 * total) & (solid_w > 0)
-    if not solid.any():
-        return centres
-    centres = centres.astype(np.float64)
-    for j in range(feats.shape[1]):
-        sums = np.bincount(labels, weights=weights * opaque * feats[:, j], minlength=k)
-        centres[solid, j] = sums[solid] / solid_w[solid]
-    return centres.astype(np.float32)
-
-
-def _finish(palette, labels, hist):
-    """Drop unused and duplicate entries, order transparent ones first, map pixels."""
-    present = np.flatnonzero(np.bincount(labels, minlength=len(palette)))
-    used, inverse = np.unique(palette[present], axis=0, return_inverse=True)
-    # Old entry -> position among the distinct used entries.
-    remap = np.zeros(len(palette), np.int64)
-    remap[present] = inverse.ravel()
-    if palette.shape[1] == 4:
-        order = np.argsort(used[:, 3] == 255, kind="stable")
-        used = used[order]
-        remap = np.argsort(order)[remap]
-    per_color = remap[labels].astype(np.uint8)
-    return PaletteImage(used, hist.spread(per_color))
+    encoded_bytes: int = 0
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
@@ -241,17 +60,18 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
 
     Returns
     -------
-    PaletteImage
-        The pixels written.  The file may list the palette in another order
-        (see :mod:`layout`); its decoded pixels are the same.
+    Encoding
+        The pixels written, with the file's size and the PSNR against the
+        input.  The file may list the palette in another order (see
+        :mod:`layout`); its decoded pixels are the same.
     """
     k = check_k(k)
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels = imageio.read_image(source, max_pixels=max_pixels)
     image = quantize(pixels, k, seed=seed, engine=engine)
-    image.save(dest, force=force)
-    return image
+    size = image.save(dest, force=force)
+    return Encoding(image.palette, image.indices, image.mse, size)
 
 
 def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import codec, imageio, metrics, pngfile, table as tables
+from . import imageio, metrics, pngfile, quantizer, table as tables
 from .defaults import REPORT_KS
 from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
@@ -70,7 +70,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         check_input(path)
         original_bytes = path.stat().st_size
         pixels = imageio.read_image(path, max_pixels=max_pixels)
-        hist = codec.prepare(pixels)
+        hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
         return tables.frame([tables.error_row(name, None, str(exc))])
     height, width = pixels.shape[:2]
@@ -81,7 +81,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         dest = Path(out) / relative
         try:
             start = time.perf_counter()
-            data = codec.quantize(pixels, k, seed=seed, histogram=hist).to_png()
+            data = quantizer.quantize(pixels, k, seed=seed, histogram=hist).to_png()
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
                 raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
@@ -95,7 +95,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
 
 
 def _check_ks(ks):
-    ks = sorted({codec.check_k(k) for k in ks})
+    ks = sorted({quantizer.check_k(k) for k in ks})
     if not ks:
         raise UsageError("give at least one k")
     return ks

@@ -178,3 +178,11 @@ def test_picture_too_wide_for_webp_exits_2(tmp_path):
     code, _, err = run("decode", src, tmp_path / "wide.webp")
     assert code == 2 and "16383" in one_line(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.png"]
+
+
+def test_verbose_encode_prints_what_was_written(tmp_path, pictures, capsys):
+    out = tmp_path / "c.png"
+    assert main(["encode", str(pictures["skimage_rocket"]), str(out), "-k", "16", "-v"]) == 0
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"{out}: 16 colors, 4-bit, {out.stat().st_size} bytes, PSNR ")
+    assert line.endswith(" dB")

@@ -5,14 +5,14 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import codec, metrics
+from kqcodec import metrics, quantizer
 from kqcodec.errors import UsageError
 
 from .conftest import ihdr, png_chunks
 
 
 def test_round_trip_is_exactly_palette_of_indices(tmp_path, coffee):
-    image = codec.quantize(coffee, 16)
+    image = quantizer.quantize(coffee, 16)
     out = tmp_path / "c.png"
     image.save(out)
     decoded = kqcodec.decode(out)
@@ -38,7 +38,7 @@ def test_palette_size_and_minimal_bit_depth(tmp_path, pictures, k, depth):
 
 
 def test_pixels_map_to_nearest_rounded_entry(coffee):
-    image = codec.quantize(coffee, 32)
+    image = quantizer.quantize(coffee, 32)
     pixels = coffee.reshape(-1, 3).astype(np.int64)[::97]
     chosen = image.indices.reshape(-1)[::97]
     pal = image.palette.astype(np.int64)
@@ -51,7 +51,7 @@ def test_lossless_when_colors_fit():
     colors = rng.integers(0, 256, (5, 3), dtype=np.uint8)
     pixels = colors[rng.integers(0, 5, (20, 30))]
     for k in (5, 8, 256):
-        image = codec.quantize(pixels, k)
+        image = quantizer.quantize(pixels, k)
         assert len(image.palette) == 5
         np.testing.assert_array_equal(image.to_pixels(), pixels)
         assert metrics.psnr(pixels, image.to_pixels()) == float("inf")
@@ -60,7 +60,7 @@ def test_lossless_when_colors_fit():
 def test_two_colors_and_k_two_is_exact():
     pixels = np.zeros((3, 4, 3), np.uint8)
     pixels[1:, 2:] = 255
-    image = codec.quantize(pixels, 2)
+    image = quantizer.quantize(pixels, 2)
     np.testing.assert_array_equal(image.to_pixels(), pixels)
 
 
@@ -96,7 +96,7 @@ def kqcodec_path(tmp_path, pixels):
 
 
 def test_quality_improves_with_k(coffee):
-    scores = [metrics.psnr(coffee, codec.quantize(coffee, k).to_pixels()) for k in (4, 16, 64)]
+    scores = [metrics.psnr(coffee, quantizer.quantize(coffee, k).to_pixels()) for k in (4, 16, 64)]
     assert scores[0] < scores[1] < scores[2]
     assert scores[1] > 28  # pngquant --nofs gets 29.6 dB on this photo at k=16
 
@@ -104,16 +104,34 @@ def test_quality_improves_with_k(coffee):
 @pytest.mark.parametrize("k", [1, 257, 0, -3, 2.5, True])
 def test_k_outside_range_is_refused(coffee, k):
     with pytest.raises(UsageError):
-        codec.quantize(coffee, k)
+        quantizer.quantize(coffee, k)
 
 
 def test_empty_or_malformed_arrays_are_usage_errors():
     from kqcodec import imageio
     with pytest.raises(UsageError):
-        codec.quantize(np.zeros((0, 4, 3), np.uint8), 4)
+        quantizer.quantize(np.zeros((0, 4, 3), np.uint8), 4)
     with pytest.raises(UsageError):
-        codec.quantize(np.zeros((4, 4, 3), np.float32), 4)
+        quantizer.quantize(np.zeros((4, 4, 3), np.float32), 4)
     with pytest.raises(UsageError):
         imageio.write_image("never.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(UsageError):
         metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name, k", [("skimage_rocket", 16), ("mpl_present_rgba", 8)])
+def test_encode_reports_size_and_psnr_of_what_it_wrote(tmp_path, pictures, name, k):
+    out = tmp_path / "o.png"
+    result = kqcodec.encode(pictures[name], out, k)
+    assert result.encoded_bytes == out.stat().st_size
+    original = kqcodec.read_image(pictures[name])
+    measured = metrics.psnr(original, kqcodec.decode(out))
+    assert result.psnr == pytest.approx(measured, abs=1e-9)
+    assert 20 < result.psnr < 60
+
+
+def test_lossless_result_has_zero_error():
+    pixels = np.zeros((3, 4, 3), np.uint8)
+    pixels[1:, 2:] = 200
+    image = quantizer.quantize(pixels, 4)
+    assert image.mse == 0 and image.psnr == float("inf")

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from kqcodec import codec, imageio, pngfile
+from kqcodec import imageio, pngfile, quantizer
 from kqcodec.errors import FormatError
 
 # A 1x1 8-bit grey TIFF whose IFD points to a second IFD that has no entries
@@ -235,7 +235,7 @@ def test_fuzzed_gif_taller_frame_reads_and_round_trips(tmp_path):
     ))
     pixels = imageio.read_image(path)
     assert pixels.dtype == np.uint8 and pixels.shape == (20, 16, 4)
-    image = codec.quantize(pixels, 4)
+    image = quantizer.quantize(pixels, 4)
     out = tmp_path / "out.png"
     out.write_bytes(image.to_png())
     decoded = imageio.read_image(out)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageOps
 
 import kqcodec
-from kqcodec import codec, imageio
+from kqcodec import imageio, quantizer
 from kqcodec.cli import main
 from kqcodec.errors import FormatError, InputError, UsageError
 
@@ -130,7 +130,7 @@ def test_pixel_limit_checked_before_decoding(tmp_path, photo):
 @pytest.mark.parametrize("ext", ["png", "jpg", "webp", "bmp", "tiff"])
 def test_decode_writes_the_named_format(tmp_path, pictures, ext):
     src = tmp_path / "c.png"
-    image = codec.quantize(np.asarray(Image.open(pictures["skimage_rocket"]).convert("RGB")), 16)
+    image = quantizer.quantize(np.asarray(Image.open(pictures["skimage_rocket"]).convert("RGB")), 16)
     image.save(src)
     out = tmp_path / f"back.{ext}"
     kqcodec.decode(src, out)
@@ -142,7 +142,7 @@ def test_decode_writes_the_named_format(tmp_path, pictures, ext):
 
 def test_transparent_image_cannot_become_jpeg(tmp_path, present):
     src = tmp_path / "p.png"
-    codec.quantize(present, 16).save(src)
+    quantizer.quantize(present, 16).save(src)
     with pytest.raises(UsageError, match="JPEG cannot hold transparency"):
         kqcodec.decode(src, tmp_path / "p.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import codec, layout, pngfile
+from kqcodec import layout, pngfile, quantizer
 from kqcodec.errors import FormatError, UsageError
 
 from .conftest import ihdr, png_chunks
@@ -186,7 +186,7 @@ def test_writer_refuses_out_of_range_indices():
 
 @pytest.mark.parametrize("kind", range(5))
 def test_each_filter_decodes_back(tmp_path, coffee, kind):
-    image = codec.quantize(coffee[:40, :50], 64)
+    image = quantizer.quantize(coffee[:40, :50], 64)
     packed = layout.pack_rows(image.indices, 8)
     rows = layout._scanlines(layout.filter_rows(packed, kind), kind).tobytes()
     path = tmp_path / "f.png"
@@ -196,7 +196,7 @@ def test_each_filter_decodes_back(tmp_path, coffee, kind):
 
 
 def test_adjacency_order_is_a_permutation_keeping_transparent_first(present):
-    image = codec.quantize(present, 32)
+    image = quantizer.quantize(present, 32)
     first = int((image.palette[:, 3] < 255).sum())
     order = layout.adjacency_order(image.indices, len(image.palette), first=first)
     assert sorted(order.tolist()) == list(range(len(image.palette)))
@@ -205,7 +205,7 @@ def test_adjacency_order_is_a_permutation_keeping_transparent_first(present):
 
 def test_written_layout_beats_plain_zlib(coffee):
     """The layout choices must pay: smaller than filter 0 + zlib level 9, same pixels."""
-    image = codec.quantize(coffee, 256)
+    image = quantizer.quantize(coffee, 256)
     plain = layout._scanlines(image.indices, 0).tobytes()
     ours = image.to_png()
     assert len(ours) < len(zlib.compress(plain, 9))

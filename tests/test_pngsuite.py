@@ -9,7 +9,7 @@ import numpy as np
 import png
 import pytest
 
-from kqcodec import codec, imageio
+from kqcodec import codec, imageio, quantizer
 from kqcodec.cli import main
 from kqcodec.errors import FormatError
 
@@ -70,7 +70,7 @@ def test_16_bit_samples_are_scaled_not_clipped(path):
 def test_every_valid_file_encodes_and_decodes(tmp_path, k):
     for path in VALID:
         pixels = read(path)
-        image = codec.quantize(pixels, k)
+        image = quantizer.quantize(pixels, k)
         out = tmp_path / f"{path.stem}.png"
         out.write_bytes(image.to_png())
         back = codec.read_palette_png(out)
@@ -95,7 +95,7 @@ def test_transparency_of_every_trns_form_survives(tmp_path, name, reference):
     want_alpha = np.array(reference[name]).reshape(-1, 4)[:, 3]
     np.testing.assert_array_equal(pixels[..., 3].reshape(-1), want_alpha)
     out = tmp_path / "t.png"
-    codec.quantize(pixels, 16).save(out)
+    quantizer.quantize(pixels, 16).save(out)
     decoded = codec.decode(out)
     assert decoded.shape[2] == 4
     assert (decoded[..., 3][pixels[..., 3] == 0] == 0).all()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from kqcodec import codec, imageio, layout, pngfile
+from kqcodec import imageio, layout, pngfile, quantizer
 from kqcodec.errors import FormatError
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"]
@@ -49,7 +49,7 @@ def read_bytes(tmp_path, data):
 @given(data=pictures(), k=st.integers(2, 256))
 def test_random_pictures_round_trip(tmp_path, data, k):
     pixels = read_bytes(tmp_path, data)
-    image = codec.quantize(pixels, k)
+    image = quantizer.quantize(pixels, k)
     encoded = image.to_png()
     header = pngfile.inspect_png(encoded)
     assert header.color_type == 3 and len(header.palette) == len(image.palette) <= k
@@ -65,9 +65,9 @@ def test_random_pictures_round_trip(tmp_path, data, k):
 
 
 SEEDS = [
-    codec.quantize(np.asarray(Image.new("RGB", (9, 7), (200, 30, 10))), 4).to_png(),
-    codec.quantize(np.random.default_rng(0).integers(0, 256, (23, 17, 3), dtype=np.uint8), 16).to_png(),
-    codec.quantize(np.random.default_rng(1).integers(0, 256, (12, 30, 4), dtype=np.uint8), 200).to_png(),
+    quantizer.quantize(np.asarray(Image.new("RGB", (9, 7), (200, 30, 10))), 4).to_png(),
+    quantizer.quantize(np.random.default_rng(0).integers(0, 256, (23, 17, 3), dtype=np.uint8), 16).to_png(),
+    quantizer.quantize(np.random.default_rng(1).integers(0, 256, (12, 30, 4), dtype=np.uint8), 200).to_png(),
 ]
 
 

@@ -53,7 +53,7 @@ with atheris.instrument_imports(include=["kqcodec", "png", "PIL"]):
         WebPImagePlugin,
     )
     import kqcodec  # noqa: F401
-    from kqcodec import codec, imageio, pngfile
+    from kqcodec import codec, quantizer, imageio, pngfile
     from kqcodec.errors import FormatError
 
 #: Inputs slower than this (seconds), or raising peak RSS by more than
@@ -128,7 +128,7 @@ def _roundtrip(pixels):
     """quantize -> to_png -> read_image must give palette[indices] back."""
     if pixels.shape[0] * pixels.shape[1] >= 4096:
         return
-    image = codec.quantize(pixels, 4)
+    image = quantizer.quantize(pixels, 4)
     expected = _rgba(image.palette[image.indices])
     encoded = image.to_png()
     pngfile.inspect_png(encoded)  # must accept its own output
@@ -308,7 +308,7 @@ def make_seeds(folder):
         image.save(stream, format=fmt, **options)
         return stream.getvalue()
 
-    seeds["kqcodec_palette_rgba"] = b"\x02" + codec.quantize(rgba, 4).to_png()
+    seeds["kqcodec_palette_rgba"] = b"\x02" + quantizer.quantize(rgba, 4).to_png()
     seeds["jpeg_rgb"] = b"\x01" + save(Image.fromarray(rgb), "JPEG", quality=50)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotated 90 degrees

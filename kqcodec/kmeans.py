@@ -20,7 +20,7 @@ measures.  It works on bins first and on the exact colors last:
    bounds by the triangle inequality, so that only colors near a cluster
    boundary are searched again.
 
-Points are "features": the codec passes RGB or premultiplied RGBA values
+Points are "features": the quantizer passes RGB or premultiplied RGBA values
 shifted by -128.  An empty cluster is moved to the worst-served point.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .remap import Assignment
+from .nearest import Assignment
 
 __all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "ENGINES"]
 
@@ -398,7 +398,7 @@ def weighted_kmeans(points, weights, k):
     KMeansResult
         Centres and the exact points' assignment to them.  Its bounds are
         valid; its labels are exact after the next :meth:`Assignment.move`
-        (the codec moves the centres to the rounded palette).
+        (the quantizer moves the centres to the rounded palette).
     """
     points = np.ascontiguousarray(points, np.float32)
     weights = np.asarray(weights, np.float64)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kqcodec import codec, palette
-from kqcodec.remap import Assignment
+from kqcodec import kmeans, quantizer
+from kqcodec.nearest import Assignment
 
 
 def brute_force(points, centres):
@@ -45,15 +45,15 @@ def test_weighting_a_point_equals_repeating_it():
     points = rng.integers(-100, 100, (300, 3)).astype(np.float32)
     weights = rng.integers(1, 4, 300)
     repeated = np.repeat(points, weights, axis=0)
-    a = palette.weighted_kmeans(points, weights, 8).centres
-    b = palette.weighted_kmeans(*np.unique(repeated, axis=0, return_counts=True), 8).centres
+    a = kmeans.weighted_kmeans(points, weights, 8).centres
+    b = kmeans.weighted_kmeans(*np.unique(repeated, axis=0, return_counts=True), 8).centres
     np.testing.assert_allclose(np.sort(a, axis=0), np.sort(b, axis=0), atol=1e-4)
 
 
 def test_hand_sized_example():
     points = np.array([[0, 0, 0], [2, 0, 0], [100, 100, 100], [100, 104, 100]], np.float32)
     weights = np.array([1, 3, 1, 1])
-    centres = palette.weighted_kmeans(points, weights, 2).centres
+    centres = kmeans.weighted_kmeans(points, weights, 2).centres
     assert sorted(map(tuple, centres.round(3))) == [(1.5, 0, 0), (100, 102, 100)]
 
 
@@ -66,10 +66,10 @@ def test_swaps_escape_a_local_minimum():
     points = np.vstack(groups)
     weights = np.ones(len(points))
     stuck = Assignment(points, np.array([[-101, 0, 0], [-99, 0, 0], [50, 0, 0]], np.float32))
-    palette._lloyd(stuck, weights, 50)
-    before = palette._error(stuck, weights)
-    better, kept = palette._swap_search(stuck, weights, trials=6)
-    after = palette._error(better, weights)
+    kmeans._lloyd(stuck, weights, 50)
+    before = kmeans._error(stuck, weights)
+    better, kept = kmeans._swap_search(stuck, weights, trials=6)
+    after = kmeans._error(better, weights)
     assert kept >= 1 and after < before / 10
     np.testing.assert_allclose(np.sort(better.centres[:, 0]), [-100, 0, 100], atol=0.5)
 
@@ -78,19 +78,19 @@ def test_empty_cluster_moves_to_worst_served_point():
     points = np.array([[0, 0, 0], [1, 0, 0], [90, 0, 0]], np.float32)
     weights = np.array([5.0, 5.0, 1.0])
     assignment = Assignment(points, np.array([[0.5, 0, 0], [500, 500, 500]], np.float32))
-    palette._lloyd(assignment, weights, 10)
+    kmeans._lloyd(assignment, weights, 10)
     assert sorted(assignment.centres[:, 0].round(3).tolist()) == [0.5, 90.0]
 
 
 def test_divisive_split_cuts_at_the_gap():
     points = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [50, 0, 0], [51, 0, 0]], np.float64)
-    centres = palette.divisive_split(points, np.ones(5), 2)
+    centres = kmeans.divisive_split(points, np.ones(5), 2)
     assert sorted(centres[:, 0].tolist()) == [1.0, 50.5]
 
 
 def test_sklearn_engine_agrees_on_easy_data(coffee):
-    ours = codec.quantize(coffee[::4, ::4], 8)
-    theirs = codec.quantize(coffee[::4, ::4], 8, engine="sklearn")
+    ours = quantizer.quantize(coffee[::4, ::4], 8)
+    theirs = quantizer.quantize(coffee[::4, ::4], 8, engine="sklearn")
     from kqcodec import metrics
     assert abs(metrics.psnr(coffee[::4, ::4], ours.to_pixels())
                - metrics.psnr(coffee[::4, ::4], theirs.to_pixels())) < 1.0

@@ -1,0 +1,63 @@
+"""The result of quantization: a palette and one index per pixel."""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import pngfile
+from .safefile import atomic_output
+
+__all__ = ["PaletteImage"]
+
+
+@dataclass(frozen=True, eq=False)
+class PaletteImage:
+    """An image as a palette and one index per pixel.
+
+    Attributes
+    ----------
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        RGB entries, or straight (not premultiplied) RGBA entries.
+    indices : (H, W) uint8 ndarray
+        Palette entry of every pixel; every value is below P.
+    mse : float or None
+        Mean squared error against the picture it was made from, over every
+        pixel and channel as :func:`metrics.psnr` compares them; None when
+        unknown (an image read from a file).
+    """
+
+    palette: np.ndarray
+    indices: np.ndarray
+    mse: float = None
+
+    @property
+    def psnr(self):
+        """PSNR in dB against the picture it was made from (``inf`` if exact, None if unknown)."""
+        if self.mse is None:
+            return None
+        return float("inf") if self.mse == 0 else float(10 * np.log10(255.0**2 / self.mse))
+
+    def to_pixels(self):
+        """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
+        return self.palette[self.indices]
+
+    def save(self, path, *, force=False):
+        """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`.
+
+        Returns
+        -------
+        int
+            The size of the file written, in bytes.
+        """
+        with atomic_output(path, force=force) as stream:
+            # Inside the block: an error while encoding leaves no file either.
+            data = self.to_png()
+            stream.write(data)
+        return len(data)
+
+    def to_png(self):
+        """Return the palette PNG file as bytes."""
+        stream = io.BytesIO()
+        pngfile.write_palette_png(stream, self.indices, self.palette)
+        return stream.getvalue()
