@@ -20,6 +20,7 @@ _EXPORTS = {
     "PaletteImage": "paletteimage",
     "Encoding": "codec",
     "read_image": "imageio",
+    "read_picture": "imageio",
     "write_image": "imageio",
     "psnr": "metrics",
     "ssim": "metrics",

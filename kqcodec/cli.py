@@ -103,8 +103,12 @@ def build_parser():
     enc.add_argument("--engine", choices=("kqcodec", "sklearn"), default="kqcodec",
                      help="palette search: kqcodec's own (default), or scikit-learn's KMeans on "
                           "the same weighted colors, for comparison (slower)")
+    enc.add_argument("--keep-profile", action="store_true",
+                     help="quantize the raw values and embed the input's ICC profile in OUTPUT "
+                          "(default: convert a picture with a non-sRGB profile to sRGB first)")
     enc.add_argument("-v", "--verbose", action="store_true",
-                     help="print colors, bit depth, size and PSNR of the result")
+                     help="print colors, bit depth, size and PSNR (against the input as a "
+                          "viewer shows it, in sRGB) of the result")
     _add_common(enc)
     enc.set_defaults(run=_encode)
 
@@ -170,17 +174,33 @@ def _encode(args):
         raise UsageError(f"{args.output}: encode writes a PNG; give the output a .png name")
 
     result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
-                          max_pixels=args.max_pixels, engine=args.engine)
+                          max_pixels=args.max_pixels, engine=args.engine,
+                          keep_profile=args.keep_profile)
     if args.verbose:
         from . import pngfile
 
         print(
             f"{args.output}: {len(result.palette)} colors, "
             f"{pngfile.bit_depth_for(len(result.palette))}-bit, {result.encoded_bytes} bytes, "
-            f"PSNR {result.psnr:.2f} dB",
+            f"PSNR {_shown_psnr(args, result):.2f} dB",
             file=sys.stderr,
         )
     return 0
+
+
+def _shown_psnr(args, result):
+    """PSNR against the input as a viewer shows it (its sRGB rendering).
+
+    That is what was quantized, unless the file keeps the input's profile:
+    then both sides go through it.
+    """
+    if result.color is None or result.color.icc is None:
+        return result.psnr
+    from . import colorprofile, imageio, metrics
+
+    original = imageio.read_image(args.input, max_pixels=args.max_pixels)
+    shown = colorprofile.rendered(result.to_pixels(), result.color, name=args.output)[0]
+    return metrics.psnr(original, shown)
 
 
 def _decode(args):

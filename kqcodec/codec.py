@@ -5,7 +5,7 @@
 ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
 from .paletteimage import PaletteImage
@@ -38,7 +38,7 @@ class Encoding(PaletteImage):
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
-           engine="kqcodec"):
+           engine="kqcodec", keep_profile=False):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -57,21 +57,29 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Refuse larger inputs.
     engine : {'kqcodec', 'sklearn'}
         See :func:`quantize`.
+    keep_profile : bool
+        Quantize the raw values and embed the input's ICC profile as an
+        ``iCCP`` chunk.  By default a picture in another profile than sRGB
+        is converted to sRGB first and the file gets an ``sRGB`` chunk (see
+        :func:`colorprofile.rendered`).
 
     Returns
     -------
     Encoding
-        The pixels written, with the file's size and the PSNR against the
-        input.  The file may list the palette in another order (see
+        The pixels written, with the file's size, its color tags and the
+        PSNR against the input as quantized (its sRGB rendering by default,
+        the raw values with `keep_profile`).  The file may list the palette in another order (see
         :mod:`layout`); its decoded pixels are the same.
     """
     k = check_k(k)
     check_input(source)
     check_output(dest, source=source, force=force)
-    pixels = imageio.read_image(source, max_pixels=max_pixels)
-    image = quantize(pixels, k, seed=seed, engine=engine)
+    pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
+                                        color="keep" if keep_profile else "srgb")
+    image = replace(quantize(pixels, k, seed=seed, engine=engine), color=tags or None)
     size = image.save(dest, force=force)
-    return Encoding(image.palette, image.indices, image.mse, size)
+    return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
+                    encoded_bytes=size)
 
 
 def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
@@ -105,13 +113,16 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
     Returns
     -------
     (H, W, 3) or (H, W, 4) uint8 ndarray
-        RGB, or RGBA when some pixel is not opaque.
+        RGB, or RGBA when some pixel is not opaque: the samples the PNG
+        holds, not converted.  `dest` carries the PNG's ICC profile (all
+        formats but BMP) and, as a PNG, its ``sRGB``, ``gAMA`` and ``cHRM``.
     """
     if dest is not None:
         imageio.output_format(dest)
         check_input(source)
         check_output(dest, source=source, force=force)
-    pixels = imageio.read_image(source, max_pixels=max_pixels, formats=("PNG",))
+    pixels, tags = imageio.read_picture(source, max_pixels=max_pixels, formats=("PNG",),
+                                        color="raw")
     if dest is not None:
-        imageio.write_image(dest, pixels, force=force)
+        imageio.write_image(dest, pixels, force=force, color=tags)
     return pixels

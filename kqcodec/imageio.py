@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import pngfile
+from . import colorprofile, pngfile
 from .errors import FormatError, UsageError
 from .safefile import atomic_output, check_input
 
 __all__ = [
     "KqcodecWarning",
     "read_image",
+    "read_picture",
     "read_indexed_png",
     "write_image",
     "output_format",
@@ -79,8 +80,24 @@ def _pixel_limit(max_pixels):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS):
-    """Read a picture file into 8-bit pixels.
+def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS,
+               color="srgb"):
+    """Read a picture file into 8-bit pixels, as a viewer shows them.
+
+    The pixels of :func:`read_picture` (same parameters and errors),
+    without the tags: by default the sRGB rendering of a picture with a
+    color profile.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) uint8 ndarray
+    """
+    return read_picture(path, max_pixels=max_pixels, formats=formats, color=color)[0]
+
+
+def read_picture(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS,
+                 color="srgb"):
+    """Read a picture file into 8-bit pixels and the color tags they carry.
 
     Parameters
     ----------
@@ -91,12 +108,22 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
         Refuse larger images before decoding them.
     formats : sequence of str
         The formats accepted, a subset of :data:`INPUT_FORMATS`.
+    color : {'srgb', 'keep', 'raw'}
+        ``srgb``: pixels in a non-sRGB ICC profile are converted to sRGB
+        (see :func:`colorprofile.rendered`).  ``keep``: the raw values, and
+        the profile kept when a palette PNG can hold it.  ``raw``: the
+        samples and tags as stored (CMYK is still converted to RGB).  An
+        unusable profile gives a :class:`colorprofile.ProfileWarning` and the
+        raw values.
 
     Returns
     -------
-    (H, W, 3) or (H, W, 4) uint8 ndarray
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
         RGB, or RGBA when some pixel is not fully opaque.  Alpha is straight
         (not premultiplied).
+    tags : colorprofile.ColorTags
+        The color information the pixels go with: what a PNG of them
+        should carry.
 
     Raises
     ------
@@ -106,6 +133,8 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
         If it is not a supported picture, is corrupt or truncated, or is
         over `max_pixels`.
     """
+    if color not in ("srgb", "keep", "raw"):
+        raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
     data = _png_bytes(path)
     if data is None and "PNG" in formats and len(formats) == 1:
         raise FormatError(f"{path}: not a PNG file")
@@ -113,8 +142,14 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
         raise FormatError(f"{path}: PNG is not among the formats read here")
     with _pixel_limit(max_pixels):
         if data is not None:
-            return _read_png(data, max_pixels)
-        return _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
+            pixels, info = _read_png(data, max_pixels)
+        else:
+            pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
+    tags = colorprofile.tags_from_info(info, name=str(path))
+    cmyk = info.get("mode") == "CMYK"
+    if color == "raw" and not cmyk:
+        return pixels, tags
+    return colorprofile.rendered(pixels, tags, keep=color != "srgb", cmyk=cmyk, name=str(path))
 
 
 def read_indexed_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
@@ -243,7 +278,7 @@ def _read_png(data, max_pixels):
         _load(img)  # only for the EXIF orientation
     else:
         pixels = _from_png_8bit(img, header)
-    return _orient(pixels, img)
+    return _orient(pixels, img), img.info
 
 
 def _inspect(data, max_pixels, verdict):
@@ -331,9 +366,12 @@ def _read_other(path, max_pixels, formats):
     elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         pixels = np.asarray(img.convert("RGBA"))
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
+    elif mode == "CMYK":
+        # Converted to RGB by the caller, through the profile if there is one.
+        return _orient(np.asarray(img), img), dict(img.info, mode="CMYK")
     else:
         pixels = np.asarray(img.convert("RGB"))
-    return _orient(pixels, img)
+    return _orient(pixels, img), img.info
 
 
 def _from_palette(img):
@@ -422,7 +460,7 @@ def output_format(path):
     return OUTPUT_FORMATS[suffix][0]
 
 
-def write_image(path, pixels, *, force=False):
+def write_image(path, pixels, *, force=False, color=None):
     """Write RGB or RGBA pixels in the format the extension of `path` names.
 
     Parameters
@@ -433,6 +471,10 @@ def write_image(path, pixels, *, force=False):
     pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
     force : bool
         Replace an existing file.
+    color : colorprofile.ColorTags, optional
+        The pixels' color tags: an ICC profile is embedded in every format
+        but BMP (which gives a :class:`colorprofile.ProfileWarning`); a PNG
+        also carries ``sRGB``, ``gAMA`` and ``cHRM``.
 
     Raises
     ------
@@ -456,5 +498,30 @@ def write_image(path, pixels, *, force=False):
     if fmt == "JPEG" and pixels.shape[2] == 4:
         raise UsageError(f"{path}: JPEG cannot hold transparency; write .png, .webp or .tiff")
     img = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    if color:
+        options = dict(options, **_color_options(fmt, color, path))
     with atomic_output(path, force=force) as stream:
         img.save(stream, format=fmt, **options)
+
+
+def _color_options(fmt, tags, path):
+    """Pillow save options that carry the color tags into `fmt`."""
+    if tags.icc is not None:
+        if fmt == "BMP":
+            warnings.warn(f"{path}: BMP cannot hold the color profile; written without it",
+                          colorprofile.ProfileWarning, stacklevel=3)
+            return {}
+        return {"icc_profile": tags.icc}
+    if fmt != "PNG":
+        return {}  # sRGB is what the other formats mean without a profile
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if tags.srgb is not None:
+        info.add(b"sRGB", bytes([tags.srgb]))
+    else:
+        if tags.gamma is not None:
+            info.add(b"gAMA", struct.pack(">I", tags.gamma))
+        if tags.chromaticity is not None:
+            info.add(b"cHRM", struct.pack(">8I", *tags.chromaticity))
+    return {"pnginfo": info}

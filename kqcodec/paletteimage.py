@@ -25,11 +25,15 @@ class PaletteImage:
         Mean squared error against the picture it was made from, over every
         pixel and channel as :func:`metrics.psnr` compares them; None when
         unknown (an image read from a file).
+    color : colorprofile.ColorTags or None
+        How the colors are to be shown (an ``sRGB`` chunk, an ICC profile,
+        ``gAMA``/``cHRM``), written with the file; None writes no such chunk.
     """
 
     palette: np.ndarray
     indices: np.ndarray
     mse: float = None
+    color: object = None
 
     @property
     def psnr(self):
@@ -59,5 +63,5 @@ class PaletteImage:
     def to_png(self):
         """Return the palette PNG file as bytes."""
         stream = io.BytesIO()
-        pngfile.write_palette_png(stream, self.indices, self.palette)
+        pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color)
         return stream.getvalue()

@@ -30,6 +30,7 @@ __all__ = [
     "bit_depth_for",
     "inspect_png",
     "write_palette_png",
+    "color_chunks",
     "read_16bit_samples",
 ]
 
@@ -352,8 +353,8 @@ def read_16bit_samples(data, header):
     return samples.reshape(height, width, header.channels)
 
 
-def write_palette_png(stream, indices, palette):
-    """Write a color type 3 PNG: IHDR, PLTE, tRNS if needed, IDAT, IEND.
+def write_palette_png(stream, indices, palette, *, color=None):
+    """Write a color type 3 PNG: IHDR, color chunks, PLTE, tRNS if needed, IDAT, IEND.
 
     The palette may be written in another order than given, with the indices
     renumbered to match: the decoded pixels are the same, the file smaller
@@ -368,6 +369,9 @@ def write_palette_png(stream, indices, palette):
         RGB or RGBA entries, 1 <= P <= 256.  tRNS is written only when some
         alpha is below 255, cut after the last such entry, so put the
         transparent entries first.
+    color : colorprofile.ColorTags, optional
+        Written as ``iCCP``, or ``sRGB``, or ``gAMA`` and ``cHRM`` (see
+        :func:`color_chunks`).
 
     Raises
     ------
@@ -394,11 +398,49 @@ def write_palette_png(stream, indices, palette):
     palette = palette[order]
     chunks = [
         (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth_for(entries), 3, 0, 0, 0)),
-        (b"PLTE", palette[:, :3].tobytes()),
     ]
+    chunks += color_chunks(color)
+    chunks.append((b"PLTE", palette[:, :3].tobytes()))
     if palette.shape[1] == 4 and (palette[:, 3] < 255).any():
         last = np.flatnonzero(palette[:, 3] < 255)[-1]
         chunks.append((b"tRNS", palette[: last + 1, 3].tobytes()))
     chunks.append((b"IDAT", data))
     chunks.append((b"IEND", b""))
     png.write_chunks(stream, chunks)
+
+
+# The name PNG's iCCP chunk gives an embedded profile (Pillow's too).
+_ICC_NAME = b"ICC Profile"
+
+
+def color_chunks(tags):
+    """The ancillary chunks that say how the samples are to be shown.
+
+    An ICC profile becomes ``iCCP`` (#11iCCP), compressed at zlib's fixed
+    level 9 so that a profile always gives the same bytes; otherwise an
+    sRGB intent becomes
+    ``sRGB`` (#11sRGB), and a gamma and chromaticities ``gAMA`` and
+    ``cHRM``.  The PNG specification lets ``iCCP`` and ``sRGB`` override
+    ``gAMA`` and ``cHRM``, and forbids ``iCCP`` with ``sRGB``.
+
+    Parameters
+    ----------
+    tags : colorprofile.ColorTags or None
+
+    Returns
+    -------
+    list of (bytes, bytes)
+        (type, data) pairs, to go before PLTE.
+    """
+    if not tags:
+        return []
+    if tags.icc is not None:
+        return [(b"iCCP", _ICC_NAME + b"\0\0" + zlib.compress(tags.icc, 9))]
+    if tags.srgb is not None:
+        return [(b"sRGB", bytes([tags.srgb]))]
+    chunks = []
+    if tags.chromaticity is not None:
+        chunks.append((b"cHRM", struct.pack(">8I", *tags.chromaticity)))
+    if tags.gamma is not None:
+        chunks.append((b"gAMA", struct.pack(">I", tags.gamma)))
+    return chunks

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import imageio, metrics, pngfile, quantizer, table as tables
@@ -69,7 +70,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     try:
         check_input(path)
         original_bytes = path.stat().st_size
-        pixels = imageio.read_image(path, max_pixels=max_pixels)
+        # The sRGB rendering, as encode quantizes it and a viewer shows it.
+        pixels, tags = imageio.read_picture(path, max_pixels=max_pixels)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
         return tables.frame([tables.error_row(name, None, str(exc))])
@@ -81,7 +83,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         dest = Path(out) / relative
         try:
             start = time.perf_counter()
-            data = quantizer.quantize(pixels, k, seed=seed, histogram=hist).to_png()
+            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist)
+            data = replace(image, color=tags or None).to_png()
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
                 raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
