@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
 from .paletteimage import PaletteImage
-from .quantizer import check_k, quantize
+from .quantizer import check_k, check_space, quantize
 from .safefile import check_input, check_output
 
 __all__ = [
@@ -38,7 +38,7 @@ class Encoding(PaletteImage):
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
-           engine="kqcodec", keep_profile=False):
+           engine="kqcodec", keep_profile=False, space="rgb"):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -62,6 +62,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         ``iCCP`` chunk.  By default a picture in another profile than sRGB
         is converted to sRGB first and the file gets an ``sRGB`` chunk (see
         :func:`colorprofile.rendered`).
+    space : {'rgb', 'oklab'}
+        See :func:`quantize`.
 
     Returns
     -------
@@ -72,11 +74,13 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         :mod:`layout`); its decoded pixels are the same.
     """
     k = check_k(k)
+    check_space(space)
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
                                         color="keep" if keep_profile else "srgb")
-    image = replace(quantize(pixels, k, seed=seed, engine=engine), color=tags or None)
+    image = quantize(pixels, k, seed=seed, engine=engine, space=space)
+    image = replace(image, color=tags or None)
     size = image.save(dest, force=force)
     return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
                     encoded_bytes=size)

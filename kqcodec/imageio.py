@@ -525,3 +525,21 @@ def _color_options(fmt, tags, path):
         if tags.chromaticity is not None:
             info.add(b"cHRM", struct.pack(">8I", *tags.chromaticity))
     return {"pnginfo": info}
+
+
+def memory_file(pixels):
+    """Uncompressed in-memory picture file of RGB pixels, for libraries that read files.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) uint8 ndarray
+
+    Returns
+    -------
+    io.BytesIO
+        A binary PPM, positioned at its start.
+    """
+    stream = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8), "RGB").save(stream, format="PPM")
+    stream.seek(0)
+    return stream

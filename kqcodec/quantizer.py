@@ -9,6 +9,8 @@ those entries back to the pixels.  Reading and writing files is
 
 import numpy as np
 
+from . import oklab
+from .defaults import SPACES
 from .errors import UsageError
 from .histogram import color_histogram
 from .kmeans import ENGINES, sklearn_kmeans, weighted_kmeans
@@ -16,7 +18,7 @@ from .metrics import visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
 
-__all__ = ["quantize", "prepare", "check_k", "K_RANGE"]
+__all__ = ["quantize", "prepare", "check_k", "check_space", "K_RANGE"]
 
 #: Palette sizes kqcodec allows.
 K_RANGE = range(2, 257)
@@ -29,31 +31,54 @@ def check_k(k):
     return int(k)
 
 
-def _features(colors):
+def check_space(space):
+    """Return `space` if the palette search knows it (see :data:`defaults.SPACES`)."""
+    if space not in SPACES:
+        raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
+    return space
+
+
+def _features(colors, space="rgb"):
     """Colors (U, C) uint8 -> float32 features the error is measured in.
 
-    RGB stays RGB.  RGBA is premultiplied, so that the color of a nearly
-    transparent pixel matters as little as it shows.  Both are shifted by
-    -128, which keeps float32 distances of integers exact.
+    RGB stays RGB; ``oklab`` is Oklab scaled by :data:`oklab.SCALE`, so that
+    a unit is about one grey level.  RGBA is premultiplied (the color
+    coordinates times alpha / 255), so that the color of a nearly
+    transparent pixel matters as little as it shows.  Then everything but
+    Oklab's a and b is shifted by -128: centred near 0, and for RGB float32
+    distances of integers stay exact.
     """
-    feats = colors.astype(np.float32)
+    if space == "oklab":
+        raw = oklab.rgb_to_oklab(colors[:, :3]) * oklab.SCALE
+    else:
+        raw = colors[:, :3].astype(np.float64)
     if colors.shape[1] == 4:
-        feats[:, :3] *= feats[:, 3:] / 255
-    return feats - 128
+        alpha = colors[:, 3:].astype(np.float64)
+        raw = np.hstack([raw * (alpha / 255), alpha])
+    return (raw - _offset(colors.shape[1], space)).astype(np.float32)
 
 
-def _entries(centres, channels):
+def _offset(channels, space):
+    offset = np.full(channels, 128.0)
+    if space == "oklab":
+        offset[1:3] = 0
+    return offset
+
+
+def _entries(centres, channels, space="rgb"):
     """Round feature-space centres to uint8 palette entries (straight alpha)."""
-    values = centres.astype(np.float64) + 128
+    values = centres.astype(np.float64) + _offset(channels, space)
     if channels == 4:
         alpha = np.clip(np.round(values[:, 3]), 0, 255)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rgb = np.where(alpha[:, None] > 0, values[:, :3] * 255 / alpha[:, None], 0)
-        values = np.column_stack([rgb, alpha])
+            color = np.where(alpha[:, None] > 0, values[:, :3] * 255 / alpha[:, None], 0)
+        values = np.column_stack([color, alpha])
+    if space == "oklab":
+        values[:, :3] = oklab.oklab_to_rgb(values[:, :3] / oklab.SCALE)
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
+def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -70,17 +95,30 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
     engine : {'kqcodec', 'sklearn'}
         The palette search: kqcodec's own, or scikit-learn's KMeans on the
         same weighted colors (slower, for comparison).
+    space : {'rgb', 'oklab'}
+        Where distances are measured, for the search and the mapping:
+        ``rgb`` minimises the error PSNR measures; ``oklab`` the error in a
+        perceptual space (see :mod:`oklab`), which spends entries where eyes
+        tell colors apart, at some cost in PSNR.
 
     Returns
     -------
     PaletteImage
         With at most k entries, transparent ones first, and its ``mse``.  An image with k or
         fewer colors is kept exactly.  Every pixel maps to the nearest
-        rounded entry in RGB (premultiplied RGBA) Euclidean distance.
+        rounded entry in Euclidean distance in `space` (premultiplied by
+        alpha for RGBA).
+
+    Raises
+    ------
+    UsageError
+        For a k, engine, space or seed kqcodec does not allow, or pixels
+        that are not a non-empty (H, W, 3|4) uint8 array.
     """
     k = check_k(k)
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    check_space(space)
     pixels = np.asarray(pixels)
     if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
             or 0 in pixels.shape):
@@ -94,7 +132,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
     if len(hist.colors) <= k:
         return _finish(hist.colors, np.arange(len(hist.colors)), hist)
 
-    feats = _features(hist.colors)
+    feats = _features(hist.colors, space)
     weights = hist.counts.astype(np.float64)
     search = np.ones(len(feats), bool)
     if channels == 4 and (hist.colors[:, 3] == 0).any():
@@ -113,13 +151,13 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec"):
         centres = _keep_opaque(centres, result.assignment.labels, feats[search],
                                weights[search], hist.colors[search, 3] == 255)
     if not search.all():
-        centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8))])
-    palette = _entries(centres, channels)
+        centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8), space)])
+    palette = _entries(centres, channels, space)
     if search.all():
         assignment = result.assignment
-        assignment.move(_features(palette))
+        assignment.move(_features(palette, space))
     else:
-        assignment = Assignment(feats, _features(palette))
+        assignment = Assignment(feats, _features(palette, space))
     return _finish(palette, assignment.labels, hist)
 
 
