@@ -24,6 +24,7 @@ _EXPORTS = {
     "write_image": "imageio",
     "psnr": "metrics",
     "ssim": "metrics",
+    "ssimulacra2": "metrics",
     "report": "reporting",
     "report_image": "reporting",
     "KqcodecError": "errors",

@@ -13,7 +13,7 @@ import threading
 import warnings
 
 from . import __version__
-from .defaults import MAX_PIXELS, REPORT_KS, TARGET_PSNR
+from .defaults import MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES, TARGET_PSNR
 from .errors import KqcodecError, UsageError
 
 EPILOG = """\
@@ -75,6 +75,25 @@ def _add_common(sub):
                           "(default %(default)s; 0 = no limit)")
 
 
+def _add_space(sub):
+    sub.add_argument("--space", choices=SPACES, default="rgb",
+                     help="where the palette search measures color distances: rgb (default) "
+                          "minimises the error PSNR measures; oklab, a perceptual space, spends "
+                          "colors where eyes see differences (higher SSIMULACRA2, lower PSNR)")
+
+
+def metric_list(text):
+    """Parse --metrics: a comma-separated list of psnr, ssim, ssimulacra2."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(METRICS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown measure {', '.join(unknown)}; use {', '.join(METRICS)}")
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one measure")
+    return tuple(m for m in METRICS if m in names)
+
+
 def build_parser():
     """Return the argument parser of the ``kqcodec`` command."""
     parser = _Parser(
@@ -106,6 +125,7 @@ def build_parser():
     enc.add_argument("--keep-profile", action="store_true",
                      help="quantize the raw values and embed the input's ICC profile in OUTPUT "
                           "(default: convert a picture with a non-sRGB profile to sRGB first)")
+    _add_space(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
                           "viewer shows it, in sRGB) of the result")
@@ -140,8 +160,16 @@ def build_parser():
     rep.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
                      help="what to print: the grouped table (default) or the full table as "
                           "markdown, CSV or JSON")
-    rep.add_argument("--target-psnr", type=float, default=TARGET_PSNR, metavar="DB",
-                     help="recommend the smallest k reaching this PSNR (default %(default)s dB)")
+    rep.add_argument("--metrics", type=metric_list, default=REPORT_METRICS, metavar="LIST",
+                     help="measures to compute, of " + ", ".join(METRICS) + " (default "
+                          + ",".join(REPORT_METRICS) + "); ssimulacra2, a perceptual score, adds "
+                          "a column and takes about as long as the encoding")
+    target = rep.add_mutually_exclusive_group()
+    target.add_argument("--target-psnr", type=float, default=TARGET_PSNR, metavar="DB",
+                        help="recommend the smallest k reaching this PSNR (default %(default)s dB)")
+    target.add_argument("--target-ssimulacra2", type=float, default=None, metavar="SCORE",
+                        help="recommend the smallest k reaching this SSIMULACRA2 score instead "
+                             "(70: artefacts hard to notice); adds ssimulacra2 to --metrics")
     rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
     rep.add_argument("--compare", metavar="PATH",
                      help="save a sheet of each picture beside a few of its encodings (PNG)")
@@ -149,6 +177,7 @@ def build_parser():
                      help="pictures encoded in parallel (default: all cores)")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
     rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
+    _add_space(rep)
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_common(rep)
     rep.set_defaults(run=_report)
@@ -175,7 +204,7 @@ def _encode(args):
 
     result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
                           max_pixels=args.max_pixels, engine=args.engine,
-                          keep_profile=args.keep_profile)
+                          keep_profile=args.keep_profile, space=args.space)
     if args.verbose:
         from . import pngfile
 
@@ -213,16 +242,20 @@ def _decode(args):
 def _report(args):
     from . import reporting, scan, table as tables, textreport
 
+    metrics = set(args.metrics) | {"psnr"}  # the plot and the default recommendation use it
+    if args.target_ssimulacra2 is not None:
+        metrics.add("ssimulacra2")
     images = scan.find_images(args.folder, recursive=args.recursive, exclude=args.out)
     scan.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
                              force=args.force)
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
-        seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels,
-        progress=not args.quiet and sys.stderr.isatty(),
+        seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
+        metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
     )
     # The table first: whatever happens to the extras, the work is not lost.
-    sys.stdout.write(textreport.render(table, args.format, args.target_psnr))
+    sys.stdout.write(textreport.render(table, args.format, args.target_psnr,
+                                       target_ssimulacra2=args.target_ssimulacra2))
     sys.stdout.flush()
     if args.csv:
         tables.save_csv(table, args.csv, force=args.force)
@@ -233,7 +266,8 @@ def _report(args):
             figures.plot_rate_distortion(table, args.plot, force=args.force)
         if args.compare:
             figures.compare_sheet(table, args.folder, args.compare, out=args.out,
-                                  target_psnr=args.target_psnr, force=args.force)
+                                  target_psnr=args.target_psnr,
+                                  target_ssimulacra2=args.target_ssimulacra2, force=args.force)
     failed = table[table["status"] != "ok"]
     kept = failed[failed["error"].str.contains("already exists", regex=False)]
     if len(kept):

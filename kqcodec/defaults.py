@@ -12,3 +12,11 @@ REPORT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 #: The PSNR, in dB, a report's recommended k must reach.
 TARGET_PSNR = 35.0
+
+#: The measures a report can compute, and those it computes unless asked.
+#: SSIMULACRA2 is left out by default: it takes about as long as encoding.
+METRICS = ("psnr", "ssim", "ssimulacra2")
+REPORT_METRICS = ("psnr", "ssim")
+
+#: Color spaces the palette search can measure distances in.
+SPACES = ("rgb", "oklab")

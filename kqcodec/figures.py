@@ -63,6 +63,7 @@ def _save_figure(fig, path, force):
 
 
 def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=TARGET_PSNR,
+                  target_ssimulacra2=None,
                   per_image=4, force=False):
     """Save a sheet showing each picture beside its encodings at a few k.
 
@@ -77,7 +78,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         The sheet to write (PNG).
     out : path-like
         Where the encodings were written.
-    target_psnr : float
+    target_psnr, target_ssimulacra2 : float
         The recommended k (see :func:`kqcodec.table.recommend`) is always
         among those shown.
     per_image : int
@@ -96,7 +97,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     names = list(dict.fromkeys(ok["image"]))
     if not names:
         return
-    recs = recommended_ks(table, target_psnr)
+    recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
     fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names)), dpi=100)
     axes = fig.subplots(len(names), per_image + 1, squeeze=False)
     for row_axes, name in zip(axes, names):

@@ -12,10 +12,7 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["psnr", "ssim", "ssimulacra2", "visible", "METRICS", "BACKGROUNDS"]
-
-#: The measures the report can compute, by column name.
-METRICS = ("psnr", "ssim", "ssimulacra2")
+__all__ = ["psnr", "ssim", "ssimulacra2", "visible", "BACKGROUNDS"]
 
 #: Backgrounds (sRGB, 0..1) a transparent picture is scored over, as the
 #: reference SSIMULACRA2 tool does: the lower score counts.

@@ -16,7 +16,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import imageio, metrics, pngfile, quantizer, table as tables
+from . import imageio, pngfile, quantizer, table as tables
+from . import metrics as measures
 from .defaults import REPORT_KS
 from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
@@ -26,13 +27,15 @@ __all__ = ["DEFAULT_KS", "report_image", "report"]
 
 DEFAULT_KS = REPORT_KS
 
-# SSIM of a 12 MP photo takes longer than encoding it; beyond this many
-# pixels it is computed on the centre crop of this side.
-_SSIM_CROP = 1024
+# SSIM and SSIMULACRA2 of a 12 MP photo take longer than encoding it (the
+# SSIMULACRA2 port: 80 s and 6 GB); beyond this many pixels they are computed
+# on the centre crop of this side.
+_CROP = 1024
 
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
-                 force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+                 force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
+                 metrics=tables.DEFAULT_METRICS):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -51,22 +54,31 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         Replace existing encodings whose bytes differ.
     seed : int
     max_pixels : int or None
+    space : {'rgb', 'oklab'}
+        Where the palette search measures distances (see :func:`kqcodec.quantize`).
+    metrics : sequence of str
+        Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
+        ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
+        ``ssimulacra2`` column is there only when asked.
 
     Returns
     -------
     pandas.DataFrame
-        One row per k with the columns of :data:`kqcodec.table.COLUMNS`; one
+        One row per k with the columns of :func:`kqcodec.table.columns`; one
         error row (k missing) if the picture cannot be read.
 
     Raises
     ------
     UsageError
-        If a k is outside 2..256, or none is given.
+        If a k is outside 2..256, or none is given; for an unknown space or
+        measure.
     """
     path = Path(path)
     name = name or path.name
     stem = Path(stem) if stem is not None else Path(path.stem)
     ks = _check_ks(ks)
+    metrics = tables.check_metrics(metrics)
+    quantizer.check_space(space)
     try:
         check_input(path)
         original_bytes = path.stat().st_size
@@ -74,7 +86,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         pixels, tags = imageio.read_picture(path, max_pixels=max_pixels)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
-        return tables.frame([tables.error_row(name, None, str(exc))])
+        return tables.frame([tables.error_row(name, None, str(exc))], metrics)
     height, width = pixels.shape[:2]
     known = dict(width=width, height=height, original_bytes=original_bytes)
     rows = []
@@ -83,18 +95,18 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         dest = Path(out) / relative
         try:
             start = time.perf_counter()
-            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist)
+            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space)
             data = replace(image, color=tags or None).to_png()
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
                 raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
-            rows.append(dict(_measure(pixels, dest, known), image=name, k=k, seconds=seconds,
+            rows.append(dict(_measure(pixels, dest, known, metrics), image=name, k=k, seconds=seconds,
                              encoded_file=relative, status="ok", error=""))
         except KqcodecError as exc:
             rows.append(tables.error_row(name, k, str(exc), **known))
-    return tables.frame(rows)
+    return tables.frame(rows, metrics)
 
 
 def _check_ks(ks):
@@ -113,7 +125,7 @@ def _make_folder(folder):
         raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
 
 
-def _measure(pixels, dest, known):
+def _measure(pixels, dest, known, metrics):
     """Decode the written file with kqcodec's own decoder and measure it."""
     data = Path(dest).read_bytes()
     header = pngfile.inspect_png(data, max_pixels=None)
@@ -124,18 +136,29 @@ def _measure(pixels, dest, known):
         known, colors=len(header.palette), bitdepth=header.bit_depth,
         encoded_bytes=encoded, ratio=known["original_bytes"] / encoded,
         raw_ratio=area * 3 / encoded, bpp=8 * encoded / area,
-        psnr=metrics.psnr(pixels, decoded), ssim=_ssim(pixels, decoded),
+        **_scores(pixels, decoded, metrics),
     )
 
 
-def _ssim(reference, test):
-    height, width = reference.shape[:2]
-    if height * width > _SSIM_CROP * _SSIM_CROP:
-        top = max(0, (height - _SSIM_CROP) // 2)
-        left = max(0, (width - _SSIM_CROP) // 2)
-        window = (slice(top, top + _SSIM_CROP), slice(left, left + _SSIM_CROP))
-        reference, test = reference[window], test[window]
-    return metrics.ssim(reference, test)
+def _scores(reference, decoded, metrics):
+    cropped, decoded_crop = _centre(reference), _centre(decoded)
+    scores = {}
+    if "psnr" in metrics:
+        scores["psnr"] = measures.psnr(reference, decoded)
+    if "ssim" in metrics:
+        scores["ssim"] = measures.ssim(cropped, decoded_crop)
+    if "ssimulacra2" in metrics:
+        scores["ssimulacra2"] = measures.ssimulacra2(cropped, decoded_crop)
+    return scores
+
+
+def _centre(pixels):
+    height, width = pixels.shape[:2]
+    if height * width <= _CROP * _CROP:
+        return pixels
+    top = max(0, (height - _CROP) // 2)
+    left = max(0, (width - _CROP) // 2)
+    return pixels[top:top + _CROP, left:left + _CROP]
 
 
 def _worker_start():
@@ -165,7 +188,8 @@ def _report_job(job):
 
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
-           seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+           seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
+           metrics=tables.DEFAULT_METRICS):
     """Build the size/quality table of every picture in a folder.
 
     Parameters
@@ -186,11 +210,13 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     progress : bool
         Show a progress bar on stderr.
     max_pixels : int or None
+    space, metrics
+        See :func:`report_image`.
 
     Returns
     -------
     pandas.DataFrame
-        The columns of :data:`kqcodec.table.COLUMNS`, pictures in name order,
+        The columns of :func:`kqcodec.table.columns`, pictures in name order,
         k ascending; ``encoded_file`` is each encoding's path relative to
         `out`.
 
@@ -199,10 +225,13 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     InputError
         If `folder` is missing or holds no pictures.
     UsageError
-        If a k is outside 2..256, or `out` is `folder`.
+        If a k is outside 2..256, or `out` is `folder`; for an unknown space
+        or measure.
     """
     folder = Path(folder)
     ks = _check_ks(ks)
+    metrics = tables.check_metrics(metrics)
+    quantizer.check_space(space)
     images = find_images(folder, recursive=recursive, exclude=out)
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
@@ -211,7 +240,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     jobs_list = [
         (path, dict(ks=ks, out=out, stem=stems[str(path.relative_to(folder))],
                     name=str(path.relative_to(folder)), force=force, seed=seed,
-                    max_pixels=max_pixels))
+                    max_pixels=max_pixels, space=space, metrics=metrics))
         for path in images
     ]
     workers = min(jobs or os.cpu_count() or 1, len(jobs_list))

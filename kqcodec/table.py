@@ -7,18 +7,66 @@ k; a picture that cannot be read has a single row with ``k`` missing.
 import numpy as np
 import pandas as pd
 
-from .defaults import TARGET_PSNR
+from .defaults import METRICS, REPORT_METRICS, TARGET_PSNR
+from .errors import UsageError
 from .safefile import atomic_output
 
-__all__ = ["COLUMNS", "frame", "error_row", "concat", "recommend", "recommended_ks", "summary", "save_csv"]
+__all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "frame",
+           "error_row", "concat", "recommend", "recommended_ks", "summary", "save_csv"]
 
 COLUMNS = [
     "image", "width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes",
     "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "encoded_file", "status", "error",
 ]
 
+DEFAULT_METRICS = REPORT_METRICS
+
 _INTEGERS = ("width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes")
-_FLOATS = ("ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds")
+_FLOATS = ("ratio", "raw_ratio", "bpp", "psnr", "ssim", "ssimulacra2", "seconds")
+
+
+def columns(metrics=DEFAULT_METRICS):
+    """The columns of a report computing `metrics`: :data:`COLUMNS`, plus
+    ``ssimulacra2`` after ``ssim`` when it is among them.
+
+    Parameters
+    ----------
+    metrics : sequence of str
+
+    Returns
+    -------
+    list of str
+    """
+    if "ssimulacra2" not in metrics:
+        return list(COLUMNS)
+    at = COLUMNS.index("ssim") + 1
+    return COLUMNS[:at] + ["ssimulacra2"] + COLUMNS[at:]
+
+
+def check_metrics(metrics):
+    """Return `metrics` as a tuple in the order of :data:`METRICS`.
+
+    Parameters
+    ----------
+    metrics : sequence of str
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    UsageError
+        For an unknown measure, or none.
+    """
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise UsageError(f"unknown measure {', '.join(unknown)}; use {', '.join(METRICS)}")
+    if not metrics:
+        raise UsageError("give at least one measure")
+    return tuple(m for m in METRICS if m in metrics)
 _TEXTS = ("encoded_file", "error")
 
 
@@ -45,13 +93,15 @@ def error_row(name, k, message, **known):
     return row
 
 
-def frame(rows):
+def frame(rows, metrics=DEFAULT_METRICS):
     """The table of a list of rows, with the column types of :data:`COLUMNS`.
 
     Parameters
     ----------
     rows : list of dict
         Keys among :data:`COLUMNS`; missing ones are empty.
+    metrics : sequence of str
+        The measures computed: see :func:`columns`.
 
     Returns
     -------
@@ -59,11 +109,12 @@ def frame(rows):
         Integer columns are nullable ``Int64``, measures ``float64``,
         ``encoded_file`` and ``error`` strings ('' when empty).
     """
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=columns(metrics))
     for column in _INTEGERS:
         table[column] = table[column].astype("Int64")
     for column in _FLOATS:
-        table[column] = table[column].astype(float)
+        if column in table:
+            table[column] = table[column].astype(float)
     for column in _TEXTS:
         table[column] = table[column].fillna("")
     return table
@@ -84,8 +135,15 @@ def concat(frames):
     return pd.concat(frames, ignore_index=True)
 
 
-def recommend(table, target_psnr=TARGET_PSNR):
-    """The smallest k whose PSNR reaches the target, per picture.
+def _target(target_psnr, target_ssimulacra2):
+    """The measure a recommendation uses, its threshold, and how to write them."""
+    if target_ssimulacra2 is not None:
+        return "ssimulacra2", float(target_ssimulacra2), "SSIMULACRA2 {:g}", "{:.1f}"
+    return "psnr", float(target_psnr), "{:g} dB", "{:.2f} dB"
+
+
+def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
+    """The smallest k whose PSNR (or SSIMULACRA2) reaches the target, per picture.
 
     Parameters
     ----------
@@ -93,37 +151,50 @@ def recommend(table, target_psnr=TARGET_PSNR):
         As returned by :func:`kqcodec.report`.
     target_psnr : float
         In dB.
+    target_ssimulacra2 : float, optional
+        Recommend by this SSIMULACRA2 score instead of PSNR; the table must
+        have the ``ssimulacra2`` column.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``image``, ``k`` (missing when no k reaches the target),
-        ``psnr``, ``encoded_bytes`` and ``note``.
+        ``psnr`` (``ssimulacra2`` with that target), ``encoded_bytes`` and
+        ``note``.
+
+    Raises
+    ------
+    UsageError
+        If the table lacks the measure the target names.
     """
+    column, target, reach, value = _target(target_psnr, target_ssimulacra2)
+    if column not in table:
+        raise UsageError(f"the table has no {column} column to recommend a k by")
+    goal = reach.format(target)
     rows = []
     for name, group in table.groupby("image", sort=False):
-        ok = group[group["status"] == "ok"].sort_values("k")
+        ok = group[(group["status"] == "ok") & group[column].notna()].sort_values("k")
         if ok.empty:
-            rows.append(dict(image=name, k=pd.NA, psnr=np.nan, encoded_bytes=pd.NA,
-                             note="no k could be measured"))
+            rows.append({"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
+                         "note": "no k could be measured"})
             continue
-        good = ok[ok["psnr"] >= target_psnr]
+        good = ok[ok[column] >= target]
         if good.empty:
-            best = ok.loc[ok["psnr"].idxmax()]
-            rows.append(dict(image=name, k=pd.NA, psnr=np.nan, encoded_bytes=pd.NA,
-                             note=f"no k reaches {target_psnr:g} dB (best: k={best['k']}, "
-                                  f"{best['psnr']:.2f} dB)"))
+            best = ok.loc[ok[column].idxmax()]
+            rows.append({"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
+                         "note": f"no k reaches {goal} (best: k={best['k']}, "
+                                 f"{value.format(best[column])})"})
             continue
         pick = good.iloc[0]
-        rows.append(dict(image=name, k=pick["k"], psnr=pick["psnr"],
-                         encoded_bytes=pick["encoded_bytes"],
-                         note=f"k={pick['k']} reaches {target_psnr:g} dB"))
-    result = pd.DataFrame(rows, columns=["image", "k", "psnr", "encoded_bytes", "note"])
+        rows.append({"image": name, "k": pick["k"], column: pick[column],
+                     "encoded_bytes": pick["encoded_bytes"],
+                     "note": f"k={pick['k']} reaches {goal}"})
+    result = pd.DataFrame(rows, columns=["image", "k", column, "encoded_bytes", "note"])
     result["k"] = result["k"].astype("Int64")
     return result
 
 
-def recommended_ks(table, target_psnr=TARGET_PSNR):
+def recommended_ks(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     """The recommended k of each picture, as plain Python values.
 
     Parameters
@@ -131,13 +202,15 @@ def recommended_ks(table, target_psnr=TARGET_PSNR):
     table : pandas.DataFrame
     target_psnr : float
         In dB.
+    target_ssimulacra2 : float, optional
+        See :func:`recommend`.
 
     Returns
     -------
     dict
         Picture name to its k (int), or None when no k reaches the target.
     """
-    recs = recommend(table, target_psnr)
+    recs = recommend(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
     return {name: (None if pd.isna(k) else int(k))
             for name, k in recs[["image", "k"]].itertuples(index=False)}
 
@@ -153,16 +226,19 @@ def summary(table):
     -------
     pandas.DataFrame
         Indexed by k, columns ``images``, ``median_ratio``, ``median_psnr``,
-        ``median_bpp``.
+        ``median_bpp``, and ``median_ssimulacra2`` when the table has it.
     """
     ok = table[table["status"] == "ok"]
     grouped = ok.groupby("k")
-    return pd.DataFrame({
+    medians = pd.DataFrame({
         "images": grouped["image"].count(),
         "median_ratio": grouped["ratio"].median(),
         "median_psnr": grouped["psnr"].median(),
         "median_bpp": grouped["bpp"].median(),
     })
+    if "ssimulacra2" in table:
+        medians["median_ssimulacra2"] = grouped["ssimulacra2"].median()
+    return medians
 
 
 def save_csv(table, path, *, force=False):

@@ -12,10 +12,10 @@ FORMATS = ("table", "markdown", "csv", "json")
 
 # The terminal table leaves out what only a program needs.
 _SHOWN = ["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
-          "seconds"]
+          "ssimulacra2", "seconds"]
 
 
-def render(table, fmt="table", target_psnr=TARGET_PSNR):
+def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     """Format the report for the terminal or another program.
 
     Parameters
@@ -25,7 +25,8 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR):
     fmt : {'table', 'markdown', 'csv', 'json'}
         ``table`` is the aligned text grouped by picture, with each picture's
         recommended k and the per-k summary; the others give the full table.
-    target_psnr : float
+    target_psnr, target_ssimulacra2 : float
+        The recommendation's target (see :func:`kqcodec.table.recommend`).
 
     Returns
     -------
@@ -38,11 +39,12 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR):
         return table.to_json(orient="records", indent=1)
     if fmt == "markdown":
         return table.to_markdown(index=False, floatfmt=".3f")
-    columns = list(_SHOWN)
+    columns = [c for c in _SHOWN if c in table]
     if (table["status"] != "ok").any():
         columns += ["status", "error"]
     shown = table[columns]
-    recs = recommend(table, target_psnr).set_index("image")["note"]
+    recs = recommend(table, target_psnr,
+                     target_ssimulacra2=target_ssimulacra2).set_index("image")["note"]
     parts = []
     for name, group in shown.groupby("image", sort=False):
         parts.append(f"== {name}  ({recs.get(name, '')})")

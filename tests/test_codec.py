@@ -135,3 +135,41 @@ def test_lossless_result_has_zero_error():
     pixels[1:, 2:] = 200
     image = quantizer.quantize(pixels, 4)
     assert image.mse == 0 and image.psnr == float("inf")
+
+
+def test_oklab_search_trades_psnr_for_oklab_error(coffee):
+    from kqcodec import oklab
+
+    hist = quantizer.prepare(coffee)
+    rgb = quantizer.quantize(coffee, 16, histogram=hist)
+    lab = quantizer.quantize(coffee, 16, histogram=hist, space="oklab")
+    assert len(lab.palette) == 16 and lab.indices.max() < 16
+
+    def oklab_error(image):
+        return np.mean((oklab.rgb_to_oklab(coffee) - oklab.rgb_to_oklab(image.to_pixels())) ** 2)
+
+    # Each search wins on the error it minimises.
+    assert oklab_error(lab) < 0.9 * oklab_error(rgb)
+    assert metrics.psnr(coffee, rgb.to_pixels()) > metrics.psnr(coffee, lab.to_pixels())
+    # Every pixel is mapped to its nearest entry in Oklab.
+    pixels = oklab.rgb_to_oklab(coffee.reshape(-1, 3)[::89])
+    entries = oklab.rgb_to_oklab(lab.palette)
+    dist = ((pixels[:, None, :] - entries[None]) ** 2).sum(axis=2)
+    chosen = lab.indices.reshape(-1)[::89]
+    assert (dist[np.arange(len(pixels)), chosen] <= dist.min(axis=1) + 1e-9).all()
+    # Deterministic.
+    assert lab.to_png() == quantizer.quantize(coffee, 16, space="oklab").to_png()
+
+
+def test_oklab_keeps_transparency(present):
+    image = quantizer.quantize(present, 8, space="oklab")
+    decoded = image.to_pixels()
+    hidden = present[..., 3] == 0
+    assert (decoded[hidden] == 0).all()
+    assert (decoded[present[..., 3] == 255][:, 3] == 255).mean() > 0.99
+    assert metrics.psnr(present, decoded) > 20
+
+
+def test_unknown_space_is_a_usage_error(coffee):
+    with pytest.raises(UsageError, match="space must be one of rgb, oklab"):
+        quantizer.quantize(coffee, 16, space="lab")

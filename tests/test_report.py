@@ -250,3 +250,44 @@ def test_sheet_finds_encodings_by_the_file_column(folder, tmp_path):
     assert sorted(table["encoded_file"]) == ["a-png_k2.png", "a_k2.png"]
     figures.compare_sheet(table, pics, tmp_path / "cmp.png", out=tmp_path / "out")
     assert Image.open(tmp_path / "cmp.png").size[1] == 2 * 260
+
+
+def test_ssimulacra2_column_only_when_asked_and_equal_to_the_metric(table, folder, tmp_path):
+    plain, _ = table
+    assert "ssimulacra2" not in plain.columns
+    rows = reporting.report_image(folder / "present.png", (8, 64), out=tmp_path,
+                                  metrics=("psnr", "ssimulacra2"))
+    assert list(rows.columns) == tables.columns(("psnr", "ssimulacra2"))
+    assert rows["ssim"].isna().all()  # not asked
+    original = kqcodec.read_image(folder / "present.png")
+    for row in rows.itertuples():
+        decoded = kqcodec.decode(tmp_path / row.encoded_file)
+        assert row.ssimulacra2 == kqcodec.metrics.ssimulacra2(original, decoded)
+    assert rows["ssimulacra2"].iloc[0] < rows["ssimulacra2"].iloc[1]
+
+
+def test_recommendation_by_ssimulacra2():
+    rows = [dict(image="a", k=k, psnr=p, ssimulacra2=s, status="ok", encoded_bytes=k)
+            for k, p, s in [(16, 30.0, 40.0), (64, 36.0, 65.0), (256, 41.0, 78.0)]]
+    table = pd.DataFrame(rows)
+    recs = tables.recommend(table, target_ssimulacra2=70).set_index("image")
+    assert recs.loc["a", "k"] == 256 and recs.loc["a", "note"] == "k=256 reaches SSIMULACRA2 70"
+    assert tables.recommend(table).set_index("image").loc["a", "k"] == 64
+    with pytest.raises(kqcodec.UsageError, match="no ssimulacra2 column"):
+        tables.recommend(table.drop(columns="ssimulacra2"), target_ssimulacra2=70)
+
+
+def test_command_target_ssimulacra2_and_space(folder, tmp_path):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "present.png").write_bytes((folder / "present.png").read_bytes())
+    code, text, err = run("report", pics, "-k", "8,64", "--out", tmp_path / "o",
+                          "--target-ssimulacra2", "60", "--space", "oklab", "--quiet",
+                          "--format", "csv")
+    assert code == 0, err
+    saved = pd.read_csv(io.StringIO(text))
+    assert "ssimulacra2" in saved.columns and saved["ssimulacra2"].notna().all()
+    code, _, err = run("report", pics, "--metrics", "psnr,vmaf", "--out", tmp_path / "o")
+    assert code == 2 and "unknown measure vmaf" in err
+    code, _, err = run("report", pics, "--target-psnr", "30", "--target-ssimulacra2", "60")
+    assert code == 2 and "not allowed with" in err
