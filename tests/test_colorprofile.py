@@ -221,3 +221,113 @@ def test_rocket_report_row_is_measured_against_its_srgb_rendering(tmp_path, pict
     assert row["psnr"] == pytest.approx(metrics.psnr(srgb_rendering(rocket), decoded), abs=1e-9)
     raw = np.asarray(Image.open(rocket).convert("RGB"))
     assert abs(row["psnr"] - metrics.psnr(raw, decoded)) > 1
+
+
+def s15(value):
+    return struct.pack(">i", round(value * 65536))
+
+
+def icc_v2(device_class, space, pcs, name, tags):
+    """An ICC v2 profile (ICC.1:2001-04): header, tag table, desc/wtpt/cprt and `tags`."""
+    d50 = s15(0.9642) + s15(1.0) + s15(0.8249)
+    desc = (b"desc" + bytes(4) + struct.pack(">I", len(name) + 1) + name + b"\0"
+            + bytes(8) + bytes(3) + bytes(67))
+    tags = [(b"desc", desc), (b"wtpt", b"XYZ " + bytes(4) + d50),
+            (b"cprt", b"text" + bytes(4) + b"No copyright\0"), *tags]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + bytes(4) + bytes([2, 0x10, 0, 0])
+              + device_class + space + pcs + bytes(12) + b"acsp" + bytes(28) + d50)
+    return header + bytes(128 - len(header)) + struct.pack(">I", len(tags)) + table + body
+
+
+def cmyk_profile():
+    """A small ICC v2 CMYK profile: one A2B0 lookup table, ink on warm paper.
+
+    No free CMYK profile is small enough to ship, so this one is built here:
+    a 2-point grid per ink whose corners are the ink products on paper of
+    color (250, 240, 220), in the Lab encoding of a lut8Type (ICC.1:2001-04,
+    6.5.8).  It is not the naive ``255 - C - K``, so a conversion that ignored
+    it would show.
+    """
+    paper = np.array([250, 240, 220]) / 255
+    corners = np.array([paper * [(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)]
+                        for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1)])
+    rgb = Image.fromarray((corners * 255).round().astype(np.uint8)[None])
+    lab = np.asarray(ImageCms.applyTransform(rgb, ImageCms.buildTransform(
+        ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"))).copy()
+    lab[..., 1:] = lab[..., 1:].view(np.int8).astype(np.int16) + 128  # Pillow's a*, b* are signed
+    ramp = bytes(range(256))
+    lut = (b"mft1" + bytes(4) + bytes([4, 3, 2, 0])
+           + b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+           + ramp * 4 + lab.tobytes() + ramp * 3)
+    return icc_v2(b"prtr", b"CMYK", b"Lab ", b"CMYK test", [(b"A2B0", lut)])
+
+
+@pytest.fixture(scope="module")
+def cmyk_jpeg(tmp_path_factory, photo):
+    source = tmp_path_factory.mktemp("cmyk") / "cmyk.jpg"
+    Image.fromarray(photo).convert("CMYK").save(source, quality=95, icc_profile=cmyk_profile())
+    return source
+
+
+def test_cmyk_jpeg_goes_through_its_profile(tmp_path, cmyk_jpeg):
+    img = Image.open(cmyk_jpeg)
+    assert img.mode == "CMYK"
+    reference = np.asarray(ImageCms.profileToProfile(
+        img, profile(img.info["icc_profile"]), ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"))
+    pixels, tags = kqcodec.read_picture(cmyk_jpeg)
+    np.testing.assert_array_equal(pixels, reference)
+    assert tags == colorprofile.ColorTags(srgb=0)
+    naive = np.asarray(img.convert("RGB"))
+    assert metrics.psnr(naive, pixels) < 30
+    out = tmp_path / "out.png"
+    with pytest.warns(colorprofile.ProfileWarning, match="CMYK"):
+        kqcodec.encode(cmyk_jpeg, out, K, keep_profile=True)
+    assert chunk_types(out) == [b"IHDR", b"sRGB", b"PLTE", b"IDAT", b"IEND"]
+
+
+def test_cmyk_jpeg_without_profile_is_converted_as_before(tmp_path, photo):
+    source = tmp_path / "plain.jpg"
+    Image.fromarray(photo).convert("CMYK").save(source, quality=95)
+    pixels, tags = kqcodec.read_picture(source)
+    np.testing.assert_array_equal(pixels, np.asarray(Image.open(source).convert("RGB")))
+    assert not tags
+
+
+def grey_profile():
+    """An ICC v2 grey profile with a linear tone curve (kTRC gamma 1.0)."""
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0100)
+    return icc_v2(b"mntr", b"GRAY", b"XYZ ", b"Linear grey", [(b"kTRC", curve)])
+
+
+def test_grey_picture_goes_through_its_grey_profile(tmp_path, photo):
+    grey = np.asarray(Image.fromarray(photo).convert("L"))
+    source = tmp_path / "grey.png"
+    Image.fromarray(grey).save(source, icc_profile=grey_profile())
+    pixels, tags = kqcodec.read_picture(source)
+    reference = np.asarray(ImageCms.profileToProfile(
+        Image.open(source), profile(grey_profile()), ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB"))
+    np.testing.assert_array_equal(pixels, reference)
+    assert tags.srgb == 0
+    # Linear light shown in sRGB is brighter: mid-grey 128 becomes about 188.
+    assert abs(int(colorprofile.to_srgb(np.full((1, 1, 3), 128, np.uint8), grey_profile())[0, 0, 0])
+               - 188) <= 2
+    with pytest.warns(colorprofile.ProfileWarning, match="GRAY"):
+        kept, tags = kqcodec.read_picture(source, color="keep")
+    np.testing.assert_array_equal(kept, reference)
+
+
+def test_srgb_verbose_psnr_is_against_the_srgb_rendering(tmp_path, pictures, capsys):
+    rocket = pictures["skimage_rocket"]
+    out = tmp_path / "rocket.png"
+    assert main(["encode", str(rocket), str(out), "-k", str(K), "-v"]) == 0
+    decoded = np.asarray(Image.open(out).convert("RGB"))
+    expected = metrics.psnr(srgb_rendering(rocket), decoded)
+    assert f"PSNR {expected:.2f} dB" in capsys.readouterr().err
