@@ -1,8 +1,11 @@
 """Reading any supported picture into pixels, and writing pixels back out.
 
-This is the only module that imports Pillow.  Reading returns 8-bit RGB or
-RGBA pixels with every source's transparency kept, 16-bit samples scaled
-(not clipped) and EXIF orientation applied.  PNG files are first checked by
+This is the only module that opens and saves files with Pillow (its sibling
+:mod:`colorprofile` uses Pillow's ``ImageCms`` on arrays).  Reading returns
+8-bit RGB or RGBA pixels with every source's transparency kept, 16-bit
+samples scaled (not clipped) and EXIF orientation applied, and the color
+tags the file carries; a picture in a non-sRGB profile is converted to sRGB
+unless asked otherwise.  PNG files are first checked by
 :func:`kqcodec.pngfile.inspect_png`, because Pillow accepts damaged ones.
 """
 
