@@ -173,6 +173,10 @@ def build_parser():
     rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
     rep.add_argument("--compare", metavar="PATH",
                      help="save a sheet of each picture beside a few of its encodings (PNG)")
+    rep.add_argument("--html", metavar="PATH",
+                     help="save an interactive page (.html) to compare each picture with its "
+                          "encodings at full size; it links the encodings and pictures by "
+                          "relative paths")
     rep.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                      help="pictures encoded in parallel (default: all cores)")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
@@ -247,7 +251,7 @@ def _report(args):
         metrics.add("ssimulacra2")
     images = scan.find_images(args.folder, recursive=args.recursive, exclude=args.out)
     scan.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
-                             force=args.force)
+                             html=args.html, force=args.force)
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
@@ -268,6 +272,12 @@ def _report(args):
             figures.compare_sheet(table, args.folder, args.compare, out=args.out,
                                   target_psnr=args.target_psnr,
                                   target_ssimulacra2=args.target_ssimulacra2, force=args.force)
+    if args.html:
+        from . import htmlpage
+
+        htmlpage.write_page(table, args.html, folder=args.folder, out=args.out,
+                            target_psnr=args.target_psnr,
+                            target_ssimulacra2=args.target_ssimulacra2, force=args.force)
     failed = table[table["status"] != "ok"]
     kept = failed[failed["error"].str.contains("already exists", regex=False)]
     if len(kept):

@@ -1,7 +1,7 @@
 """What a report reads and writes, decided before any work.
 
 The pictures of a folder, the names their encodings take, and the checks
-that the extra outputs (CSV, figures) lose nothing.  No heavy imports:
+that the extra outputs (CSV, figures, page) lose nothing.  No heavy imports:
 the command runs these checks before the report starts.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import InputError, UsageError
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "find_images", "plan_outputs", "check_extra_outputs"]
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs", "check_extra_outputs"]
 
 #: File name extensions of the pictures a report reads.
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
@@ -18,6 +18,9 @@ EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp"
 
 #: Extensions of the figures --plot and --compare may write.
 FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+#: Extensions of the page --html writes.
+PAGE_FORMATS = (".html", ".htm")
 
 
 def find_images(folder, *, recursive=False, exclude=None):
@@ -90,28 +93,31 @@ def plan_outputs(images, folder):
     return stems
 
 
-def check_extra_outputs(images, *, csv=None, plot=None, compare=None, force=False):
+def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None, force=False):
     """Refuse, before any work, extra outputs that would lose data or cannot be written.
 
     Parameters
     ----------
     images : sequence of Path
         The pictures the report reads: none may be overwritten.
-    csv, plot, compare : path-like, optional
+    csv, plot, compare, html : path-like, optional
     force : bool
         Allow replacing existing files (never an input).
 
     Raises
     ------
     UsageError
-        For a figure extension matplotlib is not asked to write.
+        For a figure extension matplotlib is not asked to write, or a page
+        not named ``.html``.
     OutputExistsError
         For an existing file without `force`, or an input picture.
     """
-    for option, path in (("--plot", plot), ("--compare", compare)):
-        if path is not None and Path(path).suffix.lower() not in FIGURE_FORMATS:
-            raise UsageError(f"{option} {path}: use one of {', '.join(FIGURE_FORMATS)}")
-    for path in (csv, plot, compare):
+    for option, path, formats in (("--plot", plot, FIGURE_FORMATS),
+                                  ("--compare", compare, FIGURE_FORMATS),
+                                  ("--html", html, PAGE_FORMATS)):
+        if path is not None and Path(path).suffix.lower() not in formats:
+            raise UsageError(f"{option} {path}: use one of {', '.join(formats)}")
+    for path in (csv, plot, compare, html):
         if path is None:
             continue
         for image in images:

@@ -1,0 +1,316 @@
+"""The interactive page, in a real browser: headless Chromium driven by Playwright.
+
+One small report (three pictures, two with hostile names, one with
+transparency) is opened in one browser; each test loads the page afresh and
+checks what a user would do with it.  The browser is Debian's ``chromium``;
+without it these tests are skipped (and fail under CI, which installs it).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from kqcodec import htmlpage, table as tables
+
+KS = (4, 16, 64)
+# File names are data: markup, quotes, ampersands and non-ASCII letters.
+HOSTILE = "<img src=x onerror=alert(1)>.jpg"
+QUOTED = "Tom's \"café\" & <b>co.png"
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # Untagged PNGs are sRGB: show them unconverted, so pixels can be compared.
+    "--force-color-profile=srgb",
+]
+
+
+def find_chromium():
+    for candidate in (os.environ.get("KQCODEC_CHROMIUM"), shutil.which("chromium"),
+                      "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, pictures):
+    """A report page of three pictures, written by the command, and its table."""
+    root = tmp_path_factory.mktemp("site")
+    pics = root / "pictures"
+    pics.mkdir()
+    Image.open(pictures["skimage_coffee"]).crop((200, 100, 360, 220)).save(pics / "coffee.png")
+    Image.open(pictures["skimage_rocket"]).crop((250, 150, 330, 210)).save(pics / HOSTILE)
+    Image.open(pictures["mpl_present_rgba"]).resize((64, 64)).save(pics / QUOTED)
+    data = pictures["sklearn_china"].read_bytes()
+    (pics / "broken.jpg").write_bytes(data[: len(data) // 3])  # an error row, no encodings
+    code = subprocess.run(
+        [sys.executable, "-m", "kqcodec", "report", pics, "-k", ",".join(map(str, KS)),
+         "--out", root / "out", "--html", root / "report.html", "--csv", root / "table.csv",
+         "--quiet", "--jobs", "1"], capture_output=True, text=True)
+    assert code.returncode == 1 and "truncated" in code.stderr + code.stdout, code.stderr
+    table = pd.read_csv(root / "table.csv", keep_default_na=False, dtype={"k": str})
+    return root, table
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium in CI: .ci/run must install Debian's chromium")
+        pytest.skip("no Chromium browser found (apt-get install chromium, or set KQCODEC_CHROMIUM)")
+    profile = Path(__import__("tempfile").mkdtemp(prefix="kqcodec-chromium-"))
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=executable, headless=True, args=BROWSER_ARGS,
+            viewport={"width": 1200, "height": 800}, device_scale_factor=1)
+        context.set_default_timeout(10_000)
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+class Page:
+    """A freshly loaded report page, with everything it said and asked for."""
+
+    def __init__(self, context, root):
+        self.root = root
+        self.page = context.new_page()
+        self.errors, self.requests, self.dialogs = [], [], []
+        self.page.on("console", lambda m: m.type in ("error", "warning") and self.errors.append(m.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto((root / "report.html").as_uri())
+        self.page.wait_for_selector("#rows tbody tr")
+
+    def assert_clean(self):
+        """No error, no dialog, no request outside the page's folder."""
+        assert self.errors == [] and self.dialogs == []
+        for url in self.requests:
+            parsed = urlparse(url)
+            if parsed.scheme == "data":
+                continue
+            assert parsed.scheme == "file", url
+            assert Path(unquote(parsed.path)).resolve().is_relative_to(self.root.resolve()), url
+
+    def viewer_file(self, selector="#pane-a img.enc"):
+        """The file an image of the viewer shows, once it has loaded."""
+        self.page.wait_for_function(
+            f"() => {{ const i = document.querySelector({json.dumps(selector)}); "
+            "return i.complete && i.naturalWidth > 0; }")
+        src = self.page.get_attribute(selector, "src")
+        return Path(unquote(urlparse(self.page.evaluate(
+            f"document.querySelector({json.dumps(selector)}).src")).path)), src
+
+    def visible(self, selector):
+        return self.page.locator(selector).is_visible()
+
+
+@pytest.fixture
+def page(browser, site):
+    opened = Page(browser, site[0])
+    yield opened
+    opened.page.close()
+
+
+def row_of(table, name, k):
+    return table[(table["image"] == name) & (table["k"] == str(k))].iloc[0]
+
+
+def test_table_has_one_row_per_picture_and_k(page, site):
+    _, table = site
+    cells = page.page.eval_on_selector_all(
+        "#rows tbody tr", "trs => trs.map(t => [t.querySelector('td.image').textContent, "
+        "t.querySelector('td.k').textContent.replace(' \u2605', '')])")
+    assert sorted(map(tuple, cells)) == sorted(zip(table["image"], table["k"]))
+    assert len(cells) == 3 * len(KS) + 1
+    error = page.page.locator("#rows tr", has_text="broken.jpg")
+    assert "truncated" in error.locator("td.error").text_content()
+    assert error.locator("img").count() == 0
+    headers = page.page.eval_on_selector_all("#rows th[data-col]", "ths => ths.map(t => t.dataset.col)")
+    assert headers == tables.COLUMNS
+    # The recommended k is marked on its row, and the medians have one row per k.
+    ok = table[table["status"] == "ok"].astype({"k": int, "psnr": float})
+    for name, k in tables.recommended_ks(ok).items():
+        if k is not None:
+            marked = page.page.locator("#rows tr.rec", has_text=name)
+            assert marked.count() == 1 and marked.locator("td.k").text_content().startswith(str(k))
+    assert page.page.locator("#medians tbody tr").count() == len(KS)
+    page.assert_clean()
+
+
+def test_sorting_by_bytes_orders_the_rows(page):
+    def column():
+        texts = page.page.eval_on_selector_all("#rows td.encoded_bytes", "tds => tds.map(t => t.textContent)")
+        return [int(t.replace(",", "")) if t else None for t in texts]
+
+    unsorted = column()
+    known = [v for v in unsorted if v is not None]
+    page.page.click("#rows th[data-col=encoded_bytes]")
+    assert column() == sorted(known) + [None] and column() != unsorted  # the error row last
+    page.page.click("#rows th[data-col=encoded_bytes]")
+    assert column() == sorted(known, reverse=True) + [None]
+    page.assert_clean()
+
+
+def test_chart_point_and_arrow_keys_load_the_right_encoding(page, site):
+    root, table = site
+    page.page.click("#chart circle[data-pic='0'][data-k='16']")
+    assert page.visible("#viewer")
+    name = page.page.text_content("#v-name")
+    for key, k in ((None, 16), ("ArrowRight", 64), ("ArrowRight", 64), ("ArrowLeft", 16),
+                   ("ArrowLeft", 4)):
+        if key:
+            page.page.keyboard.press(key)
+        shown, _ = page.viewer_file()
+        expected = root / "out" / row_of(table, name, k)["encoded_file"]
+        assert shown == expected.resolve(), (key, k)
+        assert f"k={k}" in page.page.text_content("#v-caption")
+        assert page.viewer_file("#pane-b img.enc")[0] == shown
+    # The list chooses k too.
+    page.page.select_option("#v-k", "64")
+    assert page.viewer_file()[0].name == row_of(table, name, 64)["encoded_file"]
+    page.assert_clean()
+
+
+def test_split_slider_moves(page):
+    page.page.click("#rows tbody tr")
+    page.page.keyboard.press("2")
+    assert page.visible("#v-split") and not page.visible("#pane-b")
+    box = page.page.locator("#v-split").bounding_box()
+    layer = "#pane-a .layer.enc"
+    before = page.page.eval_on_selector(layer, "e => e.style.clipPath")
+    page.page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    after = page.page.eval_on_selector(layer, "e => e.style.clipPath")
+    value = float(page.page.input_value("#v-split"))
+    assert before == "inset(0px 0px 0px 50%)" and after != before
+    assert 15 < value < 25 and after == f"inset(0px 0px 0px {value:g}%)"
+    divider = page.page.locator("#pane-a .divider").bounding_box()
+    pane = page.page.locator("#pane-a").bounding_box()
+    assert divider["x"] + divider["width"] / 2 == pytest.approx(
+        pane["x"] + pane["width"] * value / 100, abs=1)
+    page.assert_clean()
+
+
+def test_flip_key_swaps_the_images(page):
+    page.page.click("#rows tbody tr")
+    page.page.keyboard.press("3")
+    assert page.visible("#pane-a img.enc") and not page.visible("#pane-a img.orig")
+    page.page.keyboard.press("f")
+    assert page.visible("#pane-a img.orig") and not page.visible("#pane-a img.enc")
+    assert page.page.text_content("#pane-a .tag").startswith("original")
+    page.page.keyboard.press("f")
+    assert page.visible("#pane-a img.enc") and not page.visible("#pane-a img.orig")
+    page.assert_clean()
+
+
+def test_screenshot_at_1_1_shows_the_decoded_pixels(page, site, tmp_path):
+    root, table = site
+    name, k = "coffee.png", 16
+    index = list(dict.fromkeys(table["image"])).index(name)
+    page.page.click(f"#chart circle[data-pic='{index}'][data-k='{k}']")
+    assert page.page.text_content("#v-name") == name
+    page.page.keyboard.press("3")  # flip: the encoding alone
+    shown, _ = page.viewer_file()
+    box = page.page.locator("#pane-a img.enc").bounding_box()
+    assert box["x"] == int(box["x"]) and box["y"] == int(box["y"])  # on whole pixels
+    assert (box["width"], box["height"]) == (160, 120)  # 1:1
+    shot = tmp_path / "viewer.png"
+    page.page.screenshot(path=shot, clip=dict(x=box["x"], y=box["y"], width=160, height=120))
+    seen = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    decoded = np.asarray(Image.open(root / "out" / row_of(table, name, k)["encoded_file"])
+                         .convert("RGB")).astype(int)
+    assert seen.std() > 10  # not blank
+    patch = (slice(40, 72), slice(60, 100))
+    assert np.abs(seen[patch] - decoded[patch]).max() <= 1
+    # Zoomed in 2x, each picture pixel is a 2x2 block of the same color.
+    page.page.keyboard.press("+")
+    box = page.page.locator("#pane-a img.enc").bounding_box()
+    assert box["width"] == 320
+    page.page.screenshot(path=shot, clip=dict(x=box["x"] + 80, y=box["y"] + 80, width=40, height=40))
+    seen = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert np.abs(seen - np.repeat(np.repeat(decoded[40:60, 40:60], 2, 0), 2, 1)).max() <= 1
+    page.assert_clean()
+
+
+def test_transparency_sits_on_a_checkerboard(page):
+    background = page.page.eval_on_selector("#pane-a", "e => getComputedStyle(e).backgroundImage")
+    assert "conic-gradient" in background
+    page.assert_clean()
+
+
+def test_hostile_names_show_as_text_and_run_nothing(page, site):
+    root, _ = site
+    cells = page.page.eval_on_selector_all("#rows td.image", "tds => tds.map(t => t.textContent)")
+    assert HOSTILE in cells and QUOTED in cells
+    assert page.page.locator("#rows img[src=x]").count() == 0
+    assert page.page.locator("b").count() == 0
+    page.page.locator("#rows tr", has_text=HOSTILE).first.click()
+    assert page.page.text_content("#v-name") == HOSTILE
+    original, _ = page.viewer_file("#pane-a img.orig")
+    assert original == (root / "pictures" / HOSTILE).resolve()
+    page.page.locator("#v-close").click()
+    page.page.locator("#rows tr", has_text=QUOTED).first.click()
+    assert page.page.text_content("#v-name") == QUOTED
+    assert page.viewer_file("#pane-a img.orig")[0] == (root / "pictures" / QUOTED).resolve()
+    page.page.wait_for_timeout(200)  # time for a stray handler to fire
+    assert page.page.evaluate("document.querySelectorAll('[onerror]').length") == 0
+    page.assert_clean()
+
+
+def test_the_data_blob_cannot_end_the_script(tmp_path):
+    """Names with "</script>" or "<!--" (possible in sub-folders) stay inside the JSON."""
+    name = "a</script><script>alert(1)</script><!--/b.png"
+    table = tables.frame([dict(image=name, width=2, height=2, k=2, colors=2, bitdepth=1,
+                               original_bytes=10, encoded_bytes=5, ratio=2.0, raw_ratio=2.4,
+                               bpp=10.0, psnr=float("inf"), ssim=1.0, seconds=0.1,
+                               encoded_file="a</script><script>alert(1)</script><!--/b_k2.png",
+                               status="ok", error="")])
+    page = tmp_path / "p.html"
+    htmlpage.write_page(table, page, folder=tmp_path, out=tmp_path / "out")
+    text = page.read_text(encoding="utf-8")
+    assert text.count("</script") == 2 and "<!--" not in text
+    blob = re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1)
+    data = json.loads(blob)
+    assert data["names"] == [name] and data["originals"] == "."
+    assert data["store"]["psnr"]["picture"] == ["inf"]
+    assert data["store"]["ssim"] == {"picture": [1000], "decimals": 3}  # 1.000
+
+
+@pytest.mark.filterwarnings("ignore:GIF has 2 frames")
+def test_originals_a_browser_shows_differently_get_a_png_copy(tmp_path, pictures):
+    from kqcodec import imageio
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    shutil.copy(pictures["sklearn_china"], pics / "srgb.jpg")      # sRGB profile: linked
+    shutil.copy(pictures["skimage_rocket"], pics / "adobe.jpg")    # Adobe RGB: copied
+    Image.open(pictures["skimage_coffee"]).crop((0, 0, 40, 30)).save(pics / "c.tiff")
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(pics / "anim.gif", save_all=True, append_images=frames[1:])
+    assert [imageio.shown_as_read(pics / n) for n in ("srgb.jpg", "adobe.jpg", "c.tiff", "anim.gif")] \
+        == [True, False, False, False]
+    names = sorted(p.name for p in pics.iterdir())
+    table = tables.frame([dict(image=n, k=2, psnr=30.0, status="ok", error="",
+                               encoded_file=f"{n}_k2.png") for n in names])
+    data = htmlpage.page_data(table, tmp_path, folder=pics, out=tmp_path / "out",
+                              copies=tmp_path / "p_files")
+    copied = {data["names"][int(i)]: url for i, url in data["copies"].items()}
+    assert set(copied) == {"adobe.jpg", "c.tiff", "anim.gif"}
+    for name, url in copied.items():
+        expected = imageio.read_image(pics / name, max_pixels=None)
+        assert np.array_equal(imageio.read_image(tmp_path / unquote(url)), expected)
+    assert data["originals"] == "pics"
