@@ -7,9 +7,8 @@ script renders from.  Pictures are never inlined: the page links the
 encodings in ``--out`` and the original pictures by relative, URL-encoded
 paths, so the page, ``--out`` and the picture folder can be moved together.
 An original a browser would not show as kqcodec read it (TIFF, BMP, an
-animation, a color profile, an EXIF rotation) gets a PNG copy of the pixels
-kqcodec compared against, in the folder ``<page stem>_files`` beside the
-page.
+animation, CMYK) gets a PNG copy of the pixels kqcodec compared against, in
+the folder ``<page stem>_files`` beside the page.
 """
 
 import html
@@ -154,9 +153,10 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
 
 
 def _viewable_copy(source, dest, force):
-    pixels = imageio.read_image(source, max_pixels=None)
+    # The pixels the report measured, with the color tags its encodings carry.
+    pixels, tags = imageio.read_picture(source, max_pixels=None)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    imageio.write_image(dest, pixels, force=force)
+    imageio.write_image(dest, pixels, force=force, color=tags or None)
     return dest
 
 

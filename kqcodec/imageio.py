@@ -454,12 +454,12 @@ _BROWSER_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 
 
 def shown_as_read(path):
-    """Whether a web browser shows a picture file with the pixels :func:`read_image` returns.
+    """Whether a web browser shows a picture file as :func:`read_image` reads it.
 
-    Browsers animate what kqcodec reads the first frame of, convert colors
-    by an embedded profile or gamma that kqcodec ignores, and some do not
-    show TIFF or BMP at all: such files need a plain PNG copy to be compared
-    by eye.
+    A browser renders a color profile, gamma and EXIF orientation as
+    :func:`read_image` does, but it animates what kqcodec reads the first
+    frame of, may convert CMYK differently, and some browsers do not show
+    TIFF or BMP at all: such files need a PNG copy to be compared by eye.
 
     Parameters
     ----------
@@ -470,30 +470,14 @@ def shown_as_read(path):
     -------
     bool
         True for a single-frame PNG, JPEG, GIF or WebP in RGB, RGBA, grey or
-        palette, with no color profile, gamma or chromaticity and no EXIF
-        rotation (an sRGB profile is fine); False otherwise, also for a file
-        that cannot be opened.
+        palette; False otherwise, also for a file that cannot be opened.
     """
     try:
         with _pixel_limit(None), Image.open(path, formats=_BROWSER_FORMATS) as img:
-            if getattr(img, "n_frames", 1) != 1 or img.mode not in ("RGB", "RGBA", "L", "LA",
-                                                                     "P", "1", "I;16", "I"):
-                return False
-            if "gamma" in img.info or "chromaticity" in img.info:
-                return False
-            if img.info.get("icc_profile") and not _is_srgb(img.info["icc_profile"]):
-                return False
-            return img.getexif().get(_EXIF_ORIENTATION, 1) == 1
+            return getattr(img, "n_frames", 1) == 1 and img.mode in (
+                "RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I")
     except Exception:  # anything unreadable here simply gets a copy
         return False
-
-
-def _is_srgb(icc):
-    # Browsers assume sRGB for untagged pictures: an sRGB profile changes nothing.
-    from PIL import ImageCms
-
-    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    return ImageCms.getProfileDescription(profile).strip().startswith("sRGB")
 
 
 def output_format(path):

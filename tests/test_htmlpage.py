@@ -296,20 +296,21 @@ def test_originals_a_browser_shows_differently_get_a_png_copy(tmp_path, pictures
 
     pics = tmp_path / "pics"
     pics.mkdir()
-    shutil.copy(pictures["sklearn_china"], pics / "srgb.jpg")      # sRGB profile: linked
-    shutil.copy(pictures["skimage_rocket"], pics / "adobe.jpg")    # Adobe RGB: copied
+    shutil.copy(pictures["sklearn_china"], pics / "srgb.jpg")
+    shutil.copy(pictures["skimage_rocket"], pics / "adobe.jpg")  # rendered as browsers do
+    Image.open(pictures["sklearn_china"]).convert("CMYK").save(pics / "cmyk.jpg")
     Image.open(pictures["skimage_coffee"]).crop((0, 0, 40, 30)).save(pics / "c.tiff")
     frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
     frames[0].save(pics / "anim.gif", save_all=True, append_images=frames[1:])
-    assert [imageio.shown_as_read(pics / n) for n in ("srgb.jpg", "adobe.jpg", "c.tiff", "anim.gif")] \
-        == [True, False, False, False]
+    assert [imageio.shown_as_read(pics / n) for n in ("srgb.jpg", "adobe.jpg", "c.tiff", "anim.gif",
+                                                      "cmyk.jpg")] == [True, True, False, False, False]
     names = sorted(p.name for p in pics.iterdir())
     table = tables.frame([dict(image=n, k=2, psnr=30.0, status="ok", error="",
                                encoded_file=f"{n}_k2.png") for n in names])
     data = htmlpage.page_data(table, tmp_path, folder=pics, out=tmp_path / "out",
                               copies=tmp_path / "p_files")
     copied = {data["names"][int(i)]: url for i, url in data["copies"].items()}
-    assert set(copied) == {"adobe.jpg", "c.tiff", "anim.gif"}
+    assert set(copied) == {"c.tiff", "anim.gif", "cmyk.jpg"}
     for name, url in copied.items():
         expected = imageio.read_image(pics / name, max_pixels=None)
         assert np.array_equal(imageio.read_image(tmp_path / unquote(url)), expected)
