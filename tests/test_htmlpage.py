@@ -56,6 +56,7 @@ def site(tmp_path_factory, pictures):
     code = subprocess.run(
         [sys.executable, "-m", "kqcodec", "report", pics, "-k", ",".join(map(str, KS)),
          "--out", root / "out", "--html", root / "report.html", "--csv", root / "table.csv",
+         "--metrics", "psnr,ssim,ssimulacra2",
          "--quiet", "--jobs", "1"], capture_output=True, text=True)
     assert code.returncode == 1 and "truncated" in code.stderr + code.stdout, code.stderr
     table = pd.read_csv(root / "table.csv", keep_default_na=False, dtype={"k": str})
@@ -141,7 +142,7 @@ def test_table_has_one_row_per_picture_and_k(page, site):
     assert "truncated" in error.locator("td.error").text_content()
     assert error.locator("img").count() == 0
     headers = page.page.eval_on_selector_all("#rows th[data-col]", "ths => ths.map(t => t.dataset.col)")
-    assert headers == tables.COLUMNS
+    assert headers == list(table.columns) and "ssimulacra2" in headers
     # The recommended k is marked on its row, and the medians have one row per k.
     ok = table[table["status"] == "ok"].astype({"k": int, "psnr": float})
     for name, k in tables.recommended_ks(ok).items():
@@ -180,9 +181,26 @@ def test_chart_point_and_arrow_keys_load_the_right_encoding(page, site):
         assert shown == expected.resolve(), (key, k)
         assert f"k={k}" in page.page.text_content("#v-caption")
         assert page.viewer_file("#pane-b img.enc")[0] == shown
-    # The list chooses k too.
+    # The list chooses k too; the caption has the measures, a perceptual score included.
     page.page.select_option("#v-k", "64")
     assert page.viewer_file()[0].name == row_of(table, name, 64)["encoded_file"]
+    row = row_of(table, name, 64)
+    caption = page.page.text_content("#v-caption")
+    for text in (f"{int(row['colors'])} colors", f"{int(row['encoded_bytes']):,} bytes",
+                 f"PSNR {float(row['psnr']):.2f} dB", f"SSIM {float(row['ssim']):.4f}",
+                 f"SSIMULACRA2 {float(row['ssimulacra2']):.2f}"):
+        assert text in caption
+    page.assert_clean()
+
+
+def test_chart_plots_any_numeric_column(page, site):
+    _, table = site
+    options = page.page.eval_on_selector_all("#chart-y option", "os => os.map(o => o.value)")
+    assert {"psnr", "ssim", "ssimulacra2", "bpp", "encoded_bytes"} <= set(options)
+    assert "image" not in options and "width" not in options  # text, and constant per picture
+    page.page.select_option("#chart-y", "ssimulacra2")
+    assert page.page.locator("#chart text", has_text="ssimulacra2").count() == 1
+    assert page.page.locator("#chart circle").count() == (table["status"] == "ok").sum()
     page.assert_clean()
 
 
