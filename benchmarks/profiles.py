@@ -13,13 +13,18 @@ rendering of three encodings:
 * ``srgb``: kqcodec's default, the sRGB rendering quantized.
 
 Then the time of the sRGB check (a profile's first sight, then from the
-cache), the conversion, and the whole read, median of ``--repeat`` runs.
-Times on a shared machine are noisy.
+cache), the conversion, and the whole read, median of ``--repeat`` runs;
+and the wall time of ``kqcodec encode`` as a whole process on the picture's
+pixels saved as a PNG with and without its profile, alternating, median of
+``--processes`` runs each (0 skips it).  Times on a shared machine are noisy.
 
-    python benchmarks/profiles.py [PICTURE ...] [-k 16,64,256] [--repeat N]
+    python benchmarks/profiles.py [PICTURE ...] [-k 16,64,256] [--repeat N] [--processes N]
 """
 import argparse
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +47,8 @@ def main():
                         default=[REPO / "test_pictures" / "skimage_rocket.jpg"])
     parser.add_argument("-k", default="16,64,256", help="palette sizes (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=5, help="timing runs (default %(default)s)")
+    parser.add_argument("--processes", type=int, default=5,
+                        help="whole encode runs, tagged and untagged (default %(default)s)")
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
 
@@ -85,8 +92,29 @@ def main():
             lambda: imageio.read_picture(path, color="raw"), args.repeat)))
         rows.append(("read, as encode does", timed(
             lambda: imageio.read_picture(path), args.repeat)))
+        if args.processes:
+            rows += encode_times(raw, tags.icc, min(ks), args.processes)
         for label, ms in rows:
             print(f"  {label:<40} {ms:8.2f} ms")
+
+
+def encode_times(raw, icc, k, runs):
+    """Median wall time of ``kqcodec encode`` on the same pixels, with and without `icc`."""
+    from PIL import Image
+
+    times = {"untagged": [], "tagged": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {"untagged": Path(tmp) / "untagged.png", "tagged": Path(tmp) / "tagged.png"}
+        Image.fromarray(raw).save(sources["untagged"])
+        Image.fromarray(raw).save(sources["tagged"], icc_profile=icc)
+        for run in range(runs):
+            for name in ("untagged", "tagged") if run % 2 == 0 else ("tagged", "untagged"):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(sources[name]),
+                                str(Path(tmp) / "out.png"), "-k", str(k), "--force"], check=True)
+                times[name].append(time.perf_counter() - start)
+    return [(f"encode -k {k} process, {name} PNG", 1000 * statistics.median(values))
+            for name, values in times.items()]
 
 
 if __name__ == "__main__":
