@@ -184,15 +184,21 @@ def _transform(profile, space, *, optimize=True):
     mode = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}.get(space)
     if mode is None:
         raise ProfileError(f"{space} profiles are not supported")
-    transform = ImageCms.buildTransform(
-        profile.cms, ImageCms.createProfile("sRGB"), mode, "RGB",
-        renderingIntent=profile.intent,
-        flags=ImageCms.Flags.NONE if optimize else ImageCms.Flags.NOOPTIMIZE,
-    )
+    try:
+        transform = ImageCms.buildTransform(
+            profile.cms, ImageCms.createProfile("sRGB"), mode, "RGB",
+            renderingIntent=profile.intent,
+            flags=ImageCms.Flags.NONE if optimize else ImageCms.Flags.NOOPTIMIZE,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        raise ProfileError(str(exc) or type(exc).__name__) from None
 
     def apply(samples):
         image = Image.fromarray(np.ascontiguousarray(samples), mode)
-        return np.asarray(ImageCms.applyTransform(image, transform))
+        try:
+            return np.asarray(ImageCms.applyTransform(image, transform))
+        except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+            raise ProfileError(str(exc) or type(exc).__name__) from None
 
     return apply
 
