@@ -333,3 +333,43 @@ def test_originals_a_browser_shows_differently_get_a_png_copy(tmp_path, pictures
         expected = imageio.read_image(pics / name, max_pixels=None)
         assert np.array_equal(imageio.read_image(tmp_path / unquote(url)), expected)
     assert data["originals"] == "pics"
+
+
+def test_difference_view_is_the_amplified_error_as_a_heat_map(page, site, tmp_path):
+    root, table = site
+    name, k, gain = "coffee.png", 4, 4
+    index = list(dict.fromkeys(table["image"])).index(name)
+    page.page.click(f"#chart circle[data-pic='{index}'][data-k='{k}']")
+    page.page.keyboard.press("4")
+    page.page.select_option("#v-gain", str(gain))
+    page.viewer_file()
+    page.viewer_file("#pane-a img.orig")
+    box = page.page.locator("#pane-a img.enc").bounding_box()
+    shot = tmp_path / "diff.png"
+    page.page.screenshot(path=shot, clip=dict(x=box["x"], y=box["y"], width=160, height=120))
+    seen = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    original = np.asarray(Image.open(root / "pictures" / name).convert("RGB")).astype(float)
+    decoded = np.asarray(Image.open(root / "out" / row_of(table, name, k)["encoded_file"])
+                         .convert("RGB")).astype(float)
+    # Mean absolute error of the channels, times the gain, through black-red-yellow-white.
+    t = np.clip(gain * np.abs(original - decoded).mean(axis=2) / 255, 0, 1)
+    expected = np.stack([np.clip(3 * t - i, 0, 1) for i in range(3)], axis=2) * 255
+    assert np.abs(seen - expected).max() <= 4
+    assert seen.std() > 10
+    page.assert_clean()
+
+
+def test_page_option_is_checked_before_the_work(tmp_path, pictures):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.open(pictures["mpl_present_rgba"]).save(pics / "a.png")
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "kqcodec", "report", pics, "-k", "2", "--out", tmp_path / "out",
+         "--quiet", *extra], capture_output=True, text=True)
+    bad = run("--html", tmp_path / "page.txt")
+    assert bad.returncode == 2 and "--html" in bad.stderr and not (tmp_path / "out").exists()
+    (tmp_path / "page.html").write_text("mine")
+    kept = run("--html", tmp_path / "page.html")
+    assert kept.returncode == 73 and (tmp_path / "page.html").read_text() == "mine"
+    assert run("--html", tmp_path / "page.html", "--force").returncode == 0
+    assert "report-data" in (tmp_path / "page.html").read_text()
