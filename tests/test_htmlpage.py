@@ -274,6 +274,8 @@ def test_hostile_names_show_as_text_and_run_nothing(page, site):
     root, _ = site
     cells = page.page.eval_on_selector_all("#rows td.image", "tds => tds.map(t => t.textContent)")
     assert HOSTILE in cells and QUOTED in cells
+    legend = page.page.eval_on_selector_all("#legend li", "lis => lis.map(l => l.textContent)")
+    assert HOSTILE in legend and QUOTED in legend
     assert page.page.locator("#rows img[src=x]").count() == 0
     assert page.page.locator("b").count() == 0
     page.page.locator("#rows tr", has_text=HOSTILE).first.click()

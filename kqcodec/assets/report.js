@@ -106,7 +106,8 @@
       const tr = el("tr");
       row.forEach((v, i) => {
         if (typeof v === "string") v = v === "inf" ? Infinity : -Infinity;
-        tr.append(el("td", { text: v === null ? "" : Number.isInteger(v) ? v.toLocaleString("en-US") : number(v) }));
+        const kind = i < 2 ? "int" : kinds[D.medians.columns[i]] === "int" && Number.isInteger(v) ? "int" : "float";
+        tr.append(el("td", { text: show(v, kind, D.medians.columns[i]) }));
       });
       body.append(tr);
     }
@@ -119,6 +120,9 @@
   const W = 760, H = 440, M = { l: 60, r: 16, t: 14, b: 44 };
   const chart = svg("svg", { id: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
     "aria-label": "size against quality, one line per picture" });
+  // Up to this many pictures, the chart has a legend and labels every point.
+  const FEW = 30;
+  const legend = el("ul", { id: "legend" });
   const selX = el("select", { id: "chart-x", "aria-label": "x axis" });
   const selY = el("select", { id: "chart-y", "aria-label": "y axis" });
   for (const name of plottable) {
@@ -134,7 +138,7 @@
     el("div", { class: "tools" }, el("label", { text: "x " }, selX), el("label", { text: "y " }, selY),
       el("span", { class: "hint", text: "one line per picture, points labelled with k; " +
         "a ringed point is the recommended k; click a point to view that encoding" })),
-    chart));
+    chart, legend));
 
   function niceTicks(lo, hi, count) {
     if (!(hi > lo)) { lo -= 1; hi += 1; }
@@ -151,6 +155,7 @@
 
   function drawChart() {
     chart.replaceChildren();
+    legend.replaceChildren();
     const x = selX.value, y = selY.value;
     const shown = okRows.filter(r => Number.isFinite(r[x]) && Number.isFinite(r[y]) && visiblePic[r._pic]);
     if (!shown.length) {
@@ -178,7 +183,7 @@
     chart.append(svg("text", { x: (M.l + W - M.r) / 2, y: H - 8, "text-anchor": "middle" }, x));
     chart.append(svg("text", { x: 14, y: (M.t + H - M.b) / 2, "text-anchor": "middle",
       transform: `rotate(-90 14 ${(M.t + H - M.b) / 2})` }, y));
-    const labelled = pics.length <= 30;
+    const labelled = pics.length <= FEW;
     const groups = new Map();
     for (const r of shown) {
       if (!groups.has(r._pic)) groups.set(r._pic, []);
@@ -201,6 +206,11 @@
         }
       }
       chart.append(g);
+      if (labelled) {
+        const pick = list.find(isRecommended) || list[list.length - 1];
+        legend.append(el("li", { title: "open at k=" + pick.k, on: { click: () => openViewer(p, pick.k) } },
+          el("span", { class: "swatch", style: `background:${color}` }), pics[p].name));
+      }
     }
   }
 
