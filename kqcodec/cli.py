@@ -70,6 +70,10 @@ def positive_int(text):
 def _add_common(sub):
     sub.add_argument("--force", action="store_true",
                      help="replace OUTPUT if it exists (never the input itself)")
+    sub.add_argument("--strict", action="store_true",
+                     help="refuse a PNG input that breaks any rule of the format; by default "
+                          "what cannot change a pixel (a damaged ancillary chunk, data after "
+                          "the image) is skipped with a warning, as libpng does")
     sub.add_argument("--max-pixels", type=pixel_limit, default=MAX_PIXELS, metavar="N",
                      help="refuse inputs with more pixels than N, before decoding them "
                           "(default %(default)s; 0 = no limit)")
@@ -208,7 +212,8 @@ def _encode(args):
 
     result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
                           max_pixels=args.max_pixels, engine=args.engine,
-                          keep_profile=args.keep_profile, space=args.space)
+                          keep_profile=args.keep_profile, space=args.space,
+                          strict=args.strict)
     if args.verbose:
         from . import pngfile
 
@@ -239,7 +244,8 @@ def _shown_psnr(args, result):
 def _decode(args):
     from . import codec
 
-    codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels)
+    codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels,
+                 strict=args.strict)
     return 0
 
 
@@ -255,6 +261,7 @@ def _report(args):
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
+        strict=args.strict,
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
     )
     # The table first: whatever happens to the extras, the work is not lost.

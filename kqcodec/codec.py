@@ -38,7 +38,7 @@ class Encoding(PaletteImage):
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
-           engine="kqcodec", keep_profile=False, space="rgb"):
+           engine="kqcodec", keep_profile=False, space="rgb", strict=False):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -64,6 +64,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         :func:`colorprofile.rendered`).
     space : {'rgb', 'oklab'}
         See :func:`quantize`.
+    strict : bool
+        Refuse a PNG input that breaks any rule; see :func:`imageio.read_image`.
 
     Returns
     -------
@@ -78,7 +80,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
-                                        color="keep" if keep_profile else "srgb")
+                                        color="keep" if keep_profile else "srgb",
+                                        strict=strict)
     image = quantize(pixels, k, seed=seed, engine=engine, space=space)
     image = replace(image, color=tags or None)
     size = image.save(dest, force=force)
@@ -86,23 +89,27 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
                     encoded_bytes=size)
 
 
-def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, strict=False):
     """Read a palette PNG (color type 3) as its palette and indices.
 
     Parameters
     ----------
     path : path-like
+    max_pixels : int or None
+    strict : bool
+        Refuse a file that breaks any rule; see :func:`imageio.read_image`.
 
     Returns
     -------
     PaletteImage
         With (P, 4) RGBA entries (tRNS applied).
     """
-    palette, indices = imageio.read_indexed_png(path, max_pixels=max_pixels)
+    palette, indices = imageio.read_indexed_png(path, max_pixels=max_pixels, strict=strict)
     return PaletteImage(palette, indices)
 
 
-def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
+           strict=False):
     """Decode a PNG (any tool's, any color type) to pixels, optionally saving them.
 
     Parameters
@@ -113,6 +120,12 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
         Write the pixels here, in the format its extension names.
     force : bool
         Replace an existing `dest`.
+    max_pixels : int or None
+        Refuse larger pictures, from their header.
+    strict : bool
+        Refuse a file that breaks any rule of the PNG specification.  By
+        default what cannot change a pixel is skipped, as libpng does, with
+        one warning naming it.
 
     Returns
     -------
@@ -120,13 +133,19 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
         RGB, or RGBA when some pixel is not opaque: the samples the PNG
         holds, not converted.  `dest` carries the PNG's ICC profile (all
         formats but BMP) and, as a PNG, its ``sRGB``, ``gAMA`` and ``cHRM``.
+
+    Raises
+    ------
+    FormatError
+        If the file is not a PNG, is damaged in a way that libpng refuses
+        too, breaks a rule with `strict`, or is over `max_pixels`.
     """
     if dest is not None:
         imageio.output_format(dest)
         check_input(source)
         check_output(dest, source=source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels, formats=("PNG",),
-                                        color="raw")
+                                        color="raw", strict=strict)
     if dest is not None:
         imageio.write_image(dest, pixels, force=force, color=tags)
     return pixels

@@ -5,6 +5,7 @@ This is the only module that imports matplotlib.  Figures are made with
 caller's pyplot state and backend are never touched.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,10 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     for row_axes, name in zip(axes, names):
         group = ok[ok["image"] == name].sort_values("k")
         chosen = _pick_ks(list(group["k"]), recs.get(name), per_image)
-        original = imageio.read_image(Path(folder) / name, max_pixels=None)
+        with warnings.catch_warnings():
+            # What the picture's file breaks was said when the report read it.
+            warnings.simplefilter("ignore", imageio.KqcodecWarning)
+            original = imageio.read_image(Path(folder) / name, max_pixels=None)
         _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
         for ax, k in zip(row_axes[1:], chosen):
             entry = group[group["k"] == k].iloc[0]

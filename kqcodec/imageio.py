@@ -5,8 +5,9 @@ This is the only module that opens and saves files with Pillow (its sibling
 8-bit RGB or RGBA pixels with every source's transparency kept, 16-bit
 samples scaled (not clipped) and EXIF orientation applied, and the color
 tags the file carries; a picture in a non-sRGB profile is converted to sRGB
-unless asked otherwise.  PNG files are first checked by
-:func:`kqcodec.pngfile.inspect_png`, because Pillow accepts damaged ones.
+unless asked otherwise.  It chooses the reader by the format: PNG files are
+read by :mod:`kqcodec.pngread` (Pillow accepts damaged ones and keeps only 8
+bits of 16-bit color), the others by Pillow.
 """
 
 import contextlib
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import colorprofile, pngfile
+from . import colorprofile, pngread
+from .defaults import MAX_PIXELS
 from .errors import FormatError, UsageError
 from .safefile import atomic_output, check_input
 
@@ -84,8 +86,8 @@ def _pixel_limit(max_pixels):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS,
-               color="srgb"):
+def read_image(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
+               color="srgb", strict=False):
     """Read a picture file into 8-bit pixels, as a viewer shows them.
 
     The pixels of :func:`read_picture` (same parameters and errors),
@@ -96,22 +98,28 @@ def read_image(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FOR
     -------
     (H, W, 3) or (H, W, 4) uint8 ndarray
     """
-    return read_picture(path, max_pixels=max_pixels, formats=formats, color=color)[0]
+    return read_picture(path, max_pixels=max_pixels, formats=formats, color=color,
+                        strict=strict)[0]
 
 
-def read_picture(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_FORMATS,
-                 color="srgb"):
+def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
+                 color="srgb", strict=False):
     """Read a picture file into 8-bit pixels and the color tags they carry.
 
     Parameters
     ----------
     path : path-like
         A PNG, JPEG, WebP, GIF, BMP or TIFF file.  Animated or multi-page
-        files give their first frame, with a :class:`KqcodecWarning`.
+        files give their first frame (an animated PNG its still image), with
+        a :class:`KqcodecWarning`.
     max_pixels : int or None
         Refuse larger images before decoding them.
     formats : sequence of str
         The formats accepted, a subset of :data:`INPUT_FORMATS`.
+    strict : bool
+        Refuse a PNG that breaks any rule.  By default what cannot change a
+        pixel is skipped, as libpng does, with one :class:`KqcodecWarning`
+        saying what (see :mod:`kqcodec.pngread`).
     color : {'srgb', 'keep', 'raw'}
         ``srgb``: pixels in a non-sRGB ICC profile are converted to sRGB
         (see :func:`colorprofile.rendered`).  ``keep``: the raw values, and
@@ -144,10 +152,14 @@ def read_picture(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_F
         raise FormatError(f"{path}: not a PNG file")
     if data is not None and "PNG" not in formats:
         raise FormatError(f"{path}: PNG is not among the formats read here")
-    with _pixel_limit(max_pixels):
-        if data is not None:
-            pixels, info = _read_png(data, max_pixels)
-        else:
+    if data is not None:
+        image = _read_png(path, data, max_pixels=max_pixels, strict=strict)
+        if image.frames > 1:
+            warnings.warn(f"{path}: animated PNG of {image.frames} frames; only its still "
+                          "image is used", KqcodecWarning, stacklevel=2)
+        pixels, info = _orient(image.pixels, _exif_orientation(image.exif)), image.info
+    else:
+        with _pixel_limit(max_pixels):
             pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
     tags = colorprofile.tags_from_info(info, name=str(path))
     cmyk = info.get("mode") == "CMYK"
@@ -156,18 +168,21 @@ def read_picture(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, formats=INPUT_F
     return colorprofile.rendered(pixels, tags, keep=color != "srgb", cmyk=cmyk, name=str(path))
 
 
-def read_indexed_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
+def read_indexed_png(path, *, max_pixels=MAX_PIXELS, strict=False):
     """Read a palette PNG (color type 3) as its palette and its indices.
 
     Parameters
     ----------
     path : path-like
     max_pixels : int or None
+    strict : bool
+        As for :func:`read_picture`.
 
     Returns
     -------
     palette : (P, 4) uint8 ndarray
-        RGBA entries, tRNS applied.
+        RGBA entries, tRNS applied; indices past the file's palette get
+        opaque black entries.
     indices : (H, W) uint8 ndarray
         As stored: EXIF orientation is not applied.
 
@@ -179,32 +194,24 @@ def read_indexed_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS):
     data = _png_bytes(path)
     if data is None:
         raise FormatError(f"{path}: not a PNG file")
-    header = pngfile.inspect_png(data, max_pixels=max_pixels)
-    if header.color_type != 3:
-        raise FormatError(f"{path}: not a palette PNG (color type {header.color_type})")
-    with _pixel_limit(max_pixels):
-        img = _open(io.BytesIO(data), ["PNG"])
-        _load(img)
-    return _checked_indices(img, header)
+    image = _read_png(path, data, max_pixels=max_pixels, strict=strict, indexed=True)
+    return image.palette, image.indices
+
+
+def _read_png(path, data, **options):
+    """Decode with :mod:`pngread`; say once what it skipped."""
+    image = pngread.read_png(data, **options)
+    if image.problems:
+        warnings.warn(f"{path}: {'; '.join(image.problems)}", KqcodecWarning, stacklevel=3)
+    return image
 
 
 def _png_bytes(path):
     """The whole file if it starts with the PNG signature, else None."""
     path = check_input(path)
     with open(path, "rb") as handle:
-        head = handle.read(len(pngfile.SIGNATURE))
-        return head + handle.read() if head == pngfile.SIGNATURE else None
-
-
-def _checked_indices(img, header):
-    indices = np.asarray(img)
-    palette = header.palette_alpha()
-    if indices.size and int(indices.max()) >= len(palette):
-        raise FormatError(
-            f"corrupt PNG: pixel index {int(indices.max())} is past the "
-            f"{len(palette)}-entry palette"
-        )
-    return palette, indices
+        head = handle.read(len(pngread.SIGNATURE))
+        return head + handle.read() if head == pngread.SIGNATURE else None
 
 
 def _open(source, formats):
@@ -254,90 +261,9 @@ def _warn_frames(img):
         )
 
 
-def _read_png(data, max_pixels):
-    # The size limit is checked from IHDR before anything is decoded; then
-    # the full check and Pillow's decoding run side by side (both release
-    # the GIL while inflating), and the check's verdict wins.
-    depth = pngfile.check_header(data, max_pixels=max_pixels)
-    verdict = {}
-    checker = threading.Thread(target=_inspect, args=(data, max_pixels, verdict))
-    checker.start()
-    try:
-        img = _open(io.BytesIO(data), ["PNG"])
-        if depth != 16:
-            _load(img)
-    except FormatError as exc:
-        verdict.setdefault("pillow", exc)
-    finally:
-        checker.join()
-    if "error" in verdict:
-        raise verdict["error"]
-    if "pillow" in verdict:
-        raise verdict["pillow"]
-    header = verdict["header"]
-    _warn_frames(img)
-    if header.bit_depth == 16:
-        samples = pngfile.read_16bit_samples(data, header)
-        pixels = _from_16bit(samples, header)
-        _load(img)  # only for the EXIF orientation
-    else:
-        pixels = _from_png_8bit(img, header)
-    return _orient(pixels, img), img.info
-
-
-def _inspect(data, max_pixels, verdict):
-    try:
-        verdict["header"] = pngfile.inspect_png(data, max_pixels=max_pixels)
-    except BaseException as exc:  # re-raised by the caller, whatever it is
-        verdict["error"] = exc
-
-
 def _scale16(samples):
     """Scale 16-bit samples to 8 bits by rounding v * 255 / 65535."""
     return ((samples.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def _from_16bit(samples, header):
-    eight = _scale16(samples)
-    key = header.transparent_sample()
-    if header.color_type == 0:
-        alpha = None if key is None else np.where(samples[..., 0] == key[0], 0, 255)
-        return _with_alpha(np.repeat(eight, 3, axis=2), alpha)
-    if header.color_type == 2:
-        alpha = None if key is None else np.where((samples == key).all(axis=2), 0, 255)
-        return _with_alpha(eight, alpha)
-    if header.color_type == 4:
-        return _with_alpha(np.repeat(eight[..., :1], 3, axis=2), eight[..., 1])
-    return _with_alpha(eight[..., :3], eight[..., 3])
-
-
-def _from_png_8bit(img, header):
-    """Pixels of a checked PNG of depth <= 8, transparency from our own tRNS."""
-    key = header.transparent_sample()
-    if header.color_type == 3:
-        palette, indices = _checked_indices(img, header)
-        # Look the entries up at the width the result needs: a huge 1-bit
-        # picture should not cost a second copy of its RGBA pixels.
-        if (palette[:, 3][indices] == 255).all():
-            return palette[:, :3][indices]
-        return palette[indices]
-    if header.color_type == 0:
-        grey = np.asarray(img.convert("L") if img.mode == "1" else img)
-        alpha = None
-        if key is not None:
-            # Pillow scales 1/2/4-bit grey up to 0..255 but leaves tRNS raw.
-            level = int(key[0]) * 255 // ((1 << header.bit_depth) - 1)
-            alpha = np.where(grey == level, 0, 255)
-        return _with_alpha(np.repeat(grey[..., None], 3, axis=2), alpha)
-    if header.color_type == 2:
-        rgb = np.asarray(img)
-        alpha = None if key is None else np.where((rgb == key).all(axis=2), 0, 255)
-        return _with_alpha(rgb, alpha)
-    if header.color_type == 4:
-        la = np.asarray(img)
-        return _with_alpha(np.repeat(la[..., :1], 3, axis=2), la[..., 1])
-    rgba = np.asarray(img)
-    return _with_alpha(rgba[..., :3], rgba[..., 3])
 
 
 def _read_other(path, max_pixels, formats):
@@ -372,10 +298,10 @@ def _read_other(path, max_pixels, formats):
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
     elif mode == "CMYK":
         # Converted to RGB by the caller, through the profile if there is one.
-        return _orient(np.asarray(img), img), dict(img.info, mode="CMYK")
+        return _orient(np.asarray(img), _image_orientation(img)), dict(img.info, mode="CMYK")
     else:
         pixels = np.asarray(img.convert("RGB"))
-    return _orient(pixels, img), img.info
+    return _orient(pixels, _image_orientation(img)), img.info
 
 
 def _from_palette(img):
@@ -431,12 +357,28 @@ def _with_alpha(rgb, alpha):
     return np.ascontiguousarray(np.dstack([rgb, np.asarray(alpha, np.uint8)]))
 
 
-def _orient(pixels, img):
-    """Apply the EXIF orientation tag (the eight cases of the TIFF spec)."""
+def _exif_orientation(exif):
+    """The orientation tag (1 to 8) of raw EXIF data, or 1."""
+    if not exif:
+        return 1
     try:
-        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        tags = Image.Exif()
+        tags.load(exif)
+        return tags.get(_EXIF_ORIENTATION, 1)
     except Exception:  # a damaged EXIF block must not make the picture unreadable
-        orientation = 1
+        return 1
+
+
+def _image_orientation(img):
+    """The EXIF orientation Pillow found in a non-PNG picture, or 1."""
+    try:
+        return img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block must not make the picture unreadable
+        return 1
+
+
+def _orient(pixels, orientation):
+    """Apply an EXIF orientation (the eight cases of the TIFF spec)."""
     turn = {
         2: lambda a: a[:, ::-1],
         3: lambda a: a[::-1, ::-1],

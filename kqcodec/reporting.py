@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import imageio, pngfile, quantizer, table as tables
+from . import imageio, pngfile, pngread, quantizer, table as tables
 from . import metrics as measures
 from .defaults import REPORT_KS
 from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
@@ -35,7 +35,7 @@ _CROP = 1024
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 metrics=tables.DEFAULT_METRICS):
+                 metrics=tables.DEFAULT_METRICS, strict=False):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -60,6 +60,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
         ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
         ``ssimulacra2`` column is there only when asked.
+    strict : bool
+        Refuse a PNG that breaks any rule; see :func:`imageio.read_image`.
 
     Returns
     -------
@@ -83,7 +85,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         check_input(path)
         original_bytes = path.stat().st_size
         # The sRGB rendering, as encode quantizes it and a viewer shows it.
-        pixels, tags = imageio.read_picture(path, max_pixels=max_pixels)
+        pixels, tags = imageio.read_picture(path, max_pixels=max_pixels, strict=strict)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
         return tables.frame([tables.error_row(name, None, str(exc))], metrics)
@@ -128,8 +130,8 @@ def _make_folder(folder):
 def _measure(pixels, dest, known, metrics):
     """Decode the written file with kqcodec's own decoder and measure it."""
     data = Path(dest).read_bytes()
-    header = pngfile.inspect_png(data, max_pixels=None)
-    decoded = imageio.read_image(dest, max_pixels=None)
+    header = pngread.inspect_png(data, max_pixels=None)
+    decoded = imageio.read_image(dest, max_pixels=None, strict=True)
     encoded = len(data)
     area = known["width"] * known["height"]
     return dict(
@@ -189,7 +191,7 @@ def _report_job(job):
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-           metrics=tables.DEFAULT_METRICS):
+           metrics=tables.DEFAULT_METRICS, strict=False):
     """Build the size/quality table of every picture in a folder.
 
     Parameters
@@ -212,6 +214,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     max_pixels : int or None
     space, metrics
         See :func:`report_image`.
+    strict : bool
+        Refuse PNG pictures that break any rule; see :func:`imageio.read_image`.
 
     Returns
     -------
@@ -240,7 +244,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     jobs_list = [
         (path, dict(ks=ks, out=out, stem=stems[str(path.relative_to(folder))],
                     name=str(path.relative_to(folder)), force=force, seed=seed,
-                    max_pixels=max_pixels, space=space, metrics=metrics))
+                    max_pixels=max_pixels, space=space, metrics=metrics, strict=strict))
         for path in images
     ]
     workers = min(jobs or os.cpu_count() or 1, len(jobs_list))

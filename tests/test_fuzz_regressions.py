@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from kqcodec import imageio, pngfile, quantizer
+from kqcodec import imageio, pngfile, pngread, quantizer
 from kqcodec.errors import FormatError
 
 # A 1x1 8-bit grey TIFF whose IFD points to a second IFD that has no entries
@@ -201,7 +201,7 @@ PNG_ROW_FILTER_250 = bytes.fromhex(
 ])
 def test_fuzzed_png_reaches_its_check(tmp_path, data, message):
     with pytest.raises(FormatError, match=message):
-        pngfile.inspect_png(data)
+        pngread.inspect_png(data)
     path = tmp_path / "fuzzed.png"
     path.write_bytes(data)
     with pytest.raises(FormatError, match=message):

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import layout, pngfile, quantizer
+from kqcodec import layout, pngfile, pngread, quantizer
 from kqcodec.errors import FormatError, UsageError
 
 from .conftest import ihdr, png_chunks
@@ -44,7 +44,7 @@ GOOD_PALETTE = [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
 
 
 def test_good_file_is_accepted():
-    header = pngfile.inspect_png(palette_png(GOOD_INDICES, GOOD_PALETTE))
+    header = pngread.inspect_png(palette_png(GOOD_INDICES, GOOD_PALETTE))
     assert (header.width, header.height, header.bit_depth, header.color_type) == (3, 2, 8, 3)
     assert header.palette.tolist() == GOOD_PALETTE
 
@@ -66,13 +66,13 @@ GOOD = palette_png(GOOD_INDICES, GOOD_PALETTE)
     ("signature only", GOOD[:8], "truncated"),
     ("truncated at 13", GOOD[:13], "corrupt PNG"),
     ("bad signature", b"\x89PNG\r\n\x1b\n" + GOOD[8:], "not a PNG"),
-    ("IHDR CRC", flip(GOOD, 8 + 8 + 13), "Checksum"),
-    ("IDAT CRC", flip(GOOD, len(GOOD) - 12 - 4), "Checksum"),
+    ("IHDR CRC", flip(GOOD, 8 + 8 + 13), "IHDR chunk fails its CRC"),
+    ("IDAT CRC", flip(GOOD, len(GOOD) - 12 - 4), "IDAT chunk fails its CRC"),
     ("no IEND", GOOD[:-12], "ends before IEND"),
 ])
 def test_damaged_files_are_refused(name, data, message):
     with pytest.raises(FormatError, match=message):
-        pngfile.inspect_png(data)
+        pngread.inspect_png(data)
 
 
 def header(width=3, height=2, depth=8, ctype=3, interlace=0):
@@ -90,7 +90,7 @@ def rows_for(height, nbytes, filt=0):
     ([header(depth=1), (b"PLTE", bytes(9)), (b"IDAT", zlib.compress(rows_for(2, 1))), (b"IEND", b"")],
      "3 palette entries at bit depth 1"),
     ([header(), (b"PLTE", bytes(6)), (b"tRNS", bytes(3)), (b"IDAT", zlib.compress(rows_for(2, 3))),
-      (b"IEND", b"")], "tRNS has more entries"),
+      (b"IEND", b"")], "tRNS of 3 entries for a 2-entry palette"),
     ([header(), (b"PLTE", bytes(6)), (b"tRNS", bytes(1)), (b"tRNS", bytes(1)),
       (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")], "more than one tRNS"),
     ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(1, 3))), (b"IEND", b"")],
@@ -105,7 +105,7 @@ def rows_for(height, nbytes, filt=0):
     ([header(), (b"PLTE", bytes(6)), (b"CRIT", b""), (b"IDAT", zlib.compress(rows_for(2, 3))),
       (b"IEND", b"")], "unknown critical chunk CRIT"),
     ([header(), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3))[:5]), (b"tEXt", b"a\0b"),
-      (b"IDAT", zlib.compress(rows_for(2, 3))[5:]), (b"IEND", b"")], "not consecutive"),
+      (b"IDAT", zlib.compress(rows_for(2, 3))[5:]), (b"IEND", b"")], "IDAT must be consecutive"),
     ([header(ctype=0), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 3))), (b"IEND", b"")],
      "PLTE in a greyscale"),
     ([header(depth=16), (b"PLTE", bytes(6)), (b"IDAT", zlib.compress(rows_for(2, 6))), (b"IEND", b"")],
@@ -117,15 +117,17 @@ def rows_for(height, nbytes, filt=0):
 ])
 def test_structural_errors(chunks, message):
     with pytest.raises(FormatError, match=message):
-        pngfile.inspect_png(build(chunks))
+        pngread.inspect_png(build(chunks))
 
 
-def test_index_past_palette_is_refused(tmp_path):
+def test_index_past_palette_is_black_or_refused_when_strict(tmp_path):
     path = tmp_path / "bad.png"
     path.write_bytes(palette_png(np.array([[0, 1, 5]]), [[0, 0, 0], [9, 9, 9]]))
     assert Image.open(path).convert("RGB")  # Pillow accepts it
     with pytest.raises(FormatError, match="index 5 is past the 2-entry palette"):
-        kqcodec.decode(path)
+        kqcodec.decode(path, strict=True)
+    with pytest.warns(UserWarning, match="index 5 is past the 2-entry palette"):
+        assert kqcodec.decode(path).tolist() == [[[0, 0, 0], [9, 9, 9], [0, 0, 0]]]
 
 
 def test_header_bomb_refused_fast_and_small():
@@ -134,7 +136,7 @@ def test_header_bomb_refused_fast_and_small():
     tracemalloc.start()
     start = time.perf_counter()
     with pytest.raises(FormatError, match="over the limit"):
-        pngfile.inspect_png(data)
+        pngread.inspect_png(data)
     assert time.perf_counter() - start < 0.5
     assert tracemalloc.get_traced_memory()[1] < 10 * 2**20
     tracemalloc.stop()
@@ -147,7 +149,7 @@ def test_zlib_bomb_refused_fast_and_small():
     tracemalloc.start()
     start = time.perf_counter()
     with pytest.raises(FormatError, match="more image data"):
-        pngfile.inspect_png(data)
+        pngread.inspect_png(data)
     assert time.perf_counter() - start < 0.5
     assert tracemalloc.get_traced_memory()[1] < 10 * 2**20 + 2 * len(data)
     tracemalloc.stop()
@@ -225,14 +227,14 @@ def test_huge_header_without_a_limit_is_a_format_error(tmp_path):
 def test_data_after_the_zlib_stream_is_refused():
     stream = zlib.compress(rows_for(2, 3)) + b"junk"
     with pytest.raises(FormatError, match="after the end"):
-        pngfile.inspect_png(build([header(), (b"PLTE", bytes(6)), (b"IDAT", stream), (b"IEND", b"")]))
+        pngread.inspect_png(build([header(), (b"PLTE", bytes(6)), (b"IDAT", stream), (b"IEND", b"")]))
 
 
 def test_plte_after_trns_is_refused_for_rgb():
     chunks = [header(ctype=2), (b"tRNS", bytes(6)), (b"PLTE", bytes(6)),
               (b"IDAT", zlib.compress(rows_for(2, 9))), (b"IEND", b"")]
     with pytest.raises(FormatError, match="PLTE after tRNS"):
-        pngfile.inspect_png(build(chunks))
+        pngread.inspect_png(build(chunks))
 
 
 @pytest.mark.parametrize("indices", [np.array([[0, -1]]), np.array([[0.0, 0.7]])])

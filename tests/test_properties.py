@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from kqcodec import imageio, layout, pngfile, quantizer
+from kqcodec import imageio, layout, pngfile, pngread, quantizer
 from kqcodec.errors import FormatError
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"]
@@ -51,7 +51,7 @@ def test_random_pictures_round_trip(tmp_path, data, k):
     pixels = read_bytes(tmp_path, data)
     image = quantizer.quantize(pixels, k)
     encoded = image.to_png()
-    header = pngfile.inspect_png(encoded)
+    header = pngread.inspect_png(encoded)
     assert header.color_type == 3 and len(header.palette) == len(image.palette) <= k
     assert header.bit_depth == layout.bit_depth_for(len(image.palette))
     decoded = read_bytes(tmp_path, encoded)

@@ -12,7 +12,7 @@ the file is a PNG, the harness first recomputes every chunk CRC and, when
 the image data is one complete zlib stream, its Adler-32, so that mutations
 reach the checks behind them instead of dying at the checksum:
 
-    0  kqcodec.pngfile.inspect_png(bytes)
+    0  kqcodec.pngread.inspect_png(bytes)
     1  kqcodec.imageio.read_image(path), then, for a result under 4096
        pixels, quantize(pixels, 4).to_png() must read back as
        palette[indices]
@@ -131,7 +131,7 @@ def _roundtrip(pixels):
     image = quantizer.quantize(pixels, 4)
     expected = _rgba(image.palette[image.indices])
     encoded = image.to_png()
-    pngfile.inspect_png(encoded)  # must accept its own output
+    pngread.inspect_png(encoded)  # must accept its own output
     decoded = imageio.read_image(_write(encoded))
     _check_pixels(decoded, "read_image(quantized PNG)")
     if not np.array_equal(_rgba(decoded), expected):
@@ -183,8 +183,8 @@ def _one(data):
     if data[0] & 4:
         payload = _fix_checksums(payload)
     if selector == 0:
-        header = pngfile.inspect_png(payload)
-        if not isinstance(header, pngfile.PngHeader):
+        header = pngread.inspect_png(payload)
+        if not isinstance(header, pngread.PngHeader):
             raise ContractViolation(f"inspect_png returned {type(header)!r}")
         return
     path = _write(payload)

@@ -1,0 +1,97 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""PNG row unfiltering, the one loop numpy cannot express.
+
+The Average and Paeth filters make every byte depend on the byte just
+reconstructed to its left, so a row is a sequential chain: in numpy that is
+one Python step per byte.  Validation, the zlib stream and the unpacking of
+samples stay in :mod:`kqcodec.pngread`; this only runs the five filters of
+https://www.w3.org/TR/png/#9Filters, without the GIL.
+"""
+
+
+def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssize_t bpp):
+    """Undo the row filters of one pass of scanlines.
+
+    Parameters
+    ----------
+    raw : (R, 1 + N) uint8 C-contiguous array
+        Scanlines as inflated: a filter type byte, then N filtered bytes.
+    out : (R, N) uint8 C-contiguous array
+        Receives the reconstructed bytes (allocated by the caller).
+    bpp : int
+        Bytes per complete pixel, at least 1 (the filters' left distance).
+
+    Returns
+    -------
+    int
+        -1 when every row was done, else the index of the first row whose
+        filter type is not 0 to 4 (that row and the next are left undone).
+    """
+    cdef Py_ssize_t rows = raw.shape[0]
+    cdef Py_ssize_t n = out.shape[1]
+    cdef Py_ssize_t y, i
+    cdef int a, b, c, p, pa, pb, pc, kind
+    cdef Py_ssize_t bad = -1
+    cdef const unsigned char *f
+    cdef unsigned char *x
+    cdef const unsigned char *up
+    if rows == 0 or n == 0:
+        return -1
+    if raw.shape[1] != n + 1 or out.shape[0] != rows or bpp < 1:
+        raise ValueError("raw must be (R, 1 + N) and out (R, N), with bpp >= 1")
+    with nogil:
+        for y in range(rows):
+            f = &raw[y, 1]
+            x = &out[y, 0]
+            kind = raw[y, 0]
+            if y == 0:
+                # The row above the first is all zeros: Up is None, Paeth is Sub.
+                if kind == 2:
+                    kind = 0
+                elif kind == 4:
+                    kind = 1
+                elif kind == 3:
+                    for i in range(n):
+                        a = x[i - bpp] if i >= bpp else 0
+                        x[i] = <unsigned char>(f[i] + (a >> 1))
+                    continue
+            else:
+                up = &out[y - 1, 0]
+            if kind == 0:
+                for i in range(n):
+                    x[i] = f[i]
+            elif kind == 1:
+                for i in range(n):
+                    x[i] = <unsigned char>(f[i] + (x[i - bpp] if i >= bpp else 0))
+            elif kind == 2:
+                for i in range(n):
+                    x[i] = <unsigned char>(f[i] + up[i])
+            elif kind == 3:
+                for i in range(bpp if bpp < n else n):
+                    x[i] = <unsigned char>(f[i] + (up[i] >> 1))
+                for i in range(bpp, n):
+                    x[i] = <unsigned char>(f[i] + ((x[i - bpp] + up[i]) >> 1))
+            elif kind == 4:
+                for i in range(bpp if bpp < n else n):
+                    x[i] = <unsigned char>(f[i] + up[i])
+                for i in range(bpp, n):
+                    a = x[i - bpp]
+                    b = up[i]
+                    c = up[i - bpp]
+                    p = b - c
+                    pc = a - c
+                    pa = p if p >= 0 else -p
+                    pb = pc if pc >= 0 else -pc
+                    pc = p + pc
+                    pc = pc if pc >= 0 else -pc
+                    if pa <= pb and pa <= pc:
+                        p = a
+                    elif pb <= pc:
+                        p = b
+                    else:
+                        p = c
+                    x[i] = <unsigned char>(f[i] + p)
+            else:
+                bad = y
+                break
+    return bad

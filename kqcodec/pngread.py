@@ -1,0 +1,678 @@
+"""PNG bytes to checked pixels and warnings: the one reader of PNG files.
+
+The policy follows libpng 1.6, the decoder behind most browsers and viewers:
+
+- What changes pixels or makes them unknowable is refused in every mode: a
+  bad signature or IHDR, damage to a critical chunk (IHDR, PLTE, IDAT,
+  IEND), an unknown critical chunk, image data that is missing, truncated,
+  not zlib or has an unknown row filter, and anything over the size limits.
+- What cannot change a pixel is, by default, skipped and reported as one
+  warning per file (:attr:`PngImage.problems`): an ancillary chunk with a bad
+  CRC, the wrong length or in the wrong place, a tRNS or PLTE that does not
+  fit the image, IDAT chunks after other chunks, data after the image data
+  or after IEND, a broken animation behind an intact still image, palette
+  indices past the palette (shown as opaque black, as libpng does), text
+  chunks over :data:`MAX_TEXT_CHUNK`.
+- With ``strict=True`` each of those is refused instead, with the rule named.
+
+tRNS sample values are masked to the bit depth (the specification's rule for
+decoders), in both modes.  EXIF orientation is taken only from an eXIf chunk
+before the image data, the only place the third edition allows it; text
+chunks and XMP are never read.
+
+The chunks are framed here, not by pypng, because the policy needs the chunks
+whose CRC fails and what follows them.  Image data is inflated once, with a
+cap of exactly the size the header implies, and unfiltered by the compiled
+kernel in :mod:`kqcodec._unfilter` at every bit depth.  References are to the
+PNG specification, https://www.w3.org/TR/png/.
+"""
+
+import struct
+import sys
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._unfilter import unfilter
+from .defaults import MAX_PIXELS
+from .errors import FormatError
+
+__all__ = [
+    "SIGNATURE",
+    "MAX_TEXT_CHUNK",
+    "MAX_PROFILE",
+    "PngHeader",
+    "PngImage",
+    "read_png",
+    "inspect_png",
+]
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: An iCCP profile inflating to more than this is skipped, or refused with
+#: ``strict``; real profiles are a few kilobytes to a few hundred.
+MAX_PROFILE = 16 << 20
+
+#: Text chunks (tEXt, zTXt, iTXt) larger than this are skipped, or refused
+#: with ``strict``.  kqcodec never reads text; the bound keeps a hostile file
+#: from making a reader that does (an image library, a viewer) hold megabytes.
+MAX_TEXT_CHUNK = 1 << 20
+
+# Color type -> (channels, legal bit depths); see #11IHDR.
+_COLOR_TYPES = {
+    0: (1, (1, 2, 4, 8, 16)),
+    2: (3, (8, 16)),
+    3: (1, (1, 2, 4, 8)),
+    4: (2, (8, 16)),
+    6: (4, (8, 16)),
+}
+
+# Adam7 passes as (x0, y0, dx, dy); see #8Interlace.
+_ADAM7 = (
+    (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+    (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2),
+)
+
+_TEXT = (b"tEXt", b"zTXt", b"iTXt")
+
+# Ancillary chunks whose form the specification fixes, as libpng checks them
+# (its read_chunks table): allowed data lengths, whether the chunk must come
+# before PLTE ("color" chunks) or before IDAT, and whether it may repeat.
+_RULES = {
+    b"cHRM": ((32, 32), "PLTE", False),
+    b"gAMA": ((4, 4), "PLTE", False),
+    b"iCCP": ((3, None), "PLTE", False),
+    b"sBIT": ((1, 4), "PLTE", False),
+    b"sRGB": ((1, 1), "PLTE", False),
+    b"cICP": ((4, 4), "PLTE", False),
+    b"mDCV": ((24, 24), "PLTE", False),
+    b"cLLI": ((8, 8), "PLTE", False),
+    b"eXIf": ((4, None), "IDAT", False),
+    b"bKGD": ((1, 6), "IDAT", False),
+    b"hIST": ((0, 1024), "IDAT", False),
+    b"pHYs": ((9, 9), "IDAT", False),
+    b"sPLT": ((3, None), "IDAT", True),
+    b"oFFs": ((9, 9), "IDAT", False),
+    b"pCAL": ((14, None), "IDAT", False),
+    b"sCAL": ((4, None), "IDAT", False),
+    b"acTL": ((8, 8), "IDAT", False),
+    b"tIME": ((7, 7), None, False),
+    b"fcTL": ((26, 26), None, True),
+    b"fdAT": ((4, None), None, True),
+}
+
+# 16-bit sample -> 8 bits, rounding v * 255 / 65535: one lookup per sample.
+_SCALE16 = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """What a PNG declares, after the checks.
+
+    Attributes
+    ----------
+    width, height : int
+        Image size in pixels.
+    bit_depth : int
+        Bits per sample: 1, 2, 4 or 8, or 16.
+    color_type : int
+        0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA.
+    interlaced : bool
+        Adam7 interlacing.
+    palette : (P, 3) uint8 ndarray or None
+        The PLTE entries used (at most 2**bit_depth for a palette image).
+    transparency : bytes or None
+        The tRNS chunk data, if it was used.
+    """
+
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+    interlaced: bool
+    palette: object = None
+    transparency: bytes = None
+
+    @property
+    def channels(self):
+        """Samples per pixel: 1, 2, 3 or 4."""
+        return _COLOR_TYPES[self.color_type][0]
+
+    def palette_alpha(self):
+        """Return the palette as (P, 4) uint8 RGBA, tRNS applied (later entries opaque)."""
+        rgba = np.full((len(self.palette), 4), 255, np.uint8)
+        rgba[:, :3] = self.palette
+        if self.transparency is not None:
+            alpha = np.frombuffer(self.transparency, np.uint8)
+            rgba[: len(alpha), 3] = alpha
+        return rgba
+
+    def transparent_sample(self):
+        """Return the grey (1,) or RGB (3,) sample value tRNS makes transparent, or None.
+
+        Masked to the bit depth, as #11tRNS asks of decoders.
+        """
+        if self.transparency is None or self.color_type not in (0, 2):
+            return None
+        key = np.array(struct.unpack(f">{self.channels}H", self.transparency))
+        return key & ((1 << self.bit_depth) - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class PngImage:
+    """A decoded PNG.
+
+    Attributes
+    ----------
+    header : PngHeader
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray, or None
+        RGB, or straight RGBA when some pixel is not opaque; 16-bit samples
+        are rounded to 8 bits.  None when the indices were asked for.
+    indices : (H, W) uint8 ndarray or None
+        For a palette image read with ``indexed=True``.
+    palette : (P, 4) uint8 ndarray or None
+        With `indices`: RGBA entries, tRNS applied, extended with opaque
+        black up to the largest index used.
+    exif : bytes or None
+        The eXIf chunk's data, when one comes before the image data.
+    frames : int
+        Frames of a valid animation (APNG), else 1; only the still image is
+        decoded.
+    problems : tuple of str
+        What was skipped or repaired, in kqcodec's words; empty for a file
+        that breaks no rule (and always, with ``strict``).
+    ancillary : tuple of (bytes, bytes)
+        Type and data of the ancillary chunks that passed their checks, in
+        file order (text chunks left out).
+    info : dict
+        The color information, under the keys Pillow uses: ``icc_profile``
+        (the inflated iCCP profile), ``srgb`` (the rendering intent),
+        ``gamma`` (gAMA / 100000) and ``chromaticity`` (cHRM's eight values
+        / 100000), each present only if its chunk passed.
+    """
+
+    header: PngHeader
+    pixels: object = None
+    indices: object = None
+    palette: object = None
+    exif: bytes = None
+    frames: int = 1
+    problems: tuple = ()
+    ancillary: tuple = field(default=(), repr=False)
+    info: dict = field(default_factory=dict, repr=False)
+
+
+class _Problems(list):
+    """Rules broken that libpng would let pass: kept, or raised when strict."""
+
+    def __init__(self, strict):
+        super().__init__()
+        self.strict = strict
+
+    def add(self, message):
+        if self.strict:
+            raise FormatError(f"corrupt PNG: {message}")
+        if message not in self:
+            self.append(message)
+
+
+def read_png(data, *, max_pixels=MAX_PIXELS, strict=False, indexed=False):
+    """Check and decode a PNG file.
+
+    Parameters
+    ----------
+    data : bytes
+        The complete file.
+    max_pixels : int or None
+        Refuse images with more pixels than this, from IHDR, before
+        inflating anything.
+    strict : bool
+        Refuse a file that breaks any rule, instead of skipping what does
+        not change the pixels (see the module notes).
+    indexed : bool
+        For a palette image, return the palette and indices instead of the
+        pixels.
+
+    Returns
+    -------
+    PngImage
+
+    Raises
+    ------
+    FormatError
+        On a bad signature, damage that libpng refuses too (see the module
+        notes), more pixels than `max_pixels`, a non-palette image with
+        `indexed`, or, with `strict`, any broken rule.
+    """
+    if not data.startswith(SIGNATURE):
+        raise FormatError("not a PNG file (bad signature)")
+    problems = _Problems(strict)
+    layout = _walk(data, max_pixels, problems)
+    header = layout["header"]
+    if indexed and header.color_type != 3:
+        raise FormatError(f"not a palette PNG (color type {header.color_type})")
+    samples = _decode_samples(layout.pop("idat"), header, problems)
+    result = dict(header=header, exif=layout["exif"], frames=layout["frames"],
+                  ancillary=tuple(layout["ancillary"]),
+                  info=_color_info(layout["ancillary"], problems))
+    if header.color_type == 3:
+        palette = _palette_for(samples, header, problems)
+        if indexed:
+            return PngImage(indices=samples, palette=palette, problems=tuple(problems), **result)
+        pixels = _lookup(palette, samples)
+    else:
+        pixels = _to_8bit(samples, header)
+    return PngImage(pixels=pixels, problems=tuple(problems), **result)
+
+
+def inspect_png(data, *, max_pixels=MAX_PIXELS, strict=True):
+    """Check a whole PNG file (strictly by default) and return its header.
+
+    Parameters
+    ----------
+    data : bytes
+    max_pixels : int or None
+    strict : bool
+
+    Returns
+    -------
+    PngHeader
+
+    Raises
+    ------
+    FormatError
+        As :func:`read_png`.
+    """
+    return read_png(data, max_pixels=max_pixels, strict=strict).header
+
+
+def _chunks(data):
+    """Yield (type, data, crc_ok, end) for each chunk, up to the end of `data`."""
+    view = memoryview(data)
+    pos = len(SIGNATURE)
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise FormatError("corrupt PNG: file ends inside a chunk header (truncated)")
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        if not (ctype.isalpha() and ctype.isascii()):
+            raise FormatError(f"corrupt PNG: chunk type {ctype!r} is not four letters")
+        name = ctype.decode("ascii")
+        if length > 2**31 - 1:
+            raise FormatError(f"corrupt PNG: {name} chunk length {length} is over 2**31 - 1")
+        end = pos + 12 + length
+        if end > len(data):
+            raise FormatError(f"corrupt PNG: file ends inside the {name} chunk (truncated)")
+        body = view[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
+        yield ctype, body, zlib.crc32(body, zlib.crc32(ctype)) == crc, end
+        pos = end
+    raise FormatError("corrupt PNG: file ends before IEND (truncated)")
+
+
+def _check_ihdr(body, max_pixels):
+    if len(body) != 13:
+        raise FormatError(f"corrupt PNG: IHDR is {len(body)} bytes, not 13")
+    width, height, depth, ctype, comp, filt, interlace = struct.unpack(">IIBBBBB", body)
+    if not (1 <= width < 2**31 and 1 <= height < 2**31):
+        raise FormatError(f"corrupt PNG: image size {width}x{height} is not allowed")
+    if ctype not in _COLOR_TYPES or depth not in _COLOR_TYPES[ctype][1]:
+        raise FormatError(f"corrupt PNG: bit depth {depth} with color type {ctype} is not allowed")
+    if comp != 0 or filt != 0 or interlace not in (0, 1):
+        raise FormatError("corrupt PNG: unknown compression, filter or interlace method")
+    if max_pixels is not None and width * height > max_pixels:
+        raise FormatError(
+            f"image of {width}x{height} = {width * height} pixels is over the limit of "
+            f"{max_pixels} (raise it with --max-pixels)"
+        )
+    return PngHeader(width, height, depth, ctype, interlace == 1)
+
+
+def _walk(data, max_pixels, problems):
+    """Read the chunks in order, applying the policy; return what decoding needs."""
+    header = palette = trns = exif = None
+    idat, seen, ancillary, animation = [], set(), [], []
+    idat_state = "before"  # "in" the first run of IDAT chunks, then "after" it
+    for ctype, body, crc_ok, end in _chunks(data):
+        name = ctype.decode("ascii")
+        critical = not ctype[0] & 0x20
+        if header is None:
+            if ctype != b"IHDR":
+                raise FormatError(f"corrupt PNG: first chunk is {name}, not IHDR")
+            if not crc_ok:
+                raise FormatError("corrupt PNG: IHDR chunk fails its CRC check")
+            header = _check_ihdr(body, max_pixels)
+            continue
+        if not crc_ok:
+            if critical:
+                raise FormatError(f"corrupt PNG: {name} chunk fails its CRC check")
+            problems.add(f"{name} chunk with a bad CRC skipped")
+            continue
+        if idat_state == "in" and ctype != b"IDAT":
+            idat_state = "after"
+        if ctype == b"IDAT":
+            if idat_state == "after":
+                problems.add("IDAT chunks after other chunks skipped (IDAT must be consecutive)")
+                continue
+            if header.color_type == 3 and palette is None:
+                raise FormatError("corrupt PNG: palette image without a PLTE chunk before IDAT")
+            idat_state = "in"
+            idat.append(body)
+        elif ctype == b"IEND":
+            if body:
+                problems.add("IEND chunk is not empty")
+            if end < len(data):
+                problems.add(f"{len(data) - end} bytes after IEND skipped")
+            break
+        elif ctype == b"IHDR":
+            raise FormatError("corrupt PNG: more than one IHDR")
+        elif ctype == b"PLTE":
+            palette = _plte(body, header, palette, trns, idat_state, problems)
+        elif ctype == b"tRNS":
+            trns = _trns(body, header, palette, trns, idat_state, problems)
+        elif critical:
+            raise FormatError(f"corrupt PNG: unknown critical chunk {name}")
+        elif _ancillary_ok(ctype, body, seen, palette is not None, idat_state, problems):
+            seen.add(ctype)
+            if ctype == b"eXIf":
+                if idat_state == "before":
+                    exif = bytes(body)
+                else:
+                    problems.add("eXIf chunk after the image data skipped (orientation not applied)")
+                    continue
+            if ctype in (b"acTL", b"fcTL", b"fdAT"):
+                animation.append((ctype, body))
+            elif ctype not in _TEXT:
+                ancillary.append((bytes(ctype), bytes(body)))
+    if not idat:
+        raise FormatError("corrupt PNG: no IDAT chunk")
+    frames = _check_animation(animation, header, problems)
+    header = PngHeader(header.width, header.height, header.bit_depth, header.color_type,
+                       header.interlaced, palette, trns)
+    return dict(header=header, idat=idat, exif=exif, frames=frames, ancillary=ancillary)
+
+
+def _plte(body, header, previous, trns, idat_state, problems):
+    """The palette to use after this PLTE chunk.  libpng's rules: fatal in a palette image."""
+    entries, rest = divmod(len(body), 3)
+    error = None
+    if previous is not None:
+        error = "more than one PLTE"
+    elif idat_state != "before":
+        error = "PLTE after IDAT"
+    elif header.color_type in (0, 4):
+        problems.add("PLTE in a greyscale image skipped")
+        return None
+    elif rest or not 1 <= entries <= 256:
+        error = f"PLTE of {len(body)} bytes is not 1 to 256 RGB entries"
+    elif header.color_type != 3 and trns is not None:
+        error = "PLTE after tRNS"
+    if error is not None:
+        if header.color_type == 3:
+            raise FormatError(f"corrupt PNG: {error}")
+        problems.add(f"{error} skipped")
+        return previous
+    palette = np.frombuffer(body, np.uint8).reshape(entries, 3)
+    if header.color_type == 3 and entries > 1 << header.bit_depth:
+        problems.add(f"{entries} palette entries at bit depth {header.bit_depth} "
+                     f"(the last {entries - (1 << header.bit_depth)} unused)")
+        palette = palette[: 1 << header.bit_depth]
+    return palette.copy()
+
+
+def _trns(body, header, palette, previous, idat_state, problems):
+    """The tRNS data to use after this chunk; a tRNS that does not fit is skipped."""
+    ctype = header.color_type
+    error = None
+    if previous is not None:
+        error = "more than one tRNS"
+    elif idat_state != "before":
+        error = "tRNS after IDAT"
+    elif ctype in (4, 6):
+        error = "tRNS in an image with an alpha channel"
+    elif ctype == 3 and palette is None:
+        error = "tRNS before PLTE"
+    elif ctype == 3 and not 1 <= len(body) <= len(palette):
+        error = f"tRNS of {len(body)} entries for a {len(palette)}-entry palette"
+    elif ctype != 3 and len(body) != (2 if ctype == 0 else 6):
+        error = f"tRNS of {len(body)} bytes for color type {ctype}"
+    if error is not None:
+        problems.add(f"{error} skipped")
+        return previous
+    return bytes(body)
+
+
+def _ancillary_ok(ctype, body, seen, have_plte, idat_state, problems):
+    """Whether an ancillary chunk fits the rules; one that does not is skipped."""
+    name = ctype.decode("ascii")
+    if ctype in _TEXT and len(body) > MAX_TEXT_CHUNK:
+        problems.add(f"{name} chunk of {len(body)} bytes skipped (over kqcodec's "
+                     f"{MAX_TEXT_CHUNK // (1 << 20)} MiB limit for text)")
+        return False
+    if ctype not in _RULES:
+        return True
+    (low, high), before, multiple = _RULES[ctype]
+    if before == "PLTE" and (have_plte or idat_state != "before"):
+        problems.add(f"{name} chunk after PLTE or IDAT skipped")
+    elif before == "IDAT" and idat_state != "before" and ctype != b"eXIf":
+        problems.add(f"{name} chunk after IDAT skipped")
+    elif ctype in seen and not multiple:
+        problems.add(f"more than one {name} chunk (the later skipped)")
+    elif len(body) < low or (high is not None and len(body) > high):
+        size = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
+        problems.add(f"{name} chunk of {len(body)} bytes, not {size}, skipped")
+    else:
+        return True
+    return False
+
+
+def _check_animation(chunks, header, problems):
+    """Check an APNG's frame chunks; a broken animation leaves the still image usable.
+
+    kqcodec reads only the still image (IDAT), as the APNG specification
+    asks of decoders that do not animate.  Returns the number of frames of a
+    valid animation, else 1.
+    """
+    if not chunks:
+        return 1
+    if chunks[0][0] != b"acTL":
+        problems.add("animation chunks without acTL skipped (broken animation)")
+        return 1
+    (frames, _plays) = struct.unpack(">II", chunks[0][1])
+    controls = [body for c, body in chunks if c == b"fcTL"]
+    numbers = [struct.unpack_from(">I", body)[0] for c, body in chunks if c != b"acTL"]
+    reason = None
+    if frames == 0 or len(controls) != frames:
+        reason = f"acTL announces {frames} frames, fcTL chunks give {len(controls)}"
+    elif numbers != list(range(len(numbers))):
+        reason = "frame chunks out of sequence"
+    else:
+        for body in controls:
+            width, height, x, y = struct.unpack_from(">IIII", body, 4)
+            if not (width and height and x + width <= header.width and y + height <= header.height):
+                reason = "a frame lies outside the image"
+                break
+    if reason:
+        problems.add(f"broken animation skipped ({reason}); the still image is used")
+        return 1
+    return frames
+
+
+def _color_info(ancillary, problems):
+    """Pillow-style color information from the accepted ancillary chunks."""
+    info = {}
+    for ctype, body in ancillary:
+        if ctype == b"sRGB":
+            info["srgb"] = body[0]
+        elif ctype == b"gAMA":
+            info["gamma"] = struct.unpack(">I", body)[0] / 100000
+        elif ctype == b"cHRM":
+            info["chromaticity"] = tuple(v / 100000 for v in struct.unpack(">8I", body))
+        elif ctype == b"iCCP":
+            profile = _profile(body, problems)
+            if profile is not None:
+                info["icc_profile"] = profile
+    return info
+
+
+def _profile(body, problems):
+    """The ICC profile an iCCP chunk holds, or None (a problem noted)."""
+    name, _, rest = body.partition(b"\0")
+    if not 1 <= len(name) <= 79 or not rest or rest[0] != 0:
+        problems.add("iCCP chunk without a valid name and compression method")
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(rest[1:], MAX_PROFILE + 1)
+    except zlib.error:
+        problems.add("iCCP chunk's profile is not a valid zlib stream")
+        return None
+    if len(profile) > MAX_PROFILE:
+        problems.add(f"iCCP profile is over kqcodec's {MAX_PROFILE >> 20} MiB limit")
+        return None
+    if not inflater.eof:
+        problems.add("iCCP chunk's profile is truncated")
+        return None
+    return profile
+
+
+def _passes(header):
+    """Yield (x0, y0, dx, dy, rows, cols) per pass; one pass unless interlaced."""
+    if not header.interlaced:
+        yield 0, 0, 1, 1, header.height, header.width
+        return
+    for x0, y0, dx, dy in _ADAM7:
+        cols = (header.width - x0 + dx - 1) // dx if header.width > x0 else 0
+        rows = (header.height - y0 + dy - 1) // dy if header.height > y0 else 0
+        if cols and rows:
+            yield x0, y0, dx, dy, rows, cols
+
+
+def _decode_samples(idat, header, problems):
+    """Inflate, unfilter and unpack: (H, W) palette indices or (H, W, C) samples.
+
+    Samples are uint8 (bit depth <= 8, not yet scaled) or uint16.
+    """
+    bits = header.channels * header.bit_depth
+    passes = [(p, (p[5] * bits + 7) // 8) for p in _passes(header)]
+    expected = sum(p[4] * (1 + nbytes) for p, nbytes in passes)
+    if expected >= sys.maxsize:
+        raise FormatError(f"image of {header.width}x{header.height} is too large to decode")
+    raw = _inflate(b"".join(idat), expected, problems)
+    flat = np.frombuffer(raw, np.uint8)
+    bpp = max(1, bits // 8)
+    single = len(passes) == 1
+    if not single:
+        shape = (header.height, header.width) + ((header.channels,) if header.color_type != 3 else ())
+        image = np.empty(shape, np.uint16 if header.bit_depth == 16 else np.uint8)
+    start = 0
+    for (x0, y0, dx, dy, rows, cols), nbytes in passes:
+        scanlines = flat[start : start + rows * (nbytes + 1)].reshape(rows, nbytes + 1)
+        start += rows * (nbytes + 1)
+        out = np.empty((rows, nbytes), np.uint8)
+        bad = unfilter(scanlines, out, bpp)
+        if bad >= 0:
+            raise FormatError(f"corrupt PNG: unknown row filter type {int(scanlines[bad, 0])}")
+        del scanlines
+        if single:
+            del flat, raw  # the unfiltered copy is all that is needed from here
+        samples = _unpack(out, cols, header)
+        if single:
+            return samples
+        image[y0::dy, x0::dx] = samples
+    return image
+
+
+def _inflate(compressed, expected, problems):
+    """Inflate exactly `expected` bytes; judge what follows them as libpng does."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(compressed, expected)
+    except zlib.error:
+        raise FormatError("corrupt PNG: image data is not a valid zlib stream") from None
+    if len(raw) < expected:
+        raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
+    # Every row is in hand: what comes after cannot change a pixel.
+    try:
+        more = inflater.decompress(inflater.unconsumed_tail, 1)
+    except zlib.error:
+        problems.add("image data stream damaged after the last row (ignored)")
+        return raw
+    if more:
+        problems.add("more image data than the header's rows (the rest skipped)")
+    elif not inflater.eof:
+        raise FormatError("corrupt PNG: image data stream does not end (truncated)")
+    elif inflater.unused_data:
+        problems.add("data after the end of the image data stream skipped")
+    return raw
+
+
+def _unpack(rows, cols, header):
+    """Unfiltered scanlines -> (r, cols) values or (r, cols, C) samples."""
+    depth, channels = header.bit_depth, header.channels
+    if depth == 16:
+        samples = rows.view(">u2").reshape(len(rows), cols, channels)
+    elif depth == 8:
+        samples = rows.reshape(len(rows), cols, channels)
+    else:
+        shifts = np.arange(8 - depth, -1, -depth, dtype=np.uint8)
+        values = (rows[:, :, None] >> shifts) & np.uint8((1 << depth) - 1)
+        samples = values.reshape(len(rows), -1)[:, :cols, None]
+    return samples[..., 0] if header.color_type == 3 else samples
+
+
+def _palette_for(indices, header, problems):
+    """The (P, 4) RGBA palette, extended with opaque black to cover every index used."""
+    palette = header.palette_alpha()
+    top = int(indices.max())
+    if top >= len(palette):
+        problems.add(f"pixel index {top} is past the {len(palette)}-entry palette "
+                     "(shown as opaque black, as libpng does)")
+        black = np.zeros((top + 1 - len(palette), 4), np.uint8)
+        black[:, 3] = 255
+        palette = np.vstack([palette, black])
+    return palette
+
+
+def _lookup(palette, indices):
+    """Pixels of palette indices, at the width the result needs."""
+    alpha = palette[:, 3]
+    if (alpha == 255).all() or (alpha[indices] == 255).all():
+        return palette[:, :3][indices]
+    return palette[indices]
+
+
+def _scale(samples, depth):
+    """Samples of any bit depth -> 0..255, exactly for depths up to 8."""
+    if depth == 16:
+        return _SCALE16[samples]
+    if depth < 8:
+        return samples * np.uint8(255 // ((1 << depth) - 1))
+    return samples
+
+
+def _to_8bit(samples, header):
+    """(H, W, C) samples of color type 0, 2, 4 or 6 -> 8-bit RGB or RGBA."""
+    depth, ctype = header.bit_depth, header.color_type
+    key = header.transparent_sample()
+    clear = None
+    if key is not None:
+        clear = (samples == key).all(axis=2) if ctype == 2 else samples[..., 0] == key[0]
+        if not clear.any():
+            clear = None
+    if ctype in (4, 6):
+        alpha = _scale(samples[..., -1], depth)
+        if (alpha == 255).all():
+            alpha = None
+    else:
+        alpha = None if clear is None else np.where(clear, np.uint8(0), np.uint8(255))
+    del clear
+    color = _scale(samples[..., :1] if ctype in (0, 4) else samples[..., :3], depth)
+    channels = 3 if alpha is None else 4
+    if ctype == 2 and channels == 3:
+        return np.ascontiguousarray(color)
+    pixels = np.empty(samples.shape[:2] + (channels,), np.uint8)
+    pixels[..., :3] = color
+    if alpha is not None:
+        pixels[..., 3] = alpha
+    return pixels
