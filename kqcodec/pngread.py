@@ -210,9 +210,11 @@ class _Problems(list):
         super().__init__()
         self.strict = strict
 
-    def add(self, message):
+    def add(self, rule, effect="skipped"):
+        """Note that `rule` is broken, and what reading does about it."""
         if self.strict:
-            raise FormatError(f"corrupt PNG: {message}")
+            raise FormatError(f"corrupt PNG: {rule}")
+        message = f"{rule} ({effect})"
         if message not in self:
             self.append(message)
 
@@ -346,13 +348,14 @@ def _walk(data, max_pixels, problems):
         if not crc_ok:
             if critical:
                 raise FormatError(f"corrupt PNG: {name} chunk fails its CRC check")
-            problems.add(f"{name} chunk with a bad CRC skipped")
+            problems.add(f"{name} chunk with a bad CRC")
             continue
         if idat_state == "in" and ctype != b"IDAT":
             idat_state = "after"
         if ctype == b"IDAT":
             if idat_state == "after":
-                problems.add("IDAT chunks after other chunks skipped (IDAT must be consecutive)")
+                problems.add("IDAT chunks after other chunks (IDAT must be consecutive)",
+                             "the later ones skipped")
                 continue
             if header.color_type == 3 and palette is None:
                 raise FormatError("corrupt PNG: palette image without a PLTE chunk before IDAT")
@@ -360,9 +363,9 @@ def _walk(data, max_pixels, problems):
             idat.append(body)
         elif ctype == b"IEND":
             if body:
-                problems.add("IEND chunk is not empty")
+                problems.add("IEND chunk is not empty", "ignored")
             if end < len(data):
-                problems.add(f"{len(data) - end} bytes after IEND skipped")
+                problems.add(f"{len(data) - end} bytes after IEND")
             break
         elif ctype == b"IHDR":
             raise FormatError("corrupt PNG: more than one IHDR")
@@ -378,7 +381,8 @@ def _walk(data, max_pixels, problems):
                 if idat_state == "before":
                     exif = bytes(body)
                 else:
-                    problems.add("eXIf chunk after the image data skipped (orientation not applied)")
+                    problems.add("eXIf chunk after the image data",
+                                 "skipped: its orientation is not applied")
                     continue
             if ctype in (b"acTL", b"fcTL", b"fdAT"):
                 animation.append((ctype, body))
@@ -401,7 +405,7 @@ def _plte(body, header, previous, trns, idat_state, problems):
     elif idat_state != "before":
         error = "PLTE after IDAT"
     elif header.color_type in (0, 4):
-        problems.add("PLTE in a greyscale image skipped")
+        problems.add("PLTE in a greyscale image")
         return None
     elif rest or not 1 <= entries <= 256:
         error = f"PLTE of {len(body)} bytes is not 1 to 256 RGB entries"
@@ -410,12 +414,12 @@ def _plte(body, header, previous, trns, idat_state, problems):
     if error is not None:
         if header.color_type == 3:
             raise FormatError(f"corrupt PNG: {error}")
-        problems.add(f"{error} skipped")
+        problems.add(error)
         return previous
     palette = np.frombuffer(body, np.uint8).reshape(entries, 3)
     if header.color_type == 3 and entries > 1 << header.bit_depth:
-        problems.add(f"{entries} palette entries at bit depth {header.bit_depth} "
-                     f"(the last {entries - (1 << header.bit_depth)} unused)")
+        problems.add(f"{entries} palette entries at bit depth {header.bit_depth}",
+                     f"the last {entries - (1 << header.bit_depth)} unused")
         palette = palette[: 1 << header.bit_depth]
     return palette.copy()
 
@@ -437,7 +441,7 @@ def _trns(body, header, palette, previous, idat_state, problems):
     elif ctype != 3 and len(body) != (2 if ctype == 0 else 6):
         error = f"tRNS of {len(body)} bytes for color type {ctype}"
     if error is not None:
-        problems.add(f"{error} skipped")
+        problems.add(error)
         return previous
     return bytes(body)
 
@@ -446,21 +450,21 @@ def _ancillary_ok(ctype, body, seen, have_plte, idat_state, problems):
     """Whether an ancillary chunk fits the rules; one that does not is skipped."""
     name = ctype.decode("ascii")
     if ctype in _TEXT and len(body) > MAX_TEXT_CHUNK:
-        problems.add(f"{name} chunk of {len(body)} bytes skipped (over kqcodec's "
-                     f"{MAX_TEXT_CHUNK // (1 << 20)} MiB limit for text)")
+        problems.add(f"{name} chunk of {len(body)} bytes is over kqcodec's "
+                     f"{MAX_TEXT_CHUNK // (1 << 20)} MiB limit for text")
         return False
     if ctype not in _RULES:
         return True
     (low, high), before, multiple = _RULES[ctype]
     if before == "PLTE" and (have_plte or idat_state != "before"):
-        problems.add(f"{name} chunk after PLTE or IDAT skipped")
+        problems.add(f"{name} chunk after PLTE or IDAT")
     elif before == "IDAT" and idat_state != "before" and ctype != b"eXIf":
-        problems.add(f"{name} chunk after IDAT skipped")
+        problems.add(f"{name} chunk after IDAT")
     elif ctype in seen and not multiple:
-        problems.add(f"more than one {name} chunk (the later skipped)")
+        problems.add(f"more than one {name} chunk", "the later skipped")
     elif len(body) < low or (high is not None and len(body) > high):
         size = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
-        problems.add(f"{name} chunk of {len(body)} bytes, not {size}, skipped")
+        problems.add(f"{name} chunk of {len(body)} bytes, not {size}")
     else:
         return True
     return False
@@ -476,7 +480,8 @@ def _check_animation(chunks, header, problems):
     if not chunks:
         return 1
     if chunks[0][0] != b"acTL":
-        problems.add("animation chunks without acTL skipped (broken animation)")
+        problems.add("broken animation: frame chunks without acTL",
+                     "skipped: the still image is used")
         return 1
     (frames, _plays) = struct.unpack(">II", chunks[0][1])
     controls = [body for c, body in chunks if c == b"fcTL"]
@@ -493,7 +498,7 @@ def _check_animation(chunks, header, problems):
                 reason = "a frame lies outside the image"
                 break
     if reason:
-        problems.add(f"broken animation skipped ({reason}); the still image is used")
+        problems.add(f"broken animation: {reason}", "skipped: the still image is used")
         return 1
     return frames
 
@@ -589,21 +594,41 @@ def _inflate(compressed, expected, problems):
     try:
         raw = inflater.decompress(compressed, expected)
     except zlib.error:
-        raise FormatError("corrupt PNG: image data is not a valid zlib stream") from None
+        # zlib checks the Adler-32 in the same call as the last row and then
+        # drops the rows: inflate them again without it, to tell damage
+        # after the rows (harmless, to libpng too) from damage in them.
+        raw = _inflate_unchecked(compressed, expected)
+        problems.add("image data stream damaged after the last row", "ignored")
+        return raw
     if len(raw) < expected:
         raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
     # Every row is in hand: what comes after cannot change a pixel.
     try:
         more = inflater.decompress(inflater.unconsumed_tail, 1)
     except zlib.error:
-        problems.add("image data stream damaged after the last row (ignored)")
+        problems.add("image data stream damaged after the last row", "ignored")
         return raw
     if more:
-        problems.add("more image data than the header's rows (the rest skipped)")
+        problems.add("more image data than the header's rows", "the rest skipped")
     elif not inflater.eof:
         raise FormatError("corrupt PNG: image data stream does not end (truncated)")
     elif inflater.unused_data:
-        problems.add("data after the end of the image data stream skipped")
+        problems.add("data after the end of the image data stream")
+    return raw
+
+
+def _inflate_unchecked(compressed, expected):
+    """The first `expected` bytes of a zlib stream, its checksum not verified."""
+    head = compressed[:2]
+    if len(head) < 2 or head[0] & 0x0F != 8 or head[0] >> 4 > 7 or head[1] & 0x20 or (
+            (head[0] << 8 | head[1]) % 31):
+        raise FormatError("corrupt PNG: image data is not a valid zlib stream")
+    try:
+        raw = zlib.decompressobj(-15).decompress(compressed[2:], expected)
+    except zlib.error:
+        raise FormatError("corrupt PNG: image data is not a valid zlib stream") from None
+    if len(raw) < expected:
+        raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
     return raw
 
 
@@ -626,8 +651,8 @@ def _palette_for(indices, header, problems):
     palette = header.palette_alpha()
     top = int(indices.max())
     if top >= len(palette):
-        problems.add(f"pixel index {top} is past the {len(palette)}-entry palette "
-                     "(shown as opaque black, as libpng does)")
+        problems.add(f"pixel index {top} is past the {len(palette)}-entry palette",
+                     "shown as opaque black, as libpng does")
         black = np.zeros((top + 1 - len(palette), 4), np.uint8)
         black[:, 3] = 255
         palette = np.vstack([palette, black])
