@@ -8,6 +8,7 @@ References are to the PNG specification, https://www.w3.org/TR/png/.
 """
 
 import struct
+import zlib
 
 import numpy as np
 import png
