@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
@@ -76,10 +77,12 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
     """The JSON-ready content of the page, compact enough for 1,000 pictures.
 
     Each column is stored once, in the smallest of a few forms: once per
-    picture when constant within each picture (its size), per row
+    picture when constant within each picture (its size); one sequence
+    shared by most pictures, with the others apart (k, colors); per row
     otherwise; measures as integers with a per-column count of decimals
-    (4 significant digits at the column's median magnitude); text as a
-    per-picture prefix plus a coded remainder (the encodings' file names).
+    (4 significant digits at the column's median magnitude); text as the
+    length it shares with the picture's name plus a coded remainder (the
+    encodings' file names).
 
     Parameters
     ----------
@@ -141,8 +144,9 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         kind = _kind(table[column])
         columns.append(dict(name=column, kind=kind))
         store[column] = ({"names": 1} if column == "image"
-                         else _store(table[column], row_picture, len(names), kind))
-    numeric = [c["name"] for c in columns if c["kind"] != "text" and "row" in store[c["name"]]]
+                         else _store(table[column], row_picture, names, kind))
+    numeric = [c["name"] for c in columns
+               if c["kind"] != "text" and "picture" not in store[c["name"]]]
     return dict(
         version=__version__, target=target, n_rows=len(table), names=names,
         runs=runs, recommended=[recs.get(name) for name in names],
@@ -197,36 +201,34 @@ def _value(value, kind, decimals=0):
     return str(value)
 
 
-def _store(series, row_picture, n_pictures, kind):
+def _store(series, row_picture, names, kind):
     raw = series.tolist()
     if kind == "float":
         raw = [None if v is None else float(v) for v in raw]
     decimals = _decimals(raw) if kind == "float" else 0
     values = [_value(v, kind, decimals) for v in raw]
     extra = {"decimals": decimals} if kind == "float" else {}
-    per_picture = [None] * n_pictures
-    seen = [False] * n_pictures
-    constant = True
+    own = [[] for _ in names]
     for picture, value in zip(row_picture, values):
-        if not seen[picture]:
-            per_picture[picture], seen[picture] = value, True
-        elif per_picture[picture] != value:
-            constant = False
-            break
-    if constant:
-        return {"picture": per_picture, **extra}
+        own[picture].append(value)
+    if all(len(set(map(json.dumps, group))) <= 1 for group in own):
+        return {"picture": [group[0] if group else None for group in own], **extra}
     if kind != "text":
+        # The k, colors and bit depth columns repeat one sequence per picture.
+        sequence, count = Counter(tuple(group) for group in own).most_common(1)[0]
+        if count * 2 > len(own):
+            other = {str(p): group for p, group in enumerate(own) if tuple(group) != sequence}
+            return {"each": list(sequence), "other": other, **extra}
         return {"row": values, **extra}
-    # File names share their picture's stem and differ by a few characters.
-    own = [[] for _ in range(n_pictures)]
-    for picture, value in zip(row_picture, values):
-        if value is not None:
-            own[picture].append(value)
-    prefix = [os.path.commonprefix(group) if group else "" for group in own]
-    rests = [None if v is None else v[len(prefix[p]):] for p, v in zip(row_picture, values)]
+    # File names are their picture's name, less the extension, plus a few
+    # characters: the part shared with the name, as a length, and a coded
+    # remainder ("_k16.png"), the same for every picture.
+    shared = [len(os.path.commonprefix([v for v in group if v is not None] + [name]))
+              for group, name in zip(own, names)]
+    rests = [None if v is None else v[shared[p]:] for p, v in zip(row_picture, values)]
     vocabulary = list(dict.fromkeys(r for r in rests if r is not None))
     code = {rest: i for i, rest in enumerate(vocabulary)}
-    return {"prefix": prefix, "words": vocabulary,
+    return {"shared": shared, "words": vocabulary,
             "codes": [-1 if r is None else code[r] for r in rests]}
 
 

@@ -25,7 +25,7 @@ from kqcodec import htmlpage, table as tables
 KS = (4, 16, 64)
 # File names are data: markup, quotes, ampersands and non-ASCII letters.
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
-QUOTED = "Tom's \"café\" & <b>co.png"
+QUOTED = "Tom's \"café\" & <b>co \U0001F3A8.png"  # a letter outside UTF-16's first plane
 BROWSER_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -138,6 +138,23 @@ def test_table_has_one_row_per_picture_and_k(page, site):
         "t.querySelector('td.k').textContent.replace(' \u2605', '')])")
     assert sorted(map(tuple, cells)) == sorted(zip(table["image"], table["k"]))
     assert len(cells) == 3 * len(KS) + 1
+    # Every cell shows the table's value (measures to 4 significant digits).
+    shown = page.page.eval_on_selector_all("#rows tbody tr", """trs => trs.map(t =>
+        Object.fromEntries([...t.querySelectorAll('td')].slice(1).map(
+            (td, i) => [document.querySelectorAll('#rows th[data-col]')[i].dataset.col,
+                        td.firstChild ? td.firstChild.textContent : ''])))""")
+    for cell in shown:
+        row = table[(table["image"] == cell["image"]) & (table["k"] == cell["k"])].iloc[0]
+        for column, text in cell.items():
+            expected = row[column]
+            if column in ("psnr", "ssim", "ssimulacra2", "ratio", "raw_ratio", "bpp", "seconds") \
+                    and expected != "":
+                assert float(text) == pytest.approx(float(expected), rel=1e-3), (column, text)
+            elif column in ("width", "height", "colors", "bitdepth", "original_bytes",
+                            "encoded_bytes") and expected != "":
+                assert text == f"{int(float(expected)):,}", column
+            else:
+                assert text == str(expected), column
     error = page.page.locator("#rows tr", has_text="broken.jpg")
     assert "truncated" in error.locator("td.error").text_content()
     assert error.locator("img").count() == 0
@@ -271,7 +288,7 @@ def test_transparency_sits_on_a_checkerboard(page):
 
 
 def test_hostile_names_show_as_text_and_run_nothing(page, site):
-    root, _ = site
+    root, table = site
     cells = page.page.eval_on_selector_all("#rows td.image", "tds => tds.map(t => t.textContent)")
     assert HOSTILE in cells and QUOTED in cells
     legend = page.page.eval_on_selector_all("#legend li", "lis => lis.map(l => l.textContent)")
@@ -286,6 +303,8 @@ def test_hostile_names_show_as_text_and_run_nothing(page, site):
     page.page.locator("#rows tr", has_text=QUOTED).first.click()
     assert page.page.text_content("#v-name") == QUOTED
     assert page.viewer_file("#pane-a img.orig")[0] == (root / "pictures" / QUOTED).resolve()
+    encoding = row_of(table, QUOTED, page.page.input_value("#v-k"))["encoded_file"]
+    assert page.viewer_file()[0] == (root / "out" / encoding).resolve()
     page.page.wait_for_timeout(200)  # time for a stray handler to fire
     assert page.page.evaluate("document.querySelectorAll('[onerror]').length") == 0
     page.assert_clean()

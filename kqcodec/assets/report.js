@@ -38,9 +38,12 @@
   const cols = D.columns;
   const kinds = Object.fromEntries(cols.map(c => [c.name, c.kind]));
   const rows = [];
+  const seen = D.names.map(() => 0);  // rows of each picture so far
   for (const [picture, count] of D.runs) {
-    for (let j = 0; j < count; j++) rows.push({ _i: rows.length, _pic: picture });
+    for (let j = 0; j < count; j++) rows.push({ _i: rows.length, _pic: picture, _j: seen[picture]++ });
   }
+  // The first n characters (code points, as Python counts them) of a name.
+  const head = (name, n) => Array.from(name).slice(0, n).join("");
   for (const c of cols) {
     const s = D.store[c.name];
     const scale = Math.pow(10, s.decimals || 0);
@@ -49,12 +52,14 @@
       if (s.names) v = D.names[r._pic];
       else if (s.picture) v = s.picture[r._pic];
       else if (s.row) v = s.row[r._i];
-      else v = s.codes[r._i] < 0 ? null : s.prefix[r._pic] + s.words[s.codes[r._i]];
+      else if (s.each) v = (s.other[String(r._pic)] || s.each)[r._j];
+      else if (s.codes[r._i] < 0) v = null;
+      else v = head(D.names[r._pic], s.shared[r._pic]) + s.words[s.codes[r._i]];
       if (c.kind === "float" && v !== null) v = typeof v === "string" ? (v === "inf" ? Infinity : -Infinity) : v / scale;
       r[c.name] = v;
     }
   }
-  const plottable = cols.filter(c => c.kind !== "text" && D.store[c.name].row).map(c => c.name);
+  const plottable = cols.filter(c => c.kind !== "text" && !D.store[c.name].picture).map(c => c.name);
   const okRows = rows.filter(r => r.status === "ok" && r.k !== null && r.encoded_file);
   const isOk = new Set(okRows);
   const byPic = pics.map(() => []);
