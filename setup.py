@@ -1,6 +1,27 @@
-"""Build of the compiled kernels; the metadata lives in setup.cfg."""
+"""The compiled kernels; everything else about the package is in setup.cfg.
 
+Every ``kqcodec/_kernels/*.pyx`` becomes the extension module of the same
+name, built with OpenMP so that ``prange`` loops use every core.
+"""
+
+from pathlib import Path
+
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-setup(ext_modules=cythonize([Extension("kqcodec._unfilter", ["kqcodec/_unfilter.pyx"])]))
+extensions = [
+    Extension(
+        f"kqcodec._kernels.{source.stem}",
+        [str(source)],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3", "-fopenmp"],
+        extra_link_args=["-fopenmp"],
+    )
+    for source in sorted(Path("kqcodec/_kernels").glob("*.pyx"))
+]
+
+setup(ext_modules=cythonize(extensions, language_level=3,
+                            compiler_directives={"boundscheck": False, "wraparound": False,
+                                                 "initializedcheck": False, "cdivision": True}))

@@ -2,20 +2,18 @@
 
 k-means over the distinct colors weighted by their pixel counts has exactly
 the objective of k-means over every pixel, at a fraction of the work: a
-12-megapixel photo has a few hundred thousand distinct colors.
+12-megapixel photo has a few hundred thousand distinct colors.  The count is
+a hash table (:mod:`_kernels.histogram`) whose size follows the number of
+distinct colors, so memory stays a small multiple of the pixel data.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels.histogram import count_colors
+
 __all__ = ["Histogram", "color_histogram"]
-
-_RGB_KEYS = 1 << 24
-
-# From this many pixels a dense count over all 2**24 RGB values beats
-# sorting; below it the 128 MB table costs more than it saves.
-_DENSE_FROM = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +23,8 @@ class Histogram:
     Attributes
     ----------
     colors : (U, C) uint8 ndarray
-        Distinct colors, C = 3 (RGB) or 4 (RGBA), sorted by their packed value.
+        Distinct colors, C = 3 (RGB) or 4 (RGBA), sorted by their packed
+        big-endian value.
     counts : (U,) int64 ndarray
         Number of pixels of each color; sums to H * W.
     shape : tuple of int
@@ -35,8 +34,7 @@ class Histogram:
     colors: np.ndarray
     counts: np.ndarray
     shape: tuple
-    _pixel_keys: np.ndarray  # (H*W,) packed RGB (dense, int32), or the color number
-    _color_keys: np.ndarray  # (U,) packed RGB of `colors` (dense); None otherwise
+    _inverse: np.ndarray  # (H*W,) int32: every pixel's row in `colors`
 
     def spread(self, values):
         """Give every pixel the value of its color.
@@ -50,23 +48,7 @@ class Histogram:
         -------
         (H, W) ndarray of ``values.dtype``
         """
-        values = np.asarray(values)
-        if self._color_keys is None:
-            return values[self._pixel_keys].reshape(self.shape)
-        # A 16 Mi-entry table beats a search: one gather per pixel.
-        table = np.zeros(_RGB_KEYS, values.dtype)
-        table[self._color_keys] = values
-        return table[self._pixel_keys].reshape(self.shape)
-
-
-def _pack_rgb(pixels):
-    """Return (N,) int32 keys r << 16 | g << 8 | b of (..., 3) uint8 pixels."""
-    flat = pixels.reshape(-1, 3)
-    # Shifting straight into int32 saves the temporaries of astype.
-    keys = np.left_shift(flat[:, 0], 16, dtype=np.int32)
-    keys |= np.left_shift(flat[:, 1], 8, dtype=np.int32)
-    keys |= flat[:, 2]
-    return keys
+        return np.asarray(values)[self._inverse].reshape(self.shape)
 
 
 def color_histogram(pixels):
@@ -82,24 +64,6 @@ def color_histogram(pixels):
     """
     pixels = np.asarray(pixels, np.uint8)
     height, width, channels = pixels.shape
-    if channels == 3 and height * width >= _DENSE_FROM:
-        keys = _pack_rgb(pixels)
-        # bincount over all 2**24 RGB values is linear time, unlike a sort.
-        counts = np.bincount(keys, minlength=_RGB_KEYS)
-        color_keys = np.flatnonzero(counts).astype(np.int32)
-        counts = counts[color_keys]
-        colors = np.empty((len(color_keys), 3), np.uint8)
-        colors[:, 0] = color_keys >> 16
-        colors[:, 1] = color_keys >> 8
-        colors[:, 2] = color_keys
-        return Histogram(colors, counts, (height, width), keys, color_keys)
-    if channels == 3:
-        packed = _pack_rgb(pixels)
-    else:
-        packed = np.ascontiguousarray(pixels.reshape(-1, 4)).view(np.dtype(">u4")).ravel()
-    unique, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
-    if channels == 3:
-        colors = np.column_stack([unique >> 16, unique >> 8, unique]).astype(np.uint8)
-    else:
-        colors = unique.astype(">u4").view(np.uint8).reshape(-1, 4)
-    return Histogram(colors, counts.astype(np.int64), (height, width), inverse.ravel(), None)
+    keys, counts, inverse = count_colors(np.ascontiguousarray(pixels.reshape(-1, channels)))
+    colors = keys.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - channels:]
+    return Histogram(np.ascontiguousarray(colors), counts, (height, width), inverse)

@@ -25,6 +25,8 @@ import zlib
 
 import numpy as np
 
+from ._kernels import layout as kernels
+
 try:  # libdeflate: smaller and faster than zlib at its high levels
     import deflate as _libdeflate
 except ImportError:  # pragma: no cover - the fallback is plain zlib
@@ -33,7 +35,6 @@ except ImportError:  # pragma: no cover - the fallback is plain zlib
 __all__ = [
     "bit_depth_for",
     "pack_rows",
-    "filter_rows",
     "adjacency_order",
     "compress",
     "image_data",
@@ -75,53 +76,9 @@ def pack_rows(indices, depth):
     """
     if depth == 8:
         return indices
-    if depth == 1:
-        return np.packbits(indices.astype(bool), axis=1)
-    per_byte = 8 // depth
-    height, width = indices.shape
-    padded = np.zeros((height, -(-width // per_byte) * per_byte), np.uint8)
-    padded[:, :width] = indices
-    groups = padded.reshape(height, -1, per_byte)
-    packed = np.zeros(groups.shape[:2], np.uint8)
-    for j in range(per_byte):
-        packed |= groups[:, :, j] << (8 - depth * (j + 1))
-    return packed
-
-
-def filter_rows(rows, kind):
-    """Apply one PNG filter type to every row (one byte per pixel step).
-
-    Parameters
-    ----------
-    rows : (H, B) uint8 ndarray
-        Packed scanlines without filter bytes.
-    kind : {0, 1, 2, 3, 4}
-        None, Sub, Up, Average, Paeth (PNG #9.2).
-
-    Returns
-    -------
-    (H, B) uint8 ndarray
-    """
-    if kind == 0:
-        return rows.copy()
-    raw = rows.astype(np.int16)
-    left = np.zeros_like(raw)
-    left[:, 1:] = raw[:, :-1]
-    up = np.zeros_like(raw)
-    up[1:] = raw[:-1]
-    if kind == 1:
-        pred = left
-    elif kind == 2:
-        pred = up
-    elif kind == 3:
-        pred = (left + up) >> 1
-    else:
-        corner = np.zeros_like(raw)
-        corner[1:, 1:] = raw[:-1, :-1]
-        p = left + up - corner
-        pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - corner)
-        pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, corner))
-    return (raw - pred).astype(np.uint8)
+    out = np.empty((indices.shape[0], -(-indices.shape[1] * depth // 8)), np.uint8)
+    kernels.pack_rows(np.ascontiguousarray(indices), depth, out)
+    return out
 
 
 def _scanlines(rows, kinds):
@@ -134,11 +91,9 @@ def _scanlines(rows, kinds):
 
 def _adaptive(rows):
     """Filter each row with the type whose output has the least absolute sum."""
-    candidates = np.stack([filter_rows(rows, kind) for kind in range(5)])
-    cost = np.abs(candidates.view(np.int8).astype(np.int16)).sum(axis=2)
-    kinds = cost.argmin(axis=0)
-    chosen = candidates[kinds, np.arange(rows.shape[0])]
-    return _scanlines(chosen, kinds)
+    out = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8)
+    kernels.adaptive_filter(np.ascontiguousarray(rows), out)
+    return out
 
 
 def adjacency_order(indices, entries, *, first=0):
@@ -162,15 +117,11 @@ def adjacency_order(indices, entries, *, first=0):
     (P,) int64 ndarray
         ``order[new] = old``.
     """
-    flat = indices.astype(np.int64)
-    pairs = np.concatenate([
-        (flat[:, :-1] * entries + flat[:, 1:]).ravel(),
-        (flat[:-1] * entries + flat[1:]).ravel(),
-    ])
-    counts = np.bincount(pairs, minlength=entries * entries).reshape(entries, entries)
+    counts = np.zeros((entries, entries), np.int64)
+    kernels.neighbour_counts(np.ascontiguousarray(indices, np.uint8), counts)
     counts = counts + counts.T
     np.fill_diagonal(counts, 0)
-    popularity = np.bincount(flat.ravel(), minlength=entries)
+    popularity = np.bincount(indices.ravel(), minlength=entries)
     fixed = list(range(first))
     movable = np.arange(first, entries)
     sub = counts[np.ix_(movable, movable)]

@@ -23,7 +23,7 @@ chunks and XMP are never read.
 The chunks are framed here, not by pypng, because the policy needs the chunks
 whose CRC fails and what follows them.  Image data is inflated once, with a
 cap of exactly the size the header implies, and unfiltered by the compiled
-kernel in :mod:`kqcodec._unfilter` at every bit depth.  References are to the
+kernel in :mod:`kqcodec._kernels.pngread` at every bit depth.  References are to the
 PNG specification, https://www.w3.org/TR/png/.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._unfilter import unfilter
+from ._kernels.pngread import unfilter
 from .defaults import MAX_PIXELS
 from .errors import FormatError
 

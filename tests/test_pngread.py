@@ -14,7 +14,8 @@ import png
 import pytest
 from PIL import Image
 
-from kqcodec import _unfilter, pngread
+from kqcodec import pngread
+from kqcodec._kernels import pngread as kernels
 from kqcodec.errors import FormatError
 
 from .pngmake import (build, ihdr, image_png, packed_png, pypng_rgba8, scanlines,
@@ -30,14 +31,14 @@ def test_kernel_matches_the_reference_for_every_filter(bpp, width):
     raw[:, 0] = np.resize([0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 3, 4], rows)
     raw[0, 0] = rng.integers(0, 5)
     out = np.empty((rows, width * bpp), np.uint8)
-    assert _unfilter.unfilter(raw, out, bpp) == -1
+    assert kernels.unfilter(raw, out, bpp) == -1
     np.testing.assert_array_equal(out, unfilter_reference(raw, bpp))
 
 
 def test_kernel_names_the_first_bad_row():
     raw = np.zeros((3, 5), np.uint8)
     raw[1, 0] = 5
-    assert _unfilter.unfilter(raw, np.empty((3, 4), np.uint8), 1) == 1
+    assert kernels.unfilter(raw, np.empty((3, 4), np.uint8), 1) == 1
 
 
 def _rgba8(samples, depth):
