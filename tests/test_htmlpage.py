@@ -90,7 +90,8 @@ class Page:
         self.root = root
         self.page = context.new_page()
         self.errors, self.requests, self.dialogs = [], [], []
-        self.page.on("console", lambda m: m.type in ("error", "warning") and self.errors.append(m.text))
+        self.page.on("console",
+                     lambda m: m.type in ("error", "warning") and self.errors.append(m.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -163,7 +164,8 @@ def test_table_has_one_row_per_picture_and_k(page, site):
     error = page.page.locator("#rows tr", has_text="broken.jpg")
     assert "truncated" in error.locator("td.error").text_content()
     assert error.locator("img").count() == 0
-    headers = page.page.eval_on_selector_all("#rows th[data-col]", "ths => ths.map(t => t.dataset.col)")
+    headers = page.page.eval_on_selector_all("#rows th[data-col]",
+                                             "ths => ths.map(t => t.dataset.col)")
     assert headers == list(table.columns) and "ssimulacra2" in headers
     # The recommended k is marked on its row, and the medians have one row per k.
     ok = table[table["status"] == "ok"].astype({"k": int, "psnr": float})
@@ -177,7 +179,8 @@ def test_table_has_one_row_per_picture_and_k(page, site):
 
 def test_sorting_by_bytes_orders_the_rows(page):
     def column():
-        texts = page.page.eval_on_selector_all("#rows td.encoded_bytes", "tds => tds.map(t => t.textContent)")
+        texts = page.page.eval_on_selector_all("#rows td.encoded_bytes",
+                                               "tds => tds.map(t => t.textContent)")
         return [int(t.replace(",", "")) if t else None for t in texts]
 
     unsorted = column()
@@ -280,7 +283,8 @@ def test_screenshot_at_1_1_shows_the_decoded_pixels(page, site, tmp_path):
     page.page.keyboard.press("+")
     box = page.page.locator("#pane-a img.enc").bounding_box()
     assert box["width"] == 320
-    page.page.screenshot(path=shot, clip=dict(x=box["x"] + 80, y=box["y"] + 80, width=40, height=40))
+    page.page.screenshot(path=shot,
+                         clip=dict(x=box["x"] + 80, y=box["y"] + 80, width=40, height=40))
     seen = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert np.abs(seen - np.repeat(np.repeat(decoded[40:60, 40:60], 2, 0), 2, 1)).max() <= 1
     page.assert_clean()
@@ -346,8 +350,8 @@ def test_originals_a_browser_shows_differently_get_a_png_copy(tmp_path, pictures
     Image.open(pictures["skimage_coffee"]).crop((0, 0, 40, 30)).save(pics / "c.tiff")
     frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
     frames[0].save(pics / "anim.gif", save_all=True, append_images=frames[1:])
-    assert [imageio.shown_as_read(pics / n) for n in ("srgb.jpg", "adobe.jpg", "c.tiff", "anim.gif",
-                                                      "cmyk.jpg")] == [True, True, False, False, False]
+    names = ("srgb.jpg", "adobe.jpg", "c.tiff", "anim.gif", "cmyk.jpg")
+    assert [imageio.shown_as_read(pics / n) for n in names] == [True, True, False, False, False]
     names = sorted(p.name for p in pics.iterdir())
     table = tables.frame([dict(image=n, k=2, psnr=30.0, status="ok", error="",
                                encoded_file=f"{n}_k2.png") for n in names])
