@@ -594,12 +594,9 @@ def _inflate(compressed, expected, problems):
     try:
         raw = inflater.decompress(compressed, expected)
     except zlib.error:
-        # zlib checks the Adler-32 in the same call as the last row and then
-        # drops the rows: inflate them again without it, to tell damage
-        # after the rows (harmless, to libpng too) from damage in them.
-        raw = _inflate_unchecked(compressed, expected)
-        problems.add("image data stream damaged after the last row", "ignored")
-        return raw
+        # Also a bad Adler-32 met with the last row: libpng refuses that too.
+        raise FormatError("corrupt PNG: image data is not a valid zlib stream "
+                          "(or its checksum is wrong)") from None
     if len(raw) < expected:
         raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
     # Every row is in hand: what comes after cannot change a pixel.
@@ -614,21 +611,6 @@ def _inflate(compressed, expected, problems):
         raise FormatError("corrupt PNG: image data stream does not end (truncated)")
     elif inflater.unused_data:
         problems.add("data after the end of the image data stream")
-    return raw
-
-
-def _inflate_unchecked(compressed, expected):
-    """The first `expected` bytes of a zlib stream, its checksum not verified."""
-    head = compressed[:2]
-    if len(head) < 2 or head[0] & 0x0F != 8 or head[0] >> 4 > 7 or head[1] & 0x20 or (
-            (head[0] << 8 | head[1]) % 31):
-        raise FormatError("corrupt PNG: image data is not a valid zlib stream")
-    try:
-        raw = zlib.decompressobj(-15).decompress(compressed[2:], expected)
-    except zlib.error:
-        raise FormatError("corrupt PNG: image data is not a valid zlib stream") from None
-    if len(raw) < expected:
-        raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
     return raw
 
 
