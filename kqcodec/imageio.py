@@ -331,22 +331,42 @@ def _check_tiff_strips(img, file_size):
     """
     tags = img.tag_v2
     width, height = img.size
-    planes = tags.get(277, 1) if tags.get(284, 1) == 2 else 1  # planar configuration
+    planes = _tiff_ints(tags, 277, 1)[0] if _tiff_ints(tags, 284, 1)[0] == 2 else 1
     if 322 in tags and 323 in tags:  # tiled
-        across = -(-width // max(int(tags[322]), 1))
-        down = -(-height // max(int(tags[323]), 1))
-        expected, offsets, counts = across * down * planes, tags.get(324), tags.get(325)
+        across = -(-width // max(_tiff_ints(tags, 322)[0], 1))
+        down = -(-height // max(_tiff_ints(tags, 323)[0], 1))
+        expected, where = across * down * planes, (324, 325)
     else:
-        rows = int(tags.get(278, height)) or height
-        expected, offsets, counts = -(-height // rows) * planes, tags.get(273), tags.get(279)
-    offsets = tuple(offsets or ())
-    counts = tuple(counts or ())
+        rows = _tiff_ints(tags, 278, height)[0] or height
+        expected, where = -(-height // rows) * planes, (273, 279)
+    offsets, counts = _tiff_ints(tags, where[0]), _tiff_ints(tags, where[1])
     if len(offsets) < expected or len(counts) < expected:
         raise FormatError(
             f"corrupt TIFF: {len(offsets)} of the {expected} strips or tiles the image needs"
         )
     if any(off + count > file_size for off, count in zip(offsets, counts)):
         raise FormatError("corrupt TIFF: image data runs past the end of the file (truncated)")
+
+
+# Names of the tags _check_tiff_strips reads, for its messages.
+_TIFF_TAGS = {273: "StripOffsets", 277: "SamplesPerPixel", 278: "RowsPerStrip",
+              279: "StripByteCounts", 284: "PlanarConfiguration", 322: "TileWidth",
+              323: "TileLength", 324: "TileOffsets", 325: "TileByteCounts"}
+
+
+def _tiff_ints(tags, tag, default=None):
+    """A TIFF tag's values as a tuple of non-negative ints, `default` if absent.
+
+    Pillow hands these tags over as the file typed them (text, rationals,
+    floats, an empty list) when libtiff decodes the strips.
+    """
+    if tag not in tags:
+        return () if default is None else (default,)
+    values = tags[tag]
+    values = values if isinstance(values, tuple) else (values,)
+    if not values or not all(isinstance(v, int) and v >= 0 for v in values):
+        raise FormatError(f"corrupt TIFF: {_TIFF_TAGS[tag]} is not a list of whole numbers")
+    return values
 
 
 def _with_alpha(rgb, alpha):

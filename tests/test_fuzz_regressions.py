@@ -245,3 +245,84 @@ def test_fuzzed_gif_taller_frame_reads_and_round_trips(tmp_path):
     if expected.shape[2] == 3:
         expected = np.dstack([expected, np.full(expected.shape[:2], 255, np.uint8)])
     np.testing.assert_array_equal(decoded, expected)
+
+
+# TIFF strip and tile tags of every TIFF type.  Pillow leaves these tags to
+# libtiff for compressed files, so their values reached kqcodec's strip check
+# as text, rationals, NaN, infinities or empty lists: 192- and 153-byte files
+# made `kqcodec encode` print a TypeError, ValueError or OverflowError
+# traceback.
+
+_TIFF_TYPES = {  # type -> (struct code, item size)
+    1: "B", 2: "s", 3: "H", 4: "I", 5: "II", 6: "b", 7: "s", 8: "h", 9: "i", 10: "ii",
+    11: "f", 12: "d", 16: "Q",
+}
+
+
+def _tiff(entries, strip):
+    """A little-endian 2x2 8-bit grey TIFF: one IFD of (tag, type, values), then the strip."""
+    import struct
+
+    entries = sorted(entries)
+    ifd_size = 2 + 12 * len(entries) + 4
+    extra_at = 8 + ifd_size
+    extra = b""
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, values in entries:
+        code = _TIFF_TYPES[kind]
+        if code == "s":
+            payload, count = bytes(values), len(values)
+        else:
+            flat = [v for pair in values for v in (pair if isinstance(pair, tuple) else (pair,))]
+            payload = struct.pack("<" + code[0] * len(flat), *flat)
+            count = len(values)
+        if len(payload) <= 4:
+            field = payload.ljust(4, b"\0")
+        else:
+            field = struct.pack("<I", extra_at + len(extra))
+            extra += payload + b"\0" * (len(payload) % 2)
+        ifd += struct.pack("<HHI", tag, kind, count) + field
+    ifd += struct.pack("<I", 0)
+    strip_at = extra_at + len(extra)
+    head = b"II*\0" + struct.pack("<I", 8)
+    return head + ifd + extra + strip, strip_at
+
+
+def _tiff_with(tag, kind, values, compression):
+    strip = zlib.compress(bytes([0, 255, 255, 0])) if compression == 8 else bytes([0, 255, 255, 0])
+    base = {256: (3, [2]), 257: (3, [2]), 258: (3, [8]), 259: (3, [compression]), 262: (3, [1]),
+            277: (3, [1]), 278: (3, [2]), 273: (4, [0]), 279: (4, [len(strip)])}
+    base[tag] = (kind, values)
+    for _ in range(2):  # the strip offset depends on the IFD's size
+        data, strip_at = _tiff([(t, k, v) for t, (k, v) in base.items()], strip)
+        if tag != 273:
+            base[273] = (4, [strip_at])
+    return data
+
+
+_BAD_VALUES = [
+    (2, b"12\0"), (2, b""), (5, [(1, 3)]), (10, [(-1, 0)]), (11, [float("nan")]),
+    (12, [float("inf")]), (12, [-1e300]), (7, b"\xff\xff"), (3, []), (16, [2**64 - 1]),
+]
+
+
+@pytest.mark.parametrize("compression", [1, 8])
+@pytest.mark.parametrize("tag", [278, 273, 279])
+@pytest.mark.parametrize("kind, values", _BAD_VALUES)
+def test_tiff_strip_tags_of_any_type_give_pixels_or_a_format_error(tmp_path, tag, kind, values,
+                                                                   compression):
+    path = tmp_path / "strip.tif"
+    path.write_bytes(_tiff_with(tag, kind, values, compression))
+    try:
+        pixels = imageio.read_image(path)
+    except FormatError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert pixels.dtype == np.uint8 and pixels.shape[:2] == (2, 2)
+
+
+def test_crafted_tiff_reads_when_its_tags_are_right(tmp_path):
+    for compression in (1, 8):
+        path = tmp_path / f"good{compression}.tif"
+        path.write_bytes(_tiff_with(278, 3, [2], compression))
+        assert imageio.read_image(path)[..., 0].tolist() == [[0, 255], [255, 0]]
