@@ -254,7 +254,7 @@ def read_png(data, *, max_pixels=MAX_PIXELS, strict=False, indexed=False):
     header = layout["header"]
     if indexed and header.color_type != 3:
         raise FormatError(f"not a palette PNG (color type {header.color_type})")
-    samples = _decode_samples(layout.pop("idat"), header, problems)
+    samples, clear = _decode(layout.pop("idat"), header, problems)
     result = dict(header=header, exif=layout["exif"], frames=layout["frames"],
                   ancillary=tuple(layout["ancillary"]),
                   info=_color_info(layout["ancillary"], problems))
@@ -264,7 +264,7 @@ def read_png(data, *, max_pixels=MAX_PIXELS, strict=False, indexed=False):
             return PngImage(indices=samples, palette=palette, problems=tuple(problems), **result)
         pixels = _lookup(palette, samples)
     else:
-        pixels = _to_8bit(samples, header)
+        pixels = _assemble(samples, clear, header.color_type)
     return PngImage(pixels=pixels, problems=tuple(problems), **result)
 
 
@@ -553,69 +553,112 @@ def _passes(header):
             yield x0, y0, dx, dy, rows, cols
 
 
-def _decode_samples(idat, header, problems):
-    """Inflate, unfilter and unpack: (H, W) palette indices or (H, W, C) samples.
+# Image data is inflated and unfiltered this many bytes at a time, so that
+# memory holds the file, the 8-bit samples and the result, never the whole
+# inflated stream.
+_BLOCK = 1 << 20
 
-    Samples are uint8 (bit depth <= 8, not yet scaled) or uint16.
+# IDAT input is fed to zlib in pieces of at most this size, which bounds what
+# zlib copies when it stops at a block's end.
+_PIECE = 1 << 20
+
+
+def _decode(idat, header, problems):
+    """Inflate, unfilter and unpack block by block.
+
+    Returns 8-bit samples, (H, W) palette indices or (H, W, C) values scaled
+    to 0..255, and for a tRNS key the (H, W) bool mask of the pixels it makes
+    transparent (None if there is no key).
     """
     bits = header.channels * header.bit_depth
     passes = [(p, (p[5] * bits + 7) // 8) for p in _passes(header)]
     expected = sum(p[4] * (1 + nbytes) for p, nbytes in passes)
     if expected >= sys.maxsize:
         raise FormatError(f"image of {header.width}x{header.height} is too large to decode")
-    raw = _inflate(b"".join(idat), expected, problems)
-    flat = np.frombuffer(raw, np.uint8)
+    shape = (header.height, header.width)
+    if header.color_type != 3:
+        shape += (header.channels,)
+    samples = np.empty(shape, np.uint8)
+    key = header.transparent_sample()
+    clear = None if key is None else np.empty(shape[:2], bool)
+    stream = _Inflater(idat, expected)
     bpp = max(1, bits // 8)
-    single = len(passes) == 1
-    if not single:
-        shape = (header.height, header.width) + ((header.channels,) if header.color_type != 3 else ())
-        image = np.empty(shape, np.uint16 if header.bit_depth == 16 else np.uint8)
-    start = 0
     for (x0, y0, dx, dy, rows, cols), nbytes in passes:
-        scanlines = flat[start : start + rows * (nbytes + 1)].reshape(rows, nbytes + 1)
-        start += rows * (nbytes + 1)
-        out = np.empty((rows, nbytes), np.uint8)
-        bad = unfilter(scanlines, out, bpp)
-        if bad >= 0:
-            raise FormatError(f"corrupt PNG: unknown row filter type {int(scanlines[bad, 0])}")
-        del scanlines
-        if single:
-            del flat, raw  # the unfiltered copy is all that is needed from here
-        samples = _unpack(out, cols, header)
-        if single:
-            return samples
-        image[y0::dy, x0::dx] = samples
-    return image
+        above = None
+        step = max(1, _BLOCK // (nbytes + 1))
+        for first in range(0, rows, step):
+            count = min(step, rows - first)
+            scanlines = np.frombuffer(stream.read(count * (nbytes + 1)), np.uint8)
+            scanlines = scanlines.reshape(count, nbytes + 1)
+            out = np.empty((count, nbytes), np.uint8)
+            bad = unfilter(scanlines, out, bpp, above)
+            if bad >= 0:
+                raise FormatError(f"corrupt PNG: unknown row filter type {int(scanlines[bad, 0])}")
+            above = out[-1]
+            values = _unpack(out, cols, header)
+            where = (slice(y0 + first * dy, y0 + (first + count) * dy, dy), slice(x0, None, dx))
+            if clear is not None:
+                clear[where] = (values == key).all(axis=2)
+            samples[where] = _scale(values, header.bit_depth, header.color_type)
+    stream.finish(problems)
+    return samples, clear
 
 
-def _inflate(compressed, expected, problems):
-    """Inflate exactly `expected` bytes; judge what follows them as libpng does."""
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(compressed, expected)
-    except zlib.error:
-        # Also a bad Adler-32 met with the last row: libpng refuses that too.
-        raise FormatError("corrupt PNG: image data is not a valid zlib stream "
-                          "(or its checksum is wrong)") from None
-    if len(raw) < expected:
-        raise FormatError(f"corrupt PNG: image data ends early ({len(raw)} of {expected} bytes)")
-    # Every row is in hand: what comes after cannot change a pixel.
-    try:
-        more = inflater.decompress(inflater.unconsumed_tail, 1)
-    except zlib.error:
-        problems.add("image data stream damaged after the last row", "ignored")
-        return raw
-    if more:
-        problems.add("more image data than the header's rows", "the rest skipped")
-    elif not inflater.eof:
-        raise FormatError("corrupt PNG: image data stream does not end (truncated)")
-    elif inflater.unused_data:
-        problems.add("data after the end of the image data stream")
-    return raw
+class _Inflater:
+    """The image data's zlib stream, read a block at a time, with libpng's verdicts."""
+
+    def __init__(self, idat, expected):
+        self._pieces = (chunk[i : i + _PIECE] for chunk in idat
+                        for i in range(0, len(chunk), _PIECE))
+        self._zlib = zlib.decompressobj()
+        self._tail = b""
+        self._expected = expected
+        self._done = 0
+
+    def _next_input(self):
+        if not self._tail:
+            self._tail = next(self._pieces, b"")
+        return self._tail
+
+    def read(self, size):
+        """The next `size` bytes, or FormatError if the stream holds fewer."""
+        parts, have = [], 0
+        while have < size:
+            if self._zlib.eof or not self._next_input():
+                raise FormatError(f"corrupt PNG: image data ends early "
+                                  f"({self._done + have} of {self._expected} bytes)")
+            try:
+                out = self._zlib.decompress(self._tail, size - have)
+            except zlib.error:
+                # Also a bad Adler-32 met with the last row: libpng refuses that too.
+                raise FormatError("corrupt PNG: image data is not a valid zlib stream "
+                                  "(or its checksum is wrong)") from None
+            self._tail = self._zlib.unconsumed_tail
+            parts.append(out)
+            have += len(out)
+        self._done += size
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def finish(self, problems):
+        """Judge what follows the last row: it cannot change a pixel."""
+        try:
+            while not self._zlib.eof and self._next_input():
+                more = self._zlib.decompress(self._tail, 1)
+                self._tail = self._zlib.unconsumed_tail
+                if more:
+                    problems.add("more image data than the header's rows", "the rest skipped")
+                    return
+        except zlib.error:
+            problems.add("image data stream damaged after the last row", "ignored")
+            return
+        if not self._zlib.eof:
+            raise FormatError("corrupt PNG: image data stream does not end (truncated)")
+        if self._zlib.unused_data or self._tail or next(self._pieces, b""):
+            problems.add("data after the end of the image data stream")
 
 
 def _unpack(rows, cols, header):
-    """Unfiltered scanlines -> (r, cols) values or (r, cols, C) samples."""
+    """Unfiltered scanlines -> (r, cols) indices or (r, cols, C) samples, at their depth."""
     depth, channels = header.bit_depth, header.channels
     if depth == 16:
         samples = rows.view(">u2").reshape(len(rows), cols, channels)
@@ -649,36 +692,32 @@ def _lookup(palette, indices):
     return palette[indices]
 
 
-def _scale(samples, depth):
-    """Samples of any bit depth -> 0..255, exactly for depths up to 8."""
+def _scale(samples, depth, color_type):
+    """Samples of any bit depth -> 0..255 (palette indices stay as they are)."""
     if depth == 16:
         return _SCALE16[samples]
-    if depth < 8:
+    if depth < 8 and color_type != 3:
         return samples * np.uint8(255 // ((1 << depth) - 1))
     return samples
 
 
-def _to_8bit(samples, header):
-    """(H, W, C) samples of color type 0, 2, 4 or 6 -> 8-bit RGB or RGBA."""
-    depth, ctype = header.bit_depth, header.color_type
-    key = header.transparent_sample()
-    clear = None
-    if key is not None:
-        clear = (samples == key).all(axis=2) if ctype == 2 else samples[..., 0] == key[0]
-        if not clear.any():
-            clear = None
-    if ctype in (4, 6):
-        alpha = _scale(samples[..., -1], depth)
+def _assemble(samples, clear, color_type):
+    """8-bit samples of color type 0, 2, 4 or 6 -> RGB, or RGBA if some pixel is not opaque."""
+    if clear is not None and not clear.any():
+        clear = None
+    if color_type in (4, 6):
+        alpha = samples[..., -1]
         if (alpha == 255).all():
             alpha = None
     else:
         alpha = None if clear is None else np.where(clear, np.uint8(0), np.uint8(255))
     del clear
-    color = _scale(samples[..., :1] if ctype in (0, 4) else samples[..., :3], depth)
-    channels = 3 if alpha is None else 4
-    if ctype == 2 and channels == 3:
-        return np.ascontiguousarray(color)
-    pixels = np.empty(samples.shape[:2] + (channels,), np.uint8)
+    if alpha is None and color_type == 2:
+        return samples
+    if alpha is not None and color_type == 6:
+        return samples
+    color = samples[..., :1] if color_type in (0, 4) else samples[..., :3]
+    pixels = np.empty(samples.shape[:2] + (3 if alpha is None else 4,), np.uint8)
     pixels[..., :3] = color
     if alpha is not None:
         pixels[..., 3] = alpha

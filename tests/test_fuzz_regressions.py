@@ -69,6 +69,22 @@ PNG_89MPX_1BIT_PALETTE = zlib.decompress(base64.b64decode(
     "ovJEOgIAAID/Ni7cDqLWp/eh+XmOb29rvekDVk96Gw=="
 ))
 
+# 174,013 bytes (zlib-compressed here): a valid 8-bit grey PNG of 1 x 89,478,485
+# pixels, exactly the default limit.  Decoded to a 268 MB RGB array, it peaked
+# at 1.23 GB when Pillow decoded it (a row pointer per row, the image data
+# inflated twice); kqcodec's reader must stay under 2.5 times the result.
+PNG_89MPX_GREY_COLUMN = zlib.decompress(base64.b64decode(
+    "eNrt3DsuRGEYx+EzjETIuBQaGsvQEGRcRiEipkap0OtGXAqRiD0odKayAJ0duCQSCxCFQuU2M3vQ"
+    "nP/zNN85JznNW7758jvbWF+pDU0OFUVRa6zWNztnZaDZbA52Horzl3aj6Ls+adQXtg6e3+4qlc7H"
+    "w8uf9vtg9wcAAACg1A6fjvu7y4Bi+vdheaMJAAAAlN3u6Ei1txT42p5aMA4AAAAovdPZmbHeDYGP"
+    "1n7VOAAAAKD0Jj5f53u7gPvf2/Et8wAAAIDSexQMAAAAgCiCAQAAAJBFMAAAAACyCAYAAABAGMEA"
+    "AAAAyCIYAAAAAFkEAwAAACCLYAAAAACEEQwAAACALIIBAAAAkEUwAAAAALIIBgAAAEAYwQAAAADI"
+    "IhgAAAAAWQQDAAAAIItgAAAAAIQRDAAAAIAsggEAAACQRTAAAAAAsggGAAAAQBjBAAAAAMgiGAAA"
+    "AABZBAMAAAAgi2AAAAAAhBEMAAAAgCyCAQAAAJBFMAAAAACyCAYAAABAGMEAAAAAyCIYAAAAAFkE"
+    "AwAAACCLYAAAAACEEQwAAACALIIBAAAAkEUwAAAAALIIBgAAAEAYwQAAAADIsjc6strdBVS/Wy8X"
+    "8wMFAP9srm+tXVRur6rD3bfG0nr9ZnHn6A9DkX6W"
+))
+
 # 29 bytes: a GIF with a 65535x1365 screen (89.46 Mpx, under the limit) and
 # one 1x1 frame; the rest is background.  read_image returns a 268 MB RGB array
 # after peaking at 0.9 GB (1.4 s).  The fuzzer found a 127-byte variant.
@@ -166,6 +182,13 @@ def test_valid_picture_under_the_limit_costs_memory_in_proportion(tmp_path, data
     with pytest.raises(FormatError, match="over the limit"):
         imageio.read_image(path, max_pixels=10**6)
     assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_AS")
+def test_png_at_the_pixel_limit_reads_within_two_and_a_half_times_its_result(tmp_path):
+    result_mb = 89478485 * 3 / 2**20
+    seconds, outcome = _read_with_budget(tmp_path, PNG_89MPX_GREY_COLUMN, int(2.5 * result_mb))
+    assert outcome == "OK (89478485, 1, 3)"
 
 
 def test_tiff_whose_strips_do_not_cover_the_image_is_a_format_error(tmp_path):

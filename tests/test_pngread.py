@@ -35,6 +35,19 @@ def test_kernel_matches_the_reference_for_every_filter(bpp, width):
     np.testing.assert_array_equal(out, unfilter_reference(raw, bpp))
 
 
+@pytest.mark.parametrize("split", [1, 5, 11])
+def test_kernel_in_blocks_matches_one_pass(split):
+    rng = np.random.default_rng(split)
+    raw = rng.integers(0, 256, (12, 1 + 9), dtype=np.uint8)
+    raw[:, 0] = np.resize([4, 3, 2, 1, 0], 12)
+    whole = np.empty((12, 9), np.uint8)
+    _unfilter.unfilter(raw, whole, 3)
+    first, second = np.empty((split, 9), np.uint8), np.empty((12 - split, 9), np.uint8)
+    _unfilter.unfilter(raw[:split], first, 3)
+    _unfilter.unfilter(np.ascontiguousarray(raw[split:]), second, 3, first[-1])
+    np.testing.assert_array_equal(np.vstack([first, second]), whole)
+
+
 def test_kernel_names_the_first_bad_row():
     raw = np.zeros((3, 5), np.uint8)
     raw[1, 0] = 5

@@ -9,7 +9,8 @@ https://www.w3.org/TR/png/#9Filters, without the GIL.
 """
 
 
-def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssize_t bpp):
+def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssize_t bpp,
+             const unsigned char[::1] above=None):
     """Undo the row filters of one pass of scanlines.
 
     Parameters
@@ -20,6 +21,9 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
         Receives the reconstructed bytes (allocated by the caller).
     bpp : int
         Bytes per complete pixel, at least 1 (the filters' left distance).
+    above : (N,) uint8 array, optional
+        The reconstructed row above the first, when the pass is read in
+        blocks of rows; zeros (the start of a pass) if not given.
 
     Returns
     -------
@@ -32,6 +36,7 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
     cdef Py_ssize_t y, i
     cdef int a, b, c, p, pa, pb, pc, kind
     cdef Py_ssize_t bad = -1
+    cdef bint first_is_top
     cdef const unsigned char *f
     cdef unsigned char *x
     cdef const unsigned char *up
@@ -39,12 +44,15 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
         return -1
     if raw.shape[1] != n + 1 or out.shape[0] != rows or bpp < 1:
         raise ValueError("raw must be (R, 1 + N) and out (R, N), with bpp >= 1")
+    if above is not None and above.shape[0] != n:
+        raise ValueError("above must be a row of N bytes")
+    first_is_top = above is None
     with nogil:
         for y in range(rows):
             f = &raw[y, 1]
             x = &out[y, 0]
             kind = raw[y, 0]
-            if y == 0:
+            if y == 0 and first_is_top:
                 # The row above the first is all zeros: Up is None, Paeth is Sub.
                 if kind == 2:
                     kind = 0
@@ -55,6 +63,8 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
                         a = x[i - bpp] if i >= bpp else 0
                         x[i] = <unsigned char>(f[i] + (a >> 1))
                     continue
+            elif y == 0:
+                up = &above[0]
             else:
                 up = &out[y - 1, 0]
             if kind == 0:
