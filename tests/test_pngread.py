@@ -41,10 +41,10 @@ def test_kernel_in_blocks_matches_one_pass(split):
     raw = rng.integers(0, 256, (12, 1 + 9), dtype=np.uint8)
     raw[:, 0] = np.resize([4, 3, 2, 1, 0], 12)
     whole = np.empty((12, 9), np.uint8)
-    _unfilter.unfilter(raw, whole, 3)
+    kernels.unfilter(raw, whole, 3)
     first, second = np.empty((split, 9), np.uint8), np.empty((12 - split, 9), np.uint8)
-    _unfilter.unfilter(raw[:split], first, 3)
-    _unfilter.unfilter(np.ascontiguousarray(raw[split:]), second, 3, first[-1])
+    kernels.unfilter(raw[:split], first, 3)
+    kernels.unfilter(np.ascontiguousarray(raw[split:]), second, 3, first[-1])
     np.testing.assert_array_equal(np.vstack([first, second]), whole)
 
 
