@@ -157,3 +157,12 @@ def test_command_warns_once_and_strict_refuses_in_one_line(tmp_path):
         assert (code, lines) == (65, ["kqcodec: error: corrupt PNG: data after the end of the "
                                       "image data stream"])
     assert not (tmp_path / "strict.png").exists()
+
+
+def test_report_reads_with_the_same_policy(tmp_path):
+    source = DATA / "pillow/padded_idat.png"
+    with pytest.warns(UserWarning, match="data after the end of the image data stream"):
+        lenient = kqcodec.report_image(source, ks=[2], out=tmp_path / "a")
+    assert list(lenient["status"]) == ["ok"]
+    strict = kqcodec.report_image(source, ks=[2], out=tmp_path / "b", strict=True)
+    assert list(strict["error"]) == ["corrupt PNG: data after the end of the image data stream"]
