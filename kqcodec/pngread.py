@@ -21,10 +21,12 @@ before the image data, the only place the third edition allows it; text
 chunks and XMP are never read.
 
 The chunks are framed here, not by pypng, because the policy needs the chunks
-whose CRC fails and what follows them.  Image data is inflated once, with a
-cap of exactly the size the header implies, and unfiltered by the compiled
-kernel in :mod:`kqcodec._kernels.pngread` at every bit depth.  References are to the
-PNG specification, https://www.w3.org/TR/png/.
+whose CRC fails and what follows them.  Image data is inflated once, a block
+of rows at a time and never past the size the header implies, unfiltered by
+the compiled kernel in :mod:`kqcodec._kernels.pngread` at every bit depth and
+turned into 8-bit samples block by block, so that a read holds the file, the
+samples and the result, not the inflated stream.  References are to the PNG
+specification, https://www.w3.org/TR/png/.
 """
 
 import struct
