@@ -196,11 +196,11 @@
     }
     for (const [p, list] of groups) {
       const color = hue(p);
-      const g = svg("g", { "data-pic": p });
+      const g = svg("g", { "data-pic": p, class: labelled ? "" : "many" });
       g.append(svg("polyline", { class: "line", stroke: color,
         points: list.map(r => `${sx(r[x]).toFixed(1)},${sy(r[y]).toFixed(1)}`).join(" ") }));
       for (const r of list) {
-        const dot = svg("circle", { cx: sx(r[x]).toFixed(1), cy: sy(r[y]).toFixed(1), r: 4.5,
+        const dot = svg("circle", { cx: sx(r[x]).toFixed(1), cy: sy(r[y]).toFixed(1), r: labelled ? 4.5 : 2.5,
           fill: color, "data-pic": p, "data-k": r.k, class: isRecommended(r) ? "rec-point" : "" });
         dot.append(svg("title", {}, `${pics[p].name}\nk=${r.k}${isRecommended(r) ? " (recommended)" : ""}` +
           `\n${x} ${show(r[x], kinds[x], x)}, ${y} ${show(r[y], kinds[y], y)}`));
