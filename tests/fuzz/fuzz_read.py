@@ -53,7 +53,7 @@ with atheris.instrument_imports(include=["kqcodec", "png", "PIL"]):
         WebPImagePlugin,
     )
     import kqcodec  # noqa: F401
-    from kqcodec import codec, quantizer, imageio, pngfile
+    from kqcodec import codec, quantizer, imageio, pngfile, pngread
     from kqcodec.errors import FormatError
 
 #: Inputs slower than this (seconds), or raising peak RSS by more than
