@@ -182,7 +182,16 @@ def build_parser():
                           "encodings at full size; it links the encodings and pictures by "
                           "relative paths")
     rep.add_argument("--jobs", type=positive_int, default=None, metavar="N",
-                     help="pictures encoded in parallel (default: all cores)")
+                     help="pictures encoded in parallel, or the workers of --scheduler local "
+                          "(default: all cores)")
+    rep.add_argument("--scheduler", type=scheduler_address, metavar="ADDRESS",
+                     help="run one task per picture on a Dask cluster: tcp://HOST:PORT of a "
+                          "running scheduler, or 'local' for a LocalCluster on this machine; "
+                          "FOLDER and --out must be on storage every worker sees (needs "
+                          "pip install 'kqcodec[dask]')")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue a stopped run: keep the rows in --out's report.csv and do "
+                          "only the (picture, k) pairs missing")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
     rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
     _add_space(rep)
@@ -190,6 +199,16 @@ def build_parser():
     _add_common(rep)
     rep.set_defaults(run=_report)
     return parser
+
+
+def scheduler_address(text):
+    """Parse --scheduler: 'local' or PROTOCOL://HOST:PORT."""
+    from .cluster import check_address
+
+    try:
+        return check_address(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def k_list(text):
@@ -263,6 +282,8 @@ def _report(args):
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
         strict=args.strict,
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
+        scheduler=args.scheduler, resume=args.resume,
+        announce=None if args.quiet else _tell,
     )
     # The table first: whatever happens to the extras, the work is not lost.
     sys.stdout.write(textreport.render(table, args.format, args.target_psnr,
@@ -291,6 +312,10 @@ def _report(args):
         print(f"kqcodec: kept {len(kept)} existing encodings that differ "
               f"(use --force to replace them)", file=sys.stderr)
     return 1 if len(failed) else 0
+
+
+def _tell(message):
+    print(f"kqcodec: {message}", file=sys.stderr)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

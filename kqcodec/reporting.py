@@ -4,10 +4,15 @@ This is the only module that imports tqdm and runs worker processes.  Each
 picture is read and its color histogram computed once, then encoded at every
 k exactly as ``kqcodec encode`` would, written, decoded back *from the
 written file* and measured.  Pictures run in parallel processes, one picture
-per process at a time, so memory is bounded by ``jobs`` pictures.  The rows
-become a table in :mod:`kqcodec.table`.
+per process at a time, so memory is bounded by ``jobs`` pictures; or, with a
+scheduler, as tasks on a Dask cluster (:mod:`kqcodec.cluster`).  The rows of
+each finished picture are appended to the table file at once
+(:mod:`kqcodec.journal`), which makes a stopped run resumable, and become a
+table in :mod:`kqcodec.table`.
 """
 
+import contextlib
+import io
 import multiprocessing
 import os
 import signal
@@ -16,10 +21,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import imageio, pngfile, pngread, quantizer, table as tables
+from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as tables
 from . import metrics as measures
 from .defaults import REPORT_KS
-from .errors import InputError, KqcodecError, OutputExistsError, UsageError, WriteError
+from .errors import FormatError, InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
 
@@ -191,8 +196,14 @@ def _report_job(job):
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-           metrics=tables.DEFAULT_METRICS, strict=False):
+           metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
+           announce=None):
     """Build the size/quality table of every picture in a folder.
+
+    The table is kept in ``report.csv`` in `out` as it grows: the rows of
+    each finished picture are appended, so a stopped run loses only the
+    pictures in flight, and `resume` continues it.  At the end the file
+    holds the returned table.
 
     Parameters
     ----------
@@ -200,7 +211,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     ks : sequence of int
         Palette sizes, each 2..256.
     out : path-like
-        Where the encodings go (created if missing).
+        Where the encodings and ``report.csv`` go (created if missing).
     recursive : bool
         Include pictures in sub-folders (their encodings mirror the tree).
     force : bool
@@ -208,7 +219,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         kept and their rows say so.
     seed : int
     jobs : int, optional
-        Parallel processes; all cores by default.  1 runs in this process.
+        Parallel processes, or the worker processes of ``scheduler='local'``;
+        all cores by default.  1 runs in this process.
     progress : bool
         Show a progress bar on stderr.
     max_pixels : int or None
@@ -216,6 +228,20 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         See :func:`report_image`.
     strict : bool
         Refuse PNG pictures that break any rule; see :func:`imageio.read_image`.
+    scheduler : str, optional
+        Run one task per picture on a Dask cluster: the address of a running
+        scheduler (``tcp://HOST:PORT``) or ``'local'`` for a LocalCluster on
+        this machine.  `folder` and `out` must be on storage every worker
+        sees.  Needs the ``dask`` extra.
+    resume : bool
+        Keep the rows of ``report.csv`` that a stopped run left (those that
+        succeeded, for a picture of the same size, whose encoding is still
+        there with the size the row gives) and do only the (picture, k)
+        pairs missing.  Without it the file is started anew.
+    announce : callable, optional
+        Called once with a one-line message for the user (the Dask
+        dashboard's address); by default it is printed on stderr when
+        `progress` is true.
 
     Returns
     -------
@@ -227,56 +253,163 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     Raises
     ------
     InputError
-        If `folder` is missing or holds no pictures.
+        If `folder` is missing or holds no pictures; with `scheduler`, if the
+        cluster cannot be reached or a worker does not see `folder` or `out`.
     UsageError
         If a k is outside 2..256, or `out` is `folder`; for an unknown space
-        or measure.
+        or measure; if `scheduler` is malformed or given without dask and
+        distributed installed.
+    FormatError
+        If `resume` finds a ``report.csv`` it cannot read.
     """
     folder = Path(folder)
     ks = _check_ks(ks)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
+    if scheduler is not None:
+        cluster.check_address(scheduler)
+        cluster.require()
     images = find_images(folder, recursive=recursive, exclude=out)
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
     _make_folder(out)
     stems = plan_outputs(images, folder)
-    jobs_list = [
-        (path, dict(ks=ks, out=out, stem=stems[str(path.relative_to(folder))],
-                    name=str(path.relative_to(folder)), force=force, seed=seed,
-                    max_pixels=max_pixels, space=space, metrics=metrics, strict=strict))
-        for path in images
-    ]
-    workers = min(jobs or os.cpu_count() or 1, len(jobs_list))
-    bar = _progress(len(jobs_list), progress)
-    frames = []
+    names = [str(path.relative_to(folder)) for path in images]
+    store = Path(out) / journal.FILENAME
+    kept = (_kept_rows(store, images, names, ks, out, metrics) if resume
+            else tables.frame([], metrics))
+    done = set(zip(kept["image"], kept["k"]))
+    jobs_list = []
+    for path, name in zip(images, names):
+        missing = [k for k in ks if (name, k) not in done]
+        if missing:
+            jobs_list.append((path, dict(ks=missing, out=out, stem=stems[name], name=name,
+                                         force=force, seed=seed, max_pixels=max_pixels, space=space,
+                                         metrics=metrics, strict=strict)))
+    if announce is None and progress:
+        announce = _announce
+    if jobs_list:
+        engine = (_LocalEngine(jobs) if scheduler is None else
+                  _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], metrics, announce))
+        # The engine checks what it needs (a cluster, paths its workers see)
+        # before the table file is started anew.
+        with engine as run_jobs:
+            bar = _progress(len(images), progress, initial=len(images) - len(jobs_list))
+            try:
+                with journal.Journal(store, tables.csv_text(kept)) as rows, \
+                        contextlib.closing(run_jobs(jobs_list)) as frames:
+                    for frame in frames:
+                        rows.append(tables.csv_text(frame, header=False))
+                        bar.update()
+            finally:
+                bar.close()
+    table = tables.in_order(tables.read_csv(store, metrics), names)
+    journal.replace(store, tables.csv_text(table))
+    return table
+
+
+def _announce(message):
+    print(f"kqcodec: {message}", file=sys.stderr)
+
+
+def _kept_rows(store, images, names, ks, out, metrics):
+    """The rows a stopped run left that still hold, as :func:`report` says."""
+    text = journal.recover(store)
+    if not text:
+        return tables.frame([], metrics)
     try:
+        old = tables.done_rows(tables.read_csv(io.StringIO(text), metrics), names, ks)
+    except ValueError as exc:
+        raise FormatError(f"{store}: cannot resume from this table: "
+                          f"{str(exc).splitlines()[0]}") from None
+    sizes = {}
+    for path, name in zip(images, names):
+        with contextlib.suppress(OSError):
+            sizes[name] = path.stat().st_size
+    keep = []
+    for name, original, encoded, relative in zip(old["image"], old["original_bytes"],
+                                                 old["encoded_bytes"], old["encoded_file"]):
+        try:
+            written = (Path(out) / relative).stat().st_size
+        except OSError:
+            written = None
+        keep.append(sizes.get(name) == original and written == encoded)
+    return old[keep].reset_index(drop=True)
+
+
+class _LocalEngine:
+    """Pictures in local processes, or in this one: the default engine."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    def __enter__(self):
+        return self.run
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, jobs_list):
+        """Yield each picture's table as it is done, in any order."""
+        workers = min(self.jobs or os.cpu_count() or 1, len(jobs_list))
         if workers <= 1:
             for job in jobs_list:
-                frames.append(_report_job(job))
-                bar.update()
+                yield _report_job(job)
+            return
+        pool = multiprocessing.Pool(workers, initializer=_worker_start)
+        try:
+            yield from pool.imap_unordered(_report_job, jobs_list)
+        except BaseException:
+            pool.terminate()
+            raise
         else:
-            pool = multiprocessing.Pool(workers, initializer=_worker_start)
-            try:
-                for frame in pool.imap(_report_job, jobs_list):
-                    frames.append(frame)
-                    bar.update()
-            except BaseException:
-                pool.terminate()
-                raise
-            else:
-                pool.close()
-            finally:
-                pool.join()
-    finally:
-        bar.close()
-    return tables.concat(frames)
+            pool.close()
+        finally:
+            pool.join()
 
 
-def _progress(total, enabled):
+class _DaskEngine:
+    """Pictures as tasks on a Dask cluster, with paths made absolute for the workers."""
+
+    def __init__(self, scheduler, jobs, folder, out, sample, metrics, announce):
+        self.scheduler, self.jobs, self.announce = scheduler, jobs, announce
+        self.metrics = metrics
+        self.folder, self.out = Path(folder).absolute(), Path(out).absolute()
+        self.sample = Path(sample).absolute()
+        self._session = self._client = None
+
+    def __enter__(self):
+        self._session = cluster.open_client(self.scheduler, workers=self.jobs)
+        self._client = self._session.__enter__()
+        try:
+            cluster.check_paths(self._client, self.folder, self.out, self.sample)
+            link = cluster.dashboard(self._client)
+            if link and self.announce:
+                self.announce(f"Dask dashboard: {link}")
+        except BaseException as exc:
+            self._session.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self.run
+
+    def __exit__(self, *exc):
+        return self._session.__exit__(*exc)
+
+    def run(self, jobs_list):
+        """Yield each picture's table as its task completes."""
+        calls = (((str(Path(path).absolute()), dict(kwargs, out=str(self.out))),)
+                 for path, kwargs in jobs_list)
+        for index, result in cluster.run(self._client, _report_job, calls):
+            if isinstance(result, cluster.WorkerLost):
+                name = jobs_list[index][1]["name"]
+                result = tables.frame([tables.error_row(name, None, result.message)],
+                                      self.metrics)
+            yield result
+
+
+def _progress(total, enabled, initial=0):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr,
+    return tqdm(total=total, initial=initial, unit="image", disable=not enabled, file=sys.stderr,
                 desc="report", leave=False)
 
 

@@ -220,6 +220,20 @@ def write_bytes(dest, data, *, force=False):
     except OSError as exc:
         raise WriteError(f"{dest}: cannot read the existing file: {exc.strerror}") from None
     check_output(dest, force=force)
-    with atomic_output(dest, force=force) as stream:
-        stream.write(data)
+    try:
+        with atomic_output(dest, force=force) as stream:
+            stream.write(data)
+    except OutputExistsError:
+        # Another process published the file meanwhile (a retried task and
+        # the attempt it replaced): the same bytes are no conflict.
+        if _holds(dest, data):
+            return False
+        raise
     return True
+
+
+def _holds(path, data):
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

@@ -12,7 +12,8 @@ from .errors import UsageError
 from .safefile import atomic_output
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "frame",
-           "error_row", "concat", "recommend", "recommended_ks", "summary", "save_csv"]
+           "error_row", "concat", "recommend", "recommended_ks", "summary", "save_csv",
+           "csv_text", "read_csv", "in_order", "done_rows"]
 
 COLUMNS = [
     "image", "width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes",
@@ -259,4 +260,93 @@ def save_csv(table, path, *, force=False):
         If writing fails; nothing is left behind.
     """
     with atomic_output(path, force=force) as stream:
-        stream.write(table.to_csv(index=False).encode())
+        stream.write(csv_text(table).encode())
+
+
+def csv_text(table, *, header=True):
+    """The table as CSV text, floats written so that they read back exactly.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    header : bool
+        Start with the line of column names.
+
+    Returns
+    -------
+    str
+    """
+    return table.to_csv(index=False, header=header)
+
+
+def read_csv(source, metrics=DEFAULT_METRICS):
+    """A table saved by :func:`csv_text`, with the column types of :func:`frame`.
+
+    Parameters
+    ----------
+    source : path-like or file object
+    metrics : sequence of str
+        The measures the table holds: see :func:`columns`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Equal to the table that was saved.
+
+    Raises
+    ------
+    ValueError
+        If the text is not CSV with the columns of ``columns(metrics)``.
+    """
+    # Read as text and let Python parse the numbers: float() gives back
+    # exactly the float to_csv wrote, whatever pandas' own parser would.
+    try:
+        table = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise ValueError(str(exc)) from None
+    expected = columns(metrics)
+    if list(table.columns) != expected:
+        raise ValueError(f"its columns are not {', '.join(expected)}")
+    for column in _INTEGERS + _FLOATS:
+        if column in table:
+            table[column] = table[column].replace("", "nan").astype(float)
+    return frame(table, metrics)
+
+
+def in_order(table, names):
+    """The rows sorted as a report gives them: pictures in `names` order, k ascending.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    names : sequence of str
+        Picture names, as in the ``image`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A picture's row without k (it could not be read) comes first.
+    """
+    order = table["image"].map({name: i for i, name in enumerate(names)})
+    table = table.assign(_order=order).sort_values(["_order", "k"], kind="stable",
+                                                   na_position="first")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def done_rows(table, names, ks):
+    """The rows that need no new work: succeeded, for one of `names` and `ks`.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    names : sequence of str
+    ks : sequence of int
+
+    Returns
+    -------
+    pandas.DataFrame
+        At most one row per (picture, k), the last one given.
+    """
+    done = table[(table["status"] == "ok") & table["image"].isin(list(names))
+                 & table["k"].isin(list(ks))]
+    return done.drop_duplicates(["image", "k"], keep="last").reset_index(drop=True)

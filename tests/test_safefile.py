@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +104,27 @@ def test_write_bytes_keeps_identical_file(tmp_path):
         safefile.write_bytes(dest, b"xyz")
     assert safefile.write_bytes(dest, b"xyz", force=True) is True
     assert dest.read_bytes() == b"xyz"
+
+
+def test_write_bytes_racing_a_twin_writer(tmp_path, monkeypatch):
+    # A retried task and the attempt it replaced write the same encoding:
+    # whoever publishes second finds the same bytes, which is no conflict.
+    dest = tmp_path / "x.bin"
+    real_link = safefile.os.link
+
+    def other_writer_first(src, dst):
+        Path(dst).write_bytes(content)
+        return real_link(src, dst)
+
+    monkeypatch.setattr(safefile.os, "link", other_writer_first)
+    content = b"abc"
+    assert safefile.write_bytes(dest, b"abc") is False
+    assert dest.read_bytes() == b"abc" and temps(tmp_path) == []
+    dest.unlink()
+    content = b"other"
+    with pytest.raises(OutputExistsError):
+        safefile.write_bytes(dest, b"abc")
+    assert dest.read_bytes() == b"other" and temps(tmp_path) == []
 
 
 def test_new_file_has_normal_permissions(tmp_path):

@@ -1,0 +1,138 @@
+"""The report's table on disk, written as it grows, so that a stopped run can resume.
+
+A report keeps its table in ``report.csv`` in the output folder.  The file
+starts as the header (and, on a resumed run, the rows kept from before), then
+the rows of each finished picture are appended in one write and flushed, so a
+crash, a Ctrl-C or a killed process loses only the pictures in flight.  At the
+end the file is replaced, atomically, by the table in its final order.
+
+This module moves bytes; what a row holds is :mod:`kqcodec.table`'s business.
+Only the process that gathers the results writes here, so a picture's rows are
+appended once however often a task was retried.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from .errors import WriteError
+from .safefile import atomic_output
+
+__all__ = ["FILENAME", "recover", "replace", "Journal"]
+
+#: Name of the table in the output folder.
+FILENAME = "report.csv"
+
+# Appends are flushed at once (a killed process loses nothing written) and
+# forced to disk at most this often: a machine that loses power loses at
+# most this many seconds of rows, whose encodings a resumed run finds
+# identical and keeps.
+_SYNC_SECONDS = 1.0
+
+
+def recover(path):
+    """The complete lines of a table a stopped run left, or None if there is none.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str or None
+        The text up to its last newline: a line cut short by a crash is
+        dropped, since its picture will be done again.
+
+    Raises
+    ------
+    WriteError
+        If the file exists but cannot be read.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot read the table to resume: {exc.strerror}") from None
+    return data[: data.rfind(b"\n") + 1].decode("utf-8")
+
+
+def replace(path, text):
+    """Replace the table by `text`, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    text : str
+
+    Raises
+    ------
+    WriteError
+        If writing fails; the previous file is then untouched.
+    """
+    with atomic_output(path, force=True) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+class Journal:
+    """A table file open for appending rows, started anew from `head`.
+
+    Parameters
+    ----------
+    path : path-like
+    head : str
+        The CSV header and any rows kept from a previous run; replaces
+        whatever `path` held, atomically.
+
+    Raises
+    ------
+    WriteError
+        If the file cannot be written.
+    """
+
+    def __init__(self, path, head):
+        self.path = Path(path)
+        replace(self.path, head)
+        try:
+            self._file = open(self.path, "ab")
+        except OSError as exc:
+            raise WriteError(f"{self.path}: cannot append to the table: {exc.strerror}") from None
+        self._synced = time.monotonic()
+
+    def append(self, text):
+        """Append rows, as CSV lines without header, in one write.
+
+        Parameters
+        ----------
+        text : str
+
+        Raises
+        ------
+        WriteError
+        """
+        try:
+            self._file.write(text.encode("utf-8"))
+            self._file.flush()
+            if time.monotonic() - self._synced >= _SYNC_SECONDS:
+                os.fsync(self._file.fileno())
+                self._synced = time.monotonic()
+        except OSError as exc:
+            raise WriteError(f"{self.path}: cannot append to the table: {exc.strerror}") from None
+
+    def close(self):
+        """Force what was appended to disk and close the file."""
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise WriteError(f"{self.path}: cannot write the table: {exc.strerror}") from None
+        finally:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
