@@ -1,0 +1,117 @@
+"""The table written as it grows, and --resume: nothing done twice, nothing lost."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+import kqcodec
+from kqcodec import journal, reporting, table as tables
+
+KS = (2, 16)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, pictures):
+    """Four small crops of a real photo and one truncated JPEG."""
+    root = tmp_path_factory.mktemp("pics")
+    photo = Image.open(pictures["skimage_coffee"])
+    for i in range(4):
+        photo.crop((i * 100, 50, i * 100 + 96, 130)).save(root / f"p{i}.png")
+    data = pictures["sklearn_china"].read_bytes()
+    (root / "p9_broken.jpg").write_bytes(data[: len(data) // 3])
+    return root
+
+
+@pytest.fixture(scope="module")
+def whole(folder, tmp_path_factory):
+    """The table of an uninterrupted run."""
+    return kqcodec.report(folder, KS, out=tmp_path_factory.mktemp("whole"), jobs=1)
+
+
+def same_table(a, b):
+    """Equal apart from the time each encoding took."""
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+
+
+@pytest.fixture()
+def calls(monkeypatch):
+    """Record the (picture, ks) each job is given."""
+    seen = []
+    real = reporting._report_job
+
+    def recording(job):
+        seen.append((job[1]["name"], tuple(job[1]["ks"])))
+        return real(job)
+
+    monkeypatch.setattr(reporting, "_report_job", recording)
+    return seen
+
+
+def test_the_file_holds_the_table(whole, folder, tmp_path):
+    table = kqcodec.report(folder, KS, out=tmp_path, jobs=2)
+    same_table(table, whole)
+    same_table(tables.read_csv(tmp_path / journal.FILENAME), table)
+    assert not table.duplicated(["image", "k"]).any()
+
+
+def test_interrupted_run_resumes_with_only_the_missing_pairs(folder, whole, tmp_path,
+                                                             monkeypatch, calls):
+    real = reporting.report_image
+
+    def interrupt_third(path, *args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(reporting, "report_image", interrupt_third)
+    with pytest.raises(KeyboardInterrupt):
+        kqcodec.report(folder, KS, out=tmp_path, jobs=1)
+    # The rows of the two finished pictures were on disk already.
+    partial = tables.read_csv(tmp_path / journal.FILENAME)
+    assert sorted(set(partial["image"])) == ["p0.png", "p1.png"] and len(partial) == 4
+    monkeypatch.setattr(reporting, "report_image", real)
+    del calls[:]
+    table = kqcodec.report(folder, KS, out=tmp_path, jobs=1, resume=True)
+    assert calls == [("p2.png", KS), ("p3.png", KS), ("p9_broken.jpg", KS)]
+    same_table(table, whole)
+    same_table(tables.read_csv(tmp_path / journal.FILENAME), whole)
+    # Resuming a finished run only tries the failures again.
+    del calls[:]
+    same_table(kqcodec.report(folder, KS, out=tmp_path, jobs=1, resume=True), whole)
+    assert calls == [("p9_broken.jpg", KS)]
+
+
+def test_resume_checks_the_rows_against_the_files(folder, whole, tmp_path, calls):
+    kqcodec.report(folder, [2], out=tmp_path, jobs=1)
+    store = tmp_path / journal.FILENAME
+    # A crash mid-append leaves a line cut short; a deleted encoding must be
+    # made again; a wider k list needs only the new k.
+    with open(store, "a") as stream:
+        stream.write("p3.png,96,80,16,16,4,")
+    (tmp_path / "p1_k2.png").unlink()
+    del calls[:]
+    table = kqcodec.report(folder, KS, out=tmp_path, jobs=1, resume=True)
+    assert calls == [("p0.png", (16,)), ("p1.png", KS), ("p2.png", (16,)), ("p3.png", (16,)),
+                     ("p9_broken.jpg", KS)]
+    same_table(table, whole)
+
+
+def test_without_resume_the_file_starts_anew(folder, tmp_path, calls):
+    kqcodec.report(folder, [2], out=tmp_path, jobs=1)
+    del calls[:]
+    table = kqcodec.report(folder, [16], out=tmp_path, jobs=1)
+    assert len(calls) == 5 and set(table["k"].dropna()) == {16}
+    assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {16}
+
+
+def test_resume_refuses_a_foreign_file_in_one_line(folder, tmp_path):
+    (tmp_path / journal.FILENAME).write_text("name,size\na.png,3\n")
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2",
+                           "--out", str(tmp_path), "--resume", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 65
+    assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
+    assert "cannot resume" in proc.stderr
