@@ -79,8 +79,10 @@ def _wrap_job(control):
         hold = os.path.join(control, f"hold-{name}")
         if os.path.exists(hold):
             real((path, dict(kwargs, ks=kwargs["ks"][:1])))
-            with open(os.path.join(control, f"pid-{name}"), "w") as note:
-                note.write(str(os.getpid()))
+            note = os.path.join(control, f"pid-{name}")
+            with open(note + ".tmp", "w") as stream:
+                stream.write(str(os.getpid()))
+            os.rename(note + ".tmp", note)
             deadline = time.monotonic() + 60
             while os.path.exists(hold) and time.monotonic() < deadline:
                 time.sleep(0.02)
