@@ -54,15 +54,29 @@ def local_table(folder, tmp_path_factory):
     return kqcodec.report(folder, KS, out=tmp_path_factory.mktemp("local"), jobs=1)
 
 
+def on_both_workers(client, function, *args):
+    """Run `function` on the two workers, once a replaced worker has joined."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.wait_for_workers(2, timeout=60)
+            results = client.run(function, *args)
+            if len(results) == 2:
+                return results
+        except OSError:
+            pass  # a dead worker not yet removed from the scheduler
+        assert time.monotonic() < deadline, "the cluster did not come back to two workers"
+        time.sleep(0.1)
+
+
 @pytest.fixture()
 def control(client, tmp_path):
     """A folder steering the wrapped job on every worker."""
-    client.wait_for_workers(2, timeout=60)
     path = tmp_path / "control"
     path.mkdir()
-    client.run(_wrap_job, str(path))
+    on_both_workers(client, _wrap_job, str(path))
     yield path
-    client.run(_unwrap_job)
+    on_both_workers(client, _unwrap_job)
 
 
 def _wrap_job(control):
@@ -89,12 +103,14 @@ def _wrap_job(control):
         return real(args)
 
     reporting._report_job = job
+    return os.getpid()
 
 
 def _unwrap_job():
     from kqcodec import reporting
 
     reporting._report_job = getattr(reporting, "_unwrapped_job", reporting._report_job)
+    return os.getpid()
 
 
 def wait_for(condition, seconds=60):
@@ -149,7 +165,8 @@ def test_a_killed_worker_loses_and_repeats_nothing(client, folder, local_table, 
     same_table(tables.read_csv(csv), local_table)
     assert sorted(p.name for p in out.glob("*.png")) == sorted(
         f"{n[:-4]}_k{k}.png" for n in NAMES for k in KS)
-    wait_for(lambda: pid not in client.run(os.getpid).values())
+    # The killed process was replaced by a new one.
+    assert pid not in on_both_workers(client, os.getpid).values()
 
 
 def test_a_stopped_client_resumes_with_only_the_missing_pictures(client, folder, local_table,
