@@ -224,7 +224,7 @@ def _open(source, formats):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
-        raise FormatError(f"unreadable picture: {exc}") from None
+        raise FormatError("corrupt picture: its header cannot be read") from None
 
 
 def _over_limit():
@@ -242,7 +242,15 @@ def _load(img):
         raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
             TypeError, ZeroDivisionError, struct.error) as exc:
-        raise FormatError(f"corrupt or truncated picture: {exc}") from None
+        raise FormatError(_damage(img, exc)) from None
+
+
+def _damage(img, exc):
+    # Pillow's messages name its own internals ("could not create decoder
+    # object", "29 bytes not processed"); the user needs the format and
+    # whether the data ends early.
+    what = "its image data ends early" if "truncated" in str(exc) else "its image data cannot be decoded"
+    return f"corrupt {img.format or 'picture'}: {what}"
 
 
 def _warn_frames(img):
@@ -254,7 +262,7 @@ def _warn_frames(img):
         raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
             struct.error) as exc:
-        raise FormatError(f"corrupt {img.format}: a later frame is unreadable ({exc})") from None
+        raise FormatError(f"corrupt {img.format}: a later frame cannot be read") from None
     if frames > 1:
         warnings.warn(
             f"{img.format} has {frames} frames; only the first is used", KqcodecWarning, stacklevel=3
