@@ -249,7 +249,7 @@ def _damage(img, exc):
     # Pillow's messages name its own internals ("could not create decoder
     # object", "29 bytes not processed"); the user needs the format and
     # whether the data ends early.
-    what = "its image data ends early" if "truncated" in str(exc) else "its image data cannot be decoded"
+    what = "its image data is truncated" if "truncated" in str(exc) else "its image data cannot be decoded"
     return f"corrupt {img.format or 'picture'}: {what}"
 
 
