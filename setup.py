@@ -16,7 +16,9 @@ extensions = [
         [str(source)],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3", "-fopenmp"],
+        # No fused multiply-add contraction: float kernels (error diffusion)
+        # must give the same result whatever the compiler or CPU.
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off"],
         extra_link_args=["-fopenmp"],
     )
     for source in sorted(Path("kqcodec/_kernels").glob("*.pyx"))

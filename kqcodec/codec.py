@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
 from .paletteimage import PaletteImage
+from .dither import check_strength
 from .quantizer import check_k, check_space, quantize
 from .safefile import check_input, check_output
 
@@ -38,7 +39,7 @@ class Encoding(PaletteImage):
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
-           engine="kqcodec", keep_profile=False, space="rgb", strict=False):
+           engine="kqcodec", keep_profile=False, space="rgb", strict=False, dither=0.0):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -66,6 +67,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         See :func:`quantize`.
     strict : bool
         Refuse a PNG input that breaks any rule; see :func:`imageio.read_image`.
+    dither : float
+        Error diffusion strength 0..1; see :func:`quantize`.
 
     Returns
     -------
@@ -77,12 +80,13 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     """
     k = check_k(k)
     check_space(space)
+    check_strength(dither)
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
                                         color="keep" if keep_profile else "srgb",
                                         strict=strict)
-    image = quantize(pixels, k, seed=seed, engine=engine, space=space)
+    image = quantize(pixels, k, seed=seed, engine=engine, space=space, dither=dither)
     image = replace(image, color=tags or None)
     size = image.save(dest, force=force)
     return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import oklab
 from .defaults import SPACES
+from .dither import check_strength, dither_indices
 from .errors import UsageError
 from .histogram import color_histogram
 from .kmeans import ENGINES, sklearn_kmeans, weighted_kmeans
@@ -78,7 +79,7 @@ def _entries(centres, channels, space="rgb"):
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"):
+def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb", dither=0.0):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -95,6 +96,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     engine : {'kqcodec', 'sklearn'}
         The palette search: kqcodec's own, or scikit-learn's KMeans on the
         same weighted colors (slower, for comparison).
+    dither : float
+        Floyd-Steinberg error diffusion strength, 0..1 (see :mod:`dither`);
+        0, the default, maps every pixel to its nearest entry.
     space : {'rgb', 'oklab'}
         Where distances are measured, for the search and the mapping:
         ``rgb`` minimises the error PSNR measures; ``oklab`` the error in a
@@ -107,7 +111,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         With at most k entries, transparent ones first, and its ``mse``.  An image with k or
         fewer colors is kept exactly.  Every pixel maps to the nearest
         rounded entry in Euclidean distance in `space` (premultiplied by
-        alpha for RGBA).
+        alpha for RGBA).  With `dither`, the indices come from error
+        diffusion instead (see :mod:`dither`), with the same palette.
 
     Raises
     ------
@@ -119,6 +124,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     check_space(space)
+    dither = check_strength(dither)
     pixels = np.asarray(pixels)
     if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
             or 0 in pixels.shape):
@@ -158,7 +164,11 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         assignment.move(_features(palette, space))
     else:
         assignment = Assignment(feats, _features(palette, space))
-    return _finish(palette, assignment.labels, hist)
+    image = _finish(palette, assignment.labels, hist)
+    if dither:
+        indices = dither_indices(pixels, image.palette, image.indices, dither)
+        image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
+    return image
 
 
 def prepare(pixels):
@@ -225,3 +235,12 @@ def _mse(hist, decoded):
     diff = visible(hist.colors) - visible(decoded)
     per_color = np.einsum("ij,ij->i", diff, diff)
     return float(per_color @ hist.counts.astype(np.float64)) / (hist.counts.sum() * diff.shape[1])
+
+
+def _pixel_mse(pixels, decoded):
+    """Mean squared error over the pixels themselves, when colors do not map one to one."""
+    if pixels.shape[2] == 4:
+        # Fully transparent pixels count as (0, 0, 0, 0), as in prepare.
+        pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
+    diff = visible(pixels) - visible(decoded)
+    return float(np.einsum("ijk,ijk->", diff, diff)) / diff.size

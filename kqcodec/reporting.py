@@ -24,6 +24,7 @@ from pathlib import Path
 from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as tables
 from . import metrics as measures
 from .defaults import REPORT_KS
+from .dither import check_strength
 from .errors import FormatError, InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
@@ -40,7 +41,7 @@ _CROP = 1024
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 metrics=tables.DEFAULT_METRICS, strict=False):
+                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -61,6 +62,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     max_pixels : int or None
     space : {'rgb', 'oklab'}
         Where the palette search measures distances (see :func:`kqcodec.quantize`).
+    dither : float
+        Error diffusion strength 0..1 (see :func:`kqcodec.quantize`).
     metrics : sequence of str
         Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
         ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
@@ -86,6 +89,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     ks = _check_ks(ks)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
+    dither = check_strength(dither)
     try:
         check_input(path)
         original_bytes = path.stat().st_size
@@ -102,7 +106,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         dest = Path(out) / relative
         try:
             start = time.perf_counter()
-            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space)
+            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space,
+                                       dither=dither)
             data = replace(image, color=tags or None).to_png()
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
@@ -196,7 +201,7 @@ def _report_job(job):
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-           metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
+           dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
            announce=None):
     """Build the size/quality table of every picture in a folder.
 
@@ -224,7 +229,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     progress : bool
         Show a progress bar on stderr.
     max_pixels : int or None
-    space, metrics
+    space, dither, metrics
         See :func:`report_image`.
     strict : bool
         Refuse PNG pictures that break any rule; see :func:`imageio.read_image`.
@@ -266,6 +271,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     ks = _check_ks(ks)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
+    dither = check_strength(dither)
     if scheduler is not None:
         cluster.check_address(scheduler)
         cluster.require()
@@ -285,7 +291,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         if missing:
             jobs_list.append((path, dict(ks=missing, out=out, stem=stems[name], name=name,
                                          force=force, seed=seed, max_pixels=max_pixels, space=space,
-                                         metrics=metrics, strict=strict)))
+                                         dither=dither, metrics=metrics, strict=strict)))
     if announce is None and progress:
         announce = _announce
     if jobs_list:

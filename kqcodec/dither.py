@@ -1,0 +1,172 @@
+"""Dithering: Floyd-Steinberg error diffusion where it helps, and only there.
+
+Nearest mapping turns a smooth gradient into flat bands.  Error diffusion
+passes each pixel's error on to the neighbours not yet mapped, so that the
+average color of an area is kept and bands become a fine pattern.  It also
+adds noise, which costs bytes and PSNR, and on edges and textures it adds
+nothing eyes would miss.  So, as libimagequant does:
+
+- **A map** of where dithering helps: full strength in smooth areas, none
+  across edges and in busy texture, where the picture hides the bands itself.
+- **Small errors are not passed on**: an error shorter than :data:`FLOOR`
+  levels is too small to see, and diffusing it only adds noise.
+- **Clamped error**: the error a pixel takes is limited to :data:`LIMIT`
+  levels a channel, so that it never adds up into a "gaudy" outlier color.
+- **Transparency**: only opaque pixels take part, and a pixel only moves to
+  an entry with the alpha of its nearest entry: transparent pixels neither
+  take nor pass on error, and fully transparent ones stay as they are.
+
+The error lives in sRGB code values (see :data:`ERROR_SPACE` for why).  The
+per-pixel loop is the compiled kernel :func:`kqcodec._kernels.dither.floyd_steinberg`.
+"""
+
+import numpy as np
+
+from . import oklab
+from .errors import UsageError
+
+__all__ = ["dither_indices", "dither_map", "check_strength", "LIMIT", "FLOOR", "ERROR_SPACE"]
+
+#: Where the error is measured and diffused.  sRGB code values, measured
+#: against linear light and Oklab on the benchmark pictures (see the README).
+ERROR_SPACE = "srgb"
+
+#: Largest error, in levels a channel, that a pixel takes from its neighbours.
+LIMIT = 24.0
+
+#: Errors shorter than this (Euclidean, in levels) are not passed on.
+FLOOR = 2.0
+
+# Local contrast, in levels, from which dithering fades (EDGE_LOW) to off
+# (EDGE_HIGH).  Below EDGE_LOW an area is smooth enough to band.
+EDGE_LOW = 16.0
+EDGE_HIGH = 48.0
+
+
+def check_strength(strength):
+    """Return `strength` as a float if it is a dithering strength, 0..1.
+
+    Raises
+    ------
+    UsageError
+        Outside 0..1 or not a number.
+    """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
+        raise UsageError(f"dither strength must be a number from 0 to 1, not {strength!r}")
+    strength = float(strength)
+    if not 0.0 <= strength <= 1.0:
+        raise UsageError(f"dither strength must be from 0 to 1, not {strength:g}")
+    return strength
+
+
+def _to_space(rgb, space):
+    """(..., 3) uint8 sRGB -> float32 values of the error space, in levels."""
+    if space == "linear":
+        values = oklab.srgb_to_linear(rgb) * 255
+    elif space == "oklab":
+        values = oklab.rgb_to_oklab(rgb) * oklab.SCALE
+    else:
+        values = rgb
+    return np.ascontiguousarray(values, np.float32)
+
+
+def dither_map(pixels, *, low=EDGE_LOW, high=EDGE_HIGH):
+    """How much error each pixel may take: 1 in smooth areas, 0 on edges and texture.
+
+    The local contrast of a pixel is the largest difference, over channels,
+    between it and any of its 8 neighbours, taken as the largest over the
+    3x3 area around it, so that an edge also keeps dithering off the pixels
+    beside it (the compiled :func:`kqcodec._kernels.dither.local_contrast`).
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    low, high : float
+        Contrast in levels where the map starts to fall from 1, and reaches 0.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Values in 0..1; 0 for every pixel that is not fully opaque.
+    """
+    from ._kernels.dither import local_contrast
+
+    contrast = np.empty(pixels.shape[:2], np.uint8)
+    local_contrast(np.ascontiguousarray(pixels, np.uint8), contrast)
+    levels = np.arange(256, dtype=np.float32)
+    table = np.clip((high - levels) / np.float32(high - low), 0, 1).astype(np.float32)
+    weight = table[contrast]
+    if pixels.shape[2] == 4:
+        weight[pixels[..., 3] != 255] = 0
+    return weight
+
+
+def dither_indices(pixels, palette, indices, strength=1.0, *, space=ERROR_SPACE, limit=LIMIT,
+                   floor=FLOOR, weight=None):
+    """Palette indices with Floyd-Steinberg error diffusion (serpentine).
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+        The picture, straight alpha.
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        The entries found for it; kept as they are.
+    indices : (H, W) uint8 ndarray
+        The nearest-mapping indices (every value below P): the starting
+        point, and the answer wherever dithering is off.
+    strength : float
+        0..1, scales the error every pixel takes; 0 returns `indices`.
+    space : {'srgb', 'linear', 'oklab'}
+        Where the error is measured and diffused.
+    limit, floor : float
+        See :data:`LIMIT` and :data:`FLOOR`, in levels of `space`.
+    weight : (H, W) float32 ndarray, optional
+        The dithering map; :func:`dither_map` by default.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+        Indices into `palette`.  A pixel only moves to an entry whose alpha
+        is that of its entry in `indices`; pixels that are not opaque keep
+        theirs.
+
+    Raises
+    ------
+    UsageError
+        For a strength outside 0..1 or shapes that do not match.
+    """
+    from ._kernels.dither import floyd_steinberg
+
+    strength = check_strength(strength)
+    pixels = np.asarray(pixels)
+    palette = np.asarray(palette)
+    indices = np.ascontiguousarray(indices, np.uint8)
+    if (pixels.ndim != 3 or indices.shape != pixels.shape[:2] or palette.ndim != 2
+            or palette.shape[1] != pixels.shape[2] or not 1 <= len(palette) <= 256):
+        raise UsageError(f"pixels {pixels.shape}, palette {palette.shape} and indices "
+                         f"{indices.shape} do not match")
+    if strength == 0 or len(palette) == 1:
+        return indices.copy()
+    if weight is None:
+        weight = dither_map(pixels)
+    weight = np.ascontiguousarray(weight * np.float32(strength), np.float32)
+    target = _to_space(pixels[..., :3], space)
+    entries = _to_space(palette[:, :3], space)
+    gap = np.sqrt(((entries[:, None, :].astype(np.float64) - entries[None, :, :]) ** 2).sum(axis=2))
+    order = np.argsort(gap, axis=1, kind="stable").astype(np.int32)
+    # Each entry itself comes first, even when another has the same color.
+    own = np.arange(len(palette))
+    first = order[:, 0].copy()
+    where = np.argmax(order == own[:, None], axis=1)
+    order[own, where] = first
+    order[:, 0] = own
+    reach = np.take_along_axis(gap, order, axis=1).astype(np.float32)
+    group = (palette[:, 3].astype(np.int32) if palette.shape[1] == 4
+             else np.zeros(len(palette), np.int32))
+    low, high = float(entries.min()), float(entries.max())
+    out = np.empty_like(indices)
+    floyd_steinberg(target, np.ascontiguousarray(entries), indices, weight,
+                    np.ascontiguousarray(order), np.ascontiguousarray(reach), group,
+                    float(limit), float(floor), min(low, float(target.min())),
+                    max(high, float(target.max())), out)
+    return out

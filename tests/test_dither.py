@@ -1,0 +1,163 @@
+"""Dithering: the compiled kernel against a plain reference, and what it promises on real pictures."""
+
+import numpy as np
+import pytest
+
+from kqcodec import dither, metrics, quantizer
+from kqcodec._kernels.dither import floyd_steinberg
+from kqcodec.errors import UsageError
+
+from .conftest import png_chunks
+
+F = np.float32
+
+
+def reference_floyd_steinberg(target, palette, base, weight, group, limit, floor, low, high):
+    """Serpentine Floyd-Steinberg written plainly: every entry of the group searched, float32."""
+    h, w, _ = target.shape
+    out = np.empty((h, w), np.uint8)
+    here = np.zeros((w + 2, 3), F)
+    for y in range(h):
+        below = np.zeros((w + 2, 3), F)
+        xs = range(w) if y % 2 == 0 else range(w - 1, -1, -1)
+        step = 1 if y % 2 == 0 else -1
+        for x in xs:
+            g = base[y, x]
+            if weight[y, x] <= 0:
+                out[y, x] = g
+                continue
+            t = np.clip(target[y, x] + np.clip(here[x + 1] * weight[y, x], F(-limit), F(limit)),
+                        F(low), F(high)).astype(F)
+            best, dbest = None, None
+            for j in [g] + [j for j in range(len(palette)) if j != g]:
+                if group[j] != group[g]:
+                    continue
+                diff = t - palette[j]
+                d = F(0)
+                for c in range(3):
+                    d = F(d + diff[c] * diff[c])
+                if dbest is None or d < dbest:
+                    best, dbest = j, d
+            out[y, x] = best
+            q = (t - palette[best]).astype(F)
+            d = F(0)
+            for c in range(3):
+                d = F(d + q[c] * q[c])
+            if d < F(floor * floor):
+                continue
+            here[x + 1 + step] += q * F(0.4375)
+            below[x + 1 - step] += q * F(0.1875)
+            below[x + 1] += q * F(0.3125)
+            below[x + 1 + step] += q * F(0.0625)
+        here = below
+    return out
+
+
+def kernel(target, palette, base, weight, group, limit, floor, low, high):
+    gap = np.sqrt(((palette[:, None].astype(np.float64) - palette[None]) ** 2).sum(axis=2))
+    order = np.argsort(gap, axis=1, kind="stable").astype(np.int32)
+    own = np.arange(len(palette))
+    where = np.argmax(order == own[:, None], axis=1)
+    order[own, where] = order[:, 0]
+    order[:, 0] = own
+    reach = np.take_along_axis(gap, order, axis=1).astype(F)
+    out = np.empty_like(base)
+    floyd_steinberg(target, palette, base, weight, order, reach, group.astype(np.int32),
+                    limit, floor, low, high, out)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kernel_matches_the_plain_reference(seed):
+    rng = np.random.default_rng(seed)
+    h, w, p = 13, 17, 1 + seed * 5
+    palette = rng.uniform(0, 255, (p, 3)).astype(F)
+    target = rng.uniform(0, 255, (h, w, 3)).astype(F)
+    group = rng.integers(0, 2, p) if seed % 2 else np.zeros(p, int)
+    # The base entry: the nearest of a random group, as the caller guarantees.
+    base = rng.integers(0, p, (h, w)).astype(np.uint8)
+    weight = rng.uniform(-0.3, 1, (h, w)).astype(F)  # about a quarter switched off
+    args = (target, palette, base, weight, group, F(20 + 10 * seed), F(seed), F(0), F(255))
+    np.testing.assert_array_equal(kernel(*args), reference_floyd_steinberg(*args))
+
+
+def test_one_entry_and_no_weight_give_the_base():
+    rng = np.random.default_rng(5)
+    target = rng.uniform(0, 255, (6, 7, 3)).astype(F)
+    base = np.zeros((6, 7), np.uint8)
+    ones = np.ones((6, 7), F)
+    palette = np.array([[10, 20, 30]], F)
+    assert (kernel(target, palette, base, ones, np.zeros(1), 1e9, 0, 0, 255) == 0).all()
+    palette = rng.uniform(0, 255, (5, 3)).astype(F)
+    base = rng.integers(0, 5, (6, 7)).astype(np.uint8)
+    np.testing.assert_array_equal(kernel(target, palette, base, np.zeros_like(ones),
+                                         np.zeros(5), 1e9, 0, 0, 255), base)
+
+
+def gradient():
+    """A smooth horizontal ramp with a slow vertical tint, 48x256 RGB."""
+    x = np.linspace(0, 255, 256)
+    y = np.linspace(0, 60, 48)[:, None]
+    return np.stack([np.broadcast_to(x, (48, 256)), np.broadcast_to(x * 0.8 + y, (48, 256)),
+                     np.broadcast_to(255 - x * 0.6, (48, 256))], axis=2).round().astype(np.uint8)
+
+
+def blur(pixels, side=9):
+    """Box low-pass filter (a crude eye at a distance), 'valid' region only."""
+    values = np.asarray(pixels, np.float64)
+    s = np.cumsum(np.cumsum(np.pad(values, ((1, 0), (1, 0), (0, 0))), axis=0), axis=1)
+    return (s[side:, side:] - s[:-side, side:] - s[side:, :-side] + s[:-side, :-side]) / side**2
+
+
+def test_gradient_at_k4_keeps_the_low_pass_picture_closer():
+    ramp = gradient()
+    nearest = quantizer.quantize(ramp, 4)
+    dithered = quantizer.quantize(ramp, 4, dither=1.0)
+    error = {name: np.mean((blur(ramp) - blur(image.to_pixels())) ** 2)
+             for name, image in (("nearest", nearest), ("dithered", dithered))}
+    assert error["dithered"] < 0.7 * error["nearest"], error
+    # PSNR, a pixel-by-pixel measure, is what dithering gives up.
+    assert dithered.psnr < nearest.psnr
+
+
+def test_same_palette_valid_indices_and_identical_bytes(tmp_path, coffee):
+    nearest = quantizer.quantize(coffee, 16)
+    image = quantizer.quantize(coffee, 16, dither=1.0)
+    np.testing.assert_array_equal(image.palette, nearest.palette)
+    assert image.indices.dtype == np.uint8 and image.indices.max() < len(image.palette)
+    assert (image.indices != nearest.indices).mean() > 0.05
+    assert image.to_png() == quantizer.quantize(coffee, 16, dither=1.0).to_png()
+    assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    nearest.save(a)
+    image.save(b)
+    assert dict(png_chunks(a))[b"PLTE"] == dict(png_chunks(b))[b"PLTE"]
+
+
+def test_transparent_pixels_are_left_alone(present):
+    nearest = quantizer.quantize(present, 8)
+    image = quantizer.quantize(present, 8, dither=1.0)
+    decoded = image.to_pixels()
+    hidden = present[..., 3] == 0
+    assert (decoded[hidden] == 0).all()
+    not_opaque = present[..., 3] < 255
+    np.testing.assert_array_equal(image.indices[not_opaque], nearest.indices[not_opaque])
+    # Every pixel keeps the alpha its nearest entry has.
+    np.testing.assert_array_equal(decoded[..., 3], nearest.to_pixels()[..., 3])
+
+
+def test_map_is_off_on_edges_and_transparency_on_in_flat_areas():
+    pixels = np.full((20, 20, 4), 255, np.uint8)
+    pixels[:, 10:, :3] = 0  # a hard edge down the middle
+    pixels[0, 0, 3] = 128
+    weight = dither.dither_map(pixels)
+    assert weight[5, 2] == 1 and weight[5, 17] == 1
+    assert (weight[:, 8:12] == 0).all()
+    assert weight[0, 0] == 0
+
+
+def test_strength_zero_is_nearest_and_bad_strength_refused(coffee):
+    assert quantizer.quantize(coffee, 8, dither=0).to_png() == quantizer.quantize(coffee, 8).to_png()
+    for bad in (1.5, -0.1, "1", True):
+        with pytest.raises(UsageError, match="dither strength"):
+            quantizer.quantize(coffee, 8, dither=bad)
