@@ -166,7 +166,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         assignment = Assignment(feats, _features(palette, space))
     image = _finish(palette, assignment.labels, hist)
     if dither:
-        indices = dither_indices(pixels, image.palette, image.indices, dither)
+        indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
     return image
 

@@ -187,3 +187,16 @@ def test_verbose_encode_prints_what_was_written(tmp_path, pictures, capsys):
     line = capsys.readouterr().err.strip()
     assert line.startswith(f"{out}: 16 colors, 4-bit, {out.stat().st_size} bytes, PSNR ")
     assert line.endswith(" dB")
+
+
+def test_dither_and_space_through_the_command(tmp_path, pictures):
+    plain, dithered = tmp_path / "p.png", tmp_path / "d.png"
+    assert run("encode", pictures["skimage_rocket"], plain, "-k", "16")[0] == 0
+    code, _, err = run("encode", pictures["skimage_rocket"], dithered, "-k", "16", "--dither",
+                      "--space", "oklab")
+    assert code == 0, err
+    a, b = Image.open(plain), Image.open(dithered)
+    assert a.mode == b.mode == "P" and dithered.stat().st_size > plain.stat().st_size
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
+                      "--dither", "1.5")
+    assert code == 2 and "the strength must be from 0 to 1" in err

@@ -291,3 +291,9 @@ def test_command_target_ssimulacra2_and_space(folder, tmp_path):
     assert code == 2 and "unknown measure vmaf" in err
     code, _, err = run("report", pics, "--target-psnr", "30", "--target-ssimulacra2", "60")
     assert code == 2 and "not allowed with" in err
+
+
+def test_report_with_dither_writes_what_encode_writes(folder, tmp_path):
+    rows = reporting.report_image(folder / "rocket.jpg", (8,), out=tmp_path, dither=0.7)
+    image = kqcodec.quantize(kqcodec.read_image(folder / "rocket.jpg"), 8, dither=0.7)
+    assert (tmp_path / rows["encoded_file"].iloc[0]).read_bytes() == image.to_png()
