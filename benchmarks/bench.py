@@ -2,8 +2,15 @@
 
 Every method runs as a separate whole process on the same RGB(A) PNG, so wall
 time includes start-up, decoding and writing, and peak RSS is that process's
-own.  Quality (PSNR, SSIM), size and palette length are measured here, from
-the files the methods write, never taken from the methods themselves.
+own.  Quality (PSNR, SSIM, SSIMULACRA2), size and palette length are measured
+here, from the files the methods write, never taken from the methods
+themselves.  SSIMULACRA2 comes from the reference tool when
+``--ssimulacra2-tool`` names it (built from cloudinary/ssimulacra2, never part
+of kqcodec), else from the PyPI port through ``kqcodec.metrics``; with the
+tool, ``--port-check-mp`` also scores the smaller pictures with the port and
+prints how far it is from the reference.  The rate-distortion section prints
+SSIMULACRA2 against bytes and the Bjontegaard rate difference (BD-rate) of
+each kqcodec mode against pngquant.
 Run with --help for the options.  ``bench.py --worker METHOD IN OUT K`` is
 how the script runs the Pillow and notebook methods in a process of their own.
 """
@@ -22,8 +29,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
-METHODS = ('kqcodec', 'pngquant-s1', 'pngquant',
+METHODS = ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
+           'pngquant-s1', 'pngquant', 'pngquant-fs',
            'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
+# kqcodec's modes: the options each adds to `kqcodec encode`.
+KQCODEC_OPTIONS = {
+    'kqcodec': [],
+    'kqcodec-dither': ['--dither'],
+    'kqcodec-oklab': ['--space', 'oklab'],
+    'kqcodec-oklab-dither': ['--space', 'oklab', '--dither'],
+    # The library route for the same weighted colors: scikit-learn's KMeans.
+    'kqcodec-sklearn': ['--engine', 'sklearn'],
+}
+# pngquant's settings: undithered at speed 1 and at its default speed, and
+# its default (Floyd-Steinberg dithering).
+PNGQUANT_OPTIONS = {
+    'pngquant-s1': ['--nofs', '--speed', '1'],
+    'pngquant': ['--nofs'],
+    'pngquant-fs': [],
+}
 IMAGE_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
 SSIM_CROP = 1024  # SSIM on a full 12 MP photo takes longer than quantizing it
 
@@ -137,22 +161,19 @@ def build_commands(methods):
     pngquant = shutil.which('pngquant')
     worker = [sys.executable, str(Path(__file__).resolve()), '--worker']
     for method in methods:
-        if method in ('kqcodec', 'kqcodec-sklearn'):
+        if method in KQCODEC_OPTIONS:
             prefix, note = find_kqcodec()
-            if method == 'kqcodec':
+            if note not in notes:
                 notes.append(note)
-            # The library route for the same weighted colors: scikit-learn's KMeans.
-            extra = ['--engine', 'sklearn'] if method == 'kqcodec-sklearn' else []
             if prefix:
-                commands[method] = lambda s, d, k, p=prefix, e=extra: (
+                commands[method] = lambda s, d, k, p=prefix, e=KQCODEC_OPTIONS[method]: (
                     p + ['encode', s, d, '-k', str(k), '--force', *e])
-        elif method.startswith('pngquant'):
+        elif method in PNGQUANT_OPTIONS:
             if not pngquant:
                 notes.append(f'{method} skipped: pngquant not found on PATH')
                 continue
-            speed = ['--speed', '1'] if method == 'pngquant-s1' else []
-            commands[method] = lambda s, d, k, sp=speed: (
-                [pngquant, '--nofs', *sp, '--strip', '--force', '-o', d, str(k), s])
+            commands[method] = lambda s, d, k, o=PNGQUANT_OPTIONS[method]: (
+                [pngquant, *o, '--strip', '--force', '-o', d, str(k), s])
         else:
             commands[method] = lambda s, d, k, m=method: worker + [m, s, d, str(k)]
     return commands, notes
@@ -297,6 +318,35 @@ def run_methods(argvs, outs, repeat, shift, tmp):
     return best
 
 
+def ssimulacra2_scores(src_png, out_png, rgba, has_alpha, mp, args):
+    """SSIMULACRA2 of one output, as row fields.
+
+    'ssimulacra2' is the reference tool's score when --ssimulacra2-tool is
+    given (the tool handles alpha itself), else the port's through
+    kqcodec.metrics (which blends over dark and light backgrounds as the
+    tool does).  'ssimulacra2_port' is the port's score beside the tool's,
+    for pictures up to --port-check-mp megapixels.
+    """
+    def port():
+        import numpy as np
+        from PIL import Image
+        from kqcodec.metrics import ssimulacra2
+        with Image.open(out_png) as img:
+            test = np.asarray(img.convert('RGBA'))
+        if not has_alpha:
+            return ssimulacra2(rgba[..., :3], test[..., :3])
+        return ssimulacra2(rgba, test)
+
+    if not args.ssimulacra2_tool:
+        return {'ssimulacra2': port()}
+    done = subprocess.run([args.ssimulacra2_tool, str(src_png), str(out_png)],
+                          capture_output=True, text=True, check=True)
+    scores = {'ssimulacra2': float(done.stdout.split()[-1])}
+    if mp <= args.port_check_mp:
+        scores['ssimulacra2_port'] = port()
+    return scores
+
+
 def bench_image(src, ks, commands, args, tmp, position):
     """Run every method at every k on one image; return a list of row dicts.
 
@@ -329,6 +379,8 @@ def bench_image(src, ks, commands, args, tmp, position):
                 continue
             try:
                 measured = measure_output(ref, outs[m], has_alpha)
+                if args.ssimulacra2:
+                    measured.update(ssimulacra2_scores(path, outs[m], rgba, has_alpha, mp, args))
             except Exception as exc:  # an unreadable output is that method's error
                 rows.append({**row, 'status': 'error', 'note': f'decode: {exc}'})
                 continue
@@ -349,7 +401,8 @@ def report(df):
     def cell(row):
         if row.status != 'ok':
             return row.status
-        return (f'{row.psnr:.2f}dB {row.bytes / 1024:.1f}KiB '
+        s2 = f'S2 {row.ssimulacra2:.1f} ' if 'ssimulacra2' in df and row.ssimulacra2 == row.ssimulacra2 else ''
+        return (f'{row.psnr:.2f}dB {s2}{row.bytes / 1024:.1f}KiB '
                 f'{row.wall_s:.2f}s {row.rss_mb:.0f}MB')
 
     cells = df.assign(cell=df.apply(cell, axis=1))
@@ -365,12 +418,19 @@ def report(df):
         print('\nNo successful runs.')
         return
     cols = ['psnr', 'ssim', 'bpp', 's_per_mp', 'wall_s', 'rss_mb', 'palette']
+    if 'ssimulacra2' in ok:
+        cols.insert(2, 'ssimulacra2')
     medians = ok.groupby(['method', 'k'])[cols].median()
     medians.insert(0, 'n', ok.groupby(['method', 'k']).size())
     print('\nMedians per method and k (n = images; the notebook runs on small RGB images only):')
-    print(medians.round({'psnr': 2, 'ssim': 4, 'bpp': 3, 's_per_mp': 2,
+    print(medians.round({'psnr': 2, 'ssim': 4, 'ssimulacra2': 2, 'bpp': 3, 's_per_mp': 2,
                          'wall_s': 2, 'rss_mb': 0, 'palette': 0}).to_string())
     kqcodec_summary(ok)
+    if 'ssimulacra2' in ok:
+        rate_distortion(ok)
+        perceptual_targets(ok)
+    if 'ssimulacra2_port' in ok:
+        port_check(ok)
 
 
 def kqcodec_summary(ok):
@@ -407,6 +467,100 @@ def kqcodec_summary(ok):
     print(f'Max kqcodec peak RSS: {worst.rss_mb:.0f} MB ({worst.image}, k={worst.k})')
 
 
+def bd_rate(bytes_a, quality_a, bytes_b, quality_b):
+    """Bjontegaard rate difference of A against B, in percent (negative: A smaller).
+
+    Log bytes as a function of quality, interpolated with PCHIP over each
+    method's points, averaged over the quality range both cover.  NaN when
+    a curve has fewer than two distinct qualities or the ranges do not meet.
+    """
+    import numpy as np
+    from scipy.interpolate import PchipInterpolator
+
+    curves = []
+    for size, quality in ((bytes_a, quality_a), (bytes_b, quality_b)):
+        q = np.asarray(quality, float)
+        r = np.log(np.asarray(size, float))
+        order = np.argsort(q)
+        q, r = q[order], r[order]
+        if len(np.unique(q)) < 2 or len(np.unique(q)) < len(q):
+            return float('nan')
+        curves.append((q, r))
+    low = max(curves[0][0][0], curves[1][0][0])
+    high = min(curves[0][0][-1], curves[1][0][-1])
+    if not high > low:
+        return float('nan')
+    mean = [PchipInterpolator(q, r).integrate(low, high) / (high - low) for q, r in curves]
+    return float((np.exp(mean[0] - mean[1]) - 1) * 100)
+
+
+def rate_distortion(ok):
+    """Print SSIMULACRA2 against bytes per picture, and BD-rates of kqcodec's modes."""
+    import pandas as pd
+    methods = [m for m in METHODS if m in set(ok.method)]
+    cells = ok.assign(cell=[f'{s:.1f}@{b / 1024:.0f}K' for s, b in zip(ok.ssimulacra2, ok.bytes)])
+    table = cells.pivot_table(index=['image', 'k'], columns='method', values='cell',
+                              aggfunc='first', sort=False)[methods]
+    print('\nSSIMULACRA2 @ KiB, per picture and k:')
+    print(table.reset_index().to_string(index=False))
+    modes = [m for m in ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither')
+             if m in methods]
+    anchors = [m for m in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if m in methods]
+    rows = []
+    for image, group in ok.groupby('image', sort=False):
+        row = {'image': image}
+        for mode in modes:
+            for anchor in anchors:
+                if mode == anchor:
+                    continue
+                a, b = group[group.method == mode], group[group.method == anchor]
+                row[f'{mode} vs {anchor}'] = (bd_rate(a.bytes, a.ssimulacra2, b.bytes, b.ssimulacra2)
+                                             if len(a) and len(b) else float('nan'))
+        rows.append(row)
+    bd = pd.DataFrame(rows).set_index('image')
+    print('\nBD-rate in SSIMULACRA2, % bytes at equal score (negative: kqcodec smaller), per picture:')
+    print(bd.round(1).T.to_string())
+    summary = pd.DataFrame({'median': bd.median(), 'pictures': bd.count()})
+    print('\nBD-rate medians over the pictures where the quality ranges meet:')
+    print(summary.round(1).to_string())
+
+
+def perceptual_targets(ok):
+    """Print the per-k comparisons the perceptual options are judged by."""
+    import pandas as pd
+    rows = []
+    pairs = (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-oklab-dither', 'pngquant-fs'),
+             ('kqcodec-dither', 'kqcodec'), ('kqcodec-oklab', 'kqcodec'))
+    for mode, other in pairs:
+        both = ok[ok.method == mode].merge(ok[ok.method == other], on=['image', 'k'],
+                                           suffixes=('', '_o'))
+        for k, g in both.groupby('k'):
+            rows.append({'mode': mode, 'vs': other, 'k': k, 'n': len(g),
+                         'median_S2': g.ssimulacra2.median(), 'median_S2_vs': g.ssimulacra2_o.median(),
+                         'median_dS2': (g.ssimulacra2 - g.ssimulacra2_o).median(),
+                         'bytes_ratio': (g.bytes / g.bytes_o).median(),
+                         'dPSNR_dB': (g.psnr - g.psnr_o).median(),
+                         'time_ratio': (g.wall_s / g.wall_s_o).median()})
+    if rows:
+        print('\nPerceptual modes against pngquant dithered and kqcodec (medians of per-picture '
+              'values, differences and ratios):')
+        print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+def port_check(ok):
+    """Print how far the PyPI port's SSIMULACRA2 is from the reference tool's."""
+    from scipy.stats import spearmanr
+    both = ok.dropna(subset=['ssimulacra2', 'ssimulacra2_port'])
+    diff = both.ssimulacra2_port - both.ssimulacra2
+    worst = both.loc[diff.abs().idxmax()]
+    print(f'\nSSIMULACRA2, PyPI port against the reference tool, {len(both)} files of '
+          f'{both.image.nunique()} pictures: port - reference median {diff.median():+.2f}, '
+          f'from {diff.min():+.2f} to {diff.max():+.2f}; Spearman rank correlation '
+          f'{spearmanr(both.ssimulacra2, both.ssimulacra2_port)[0]:.4f}; largest gap on '
+          f'{worst.image} k={worst.k} {worst.method} ({worst.ssimulacra2:.2f} against '
+          f'{worst.ssimulacra2_port:.2f})')
+
+
 def parse_args(argv):
     """Parse the command line of the benchmark (not of worker mode)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -418,11 +572,22 @@ def parse_args(argv):
                    help=f'comma-separated subset of: {", ".join(METHODS)}')
     p.add_argument('--repeat', type=int, default=1,
                    help='runs per method; the minimum wall time is kept (default: 1)')
-    p.add_argument('--csv', type=Path, help='save the raw rows to this CSV file')
+    p.add_argument('--csv', type=Path, help='save the raw rows to this CSV file (after each picture)')
+    p.add_argument('--from-csv', type=Path, metavar='PATH',
+                   help='print the tables of rows saved by --csv instead of running anything')
+    p.add_argument('--ssimulacra2', action='store_true',
+                   help='also measure SSIMULACRA2 and print the rate-distortion comparison')
+    p.add_argument('--ssimulacra2-tool', metavar='PATH',
+                   help='the reference ssimulacra2 executable (implies --ssimulacra2); without '
+                        'it the PyPI port scores (slow: about 6 s a megapixel)')
+    p.add_argument('--port-check-mp', type=float, default=1.5, metavar='MP',
+                   help='with the tool, also score pictures up to MP megapixels with the port, '
+                        'to compare the two (default: 1.5)')
     p.add_argument('--max-mp-notebook', type=float, default=1.0,
                    help='run the slow notebook method only up to this many megapixels')
     args = p.parse_args(argv)
     args.ks = [int(k) for k in args.k.split(',')]
+    args.ssimulacra2 = args.ssimulacra2 or bool(args.ssimulacra2_tool)
     args.methods = [m.strip() for m in args.methods.split(',') if m.strip()]
     unknown = set(args.methods) - set(METHODS)
     if unknown:
@@ -435,6 +600,18 @@ def parse_args(argv):
 def main(argv=None):
     """Benchmark every image in the folder and print the tables."""
     args = parse_args(argv)
+    import pandas as pd
+    if args.from_csv:
+        df = pd.read_csv(args.from_csv, keep_default_na=False, na_values=[''])
+    else:
+        df = run_all(args)
+    with pd.option_context('display.width', 250, 'display.max_columns', None,
+                           'display.max_colwidth', 60):
+        report(df)
+
+
+def run_all(args):
+    """Run every method on every picture; the rows so far go to --csv after each picture."""
     import pandas as pd
     images = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
@@ -451,13 +628,11 @@ def main(argv=None):
                 rows += bench_image(src, args.ks, commands, args, tmp, i)
             except OSError as exc:  # an unreadable picture should not end the run
                 print(f'{src.name} skipped: {exc}')
-    df = pd.DataFrame(rows)
+            if args.csv:
+                pd.DataFrame(rows).to_csv(args.csv, index=False)
     if args.csv:
-        df.to_csv(args.csv, index=False)
         print(f'Raw rows written to {args.csv}')
-    with pd.option_context('display.width', 250, 'display.max_columns', None,
-                           'display.max_colwidth', 60):
-        report(df)
+    return pd.DataFrame(rows)
 
 
 if __name__ == '__main__':
