@@ -1,7 +1,9 @@
 """The compiled kernels; everything else about the package is in setup.cfg.
 
 Every ``kqcodec/_kernels/*.pyx`` becomes the extension module of the same
-name, built with OpenMP so that ``prange`` loops use every core.
+name, built with OpenMP so that ``prange`` loops use every core, and
+without floating-point contraction so that results do not depend on the
+machine.
 """
 
 from pathlib import Path
@@ -17,7 +19,7 @@ extensions = [
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # No fused multiply-add contraction: float kernels (error diffusion)
-        # must give the same result whatever the compiler or CPU.
+        # must give the same result whatever the compiler or CPU (x86-64, ARM).
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off"],
         extra_link_args=["-fopenmp"],
     )

@@ -13,7 +13,8 @@ import threading
 import warnings
 
 from . import __version__
-from .defaults import MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES, TARGET_PSNR
+from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
+                       SPEEDS, TARGET_PSNR)
 from .errors import KqcodecError, UsageError
 
 EPILOG = """\
@@ -60,6 +61,11 @@ def seed_value(text):
 def pixel_limit(text):
     """Parse --max-pixels: a positive integer, or 0 for no limit."""
     return _integer(text, 0, 2**63 - 1, "the limit") or None
+
+
+def speed_value(text):
+    """Parse an effort level, 1..10."""
+    return _integer(text, SPEEDS.start, SPEEDS.stop - 1, "the speed")
 
 
 def positive_int(text):
@@ -118,6 +124,12 @@ def metric_list(text):
     return tuple(m for m in METRICS if m in names)
 
 
+def _add_speed(sub):
+    sub.add_argument("--speed", type=speed_value, default=DEFAULT_SPEED, metavar="S",
+                     help="effort, as in pngquant: 1 = smallest files and slowest, 10 = fastest "
+                          "(default %(default)s); sets the palette search and the compression")
+
+
 def build_parser():
     """Return the argument parser of the ``kqcodec`` command."""
     parser = _Parser(
@@ -151,6 +163,7 @@ def build_parser():
                           "(default: convert a picture with a non-sRGB profile to sRGB first)")
     _add_space(enc)
     _add_dither(enc)
+    _add_speed(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
                           "viewer shows it, in sRGB) of the result")
@@ -218,6 +231,7 @@ def build_parser():
     _add_space(rep)
     _add_dither(rep)
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_speed(rep)
     _add_common(rep)
     rep.set_defaults(run=_report)
     return parser
@@ -254,7 +268,7 @@ def _encode(args):
     result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
                           max_pixels=args.max_pixels, engine=args.engine,
                           keep_profile=args.keep_profile, space=args.space,
-                          strict=args.strict, dither=args.dither)
+                          strict=args.strict, dither=args.dither, speed=args.speed)
     if args.verbose:
         from . import pngfile
 
@@ -302,7 +316,7 @@ def _report(args):
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
-        strict=args.strict, dither=args.dither,
+        strict=args.strict, dither=args.dither, speed=args.speed,
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
         scheduler=args.scheduler, resume=args.resume,
         announce=None if args.quiet else _tell,

@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
 from .paletteimage import PaletteImage
+from .defaults import DEFAULT_SPEED
 from .dither import check_strength
-from .quantizer import check_k, check_space, quantize
+from .quantizer import check_k, check_space, check_speed, quantize
 from .safefile import check_input, check_output
 
 __all__ = [
@@ -39,7 +40,8 @@ class Encoding(PaletteImage):
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
-           engine="kqcodec", keep_profile=False, space="rgb", strict=False, dither=0.0):
+           engine="kqcodec", keep_profile=False, space="rgb", strict=False, dither=0.0,
+           speed=DEFAULT_SPEED):
     """Read a picture, quantize it to k colors and write a palette PNG.
 
     Parameters
@@ -69,6 +71,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Refuse a PNG input that breaks any rule; see :func:`imageio.read_image`.
     dither : float
         Error diffusion strength 0..1; see :func:`quantize`.
+    speed : int
+        Effort, in pngquant's sense: 1 (smallest file, slowest) to 10
+        (fastest); sets both the palette search and the compression.
 
     Returns
     -------
@@ -81,14 +86,16 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     k = check_k(k)
     check_space(space)
     check_strength(dither)
+    speed = check_speed(speed)
     check_input(source)
     check_output(dest, source=source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
                                         color="keep" if keep_profile else "srgb",
                                         strict=strict)
-    image = quantize(pixels, k, seed=seed, engine=engine, space=space, dither=dither)
+    image = quantize(pixels, k, seed=seed, engine=engine, space=space, dither=dither,
+                     speed=speed)
     image = replace(image, color=tags or None)
-    size = image.save(dest, force=force)
+    size = image.save(dest, force=force, speed=speed)
     return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
                     encoded_bytes=size)
 

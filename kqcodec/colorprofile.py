@@ -194,7 +194,9 @@ def _transform(profile, space, *, optimize=True):
         raise ProfileError(str(exc) or type(exc).__name__) from None
 
     def apply(samples):
-        image = Image.fromarray(np.ascontiguousarray(samples), mode)
+        # frombytes names the mode; fromarray's mode argument is deprecated.
+        samples = np.ascontiguousarray(samples)
+        image = Image.frombytes(mode, (samples.shape[1], samples.shape[0]), samples.tobytes())
         try:
             return np.asarray(ImageCms.applyTransform(image, transform))
         except (ImageCms.PyCMSError, OSError, ValueError) as exc:
@@ -327,4 +329,6 @@ def rendered(samples, tags, *, keep=False, cmyk=False, name="picture"):
 def _naive_cmyk(samples):
     from PIL import Image
 
-    return np.asarray(Image.fromarray(np.ascontiguousarray(samples), "CMYK").convert("RGB"))
+    samples = np.ascontiguousarray(samples)
+    image = Image.frombytes("CMYK", (samples.shape[1], samples.shape[0]), samples.tobytes())
+    return np.asarray(image.convert("RGB"))

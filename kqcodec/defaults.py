@@ -20,3 +20,9 @@ REPORT_METRICS = ("psnr", "ssim")
 
 #: Color spaces the palette search can measure distances in.
 SPACES = ("rgb", "oklab")
+
+#: Effort levels, in pngquant's sense: 1 = smallest files and slowest, 10 = fastest.
+SPEEDS = range(1, 11)
+
+#: The effort level used when none is given.
+DEFAULT_SPEED = 4

@@ -519,7 +519,7 @@ def write_image(path, pixels, *, force=False, color=None):
         )
     if fmt == "JPEG" and pixels.shape[2] == 4:
         raise UsageError(f"{path}: JPEG cannot hold transparency; write .png, .webp or .tiff")
-    img = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+    img = Image.fromarray(pixels)  # (H, W, 3) uint8 is RGB, (H, W, 4) RGBA
     if color:
         options = dict(options, **_color_options(fmt, color, path))
     with atomic_output(path, force=force) as stream:
@@ -562,6 +562,6 @@ def memory_file(pixels):
         A binary PPM, positioned at its start.
     """
     stream = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, np.uint8), "RGB").save(stream, format="PPM")
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(stream, format="PPM")
     stream.seek(0)
     return stream

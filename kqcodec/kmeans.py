@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
 __all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "ENGINES"]
@@ -48,10 +49,10 @@ _COARSE_CELL = 8.0
 _BIN_SHARE = 8.0
 
 # Lloyd iterations: to convergence on the bins (and in each swap trial, a
-# bounded number), a few on the exact colors, where each costs more.
+# bounded number); a few on the exact colors, where each costs more, set by
+# the speed (see _exact_iter).
 _COARSE_ITER = 100
 _TRIAL_ITER = 12
-_EXACT_ITER = 4
 
 # Swap trials stop after this many in a row fail to lower the error.
 _PATIENCE = 4
@@ -303,9 +304,19 @@ def _swap_options(assignment, weights, width=4):
     return [((i, j), splits[i][1]) for _, i, j in ranked]
 
 
-def _swap_trials(k):
-    """Swap trials by palette size: cheap and most useful for small palettes."""
-    return 10 if k <= 128 else 4
+def _swap_trials(k, speed):
+    """Swap trials by palette size and speed: cheap and most useful for small palettes."""
+    trials = 10 if k <= 128 else 4
+    if speed <= 3:
+        return 2 * trials
+    if speed <= 6:
+        return trials
+    return {7: trials // 2, 8: trials // 2, 9: 1}.get(speed, 0)
+
+
+def _exact_iter(speed):
+    """Lloyd iterations on the exact colors (or bins of side 2) by speed."""
+    return 6 if speed <= 3 else 4 if speed <= 6 else 2 if speed <= 8 else 1
 
 
 def _inherit(parent, points, members, weights, max_iter):
@@ -380,7 +391,7 @@ def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
     return np.vstack(means).astype(np.float32), np.concatenate(totals), members
 
 
-def weighted_kmeans(points, weights, k):
+def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED):
     """Cluster weighted points into k centres minimising weighted squared error.
 
     Parameters
@@ -392,6 +403,8 @@ def weighted_kmeans(points, weights, k):
         Pixel count of each point.
     k : int
         Number of centres, 2 <= k <= 256.
+    speed : int
+        Search effort, 1 (most swap trials and iterations) to 10 (fewest).
 
     Returns
     -------
@@ -419,7 +432,7 @@ def weighted_kmeans(points, weights, k):
         start = divisive_split(coarse, coarse_w, k).astype(np.float32)
     assignment = Assignment(coarse, start)
     _lloyd(assignment, coarse_w, _COARSE_ITER)
-    assignment, swaps = _swap_search(assignment, coarse_w, _swap_trials(k))
+    assignment, swaps = _swap_search(assignment, coarse_w, _swap_trials(k, speed))
     if members is None:
         return KMeansResult(assignment.centres, assignment, swaps)
     if large:
@@ -429,10 +442,10 @@ def weighted_kmeans(points, weights, k):
         fine, fine_w, fine_of = _bin(points, weights, 2.0)
         parent = np.empty(len(fine), np.int64)
         parent[fine_of] = members
-        assignment = _inherit(assignment, fine, parent, fine_w, _EXACT_ITER)
+        assignment = _inherit(assignment, fine, parent, fine_w, _exact_iter(speed))
         members, rounds = fine_of, 0
     else:
-        rounds = _EXACT_ITER
+        rounds = _exact_iter(speed)
     assignment = _inherit(assignment, points, members, weights, rounds)
     return KMeansResult(assignment.centres, assignment, swaps)
 

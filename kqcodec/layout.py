@@ -11,21 +11,24 @@ deflate has levels.  These choices change the file size by several percent:
   they are neighbours in the image.
 * The per-row filter is chosen by the usual heuristic (least sum of
   absolute signed bytes, as libpng does).
-* Both layouts (unfiltered, and reordered + filtered) are compressed, on two
-  threads, at the strongest level the image size allows, and the smaller is
-  kept: a quick trial compression does not predict the winner.  libdeflate
-  (the ``deflate`` package) at level 10 gives files about 5% smaller than
-  zlib at level 9, at level 12 about 6%; zlib is the fallback.
+* Both layouts (unfiltered, and reordered + filtered) are built and given a
+  fast trial compression.  The trial says how compressible the data is,
+  which sets the deflate level together with the speed (see
+  :func:`final_level`), and which layout to keep; when the two are close,
+  the slower speeds compress both at the final level and keep the smaller.
+  libdeflate (the ``deflate`` package) at level 10 gives files about 5%
+  smaller than zlib at level 9, at level 12 about 6%; zlib is the fallback.
 
 No function here knows about chunks; :mod:`pngfile` writes them.
 """
 
-import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._kernels import layout as kernels
+from .defaults import DEFAULT_SPEED
 
 try:  # libdeflate: smaller and faster than zlib at its high levels
     import deflate as _libdeflate
@@ -37,20 +40,37 @@ __all__ = [
     "pack_rows",
     "adjacency_order",
     "compress",
+    "final_level",
     "image_data",
 ]
 
-# libdeflate's level 10 starts its near-optimal parsing: about 7% smaller
-# than levels 6 to 9 (and zlib's 9) at about 0.17 s per MB of image data,
-# against 0.03 s at level 6.  Images up to this many bytes of image data
-# (4 megapixels at 8 bits) get level 10; larger ones level 6.
-_STRONG_UP_TO = 4 << 20
-_STRONG_LEVEL = 10
-_FAST_LEVEL = 6
-# Small images afford level 12, a few percent smaller again.
-_STRONGEST_UP_TO = 1 << 19
-# Filters and reordering are tried up to the same size.
-_TRY_FILTERS_UP_TO = _STRONG_UP_TO
+# Deflate level by speed (1..10) and by the image data: up to 512 KB, up to
+# 4 MB, more, and more but flat.  libdeflate's level 10 starts its
+# near-optimal parsing: about 7% smaller than levels 6 to 9 (and zlib's 9) on
+# photos, at about five times the time of level 6; level 12 is a few percent
+# smaller again.  On flat data (graphics, long runs) the filtered layout does
+# most of the work and near-optimal parsing is slow (seconds for a few MB);
+# there level 9 avoids level 6's weakness on long runs at a small cost.
+_LEVELS = {
+    1: (12, 12, 12, 12), 2: (12, 12, 10, 10), 3: (12, 10, 10, 10), 4: (12, 10, 6, 9),
+    5: (10, 10, 6, 9), 6: (10, 9, 6, 9), 7: (9, 6, 6, 8), 8: (6, 6, 6, 6),
+    9: (6, 6, 5, 6), 10: (6, 5, 4, 5),
+}
+_MEDIUM_FROM = 1 << 19
+_LARGE_FROM = 4 << 20
+# The trial's level, and the ratio by which a trial shrinking the data marks
+# it as flat.  Level 6 ranks the two layouts as the stronger levels do far
+# more often than level 1.
+_TRIAL_LEVEL = 6
+_FLAT_RATIO = 10.0
+# The trial compresses at most this many bytes, in bands spread over the image.
+_TRIAL_BYTES = 1 << 20
+_TRIAL_BANDS = 16
+# Up to this speed both layouts are compressed at the final level when the
+# data is small or the trial finds them this close: the trial cannot tell
+# such a pair apart.
+_BOTH_UP_TO_SPEED = 4
+_CLOSE = 0.03
 
 
 def bit_depth_for(entries):
@@ -182,22 +202,52 @@ def compress(data, level):
     return zlib.compress(data, min(level, 9))
 
 
-def _final_level(size):
-    if size > _STRONG_UP_TO:
-        return _FAST_LEVEL
-    if _libdeflate is None:
-        return 9
-    return 12 if size <= _STRONGEST_UP_TO else _STRONG_LEVEL
+def _on_two_threads(jobs):
+    """Run the callables `jobs`, two at a time (deflate releases the GIL); their results."""
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda job: job(), jobs))
 
 
-def image_data(indices, palette):
+def _trial_sample(scanlines):
+    """Bands of rows spread over the image, at most _TRIAL_BYTES in all."""
+    if scanlines.nbytes <= _TRIAL_BYTES:
+        return scanlines.tobytes()
+    height, row = scanlines.shape
+    rows = max(1, _TRIAL_BYTES // (_TRIAL_BANDS * row))
+    starts = np.linspace(0, height - rows, _TRIAL_BANDS).astype(np.int64)
+    return b"".join(scanlines[start : start + rows].tobytes() for start in starts)
+
+
+def final_level(size, trial_ratio, speed):
+    """The deflate level for `size` bytes of image data that a trial shrank `trial_ratio` times."""
+    levels = _LEVELS[speed]
+    if size < _MEDIUM_FROM:
+        level = levels[0]
+    elif size < _LARGE_FROM:
+        level = levels[1]
+    else:
+        level = levels[3] if trial_ratio >= _FLAT_RATIO else levels[2]
+    return level if _libdeflate is not None else min(level, 9)
+
+
+def image_data(indices, palette, *, speed=DEFAULT_SPEED):
     """Choose the byte layout of a palette image and compress it.
+
+    Both layouts (plain, and reordered + filtered) are built; a fast trial
+    compression of each tells how compressible the data is, which sets the
+    final deflate level with the speed, and which layout to keep.  When the
+    trial finds them close, both are compressed at the final level (at the
+    slower speeds) and the smaller is kept.
 
     Parameters
     ----------
     indices : (H, W) uint8 ndarray
     palette : (P, 3) or (P, 4) uint8 ndarray
         RGBA entries with alpha < 255 come first and stay first.
+    speed : int
+        1 (smallest) to 10 (fastest).
 
     Returns
     -------
@@ -208,35 +258,21 @@ def image_data(indices, palette):
     """
     entries = len(palette)
     depth = bit_depth_for(entries)
-    identity = np.arange(entries)
-    plain = _scanlines(pack_rows(indices, depth), 0).tobytes()
-    level = _final_level(len(plain))
-    if entries < 3 or len(plain) > _TRY_FILTERS_UP_TO:
-        return identity, compress(plain, level)
-    first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
-    order = adjacency_order(indices, entries, first=first)
-    renumber = np.empty(entries, np.uint8)
-    renumber[order] = np.arange(entries, dtype=np.uint8)
-    # Compress the plain scanlines on a second thread while the filtered
-    # layout is built, then compress that: deflate releases the GIL.  A quick
-    # trial compression does not predict which will win at the final level.
-    results = {}
-
-    def compress_plain():
-        try:
-            results["plain"] = compress(plain, level)
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            results["error"] = exc
-
-    worker = threading.Thread(target=compress_plain)
-    worker.start()
-    try:
-        filtered = _adaptive(pack_rows(renumber[indices], depth)).tobytes()
-        results["filtered"] = compress(filtered, level)
-    finally:
-        worker.join()
-    if "error" in results:
-        raise results["error"]
-    if len(results["filtered"]) < len(results["plain"]):
-        return order, results["filtered"]
-    return identity, results["plain"]
+    layouts = [(np.arange(entries), _scanlines(pack_rows(indices, depth), 0))]
+    if entries >= 3:
+        first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
+        order = adjacency_order(indices, entries, first=first)
+        renumber = np.empty(entries, np.uint8)
+        renumber[order] = np.arange(entries, dtype=np.uint8)
+        layouts.append((order, _adaptive(pack_rows(renumber[indices], depth))))
+    samples = [_trial_sample(rows) for _, rows in layouts]
+    trials = _on_two_threads([lambda data=data: len(compress(data, _TRIAL_LEVEL)) for data in samples])
+    best = int(np.argmin(trials))
+    size = layouts[0][1].nbytes
+    level = final_level(size, len(samples[best]) / trials[best], speed)
+    close = size < _MEDIUM_FROM or max(trials) <= (1 + _CLOSE) * min(trials)
+    chosen = range(len(layouts)) if close and speed <= _BOTH_UP_TO_SPEED else [best]
+    results = _on_two_threads([lambda i=i: (compress(layouts[i][1].tobytes(), level), i)
+                               for i in chosen])
+    data, i = min(results, key=lambda result: (len(result[0]), result[1]))
+    return layouts[i][0], data

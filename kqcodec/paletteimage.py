@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import pngfile
+from .defaults import DEFAULT_SPEED
 from .safefile import atomic_output
 
 __all__ = ["PaletteImage"]
@@ -46,8 +47,16 @@ class PaletteImage:
         """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
         return self.palette[self.indices]
 
-    def save(self, path, *, force=False):
+    def save(self, path, *, force=False, speed=DEFAULT_SPEED):
         """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`.
+
+        Parameters
+        ----------
+        path : path-like
+        force : bool
+            Replace an existing file.
+        speed : int
+            Compression effort, 1 (smallest file) to 10 (fastest).
 
         Returns
         -------
@@ -56,12 +65,13 @@ class PaletteImage:
         """
         with atomic_output(path, force=force) as stream:
             # Inside the block: an error while encoding leaves no file either.
-            data = self.to_png()
+            data = self.to_png(speed=speed)
             stream.write(data)
         return len(data)
 
-    def to_png(self):
-        """Return the palette PNG file as bytes."""
+    def to_png(self, *, speed=DEFAULT_SPEED):
+        """Return the palette PNG file as bytes; `speed` as for :meth:`save`."""
         stream = io.BytesIO()
-        pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color)
+        pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color,
+                                  speed=speed)
         return stream.getvalue()

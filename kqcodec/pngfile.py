@@ -14,7 +14,7 @@ import numpy as np
 import png
 
 from . import layout
-from .defaults import MAX_PIXELS
+from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .errors import UsageError
 from .layout import bit_depth_for
 
@@ -31,7 +31,7 @@ DEFAULT_MAX_PIXELS = MAX_PIXELS
 SIGNATURE = png.signature
 
 
-def write_palette_png(stream, indices, palette, *, color=None):
+def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPEED):
     """Write a color type 3 PNG: IHDR, color chunks, PLTE, tRNS if needed, IDAT, IEND.
 
     The palette may be written in another order than given, with the indices
@@ -50,6 +50,9 @@ def write_palette_png(stream, indices, palette, *, color=None):
     color : colorprofile.ColorTags, optional
         Written as ``iCCP``, or ``sRGB``, or ``gAMA`` and ``cHRM`` (see
         :func:`color_chunks`).
+    speed : int
+        Compression effort, 1 (smallest) to 10 (fastest); see
+        :func:`layout.final_level`.
 
     Raises
     ------
@@ -72,7 +75,7 @@ def write_palette_png(stream, indices, palette, *, color=None):
         raise UsageError(f"index {int(indices.max())} is out of range for {entries} palette entries")
     indices = indices.astype(np.uint8, copy=False)
     height, width = indices.shape
-    order, data = layout.image_data(indices, palette)
+    order, data = layout.image_data(indices, palette, speed=speed)
     palette = palette[order]
     chunks = [
         (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth_for(entries), 3, 0, 0, 0)),

@@ -10,7 +10,7 @@ those entries back to the pixels.  Reading and writing files is
 import numpy as np
 
 from . import oklab
-from .defaults import SPACES
+from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
 from .dither import check_strength, dither_indices
 from .errors import UsageError
 from .histogram import color_histogram
@@ -19,7 +19,7 @@ from .metrics import visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
 
-__all__ = ["quantize", "prepare", "check_k", "check_space", "K_RANGE"]
+__all__ = ["quantize", "prepare", "check_k", "check_space", "check_speed", "K_RANGE"]
 
 #: Palette sizes kqcodec allows.
 K_RANGE = range(2, 257)
@@ -30,6 +30,13 @@ def check_k(k):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
         raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
     return int(k)
+
+
+def check_speed(speed):
+    """Return `speed` as an int if it is an effort level (1..10)."""
+    if isinstance(speed, bool) or not isinstance(speed, (int, np.integer)) or speed not in SPEEDS:
+        raise UsageError(f"speed must be an integer from 1 to 10, not {speed!r}")
+    return int(speed)
 
 
 def check_space(space):
@@ -79,7 +86,8 @@ def _entries(centres, channels, space="rgb"):
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb", dither=0.0):
+def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb", dither=0.0,
+             speed=DEFAULT_SPEED):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -104,6 +112,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         ``rgb`` minimises the error PSNR measures; ``oklab`` the error in a
         perceptual space (see :mod:`oklab`), which spends entries where eyes
         tell colors apart, at some cost in PSNR.
+    speed : int
+        Search effort, 1 (best palette, slowest) to 10 (fastest).  The
+        compression effort is given when writing (:meth:`PaletteImage.to_png`).
 
     Returns
     -------
@@ -131,6 +142,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         raise UsageError(
             f"pixels must be a non-empty (H, W, 3|4) uint8 array, not {pixels.shape} {pixels.dtype}"
         )
+    check_speed(speed)
     if not 0 <= seed < 2**32:
         raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
     channels = pixels.shape[2]
@@ -149,7 +161,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     if engine == "sklearn":
         result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
     else:
-        result = weighted_kmeans(feats[search], weights[search], wanted)
+        result = weighted_kmeans(feats[search], weights[search], wanted, speed=speed)
     centres = result.centres
     if channels == 4:
         # The labels may still be those of the bins (see weighted_kmeans):

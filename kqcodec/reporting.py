@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as tables
 from . import metrics as measures
-from .defaults import REPORT_KS
+from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_strength
 from .errors import FormatError, InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
@@ -41,7 +41,7 @@ _CROP = 1024
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False):
+                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -70,6 +70,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         ``ssimulacra2`` column is there only when asked.
     strict : bool
         Refuse a PNG that breaks any rule; see :func:`imageio.read_image`.
+    speed : int
+        Effort, 1 (smallest files) to 10 (fastest), as for ``encode``.
 
     Returns
     -------
@@ -107,8 +109,8 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         try:
             start = time.perf_counter()
             image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space,
-                                       dither=dither)
-            data = replace(image, color=tags or None).to_png()
+                                       dither=dither, speed=speed)
+            data = replace(image, color=tags or None).to_png(speed=speed)
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
                 raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
@@ -202,7 +204,7 @@ def _report_job(job):
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
            dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
-           announce=None):
+           announce=None, speed=DEFAULT_SPEED):
     """Build the size/quality table of every picture in a folder.
 
     The table is kept in ``report.csv`` in `out` as it grows: the rows of
@@ -247,6 +249,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         Called once with a one-line message for the user (the Dask
         dashboard's address); by default it is printed on stderr when
         `progress` is true.
+    speed : int
+        Effort, 1 (smallest files) to 10 (fastest), as for ``encode``.
 
     Returns
     -------
@@ -272,6 +276,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
+    speed = quantizer.check_speed(speed)
     if scheduler is not None:
         cluster.check_address(scheduler)
         cluster.require()
@@ -291,7 +296,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         if missing:
             jobs_list.append((path, dict(ks=missing, out=out, stem=stems[name], name=name,
                                          force=force, seed=seed, max_pixels=max_pixels, space=space,
-                                         dither=dither, metrics=metrics, strict=strict)))
+                                         dither=dither, metrics=metrics, strict=strict,
+                                         speed=speed)))
     if announce is None and progress:
         announce = _announce
     if jobs_list:

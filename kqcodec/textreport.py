@@ -38,7 +38,10 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
         # JSON has no infinity: a lossless encoding's PSNR is written as null.
         return table.to_json(orient="records", indent=1)
     if fmt == "markdown":
-        return table.to_markdown(index=False, floatfmt=".3f")
+        # Missing values (pandas.NA in the integer columns) become None, an
+        # empty cell: older tabulate releases test cells for truth, which NA refuses.
+        cells = table.astype(object).where(table.notna(), None)
+        return cells.to_markdown(index=False, floatfmt=".3f")
     columns = [c for c in _SHOWN if c in table]
     if (table["status"] != "ok").any():
         columns += ["status", "error"]

@@ -46,3 +46,22 @@ def ihdr(path):
     chunks = dict(png_chunks(path))
     w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
     return w, h, depth, ctype, interlace
+
+
+def synthetic_photo(height=960, width=1280):
+    """A 1.2-megapixel RGB picture with hundreds of thousands of colors, the same everywhere.
+
+    Smooth gradients, a few flat shapes and a fine texture from integer
+    arithmetic (no random generator, whose streams may change between numpy
+    versions): large enough for the large-picture paths of the histogram,
+    the palette search and the compression.
+    """
+    y, x = np.mgrid[0:height, 0:width].astype(np.int64)
+    texture = (x * 7919 + y * 104729 + (x * y) % 9973) % 23 - 11
+    red = 255 * x // width + texture
+    green = 255 * y // height + (texture * 3) // 4
+    blue = (128 + 100 * np.sin(x / 97.0) * np.cos(y / 61.0)).astype(np.int64) + texture // 2
+    pixels = np.clip(np.stack([red, green, blue], axis=2), 0, 255).astype(np.uint8)
+    pixels[100:300, 200:600] = (20, 160, 40)  # flat shapes, as in graphics
+    pixels[500:900, 900:1200] = (240, 240, 235)
+    return pixels

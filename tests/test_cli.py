@@ -55,6 +55,8 @@ def test_help_and_version(capsys):
     ["encode", "IN", "OUT", "-k", "257"],
     ["encode", "IN", "OUT", "-k", "many"],
     ["encode", "IN", "OUT"],
+    ["encode", "IN", "OUT", "-k", "16", "--speed", "0"],
+    ["encode", "IN", "OUT", "-k", "16", "--speed", "11"],
     ["frobnicate"],
 ])
 def test_bad_usage_exits_2_with_one_line(tmp_path, pictures, args):

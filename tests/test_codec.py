@@ -1,5 +1,7 @@
 """Encoder and decoder end to end, on real pictures and hand-sized arrays."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -173,3 +175,24 @@ def test_oklab_keeps_transparency(present):
 def test_unknown_space_is_a_usage_error(coffee):
     with pytest.raises(UsageError, match="space must be one of rgb, oklab"):
         quantizer.quantize(coffee, 16, space="lab")
+
+
+def test_speed_one_writes_no_larger_file_than_speed_ten(coffee):
+    image = quantizer.quantize(coffee, 64)
+    slow, fast = image.to_png(speed=1), image.to_png(speed=10)
+    assert len(slow) < len(fast)
+    for data in (slow, fast):
+        back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        np.testing.assert_array_equal(back, image.to_pixels())
+
+
+def test_more_search_effort_gives_a_palette_at_least_as_good(coffee):
+    scores = {speed: quantizer.quantize(coffee, 32, speed=speed).psnr for speed in (1, 4, 10)}
+    assert scores[1] >= scores[4] - 0.01 and scores[4] >= scores[10] - 0.01
+    assert scores[1] - scores[10] < 1.0  # the fastest search is still k-means
+
+
+@pytest.mark.parametrize("speed", [0, 11, 2.5, True])
+def test_speed_outside_one_to_ten_is_refused(coffee, speed):
+    with pytest.raises(UsageError, match="speed"):
+        quantizer.quantize(coffee, 4, speed=speed)

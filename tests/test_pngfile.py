@@ -6,6 +6,7 @@ import time
 import tracemalloc
 import zlib
 
+import deflate
 import numpy as np
 import png
 import pytest
@@ -242,3 +243,29 @@ def test_plte_after_trns_is_refused_for_rgb():
 def test_writer_refuses_negative_or_float_indices(indices):
     with pytest.raises(UsageError):
         pngfile.write_palette_png(io.BytesIO(), indices, np.zeros((3, 3), np.uint8))
+
+
+def flat_graphic(height, width, entries):
+    """Indices of a flat illustration: bands, rectangles and a diagonal edge, long runs."""
+    y, x = np.mgrid[0:height, 0:width]
+    indices = (y // 97 + x // 131) % entries
+    indices[(x + 2 * y) % 701 < 40] = entries - 1
+    indices[height // 4 : height // 2, width // 5 : width // 2] = 3
+    return indices.astype(np.uint8)
+
+
+def test_large_flat_graphic_compresses_like_a_strong_level(monkeypatch):
+    """Large image data gets a fast level if it is a photo's, not if it is flat."""
+    # The threshold lowered from 4 MB so that a 1.3 MB picture takes that path.
+    monkeypatch.setattr(layout, "_LARGE_FROM", 1 << 20)
+    indices = flat_graphic(1024, 1300, 20)  # 8-bit
+    palette = np.arange(60, dtype=np.uint8).reshape(20, 3) * 4
+    plain = layout._scanlines(indices, 0).tobytes()
+    assert len(plain) > layout._LARGE_FROM
+    stream = io.BytesIO()
+    pngfile.write_palette_png(stream, indices, palette)
+    data = stream.getvalue()
+    # The fast level used to be chosen by size alone, and stayed above this.
+    assert len(data) < len(deflate.zlib_compress(plain, 9))
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(back, palette[indices])

@@ -1,0 +1,69 @@
+"""Same input and options, same bytes: whatever the thread count, and pinned across changes."""
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kqcodec
+from kqcodec import histogram, layout, quantizer
+
+from .conftest import PICTURES, synthetic_photo
+
+# SHA-256 of the default encodings of two bundled pictures.  They change only
+# when the algorithm does: update them deliberately, and say so in the commit.
+PINNED = {
+    ("skimage_coffee.png", 64): "50e3f3fc9a7bc5195c2b89281d552d657690eca4bf337929c3802acf956254a0",
+    ("mpl_present_rgba.png", 16): "05b4c1f664eaf484b0cd509cedd3facfa8f99649b2927ab0d8fe4e2b44011f8d",
+}
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    path = tmp_path_factory.mktemp("large") / "synthetic.png"
+    Image.fromarray(synthetic_photo()).save(path)
+    return path
+
+
+def encode_with_threads(source, dest, k, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(source), str(dest),
+                           "-k", str(k)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return dest.read_bytes()
+
+
+def test_one_or_two_threads_give_the_same_bytes(tmp_path, large):
+    one = encode_with_threads(large, tmp_path / "one.png", 256, 1)
+    two = encode_with_threads(large, tmp_path / "two.png", 256, 2)
+    assert one == two
+
+
+@pytest.mark.parametrize("name, k", sorted(PINNED))
+def test_encodings_of_bundled_pictures_are_pinned(tmp_path, name, k):
+    out = tmp_path / "o.png"
+    kqcodec.encode(PICTURES / name, out, k)
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == PINNED[name, k]
+
+
+def test_large_picture_takes_the_large_paths(large):
+    pixels = np.asarray(Image.open(large))
+    assert pixels.shape[0] * pixels.shape[1] > 1_200_000
+    hist = histogram.color_histogram(pixels)
+    colors, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    np.testing.assert_array_equal(hist.colors, colors)
+    np.testing.assert_array_equal(hist.counts, counts)
+    assert len(colors) > 40_000  # the search's last iterations run on bins
+    image = quantizer.quantize(pixels, 256, histogram=hist)
+    data = image.to_png()
+    # More image data than the layout's trial compresses: it samples bands.
+    assert image.indices.shape[0] * (image.indices.shape[1] + 1) > layout._TRIAL_BYTES
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")),
+                                  image.to_pixels())
+    assert 30 < image.psnr < 60
