@@ -13,6 +13,7 @@ from . import oklab
 from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
 from .dither import check_strength, dither_indices
 from .errors import UsageError
+from ._kernels import quantizer as kernels
 from .histogram import color_histogram
 from .kmeans import ENGINES, sklearn_kmeans, weighted_kmeans
 from .metrics import visible
@@ -20,6 +21,11 @@ from .nearest import Assignment
 from .paletteimage import PaletteImage
 
 __all__ = ["quantize", "prepare", "check_k", "check_space", "check_speed", "K_RANGE"]
+
+# Colors whose nearest and second-nearest entries may be closer than this
+# (in color levels, from the bounds) are settled exactly: well above the
+# float32 rounding the bounds allow for.
+_TIE_GAP = 1.0
 
 #: Palette sizes kqcodec allows.
 K_RANGE = range(2, 257)
@@ -176,11 +182,30 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         assignment.move(_features(palette, space))
     else:
         assignment = Assignment(feats, _features(palette, space))
-    image = _finish(palette, assignment.labels, hist)
+    image = _finish(palette, _settled(assignment), hist)
     if dither:
         indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
     return image
+
+
+def _settled(assignment):
+    """The assignment's labels, with every color near a tie settled exactly.
+
+    A color whose bounds leave a clear gap between its entry and any other
+    keeps its label, whatever the rounding; the others take the nearest
+    entry computed in float64 in a fixed order, ties to the lower index
+    (:func:`_kernels.quantizer.nearest_entries`), so that no BLAS library or
+    processor changes the result.
+    """
+    labels = assignment.labels.astype(np.int32)
+    unsure = np.flatnonzero(assignment.lower - assignment.upper <= _TIE_GAP)
+    if len(unsure):
+        exact = np.empty(len(unsure), np.int32)
+        kernels.nearest_entries(assignment.points[unsure].astype(np.float64),
+                                assignment.centres.astype(np.float64), exact)
+        labels[unsure] = exact
+    return labels
 
 
 def prepare(pixels):

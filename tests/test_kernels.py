@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kqcodec._kernels import layout
+from kqcodec._kernels import layout, quantizer
 from kqcodec._kernels.histogram import count_colors
 
 
@@ -108,3 +108,19 @@ def test_neighbour_counts_match_numpy(shape):
     counts = np.zeros((entries, entries), np.int64)
     layout.neighbour_counts(indices, counts)
     np.testing.assert_array_equal(counts, expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nearest_entries_match_numpy_with_ties_to_the_lower_index(seed):
+    rng = np.random.default_rng(seed)
+    entries = rng.integers(-128, 128, (40, 3)).astype(np.float64)
+    entries[7] = entries[3]  # a duplicate: always a tie, the lower index wins
+    points = np.vstack([rng.integers(-128, 128, (500, 3)), entries,
+                        (entries[:20] + entries[1:21]) / 2])  # exact midpoints: more ties
+    points = points.astype(np.float64)
+    distances = ((points[:, None, :] - entries[None, :, :]) ** 2).sum(axis=2)
+    expected = distances.argmin(axis=1)  # first of equal minima
+    out = np.empty(len(points), np.int32)
+    quantizer.nearest_entries(points, entries, out)
+    np.testing.assert_array_equal(out, expected)
+    assert 7 not in out
