@@ -16,6 +16,9 @@ _EXPORTS = {
     "encode": "codec",
     "decode": "codec",
     "quantize": "quantizer",
+    "choose_k": "quantizer",
+    "shared_palette": "quantizer",
+    "remap": "quantizer",
     "read_palette_png": "codec",
     "PaletteImage": "paletteimage",
     "Encoding": "codec",
@@ -33,6 +36,8 @@ _EXPORTS = {
     "InputError": "errors",
     "OutputExistsError": "errors",
     "WriteError": "errors",
+    "TargetError": "errors",
+    "NotSmallerError": "errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

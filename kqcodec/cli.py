@@ -20,12 +20,14 @@ from .errors import KqcodecError, UsageError
 EPILOG = """\
 exit codes:
   0   success
-  1   report: some images failed (the table is still written)
+  1   report or batch encode: some pictures failed (the others are written)
   2   bad usage, e.g. k outside 2..256 or an unknown output extension
   65  input is not a readable image, is corrupt, or is over --max-pixels
   66  input missing or unreadable
   73  output exists (without --force) or output is the input
   74  writing the output failed (nothing is left behind)
+  98  --skip-if-larger: the palette PNG would not be smaller; nothing written
+  99  -k auto: no palette size meets --target-psnr or --max-bytes; nothing written
   130 interrupted
 """
 
@@ -51,6 +53,22 @@ def _integer(text, low, high, what):
 def k_value(text):
     """Parse a palette size, 2..256."""
     return _integer(text, 2, 256, "k")
+
+
+def k_or_auto(text):
+    """Parse a palette size, 2..256, or 'auto'."""
+    return "auto" if text == "auto" else _integer(text, 2, 256, "k")
+
+
+def psnr_value(text):
+    """Parse a target PSNR: a positive, finite number of dB."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the PSNR must be a number of dB, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"the PSNR must be a positive number of dB, not {text}")
+    return value
 
 
 def seed_value(text):
@@ -148,10 +166,40 @@ def build_parser():
                     "by k-means and write OUTPUT as a palette PNG (color type 3, 1/2/4/8-bit).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    enc.add_argument("input", metavar="INPUT", help="picture to encode")
-    enc.add_argument("output", metavar="OUTPUT", help="palette PNG to write")
-    enc.add_argument("-k", "--colors", dest="k", type=k_value, required=True, metavar="K",
-                     help="palette size, 2 to 256")
+    enc.add_argument("paths", nargs="+", metavar="INPUT",
+                     help="INPUT OUTPUT: the picture and the palette PNG to write ('-' for "
+                          "standard input or output); with --out-dir, any number of pictures "
+                          "and folders")
+    enc.add_argument("-k", "--colors", dest="k", type=k_or_auto, required=True, metavar="K",
+                     help="palette size, 2 to 256, or 'auto': the size that meets "
+                          "--target-psnr or --max-bytes")
+    target = enc.add_argument_group("targets (with -k auto)")
+    target.add_argument("--target-psnr", type=psnr_value, metavar="DB",
+                        help="the fewest colors whose file reaches this PSNR (dB); exit 99 "
+                             "if --max-colors colors fall short")
+    target.add_argument("--max-bytes", type=positive_int, metavar="N",
+                        help="the most colors whose file fits in N bytes; exit 99 if 2 "
+                             "colors do not fit")
+    target.add_argument("--max-colors", type=k_value, default=None, metavar="K",
+                        help="the largest palette the search considers (default 256)")
+    enc.add_argument("--skip-if-larger", action="store_true",
+                     help="write nothing when the palette PNG would not be smaller than the "
+                          "input file (exit 98; in a batch, counted as skipped)")
+    batch = enc.add_argument_group("batch (with --out-dir)")
+    batch.add_argument("--out-dir", metavar="DIR",
+                       help="encode every INPUT (files, and the pictures in folders) into DIR "
+                            "as <stem><suffix>.png; go on past pictures that fail (exit 1)")
+    batch.add_argument("--recursive", action="store_true",
+                       help="also take pictures in the folders' sub-folders (mirrored in DIR)")
+    batch.add_argument("--suffix", default="", metavar="TEXT",
+                       help="added to each output's stem, e.g. --suffix=-k64 (default none)")
+    batch.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                       help="pictures encoded in parallel (default: all cores)")
+    batch.add_argument("--shared-palette", action="store_true",
+                       help="one palette of K colors for all the pictures (their colors "
+                            "counted together, each weighted by its pixels): every file gets the "
+                            "same PLTE and tRNS bytes")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--seed", type=seed_value, default=0, metavar="N",
                      help="seed of the sklearn engine's initialisation (default 0); kqcodec's "
                           "own search is deterministic and does not use it")
@@ -166,7 +214,8 @@ def build_parser():
     _add_speed(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
-                          "viewer shows it, in sRGB) of the result")
+                          "viewer shows it, in sRGB) of the result; with -k auto also the ks "
+                          "tried, each with its PSNR and size")
     _add_common(enc)
     enc.set_defaults(run=_encode)
 
@@ -203,8 +252,8 @@ def build_parser():
                           + ",".join(REPORT_METRICS) + "); ssimulacra2, a perceptual score, adds "
                           "a column and takes about as long as the encoding")
     target = rep.add_mutually_exclusive_group()
-    target.add_argument("--target-psnr", type=float, default=TARGET_PSNR, metavar="DB",
-                        help="recommend the smallest k reaching this PSNR (default %(default)s dB)")
+    target.add_argument("--target-psnr", type=psnr_value, default=None, metavar="DB",
+                        help=f"recommend the smallest k reaching this PSNR (default {TARGET_PSNR:g} dB)")
     target.add_argument("--target-ssimulacra2", type=float, default=None, metavar="SCORE",
                         help="recommend the smallest k reaching this SSIMULACRA2 score instead "
                              "(70: artefacts hard to notice); adds ssimulacra2 to --metrics")
@@ -255,33 +304,112 @@ def k_list(text):
     return ks
 
 
+def _check_encode_options(args):
+    """Refuse option combinations that do not go together, before any work."""
+    auto = args.k == "auto"
+    targets = (args.target_psnr is not None) + (args.max_bytes is not None)
+    if auto and targets != 1:
+        raise UsageError("-k auto needs one target: --target-psnr DB or --max-bytes N")
+    if not auto and (targets or args.max_colors is not None):
+        raise UsageError("--target-psnr, --max-bytes and --max-colors go with -k auto")
+    if auto and args.engine != "kqcodec":
+        raise UsageError("-k auto searches with kqcodec's own engine")
+    if args.out_dir is None:
+        for flag, used in (("--recursive", args.recursive), ("--suffix", args.suffix),
+                           ("--jobs", args.jobs), ("--shared-palette", args.shared_palette)):
+            if used:
+                raise UsageError(f"{flag} goes with --out-dir")
+        if len(args.paths) != 2:
+            raise UsageError("give INPUT and OUTPUT, or pictures and --out-dir DIR")
+    else:
+        if "-" in args.paths:
+            raise UsageError("'-' (standard input) takes a single picture, without --out-dir")
+        if args.shared_palette and auto:
+            raise UsageError("--shared-palette takes a palette size, not -k auto")
+        if "/" in args.suffix or "\\" in args.suffix:
+            raise UsageError(f"--suffix {args.suffix!r}: no folder separators")
+
+
 def _encode(args):
+    _check_encode_options(args)
+    if args.out_dir is not None:
+        return _encode_batch(args)
     import os
     import stat
 
     from . import codec
 
-    output_is_stream = os.path.exists(args.output) and not stat.S_ISREG(os.stat(args.output).st_mode)
-    if not args.output.lower().endswith(".png") and not output_is_stream:
-        raise UsageError(f"{args.output}: encode writes a PNG; give the output a .png name")
-
-    result = codec.encode(args.input, args.output, args.k, seed=args.seed, force=args.force,
-                          max_pixels=args.max_pixels, engine=args.engine,
-                          keep_profile=args.keep_profile, space=args.space,
-                          strict=args.strict, dither=args.dither, speed=args.speed)
+    source, output = args.paths
+    to_stdout = output == "-"
+    output_is_stream = (not to_stdout and os.path.exists(output)
+                        and not stat.S_ISREG(os.stat(output).st_mode))
+    if not to_stdout and not output.lower().endswith(".png") and not output_is_stream:
+        raise UsageError(f"{output}: encode writes a PNG; give the output a .png name")
+    if source == "-":
+        source = sys.stdin.buffer.read()
+    result = codec.encode(source, None if to_stdout else output, args.k, seed=args.seed,
+                          force=args.force, max_pixels=args.max_pixels, engine=args.engine,
+                          target_psnr=args.target_psnr, max_bytes=args.max_bytes,
+                          max_colors=args.max_colors or 256,
+                          skip_if_larger=args.skip_if_larger, keep_profile=args.keep_profile,
+                          space=args.space, strict=args.strict, dither=args.dither,
+                          speed=args.speed)
+    if to_stdout:
+        # The whole file is ready: nothing half-written reaches the pipe.
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
     if args.verbose:
-        from . import pngfile
-
-        print(
-            f"{args.output}: {len(result.palette)} colors, "
-            f"{pngfile.bit_depth_for(len(result.palette))}-bit, {result.encoded_bytes} bytes, "
-            f"PSNR {_shown_psnr(args, result):.2f} dB",
-            file=sys.stderr,
-        )
+        name = "standard output" if to_stdout else output
+        psnr = _shown_psnr(source, name, args.max_pixels, result)
+        print(_describe(name, result, psnr), file=sys.stderr)
+        if result.trials:
+            print("kqcodec: ks tried: " + ", ".join(_trial(t) for t in result.trials),
+                  file=sys.stderr)
     return 0
 
 
-def _shown_psnr(args, result):
+def _describe(name, result, psnr):
+    from . import pngfile
+
+    chosen = f"k={result.k}, " if result.trials else ""
+    return (f"{name}: {chosen}{len(result.palette)} colors, "
+            f"{pngfile.bit_depth_for(len(result.palette))}-bit, {result.encoded_bytes} bytes, "
+            f"PSNR {psnr:.2f} dB")
+
+
+def _trial(trial):
+    size = "" if trial.size is None else f" {trial.size} B"
+    return f"{trial.k} ({trial.psnr:.2f} dB{size})"
+
+
+def _encode_batch(args):
+    from . import batch, workers
+
+    outcomes = []
+    for outcome in batch.encode_batch(
+            args.paths, args.out_dir, args.k, recursive=args.recursive, suffix=args.suffix,
+            jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(),
+            shared=args.shared_palette, force=args.force, skip_if_larger=args.skip_if_larger,
+            max_pixels=args.max_pixels, seed=args.seed, engine=args.engine,
+            target_psnr=args.target_psnr, max_bytes=args.max_bytes,
+            max_colors=args.max_colors or 256, keep_profile=args.keep_profile,
+            space=args.space, strict=args.strict, dither=args.dither, speed=args.speed):
+        outcomes.append(outcome)
+        if outcome.status == "failed":
+            workers.say(f"kqcodec: error: {outcome.message}")
+        elif outcome.status == "skipped":
+            workers.say(f"kqcodec: skipped: {outcome.message}")
+        elif args.verbose:
+            line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
+                    f"PSNR {outcome.psnr:.2f} dB")
+            if outcome.trials:
+                line += "; ks tried: " + ", ".join(_trial(t) for t in outcome.trials)
+            workers.say(line)
+    print(f"kqcodec: {batch.summary_line(outcomes)}", file=sys.stderr)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _shown_psnr(source, name, max_pixels, result):
     """PSNR against the input as a viewer shows it (its sRGB rendering).
 
     That is what was quantized, unless the file keeps the input's profile:
@@ -291,8 +419,8 @@ def _shown_psnr(args, result):
         return result.psnr
     from . import colorprofile, imageio, metrics
 
-    original = imageio.read_image(args.input, max_pixels=args.max_pixels)
-    shown = colorprofile.rendered(result.to_pixels(), result.color, name=args.output)[0]
+    original = imageio.read_image(source, max_pixels=max_pixels)
+    shown = colorprofile.rendered(result.to_pixels(), result.color, name=name)[0]
     return metrics.psnr(original, shown)
 
 
@@ -321,6 +449,8 @@ def _report(args):
         scheduler=args.scheduler, resume=args.resume,
         announce=None if args.quiet else _tell,
     )
+    if args.target_psnr is None:
+        args.target_psnr = TARGET_PSNR
     # The table first: whatever happens to the extras, the work is not lost.
     sys.stdout.write(textreport.render(table, args.format, args.target_psnr,
                                        target_ssimulacra2=args.target_ssimulacra2))

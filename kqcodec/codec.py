@@ -5,19 +5,24 @@
 ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
+import os
 from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
+from .errors import NotSmallerError, UsageError
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_strength
-from .quantizer import check_k, check_space, check_speed, quantize
-from .safefile import check_input, check_output
+from .quantizer import check_k, check_space, check_speed, choose_k, prepare, quantize, remap
+from .safefile import atomic_output, check_input, check_output
+from .search import check_target
 
 __all__ = [
     "Encoding",
     "PaletteImage",
     "encode",
+    "encode_with_palette",
+    "histogram_of",
     "decode",
     "read_palette_png",
 ]
@@ -31,27 +36,40 @@ class Encoding(PaletteImage):
     ----------
     encoded_bytes : int
         Size of the PNG file written.
+    k : int or None
+        The palette size asked for, or chosen by a target.
+    trials : tuple of search.Trial
+        With a target: every k the search encoded, in order; else empty.
+    data : bytes or None
+        The PNG file's bytes.
 
     The PSNR against the input is :attr:`PaletteImage.psnr`, known without
     decoding anything again.
     """
 
     encoded_bytes: int = 0
+    k: int = None
+    trials: tuple = ()
+    data: bytes = None
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
            engine="kqcodec", keep_profile=False, space="rgb", strict=False, dither=0.0,
-           speed=DEFAULT_SPEED):
-    """Read a picture, quantize it to k colors and write a palette PNG.
+           speed=DEFAULT_SPEED, target_psnr=None, max_bytes=None, max_colors=256,
+           skip_if_larger=False):
+    """Read a picture, quantize it and write a palette PNG.
 
     Parameters
     ----------
-    source : path-like
-        Any picture :func:`imageio.read_image` reads.
-    dest : path-like
-        The PNG to write; never the input.
-    k : int
-        Palette size, 2..256.
+    source : path-like or bytes
+        Any picture :func:`imageio.read_image` reads, or the whole content
+        of one (standard input, say).
+    dest : path-like or None
+        The PNG to write; never the input.  None writes nothing: the bytes
+        are in the result's ``data``.
+    k : int or 'auto'
+        Palette size, 2..256, or ``"auto"`` with `target_psnr` or
+        `max_bytes` (see :func:`quantizer.choose_k`).
     seed : int
         See :func:`quantize`.
     force : bool
@@ -59,7 +77,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     max_pixels : int or None
         Refuse larger inputs.
     engine : {'kqcodec', 'sklearn'}
-        See :func:`quantize`.
+        See :func:`quantize`; a target always uses kqcodec's own.
     keep_profile : bool
         Quantize the raw values and embed the input's ICC profile as an
         ``iCCP`` chunk.  By default a picture in another profile than sRGB
@@ -70,34 +88,163 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     strict : bool
         Refuse a PNG input that breaks any rule; see :func:`imageio.read_image`.
     dither : float
-        Error diffusion strength 0..1; see :func:`quantize`.
+        Error diffusion strength 0..1; see :func:`quantize`.  Only with a
+        fixed k: ``k="auto"`` does not dither.
     speed : int
         Effort, in pngquant's sense: 1 (smallest file, slowest) to 10
         (fastest); sets both the palette search and the compression.
+        ``k="auto"`` searches and compresses at the default effort, whatever
+        `speed` is (it is still checked).
+    target_psnr, max_bytes, max_colors
+        The target of ``k="auto"``; the sizes measured include the color
+        chunks.
+    skip_if_larger : bool
+        Write nothing, and raise :class:`NotSmallerError`, when the PNG
+        would not be smaller than the input file.
 
     Returns
     -------
     Encoding
         The pixels written, with the file's size, its color tags and the
         PSNR against the input as quantized (its sRGB rendering by default,
-        the raw values with `keep_profile`).  The file may list the palette in another order (see
-        :mod:`layout`); its decoded pixels are the same.
+        the raw values with `keep_profile`).  The file may list the palette
+        in another order (see :mod:`layout`); its decoded pixels are the
+        same.
+
+    Raises
+    ------
+    TargetError
+        If the target cannot be met; nothing is written.
+    NotSmallerError
+        With `skip_if_larger`, if the PNG would not be smaller than the
+        input; nothing is written.
     """
-    k = check_k(k)
+    auto = isinstance(k, str) and k == "auto"
+    if auto:
+        check_target(target_psnr, max_bytes)
+    else:
+        k = check_k(k)
+        if target_psnr is not None or max_bytes is not None:
+            raise UsageError("a target PSNR or size goes with k='auto'")
     check_space(space)
-    check_strength(dither)
+    if check_strength(dither) and auto:
+        raise UsageError("--dither goes with a fixed k")
+    speed = check_speed(speed)
+    in_memory = isinstance(source, (bytes, bytearray, memoryview))
+    if not in_memory:
+        check_input(source)
+    if dest is not None:
+        check_output(dest, source=None if in_memory else source, force=force)
+    original_bytes = len(source) if in_memory else os.path.getsize(source)
+    pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
+                                        color="keep" if keep_profile else "srgb", strict=strict)
+    if auto:
+        choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
+                          max_colors=max_colors, color=tags or None, space=space)
+        image, k, trials = choice.image, choice.k, choice.trials
+
+        def produce():
+            return choice.data
+    else:
+        image = replace(quantize(pixels, k, seed=seed, engine=engine, space=space,
+                                 dither=dither, speed=speed),
+                        color=tags or None)
+        trials = ()
+
+        def produce():
+            return image.to_png(speed=speed)
+    data = _write(produce, dest, force, skip_if_larger and original_bytes, source)
+    return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
+                    encoded_bytes=len(data), k=k, trials=trials, data=data)
+
+
+def _write(produce, dest, force, limit, source):
+    """Write the bytes `produce()` returns to `dest` (if any); return them.
+
+    Nothing is written when they are not fewer than `limit` (when given).
+    The bytes are made inside the output's block, so that an error while
+    encoding leaves no file either.
+    """
+    if dest is None:
+        return _smaller(produce(), limit, source)
+    with atomic_output(dest, force=force) as stream:
+        data = _smaller(produce(), limit, source)
+        stream.write(data)
+    return data
+
+
+def _smaller(data, limit, source):
+    if limit and len(data) >= limit:
+        name = "the input" if isinstance(source, (bytes, bytearray, memoryview)) else source
+        raise NotSmallerError(
+            f"{name}: the palette PNG would take {len(data)} bytes, not fewer than the "
+            f"input's {limit}; nothing written"
+        )
+    return data
+
+
+def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=False):
+    """The distinct colors of a picture file and their pixel counts.
+
+    Parameters
+    ----------
+    source : path-like
+    max_pixels, keep_profile
+        As for :func:`encode`.
+
+    Returns
+    -------
+    colors : (U, 3) or (U, 4) uint8 ndarray
+    counts : (U,) int64 ndarray
+        As :func:`quantizer.prepare` counts them, for
+        :func:`quantizer.shared_palette`.
+    """
+    check_input(source)
+    hist = prepare(imageio.read_image(source, max_pixels=max_pixels,
+                                      color="keep" if keep_profile else "srgb"))
+    return hist.colors, hist.counts
+
+
+def encode_with_palette(source, dest, palette, *, force=False,
+                        max_pixels=pngfile.DEFAULT_MAX_PIXELS, skip_if_larger=False,
+                        keep_profile=False, speed=DEFAULT_SPEED):
+    """Write a picture as a palette PNG with a palette given in advance.
+
+    Every file written with the same palette has the same PLTE and tRNS
+    chunks, byte for byte: entries keep their order, unused ones included.
+
+    Parameters
+    ----------
+    source : path-like
+    dest : path-like or None
+        As for :func:`encode`.
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        From :func:`quantizer.shared_palette`, say.
+    force, max_pixels, skip_if_larger, keep_profile
+        As for :func:`encode`.
+
+    Returns
+    -------
+    Encoding
+        With the whole palette and each pixel's nearest entry.
+
+    Raises
+    ------
+    NotSmallerError
+        With `skip_if_larger`, if the PNG would not be smaller than the input.
+    """
     speed = check_speed(speed)
     check_input(source)
-    check_output(dest, source=source, force=force)
+    if dest is not None:
+        check_output(dest, source=source, force=force)
+    original_bytes = os.path.getsize(source)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
-                                        color="keep" if keep_profile else "srgb",
-                                        strict=strict)
-    image = quantize(pixels, k, seed=seed, engine=engine, space=space, dither=dither,
-                     speed=speed)
-    image = replace(image, color=tags or None)
-    size = image.save(dest, force=force, speed=speed)
+                                        color="keep" if keep_profile else "srgb")
+    image = replace(remap(pixels, palette), color=tags or None)
+    data = _write(lambda: image.to_png(keep_order=True, speed=speed), dest, force,
+                  skip_if_larger and original_bytes, source)
     return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
-                    encoded_bytes=size)
+                    encoded_bytes=len(data), k=len(palette), data=data)
 
 
 def read_palette_png(path, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, strict=False):

@@ -14,6 +14,8 @@ __all__ = [
     "InputError",
     "OutputExistsError",
     "WriteError",
+    "NotSmallerError",
+    "TargetError",
 ]
 
 
@@ -51,3 +53,22 @@ class WriteError(KqcodecError):
     """Writing the output failed; nothing was left behind (exit 74)."""
 
     exit_code = 74
+
+
+class NotSmallerError(KqcodecError):
+    """The palette PNG would not be smaller than the input, so it was not written (exit 98).
+
+    pngquant's code for the same outcome, so that scripts written for it
+    keep working.
+    """
+
+    exit_code = 98
+
+
+class TargetError(KqcodecError):
+    """No palette size meets the quality or size asked for; nothing written (exit 99).
+
+    pngquant's code for the same outcome.
+    """
+
+    exit_code = 99

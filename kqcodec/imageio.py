@@ -31,6 +31,8 @@ __all__ = [
     "read_image",
     "read_picture",
     "read_indexed_png",
+    "from_pil",
+    "to_pil",
     "write_image",
     "output_format",
     "shown_as_read",
@@ -108,10 +110,11 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
 
     Parameters
     ----------
-    path : path-like
-        A PNG, JPEG, WebP, GIF, BMP or TIFF file.  Animated or multi-page
-        files give their first frame (an animated PNG its still image), with
-        a :class:`KqcodecWarning`.
+    path : path-like or bytes
+        A PNG, JPEG, WebP, GIF, BMP or TIFF file, or its whole content (what
+        standard input held, say).  Animated or multi-page files give their
+        first frame (an animated PNG its still image), with a
+        :class:`KqcodecWarning`.
     max_pixels : int or None
         Refuse larger images before decoding them.
     formats : sequence of str
@@ -147,7 +150,14 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
     """
     if color not in ("srgb", "keep", "raw"):
         raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
-    data = _png_bytes(path)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        content = bytes(path)
+        if content.startswith(pngread.SIGNATURE):
+            data, path = content, "the input"
+        else:
+            data, path = None, io.BytesIO(content)
+    else:
+        data = _png_bytes(path)
     if data is None and "PNG" in formats and len(formats) == 1:
         raise FormatError(f"{path}: not a PNG file")
     if data is not None and "PNG" not in formats:
@@ -286,13 +296,24 @@ def _read_other(path, max_pixels, formats):
         )
     _warn_frames(img)
     if img.format == "TIFF":
-        _check_tiff_strips(img, os.path.getsize(path))
+        size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)
+        _check_tiff_strips(img, size)
     _load(img)
+    pixels = _pixels_of(img)
+    if img.mode == "CMYK":
+        # Converted to RGB by the caller, through the profile if there is one.
+        return _orient(pixels, _image_orientation(img)), dict(img.info, mode="CMYK")
+    return _orient(pixels, _image_orientation(img)), img.info
+
+
+def _pixels_of(img):
+    """8-bit RGB or RGBA pixels of a loaded Pillow image (CMYK stays CMYK)."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         grey = _scale16(np.clip(np.asarray(img, np.int64), 0, 65535))
         pixels = np.repeat(grey[..., None], 3, axis=2)
-    elif mode == "P" and img.palette is not None and img.palette.mode == "RGB":
+    elif (mode == "P" and img.palette is not None and img.palette.mode == "RGB"
+          and not isinstance(img.info.get("transparency"), bytes)):
         pixels = _from_palette(img)
     elif mode in ("L", "1") and not isinstance(img.info.get("transparency"), (bytes, tuple)):
         grey = np.asarray(img.convert("L") if mode == "1" else img)
@@ -305,11 +326,62 @@ def _read_other(path, max_pixels, formats):
         pixels = np.asarray(img.convert("RGBA"))
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
     elif mode == "CMYK":
-        # Converted to RGB by the caller, through the profile if there is one.
-        return _orient(np.asarray(img), _image_orientation(img)), dict(img.info, mode="CMYK")
+        pixels = np.asarray(img)
     else:
         pixels = np.asarray(img.convert("RGB"))
-    return _orient(pixels, _image_orientation(img)), img.info
+    return pixels
+
+
+def from_pil(img):
+    """Pixels of an in-memory Pillow image, by the same rules as :func:`read_image`.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Any mode.  It is used as it is: no EXIF orientation is applied.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) uint8 ndarray
+        RGB, or straight RGBA when some pixel is not fully opaque.
+
+    Raises
+    ------
+    UsageError
+        If `img` is not a Pillow image, or is empty.
+    """
+    if not isinstance(img, Image.Image):
+        raise UsageError(f"expected a PIL.Image.Image, not {type(img).__name__}")
+    if 0 in img.size:
+        raise UsageError(f"the image is empty ({img.size[0]}x{img.size[1]})")
+    img.load()
+    return np.ascontiguousarray(_pixels_of(img))
+
+
+def to_pil(palette, indices):
+    """A Pillow mode ``P`` image with its palette and transparency.
+
+    Parameters
+    ----------
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        RGB or straight RGBA entries, P <= 256.
+    indices : (H, W) uint8 ndarray
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``P``; with RGBA entries, ``info["transparency"]`` holds the
+        alpha of each entry, as Pillow sets it when it opens a palette PNG
+        with a tRNS chunk, so ``convert("RGBA")`` and ``save`` keep it.
+    """
+    palette = np.asarray(palette, np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(indices, np.uint8), "P")
+    img.putpalette(palette[:, :3].tobytes(), "RGB")
+    if palette.shape[1] == 4 and (palette[:, 3] < 255).any():
+        img.info["transparency"] = palette[:, 3].tobytes()
+    return img
+
+
 
 
 def _as_array(img):

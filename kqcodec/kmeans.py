@@ -54,6 +54,9 @@ _BIN_SHARE = 8.0
 _COARSE_ITER = 100
 _TRIAL_ITER = 12
 
+# Lloyd iterations on the exact colors after a warm start (see weighted_kmeans).
+_WARM_ITER = 8
+
 # Swap trials stop after this many in a row fail to lower the error.
 _PATIENCE = 4
 
@@ -391,7 +394,7 @@ def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
     return np.vstack(means).astype(np.float32), np.concatenate(totals), members
 
 
-def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED):
+def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
     """Cluster weighted points into k centres minimising weighted squared error.
 
     Parameters
@@ -405,6 +408,12 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED):
         Number of centres, 2 <= k <= 256.
     speed : int
         Search effort, 1 (most swap trials and iterations) to 10 (fewest).
+    init : (k, C) float ndarray, optional
+        Starting centres (a warm start, see :func:`resize_centres`) instead
+        of the divisive split.  They come from a converged clustering with a
+        few more or fewer centres, which has escaped the local minima the
+        swaps are for: only a few Lloyd iterations on the exact points
+        follow, whatever the speed.
 
     Returns
     -------
@@ -415,6 +424,13 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED):
     """
     points = np.ascontiguousarray(points, np.float32)
     weights = np.asarray(weights, np.float64)
+    if init is not None:
+        # A warm start is close to a converged clustering already: Lloyd
+        # iterations on the exact colors settle it, without bins or swaps.
+        assignment = Assignment(points, np.asarray(init, np.float32))
+        _lloyd(assignment, weights, _WARM_ITER)
+        return KMeansResult(assignment.centres, assignment, 0)
+    trials = _swap_trials(k, speed)
     if len(points) <= _DIRECT_POINTS:
         coarse, coarse_w, members = points, weights, None
         start = divisive_split(coarse, coarse_w, k).astype(np.float32)
@@ -432,7 +448,7 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED):
         start = divisive_split(coarse, coarse_w, k).astype(np.float32)
     assignment = Assignment(coarse, start)
     _lloyd(assignment, coarse_w, _COARSE_ITER)
-    assignment, swaps = _swap_search(assignment, coarse_w, _swap_trials(k, speed))
+    assignment, swaps = _swap_search(assignment, coarse_w, trials)
     if members is None:
         return KMeansResult(assignment.centres, assignment, swaps)
     if large:
@@ -475,3 +491,91 @@ def sklearn_kmeans(points, weights, k, *, seed=0):
     model.fit(points, sample_weight=np.asarray(weights, np.float64))
     centres = model.cluster_centers_.astype(np.float32)
     return KMeansResult(centres, Assignment(points, centres), 0)
+
+
+def resize_centres(points, weights, labels, k):
+    """Starting centres for k clusters from a clustering with another count.
+
+    A search over k warm-starts each k-means from a clustering it has
+    already found.  Its clusters' exact means are the start; fewer centres:
+    the pair whose merge adds the least error (Ward's cost
+    ``m_a m_b / (m_a + m_b) |c_a - c_b|^2``) is merged until k remain; more:
+    the cluster with the largest error is cut across its principal axis, as
+    in :func:`divisive_split`, until there are k.
+
+    Parameters
+    ----------
+    points : (M, C) float32 ndarray
+        Distinct colors as features (see module docs).
+    weights : (M,) ndarray
+        Pixel count of each point.
+    labels : (M,) int ndarray
+        The cluster of every point in the known clustering.
+    k : int
+        Number of centres wanted; fewer are returned only if the points have
+        fewer than k distinct values.
+
+    Returns
+    -------
+    (k', C) float32 ndarray
+        k' <= k starting centres, deterministic for given inputs.
+    """
+    points = np.ascontiguousarray(points, np.float32)
+    weights = np.asarray(weights, np.float64)
+    labels = np.asarray(labels, np.int64)
+    count = int(labels.max()) + 1
+    mass = np.bincount(labels, weights=weights, minlength=count)
+    sums = np.stack([np.bincount(labels, weights=weights * points[:, j], minlength=count)
+                     for j in range(points.shape[1])], axis=1)
+    used = mass > 0
+    # The exact means of the clusters, with empty ones dropped.
+    means, mass = sums[used] / mass[used, None], mass[used]
+    labels = (np.cumsum(used) - 1)[labels]
+    if len(means) > k:
+        return _merge(means, mass, k).astype(np.float32)
+    return _grow(points, weights, means, labels, k).astype(np.float32)
+
+
+def _merge(means, mass, k):
+    """Ward merges of weighted centres down to k (see :func:`resize_centres`)."""
+    means, mass = means.copy(), mass.copy()
+    alive = np.ones(len(means), bool)
+    gap = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    cost = mass[:, None] * mass[None, :] / (mass[:, None] + mass[None, :]) * gap
+    np.fill_diagonal(cost, np.inf)
+    for _ in range(len(means) - k):
+        a, b = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        a, b = min(a, b), max(a, b)
+        total = mass[a] + mass[b]
+        means[a] = (mass[a] * means[a] + mass[b] * means[b]) / total
+        mass[a] = total
+        alive[b] = False
+        cost[b, :] = cost[:, b] = np.inf
+        row = mass[a] * mass / (mass[a] + mass) * ((means - means[a]) ** 2).sum(axis=1)
+        row[~alive] = np.inf
+        row[a] = np.inf
+        cost[a, :] = cost[:, a] = row
+    return means[alive]
+
+
+def _grow(points, weights, means, labels, k):
+    """Split the clusters with the largest error until there are k."""
+    clusters = [np.flatnonzero(labels == j) for j in range(len(means))]
+    means = list(means)
+    errors = [float(weights[m] @ ((points[m] - means[j]) ** 2).sum(axis=1))
+              for j, m in enumerate(clusters)]
+    while len(means) < k:
+        worst = int(np.argmax(errors))
+        if errors[worst] <= 0:
+            break
+        members = clusters[worst]
+        cut = _split(points[members].astype(np.float64), weights[members])
+        if cut is None:
+            errors[worst] = 0.0
+            continue
+        (first, second), halves, halves_errors = cut
+        clusters[worst], means[worst], errors[worst] = members[first], halves[0], halves_errors[0]
+        clusters.append(members[second])
+        means.append(halves[1])
+        errors.append(halves_errors[1])
+    return np.array(means)

@@ -232,7 +232,7 @@ def final_level(size, trial_ratio, speed):
     return level if _libdeflate is not None else min(level, 9)
 
 
-def image_data(indices, palette, *, speed=DEFAULT_SPEED):
+def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     """Choose the byte layout of a palette image and compress it.
 
     Both layouts (plain, and reordered + filtered) are built; a fast trial
@@ -248,6 +248,10 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED):
         RGBA entries with alpha < 255 come first and stay first.
     speed : int
         1 (smallest) to 10 (fastest).
+    keep_order : bool
+        Keep the palette as given (files that must share their PLTE and
+        tRNS bytes): the reordered layout keeps the identity order, and only
+        the row filters are chosen.
 
     Returns
     -------
@@ -261,7 +265,7 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED):
     layouts = [(np.arange(entries), _scanlines(pack_rows(indices, depth), 0))]
     if entries >= 3:
         first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
-        order = adjacency_order(indices, entries, first=first)
+        order = np.arange(entries) if keep_order else adjacency_order(indices, entries, first=first)
         renumber = np.empty(entries, np.uint8)
         renumber[order] = np.arange(entries, dtype=np.uint8)
         layouts.append((order, _adaptive(pack_rows(renumber[indices], depth))))

@@ -47,7 +47,7 @@ class PaletteImage:
         """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
         return self.palette[self.indices]
 
-    def save(self, path, *, force=False, speed=DEFAULT_SPEED):
+    def save(self, path, *, force=False, speed=DEFAULT_SPEED, keep_order=False):
         """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`.
 
         Parameters
@@ -57,6 +57,9 @@ class PaletteImage:
             Replace an existing file.
         speed : int
             Compression effort, 1 (smallest file) to 10 (fastest).
+        keep_order : bool
+            Write the palette exactly as given (pictures sharing a palette
+            share their PLTE and tRNS bytes): only the row filters are chosen.
 
         Returns
         -------
@@ -65,13 +68,26 @@ class PaletteImage:
         """
         with atomic_output(path, force=force) as stream:
             # Inside the block: an error while encoding leaves no file either.
-            data = self.to_png(speed=speed)
+            data = self.to_png(speed=speed, keep_order=keep_order)
             stream.write(data)
         return len(data)
 
-    def to_png(self, *, speed=DEFAULT_SPEED):
-        """Return the palette PNG file as bytes; `speed` as for :meth:`save`."""
+    def to_pil(self):
+        """Return a Pillow mode ``P`` image with this palette and transparency.
+
+        Returns
+        -------
+        PIL.Image.Image
+            ``convert("RGBA")`` gives ``palette[indices]``; ``save`` writes
+            the transparency too (see :func:`imageio.to_pil`).
+        """
+        from . import imageio  # Pillow stays inside imageio
+
+        return imageio.to_pil(self.palette, self.indices)
+
+    def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False):
+        """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`."""
         stream = io.BytesIO()
         pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color,
-                                  speed=speed)
+                                  speed=speed, keep_order=keep_order)
         return stream.getvalue()

@@ -31,7 +31,8 @@ DEFAULT_MAX_PIXELS = MAX_PIXELS
 SIGNATURE = png.signature
 
 
-def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPEED):
+def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPEED,
+                      keep_order=False):
     """Write a color type 3 PNG: IHDR, color chunks, PLTE, tRNS if needed, IDAT, IEND.
 
     The palette may be written in another order than given, with the indices
@@ -53,6 +54,9 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     speed : int
         Compression effort, 1 (smallest) to 10 (fastest); see
         :func:`layout.final_level`.
+    keep_order : bool
+        Write the palette exactly as given, unused entries included, so
+        that pictures sharing a palette share their PLTE and tRNS bytes.
 
     Raises
     ------
@@ -75,7 +79,7 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
         raise UsageError(f"index {int(indices.max())} is out of range for {entries} palette entries")
     indices = indices.astype(np.uint8, copy=False)
     height, width = indices.shape
-    order, data = layout.image_data(indices, palette, speed=speed)
+    order, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order)
     palette = palette[order]
     chunks = [
         (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth_for(entries), 3, 0, 0, 0)),

@@ -7,6 +7,8 @@ those entries back to the pixels.  Reading and writing files is
 :mod:`codec`'s job.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import oklab
@@ -15,12 +17,14 @@ from .dither import check_strength, dither_indices
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
-from .kmeans import ENGINES, sklearn_kmeans, weighted_kmeans
-from .metrics import visible
+from .kmeans import ENGINES, resize_centres, sklearn_kmeans, weighted_kmeans
+from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
+from .search import find_k
 
-__all__ = ["quantize", "prepare", "check_k", "check_space", "check_speed", "K_RANGE"]
+__all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
+           "check_speed", "K_RANGE"]
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
@@ -93,15 +97,17 @@ def _entries(centres, channels, space="rgb"):
 
 
 def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb", dither=0.0,
-             speed=DEFAULT_SPEED):
+             speed=DEFAULT_SPEED, target_psnr=None, max_bytes=None, max_colors=256):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
     ----------
-    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
-        RGB or straight RGBA.
-    k : int
-        Palette size, 2..256.
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray, or PIL.Image.Image
+        RGB or straight RGBA; a Pillow image of any mode is converted as
+        :func:`imageio.from_pil` does.
+    k : int or 'auto'
+        Palette size, 2..256; or ``"auto"`` with `target_psnr` or
+        `max_bytes`: the k that :func:`choose_k` finds.
     seed : int
         Seed of randomised search steps.  kqcodec's own search is
         deterministic and ignores it; the ``sklearn`` engine uses it.
@@ -121,6 +127,10 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     speed : int
         Search effort, 1 (best palette, slowest) to 10 (fastest).  The
         compression effort is given when writing (:meth:`PaletteImage.to_png`).
+        ``k="auto"`` searches at the default effort whatever `speed` is.
+    target_psnr, max_bytes, max_colors
+        The target of ``k="auto"``; see :func:`choose_k`.  ``k="auto"`` does
+        not dither: `dither` must be 0 with it.
 
     Returns
     -------
@@ -137,43 +147,85 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         For a k, engine, space or seed kqcodec does not allow, or pixels
         that are not a non-empty (H, W, 3|4) uint8 array.
     """
+    pixels = _as_pixels(pixels)
+    if isinstance(k, str) and k == "auto":
+        if engine != "kqcodec":
+            raise UsageError("k='auto' searches with kqcodec's own engine")
+        if check_strength(dither):
+            raise UsageError("dither goes with a fixed k")
+        return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
+                        max_colors=max_colors, histogram=histogram, space=space).image
+    if target_psnr is not None or max_bytes is not None:
+        raise UsageError("a target PSNR or size goes with k='auto'")
     k = check_k(k)
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     check_space(space)
     dither = check_strength(dither)
-    pixels = np.asarray(pixels)
-    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
-            or 0 in pixels.shape):
-        raise UsageError(
-            f"pixels must be a non-empty (H, W, 3|4) uint8 array, not {pixels.shape} {pixels.dtype}"
-        )
+    pixels = _check_pixels(pixels)
     check_speed(speed)
     if not 0 <= seed < 2**32:
         raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
-    channels = pixels.shape[2]
     hist = histogram if histogram is not None else prepare(pixels)
-    if len(hist.colors) <= k:
-        return _finish(hist.colors, np.arange(len(hist.colors)), hist)
+    image = _quantize(hist, k, seed=seed, engine=engine, space=space, speed=speed)[0]
+    if dither:
+        indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
+        image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
+    return image
 
-    feats = _features(hist.colors, space)
-    weights = hist.counts.astype(np.float64)
+
+def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
+              speed=DEFAULT_SPEED):
+    """The PaletteImage of a histogram at k, and each distinct color's entry.
+
+    `init`: each color's entry in another quantization of the same
+    histogram, to warm-start the k-means from (see
+    :func:`kmeans.resize_centres`); `speed` as for :func:`quantize`.  Prior
+    validation is assumed.
+    """
+    if len(hist.colors) <= k:
+        palette, labels = hist.colors, np.arange(len(hist.colors))
+    else:
+        palette, labels = _cluster(hist.colors, hist.counts, k, seed=seed, engine=engine,
+                                   space=space, init=init, speed=speed)
+    used, per_color = _tidy(palette, labels)
+    image = PaletteImage(used, hist.spread(per_color),
+                         _mse(hist.colors, hist.counts, used[per_color]))
+    return image, per_color
+
+
+def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
+             speed=DEFAULT_SPEED):
+    """Palette entries for more than k weighted colors, and each color's nearest entry.
+
+    Prior validation is assumed.  Returns (k', C) uint8 entries (possibly
+    unused or repeated) and (U,) int64 labels.
+    """
+    channels = colors.shape[1]
+
+    feats = _features(colors, space)
+    weights = counts.astype(np.float64)
     search = np.ones(len(feats), bool)
-    if channels == 4 and (hist.colors[:, 3] == 0).any():
+    if channels == 4 and (colors[:, 3] == 0).any():
         # One fully transparent entry stays out of the search, so that
         # invisible pixels stay invisible.
-        search = hist.colors[:, 3] > 0
+        search = colors[:, 3] > 0
     wanted = k - int(not search.all())
     if engine == "sklearn":
         result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
     else:
-        result = weighted_kmeans(feats[search], weights[search], wanted, speed=speed)
+        start = None
+        if init is not None:
+            start = resize_centres(feats[search], weights[search], init[search], wanted)
+            start = start if len(start) == wanted else None
+        result = weighted_kmeans(feats[search], weights[search], wanted, speed=speed,
+                                 init=start)
     centres = result.centres
     if channels == 4:
         # The labels may still be those of the bins (see weighted_kmeans):
         # close enough to tell which clusters are mostly opaque.
         centres = _keep_opaque(centres, result.assignment.labels, feats[search],
-                               weights[search], hist.colors[search, 3] == 255)
+                               weights[search], colors[search, 3] == 255)
     if not search.all():
         centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8), space)])
     palette = _entries(centres, channels, space)
@@ -182,11 +234,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         assignment.move(_features(palette, space))
     else:
         assignment = Assignment(feats, _features(palette, space))
-    image = _finish(palette, _settled(assignment), hist)
-    if dither:
-        indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
-        image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
-    return image
+    return palette, _settled(assignment)
 
 
 def _settled(assignment):
@@ -206,6 +254,82 @@ def _settled(assignment):
                                 assignment.centres.astype(np.float64), exact)
         labels[unsure] = exact
     return labels
+
+
+
+def _check_pixels(pixels):
+    pixels = np.asarray(pixels)
+    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
+            or 0 in pixels.shape):
+        raise UsageError(
+            f"pixels must be a non-empty (H, W, 3|4) uint8 array, not {pixels.shape} {pixels.dtype}"
+        )
+    return pixels
+
+
+def _as_pixels(image):
+    """Pixels of an array, or of a Pillow image (converted by :mod:`imageio`)."""
+    if type(image).__module__.startswith("PIL."):
+        from . import imageio  # Pillow stays inside imageio
+
+        return imageio.from_pil(image)
+    return image
+
+
+def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histogram=None,
+             color=None, space="rgb"):
+    """Quantize to the palette size that meets a PSNR target or a size budget.
+
+    The histogram is computed once, each k tried is warm-started from the
+    palette of the nearest k tried before, and every k is measured as the
+    file would be written; see :mod:`search` for the search and what its
+    answer guarantees.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray, or PIL.Image.Image
+    target_psnr : float, optional
+        Reach at least this PSNR (dB) with as few colors as the search finds.
+    max_bytes : int, optional
+        Fit the PNG file in this many bytes with as many colors as it finds.
+        Exactly one of `target_psnr` and `max_bytes`.
+    max_colors : int
+        The largest palette considered, 2..256.
+    histogram : Histogram, optional
+        ``prepare(pixels)`` if already computed.
+    color : colorprofile.ColorTags, optional
+        The color chunks the file will carry; counted in its size.
+    space : {'rgb', 'oklab'}
+        Where the palette search measures distances (see :func:`quantize`);
+        the target is PSNR whatever the space.
+
+    Returns
+    -------
+    search.Choice
+        ``k``, the ``image``, its PNG ``data``, its ``psnr`` and the
+        ``trials`` (every k encoded, in order, with PSNR and size).
+
+    Raises
+    ------
+    TargetError
+        If even `max_colors` colors fall short of the PSNR, or 2 colors do
+        not fit in `max_bytes`.
+    UsageError
+        For bad pixels or targets.
+    """
+    pixels = _check_pixels(_as_pixels(pixels))
+    hist = histogram if histogram is not None else prepare(pixels)
+
+    check_space(space)
+    labels = {}
+
+    def encode_at(k, near):
+        image, labels[k] = _quantize(hist, k, space=space, init=labels.get(near))
+        return replace(image, color=color)
+
+    return find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
+                  max_colors=max_colors,
+                  exact_psnr=lambda image: psnr(pixels, image.to_pixels()))
 
 
 def prepare(pixels):
@@ -248,8 +372,8 @@ def _keep_opaque(centres, labels, feats, weights, opaque):
     return centres.astype(np.float32)
 
 
-def _finish(palette, labels, hist):
-    """Drop unused and duplicate entries, order transparent ones first, map pixels."""
+def _tidy(palette, labels):
+    """Used, distinct entries (transparent ones first) and each color's new label."""
     present = np.flatnonzero(np.bincount(labels, minlength=len(palette)))
     used, inverse = np.unique(palette[present], axis=0, return_inverse=True)
     # Old entry -> position among the distinct used entries.
@@ -259,19 +383,18 @@ def _finish(palette, labels, hist):
         order = np.argsort(used[:, 3] == 255, kind="stable")
         used = used[order]
         remap = np.argsort(order)[remap]
-    per_color = remap[labels].astype(np.uint8)
-    return PaletteImage(used, hist.spread(per_color), _mse(hist, used[per_color]))
+    return used, remap[labels].astype(np.uint8)
 
 
-def _mse(hist, decoded):
+def _mse(colors, counts, decoded):
     """Mean squared error of every pixel, from its color's error.
 
     Exactly what :func:`metrics.psnr` measures on the pixels (for RGB the
     sums are of integers, exact in float64), without a pass over them.
     """
-    diff = visible(hist.colors) - visible(decoded)
+    diff = visible(colors) - visible(decoded)
     per_color = np.einsum("ij,ij->i", diff, diff)
-    return float(per_color @ hist.counts.astype(np.float64)) / (hist.counts.sum() * diff.shape[1])
+    return float(per_color @ counts.astype(np.float64)) / (counts.sum() * diff.shape[1])
 
 
 def _pixel_mse(pixels, decoded):
@@ -281,3 +404,88 @@ def _pixel_mse(pixels, decoded):
         pixels = np.where(pixels[..., 3:] == 0, 0, pixels).astype(np.uint8)
     diff = visible(pixels) - visible(decoded)
     return float(np.einsum("ijk,ijk->", diff, diff)) / diff.size
+
+
+def shared_palette(histograms, k):
+    """One palette for several pictures: k-means over their summed histograms.
+
+    Each picture weighs by its pixels: the counts are added, color by
+    color.  Pictures without transparency count as opaque RGBA when another
+    has some.
+
+    Parameters
+    ----------
+    histograms : sequence of (colors, counts)
+        ``colors`` (U, 3) or (U, 4) uint8 and ``counts`` (U,) int, as in
+        :class:`histogram.Histogram` (see :func:`prepare`).
+    k : int
+        Palette size, 2..256.
+
+    Returns
+    -------
+    (P, 3) or (P, 4) uint8 ndarray
+        P <= k distinct entries, transparent ones first; every entry serves
+        some pixel of some picture.
+
+    Raises
+    ------
+    UsageError
+        If `histograms` is empty or k is out of range.
+    """
+    k = check_k(k)
+    if not len(histograms):
+        raise UsageError("a shared palette needs at least one picture")
+    channels = max(colors.shape[1] for colors, _ in histograms)
+    keys, weights = [], []
+    for colors, counts in histograms:
+        if colors.shape[1] < channels:
+            colors = np.column_stack([colors, np.full(len(colors), 255, np.uint8)])
+        keys.append(np.ascontiguousarray(colors).view(np.dtype((np.void, channels))).ravel())
+        weights.append(np.asarray(counts, np.int64))
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=np.concatenate(weights)).astype(np.int64)
+    colors = unique.view(np.uint8).reshape(-1, channels)
+    if len(colors) <= k:
+        palette, labels = colors, np.arange(len(colors))
+    else:
+        palette, labels = _cluster(colors, counts, k)
+    return _tidy(palette, labels)[0]
+
+
+def remap(pixels, palette, *, histogram=None):
+    """Map a picture onto a given palette, keeping every entry in its place.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray, or PIL.Image.Image
+        RGB pixels go with an RGBA palette as opaque.
+    palette : (P, 3) or (P, 4) uint8 ndarray
+        1 <= P <= 256; RGBA when `pixels` has transparency.
+    histogram : Histogram, optional
+        ``prepare(pixels)`` if already computed.
+
+    Returns
+    -------
+    PaletteImage
+        ``palette`` itself (unused entries kept) and, per pixel, its nearest
+        entry in RGB (premultiplied RGBA) distance, with the ``mse``.
+
+    Raises
+    ------
+    UsageError
+        If the palette has fewer channels than the pixels or a bad shape.
+    """
+    pixels = _check_pixels(_as_pixels(pixels))
+    palette = np.asarray(palette)
+    if (palette.dtype != np.uint8 or palette.ndim != 2 or palette.shape[1] not in (3, 4)
+            or not 1 <= len(palette) <= 256):
+        raise UsageError(f"palette must be (P, 3|4) uint8 with 1 <= P <= 256, not {palette.shape}")
+    if palette.shape[1] < pixels.shape[2]:
+        raise UsageError("pixels with transparency need an RGBA palette")
+    if palette.shape[1] > pixels.shape[2]:
+        pixels = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
+        histogram = None
+    hist = histogram if histogram is not None else prepare(pixels)
+    labels = Assignment(_features(hist.colors), _features(palette)).labels
+    return PaletteImage(palette, hist.spread(labels.astype(np.uint8)),
+                        _mse(hist.colors, hist.counts, palette[labels]))

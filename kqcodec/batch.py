@@ -1,0 +1,247 @@
+"""Encoding many pictures into one folder: ``kqcodec encode IN... --out-dir DIR``.
+
+Inputs are files and folders (their pictures, sub-folders too with
+``recursive``).  Each picture becomes ``DIR/<stem><suffix>.png``, mirroring
+the sub-folders of a folder input.  Pictures run in worker processes (see
+:mod:`workers`); one that fails is reported and the others go on.  With a
+shared palette, every picture's histogram is counted first (in parallel),
+the sums give one palette, and every file is written with it.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import codec
+from .errors import (InputError, KqcodecError, NotSmallerError, OutputExistsError, UsageError,
+                     WriteError)
+from .quantizer import shared_palette
+from .defaults import DEFAULT_SPEED, MAX_PIXELS
+from .dither import check_strength
+from .scan import find_images
+from .workers import run_jobs, worker_count
+
+__all__ = ["Outcome", "plan_batch", "encode_batch", "summary_line"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input.
+
+    Attributes
+    ----------
+    source : str
+        The input picture.
+    dest : str or None
+        The file written (or that would have been).
+    status : {'written', 'skipped', 'failed'}
+        ``skipped``: the palette PNG would not have been smaller (skip if
+        larger); ``failed``: ``message`` says why.
+    message : str
+    k : int or None
+        Palette size used.
+    psnr : float or None
+    encoded_bytes : int or None
+    trials : tuple
+        The ks a target search tried (see :class:`search.Trial`).
+    """
+
+    source: str
+    dest: str
+    status: str
+    message: str = ""
+    k: int = None
+    psnr: float = None
+    encoded_bytes: int = None
+    trials: tuple = ()
+
+
+def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
+    """Pair every input picture with its output file.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Files (taken whatever their extension) and folders (their pictures
+        by extension, see :data:`scan.EXTENSIONS`).
+    out_dir : path-like
+        Never searched for pictures.
+    recursive : bool
+        Also take the pictures of the folders' sub-folders.
+    suffix : str
+        Added to each stem: ``photo.jpg`` -> ``photo<suffix>.png``.
+
+    Returns
+    -------
+    pairs : list of (Path, Path or None)
+        In input order, folders' pictures sorted by name.  A name already
+        taken by an earlier picture gets ``-<ext>``, then a number.  The
+        output is None when the input is missing (the batch reports it).
+    """
+    out_dir = Path(out_dir)
+    taken, pairs = set(), []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            found = [(path, path.relative_to(item)) for path in
+                     find_images(item, recursive=recursive, exclude=out_dir)]
+        elif item.exists():
+            found = [(item, Path(item.name))]
+        else:
+            pairs.append((item, None))
+            continue
+        for path, rel in found:
+            stem = rel.with_name(rel.stem + suffix)
+            candidates = [stem, rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}{suffix}")]
+            number = 2
+            while str(candidates[0]).lower() in taken:
+                candidates.pop(0)
+                if not candidates:
+                    candidates.append(rel.with_name(f"{rel.stem}-{number}{suffix}"))
+                    number += 1
+            taken.add(str(candidates[0]).lower())
+            pairs.append((path, out_dir / candidates[0].with_name(candidates[0].name + ".png")))
+    return pairs
+
+
+def _outcome(source, dest, run):
+    """Run one encoding; turn its result or expected error into an Outcome."""
+    try:
+        if dest is None:
+            raise InputError(f"{source}: no such file or folder")
+        result = run()
+    except NotSmallerError as exc:
+        return Outcome(str(source), str(dest), "skipped", _naming(source, exc))
+    except KqcodecError as exc:
+        return Outcome(str(source), None if dest is None else str(dest), "failed",
+                       _naming(source, exc))
+    return Outcome(str(source), str(dest), "written", "", result.k, result.psnr,
+                   result.encoded_bytes, result.trials)
+
+
+def _naming(source, exc):
+    """The error's message, starting with the picture's name."""
+    message = str(exc)
+    return message if message.startswith(str(source)) else f"{source}: {message}"
+
+
+def _make_parent(dest):
+    try:
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputExistsError(f"{Path(dest).parent}: exists and is not a folder") from None
+    except OSError as exc:
+        raise WriteError(f"{Path(dest).parent}: cannot create the folder: {exc.strerror}") from None
+
+
+def _encode_job(job):
+    source, dest, options = job
+
+    def run():
+        _make_parent(dest)
+        return codec.encode(source, dest, options["k"], **options["encode"])
+
+    return _outcome(source, dest, run)
+
+
+def _histogram_job(job):
+    source, max_pixels, keep_profile = job
+    try:
+        return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile)
+    except KqcodecError as exc:
+        return exc
+
+
+def _palette_job(job):
+    source, dest, palette, options = job
+
+    def run():
+        _make_parent(dest)
+        return codec.encode_with_palette(source, dest, palette, **options)
+
+    return _outcome(source, dest, run)
+
+
+def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, progress=False,
+                 shared=False, force=False, skip_if_larger=False, max_pixels=MAX_PIXELS, seed=0,
+                 engine="kqcodec", target_psnr=None, max_bytes=None, max_colors=256,
+                 keep_profile=False, space="rgb", strict=False, dither=0.0,
+                 speed=DEFAULT_SPEED):
+    """Encode many pictures into `out_dir`, yielding one :class:`Outcome` each.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Files and folders; see :func:`plan_batch`.
+    out_dir : path-like
+        Created if missing.
+    k : int or 'auto'
+        As for :func:`codec.encode`; with `shared`, an int.
+    recursive, suffix
+        See :func:`plan_batch`.
+    jobs : int, optional
+        Worker processes; all cores by default.
+    progress : bool
+        A progress bar on stderr.
+    shared : bool
+        One palette of k entries for all the pictures (their histograms
+        summed); every file then has the same PLTE and tRNS bytes.
+    force, skip_if_larger, max_pixels, seed, engine, target_psnr, max_bytes, max_colors
+        As for :func:`codec.encode`.
+    keep_profile, space, strict
+        As for :func:`codec.encode`; a shared palette is searched in RGB,
+        its pictures read with the default (not strict) PNG rules.
+    dither, speed
+        As for :func:`codec.encode`; a shared palette is not dithered (only
+        `dither` 0 goes with `shared`) and is searched at the default
+        effort, `speed` setting the compression.
+
+    Yields
+    ------
+    Outcome
+        In input order.  Failures of one picture never stop the others.
+
+    Raises
+    ------
+    UsageError
+        For options that do not go together (checked before any work).
+    """
+    if shared and check_strength(dither):
+        raise UsageError("--dither does not go with --shared-palette")
+    pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
+    workers = worker_count(jobs, len(pairs))
+    if not shared:
+        options = dict(k=k, encode=dict(
+            seed=seed, force=force, max_pixels=max_pixels, engine=engine, target_psnr=target_psnr,
+            max_bytes=max_bytes, max_colors=max_colors, skip_if_larger=skip_if_larger,
+            keep_profile=keep_profile, space=space, strict=strict, dither=dither,
+            speed=speed))
+        yield from run_jobs(_encode_job, [(s, d, options) for s, d in pairs], workers=workers,
+                            progress=progress, desc="encode")
+        return
+    readable = [(s, d) for s, d in pairs if d is not None]
+    histograms = list(run_jobs(_histogram_job, [(s, max_pixels, keep_profile) for s, _ in readable],
+                               workers=workers, progress=progress, desc="count colors"))
+    counted = {str(s): h for (s, _), h in zip(readable, histograms)}
+    good = [h for h in histograms if not isinstance(h, KqcodecError)]
+    palette = shared_palette(good, k) if good else None
+    options = dict(force=force, max_pixels=max_pixels, skip_if_larger=skip_if_larger,
+                   keep_profile=keep_profile, speed=speed)
+    jobs_list = [(s, d, palette, options) for s, d in pairs
+                 if d is not None and not isinstance(counted[str(s)], KqcodecError)]
+    results = iter(run_jobs(_palette_job, jobs_list, workers=workers, progress=progress,
+                            desc="encode"))
+    for source, dest in pairs:
+        failure = None if dest is None else counted[str(source)]
+        if dest is None:
+            yield _outcome(source, dest, None)
+        elif isinstance(failure, KqcodecError):
+            yield Outcome(str(source), str(dest), "failed", _naming(source, failure))
+        else:
+            yield next(results)
+
+
+def summary_line(outcomes):
+    """One line: how many files were written, skipped and failed."""
+    counts = {status: sum(o.status == status for o in outcomes)
+              for status in ("written", "skipped", "failed")}
+    return f"{counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed"

@@ -1,0 +1,324 @@
+"""Choosing k from what the user wants: a PSNR to reach, or a size to fit.
+
+Nobody wants k for its own sake.  :func:`find_k` takes a target and finds
+the palette size that meets it, measuring each k it tries exactly as the
+file would be written:
+
+* its **PSNR** from the color histogram, which is what :func:`metrics.psnr`
+  measures on the decoded pixels (the sums are the same, grouped by color);
+* its **size** as the length of the PNG bytes that would be written.
+
+The histogram is computed once.  Each k tried is a full k-means
+warm-started from the palette of the nearest k already tried (see
+:func:`kmeans.resize_centres`), so that neighbouring palettes are alike and
+cheap to find.  The ks are chosen by interpolation in log k (PSNR and log
+size are close to linear in log k), safeguarded by bisection.
+
+What "exact" means
+------------------
+k-means gives no guarantee that PSNR grows with k, and deflate none that
+size does, so "the smallest k that reaches the PSNR" cannot be certified
+without encoding every k.  The search keeps a bracket instead, and returns:
+
+* for a PSNR target, a k whose file reaches the target while the search's
+  encoding at k - 1 falls short (or k is 2);
+* for a size budget, a k whose file fits while the search's encoding at
+  k + 1 does not (or k is the upper bound).
+
+Both neighbours are encoded and measured, never estimated, and the file
+returned is the one measured: it never falls below the target nor goes over
+the budget.  When PSNR and size do grow with k, as on photos, this is the
+smallest (largest) such k.  Where they do not, a k further away may also
+qualify: the bracket guarantees only the neighbour.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import TargetError, UsageError
+
+__all__ = ["Trial", "Choice", "find_k", "check_target"]
+
+# PSNR gained per doubling of k, and log2 of size per doubling, used only to
+# place the first guess below the upper bound.  Medians over
+# ../shared/corpus/public between k = 16 and 256 (see benchmarks/).
+_DB_PER_DOUBLING = 2.7
+_SIZE_EXPONENT = 0.4
+
+# A histogram PSNR this close to the target is checked on the pixels: the
+# sums are the same, but float rounding could differ in the last bits.
+_PSNR_SLACK = 1e-6
+
+@dataclass(frozen=True, eq=False)
+class Trial:
+    """One palette size the search encoded.
+
+    Attributes
+    ----------
+    k : int
+        Palette size asked for.
+    colors : int
+        Entries actually used (fewer than k when the picture has few colors).
+    psnr : float
+        dB against the picture, ``inf`` when identical.
+    size : int or None
+        Bytes of the PNG file; None when the search did not need it.
+    palette : (P, C) uint8 ndarray
+        The palette found at k (every pixel takes its nearest entry).
+    """
+
+    k: int
+    colors: int
+    psnr: float
+    size: int = None
+    palette: np.ndarray = None
+
+
+@dataclass(frozen=True, eq=False)
+class Choice:
+    """The palette size a target led to, with the file's bytes and the ks tried.
+
+    Attributes
+    ----------
+    k : int
+    image : PaletteImage
+        The quantized picture at k.
+    data : bytes
+        Its PNG file, exactly as measured.
+    psnr : float
+    trials : tuple of Trial
+        Every k encoded, in the order tried.
+    """
+
+    k: int
+    image: object
+    data: bytes
+    psnr: float
+    trials: tuple
+
+    @property
+    def size(self):
+        """Bytes of the PNG file."""
+        return len(self.data)
+
+
+def check_target(target_psnr=None, max_bytes=None):
+    """Check that exactly one target is given and valid; return it normalised.
+
+    Returns
+    -------
+    (float or None, int or None)
+
+    Raises
+    ------
+    UsageError
+        If both or neither are given, the PSNR is not a finite positive
+        number of dB, or the budget is not a positive integer.
+    """
+    if (target_psnr is None) == (max_bytes is None):
+        raise UsageError("give one target: a PSNR to reach or a number of bytes to fit in")
+    if target_psnr is not None:
+        try:
+            target_psnr = float(target_psnr)
+        except (TypeError, ValueError):
+            raise UsageError(f"the target PSNR must be a number of dB, not {target_psnr!r}") from None
+        if not 0 < target_psnr < math.inf:
+            raise UsageError(f"the target PSNR must be a positive number of dB, not {target_psnr}")
+    if max_bytes is not None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+            raise UsageError(f"the size budget must be a positive number of bytes, not {max_bytes!r}")
+        max_bytes = int(max_bytes)
+    return target_psnr, max_bytes
+
+
+class _Search:
+    """The encodings made so far at each k, and how to make one more."""
+
+    def __init__(self, encode_at, exact_psnr, target_psnr=math.nan):
+        self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
+        self.images, self.psnrs, self.sizes, self.files = {}, {}, {}, {}
+        self.order = []
+
+    def image(self, k):
+        """The encoding at k, warm-started from the nearest k encoded so far."""
+        if k not in self.images:
+            done = sorted(self.images, key=lambda j: (abs(math.log(j / k)), -j))
+            image = self.encode_at(k, done[0] if done else None)
+            self.images[k] = image
+            self.psnrs[k] = self._psnr(image)
+            self.order.append(k)
+        return self.images[k]
+
+    def _psnr(self, image):
+        value = image.psnr
+        if (self.exact_psnr is not None and math.isfinite(value)
+                and abs(value - self.target_psnr) < _PSNR_SLACK):
+            # Too close to call from the histogram's float sums: measure the
+            # pixels exactly as the report does.
+            value = self.exact_psnr(image)
+        return value
+
+    def psnr(self, k):
+        self.image(k)
+        return self.psnrs[k]
+
+    def size(self, k):
+        """Bytes of the PNG file at k."""
+        return len(self.data(k))
+
+    def data(self, k):
+        """The PNG file at k (kept: the search's answer is one of them)."""
+        if k not in self.files:
+            self.files[k] = self.image(k).to_png()
+            self.sizes[k] = len(self.files[k])
+        return self.files[k]
+
+    def trials(self):
+        return tuple(Trial(k, len(self.images[k].palette), self.psnrs[k], self.sizes.get(k),
+                           self.images[k].palette) for k in self.order)
+
+
+def _middle(lo, hi):
+    """Bisection point of (lo, hi): geometric while the bracket is wide."""
+    k = round(math.sqrt(lo * hi)) if hi > 2 * lo else (lo + hi) // 2
+    return min(max(k, lo + 1), hi - 1)
+
+
+def _predict(lo, hi, known, slope):
+    """The k inside (lo, hi) where the value is predicted to cross 0.
+
+    Between two measured ends, linear interpolation in log2 k (regula
+    falsi).  With one end only (lo = 1 stands for "below 2"), the value at
+    `hi` is extrapolated with a gradient: the secant to another measured k
+    at least a quarter doubling away, kept within a factor 4 of `slope`, or
+    `slope` itself.
+    """
+    y_hi, y_lo = known.get(hi), known.get(lo)
+    if y_hi is None or not math.isfinite(y_hi):
+        return _middle(lo, hi)
+    if y_lo is not None and math.isfinite(y_lo) and y_hi > y_lo:
+        x = math.log2(lo) + (0 - y_lo) / (y_hi - y_lo) * (math.log2(hi) - math.log2(lo))
+    elif y_lo is None:
+        gradient = slope
+        others = [k for k, y in known.items()
+                  if k > hi + 0.19 * hi and math.isfinite(y)]
+        if others:
+            k2 = min(others)
+            secant = (known[k2] - y_hi) / (math.log2(k2) - math.log2(hi))
+            gradient = min(max(secant, slope / 4), slope * 4)
+        x = math.log2(hi) - y_hi / gradient
+    else:
+        return _middle(lo, hi)
+    return min(max(round(2**x), lo + 1), hi - 1)
+
+
+def _narrow(lo, hi, value, above, slope, seen=()):
+    """Shrink a bracket to two adjacent ks.
+
+    Each k tried is placed where the measured values predict the target
+    (see :func:`_predict`); when the same end of the bracket has moved three
+    times in a row the predictions are off, and the next k bisects instead.
+
+    Parameters
+    ----------
+    lo, hi : int
+        ``above(hi)`` is true, ``above(lo)`` false (lo = 1: nothing known).
+    value : callable
+        k -> value with the target at 0, increasing in k where the model
+        holds; guides the choice of k.
+    above : callable
+        k -> bool, the side of the target k is on; decides the bracket.
+    slope : float
+        Value per doubling of k, to extrapolate from one end.
+    seen : iterable of int
+        ks already measured, whose values help the predictions.
+
+    Returns
+    -------
+    (lo, hi)
+        With hi = lo + 1, the same invariant.
+    """
+    known = {k: value(k) for k in {*seen, lo, hi} if k >= 2 and k >= lo}
+    moved = []
+    while hi - lo > 1:
+        if len(moved) >= 3 and moved[-1] == moved[-2] == moved[-3]:
+            k = _middle(lo, hi)
+        else:
+            k = _predict(lo, hi, known, slope)
+        known[k] = value(k)
+        if above(k):
+            hi = k
+        else:
+            lo = k
+        moved.append(k == hi)
+    return lo, hi
+
+
+def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None):
+    """Find the palette size that meets a PSNR target or a size budget.
+
+    Parameters
+    ----------
+    encode_at : callable
+        ``encode_at(k, near)`` returns the :class:`PaletteImage` of the
+        picture at k (with its ``psnr``), warm-started from the clustering
+        it made at k = `near`, or cold when `near` is None.  The search
+        expects the same answer for the same arguments.
+    target_psnr : float, optional
+        dB the file must reach; the search looks for the smallest such k.
+    max_bytes : int, optional
+        Bytes the PNG file must fit in; the search looks for the largest
+        such k.  Exactly one of the two targets is given.
+    max_colors : int
+        The largest k considered, 2..256.
+    exact_psnr : callable, optional
+        ``exact_psnr(image)`` measures the PSNR on the pixels, used when the
+        histogram's value is within 1e-6 dB of the target.
+
+    Returns
+    -------
+    Choice
+        See the module docs for what is guaranteed of ``k``.
+
+    Raises
+    ------
+    TargetError
+        If the target cannot be met: `max_colors` colors fall short of the
+        PSNR, or 2 colors do not fit in the budget.
+    UsageError
+        For a bad target or `max_colors`.
+    """
+    target_psnr, max_bytes = check_target(target_psnr, max_bytes)
+    if isinstance(max_colors, bool) or not isinstance(max_colors, (int, np.integer)) \
+            or not 2 <= max_colors <= 256:
+        raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
+    max_colors = int(max_colors)
+    search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr)
+    if target_psnr is not None:
+        k = _search_psnr(search, target_psnr, max_colors)
+    else:
+        k = _search_size(search, max_bytes, max_colors)
+    data = search.data(k)
+    return Choice(k, search.image(k), data, search.psnrs[k], search.trials())
+
+
+def _search_psnr(search, target, max_colors):
+    best = search.psnr(max_colors)
+    if best < target:
+        raise TargetError(f"{max_colors} colors reach {best:.2f} dB, below the {target:g} dB asked")
+    _, hi = _narrow(1, max_colors, lambda k: search.psnr(k) - target,
+                    lambda k: search.psnr(k) >= target, _DB_PER_DOUBLING)
+    return hi
+
+
+def _search_size(search, budget, max_colors):
+    if search.size(max_colors) <= budget:
+        return max_colors
+    log_budget = math.log2(budget)
+    lo, _ = _narrow(1, max_colors, lambda k: math.log2(search.size(k)) - log_budget,
+                    lambda k: search.size(k) > budget, _SIZE_EXPONENT)
+    if lo < 2:
+        raise TargetError(f"2 colors take {search.size(2)} bytes, more than the {budget} allowed")
+    return lo

@@ -1,0 +1,104 @@
+"""Running one job per picture in worker processes, with a progress bar.
+
+Batch encoding goes through :func:`run_jobs`.  Results come back in the
+order of the jobs, whatever order the workers finish in, so the output
+never depends on the number of workers.
+"""
+
+import multiprocessing
+import os
+import signal
+import sys
+
+__all__ = ["run_jobs", "worker_count", "progress_bar", "say"]
+
+
+def worker_count(jobs, tasks):
+    """Processes to start: `jobs` (all cores when None), at most one per task."""
+    return max(1, min(jobs or os.cpu_count() or 1, tasks))
+
+
+def _worker_start():
+    """Set up a worker process.
+
+    Ctrl-C is the parent's to handle: it terminates the workers, and SIGTERM
+    becomes SystemExit here so that a half-written file is removed on the
+    way out.  Each worker uses one BLAS thread: the pool already fills the
+    cores, and oversubscription only slows both.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return
+    threadpool_limits(1)
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def progress_bar(total, enabled, desc):
+    """A tqdm bar on stderr (a no-op one when not `enabled`)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr,
+                desc=desc, leave=False)
+
+
+def say(message):
+    """Print a line on stderr without breaking a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
+    """Yield ``function(job)`` for every job, in order, from worker processes.
+
+    Parameters
+    ----------
+    function : callable
+        A module-level function (it is pickled by name).
+    jobs : sequence
+        Its arguments, one per call.
+    workers : int
+        Processes; 1 runs every job in this process.
+    progress : bool
+        Show a progress bar on stderr, advanced as results come back.
+    desc : str
+        The bar's label.
+
+    Yields
+    ------
+    object
+        Each result, in the order of `jobs`, after the bar has advanced.
+        Print with :func:`say` meanwhile, so that the bar is redrawn below.
+    """
+    bar = progress_bar(len(jobs), progress, desc)
+    try:
+        if workers <= 1:
+            for job in jobs:
+                result = function(job)
+                bar.update()
+                yield result
+            return
+        pool = None
+        try:
+            # Inside the block: a Ctrl-C while the workers start terminates them too.
+            pool = multiprocessing.Pool(workers, initializer=_worker_start)
+            for result in pool.imap(function, jobs):
+                bar.update()
+                yield result
+        except BaseException:
+            if pool is not None:
+                pool.terminate()
+            raise
+        else:
+            pool.close()
+        finally:
+            if pool is not None:
+                pool.join()
+    finally:
+        bar.close()

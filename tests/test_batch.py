@@ -1,0 +1,152 @@
+"""Many pictures at once, standard input and output, skip-if-larger, shared palettes."""
+
+import io
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kqcodec import quantizer
+
+from .conftest import png_chunks
+from .test_cli import one_line, run
+
+
+@pytest.fixture()
+def small_jpeg(tmp_path, coffee):
+    """A real photo saved as a strongly compressed JPEG: its palette PNG is larger."""
+    path = tmp_path / "small.jpg"
+    Image.fromarray(coffee).save(path, quality=30)
+    return path
+
+
+def test_skip_if_larger_exits_98_and_writes_nothing(tmp_path, small_jpeg):
+    dest = tmp_path / "out.png"
+    code, _, err = run("encode", small_jpeg, dest, "-k", "256", "--skip-if-larger")
+    assert code == 98
+    assert "nothing written" in one_line(err)
+    assert not dest.exists()
+    # Without the option the larger file is written.
+    code, _, err = run("encode", small_jpeg, dest, "-k", "256")
+    assert code == 0, err
+    assert dest.stat().st_size >= small_jpeg.stat().st_size
+
+
+@pytest.fixture()
+def folder(tmp_path, pictures):
+    """Three good pictures with a truncated JPEG in the middle."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(pictures["mpl_present_rgba"], src / "a.png")
+    (src / "b.jpg").write_bytes(pictures["sklearn_china"].read_bytes()[:3000])
+    shutil.copy(pictures["skimage_rocket"], src / "c.jpg")
+    shutil.copy(pictures["skimage_coffee"], src / "d.png")
+    return src
+
+
+def test_batch_goes_past_a_bad_file(tmp_path, folder):
+    out = tmp_path / "out"
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "16", "--jobs", "2")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[-1] == "kqcodec: 3 written, 0 skipped, 1 failed"
+    assert any("b.jpg" in line and line.startswith("kqcodec: error:") for line in lines)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.png"]
+    for name in ("a.png", "c.png", "d.png"):
+        assert png_chunks(out / name)[0][0] == b"IHDR"
+
+
+def test_batch_never_overwrites_without_force(tmp_path, folder):
+    out = tmp_path / "out"
+    (folder / "b.jpg").unlink()
+    assert run("encode", folder, "--out-dir", out, "-k", "8")[0] == 0
+    (out / "a.png").write_bytes(b"keep me")
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "kqcodec: 0 written, 0 skipped, 3 failed"
+    assert (out / "a.png").read_bytes() == b"keep me"
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8", "--force")
+    assert code == 0, err
+    assert (out / "a.png").read_bytes() != b"keep me"
+
+
+def test_batch_names_suffix_recursion_and_skips(tmp_path, folder, small_jpeg):
+    (folder / "b.jpg").unlink()
+    (folder / "sub").mkdir()
+    shutil.copy(folder / "a.png", folder / "sub" / "a.png")
+    shutil.copy(small_jpeg, folder / "sub" / "small.jpg")
+    out = tmp_path / "out"
+    code, _, err = run("encode", folder, small_jpeg, "--out-dir", out, "-k", "256",
+                       "--recursive", "--suffix=-q", "--skip-if-larger", "--jobs", "1")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == "kqcodec: 4 written, 2 skipped, 0 failed"
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["a-q.png", "c-q.png", "d-q.png", "sub/a-q.png"]
+
+
+def test_batch_output_is_the_same_whatever_the_jobs(tmp_path, folder):
+    (folder / "b.jpg").unlink()
+    (folder / "d.png").unlink()
+    for jobs in ("1", "2"):
+        code, _, err = run("encode", folder, "--out-dir", tmp_path / jobs, "-k", "auto",
+                           "--max-bytes", "40000", "--jobs", jobs)
+        assert code == 0, err
+    for name in ("a.png", "c.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+
+
+def test_stdin_to_stdout_gives_the_same_bytes_as_files(tmp_path, pictures):
+    source = pictures["skimage_rocket"]
+    assert run("encode", source, tmp_path / "f.png", "-k", "32")[0] == 0
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "-", "-", "-k", "32"],
+                          input=source.read_bytes(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (tmp_path / "f.png").read_bytes()
+
+
+def test_stdin_is_for_a_single_picture(tmp_path, pictures):
+    code, _, err = run("encode", "-", pictures["skimage_rocket"], "--out-dir", tmp_path, "-k", "8")
+    assert code == 2
+    assert "single picture" in one_line(err)
+
+
+def test_shared_palette_gives_identical_palette_chunks(tmp_path, folder, present):
+    (folder / "b.jpg").unlink()
+    out = tmp_path / "out"
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "32", "--shared-palette")
+    assert code == 0, err
+    files = sorted(out.iterdir())
+    chunks = [dict(png_chunks(path)) for path in files]
+    assert len({c[b"PLTE"] for c in chunks}) == 1
+    assert len({c[b"tRNS"] for c in chunks}) == 1  # one picture has transparency
+    plte = np.frombuffer(chunks[0][b"PLTE"], np.uint8).reshape(-1, 3)
+    alpha = np.full(len(plte), 255, np.uint8)
+    trns = np.frombuffer(chunks[0][b"tRNS"], np.uint8)
+    alpha[: len(trns)] = trns
+    palette = np.column_stack([plte, alpha])
+    for path in files:
+        with Image.open(path) as img:
+            indices = np.asarray(img)  # mode P: the stored indices
+            rgba = np.asarray(img.convert("RGBA"))
+        np.testing.assert_array_equal(rgba, palette[indices])
+    # Each pixel of the transparent picture took its nearest shared entry.
+    with Image.open(out / "a.png") as img:
+        a = np.asarray(img.convert("RGBA"))
+    np.testing.assert_array_equal(a, quantizer.remap(present, palette).to_pixels())
+
+
+def test_shared_palette_weighs_pictures_by_pixels():
+    # Two flat pictures: a large red one and a small blue one.  With k=2 both
+    # colors are kept; a shared palette of the summed histograms is the same
+    # whatever order the pictures come in.
+    red = (np.array([[255, 0, 0]], np.uint8), np.array([900]))
+    blue = (np.array([[0, 0, 255]], np.uint8), np.array([100]))
+    green = (np.array([[0, 200, 0]], np.uint8), np.array([100]))
+    one = quantizer.shared_palette([red, blue, green], 2)
+    two = quantizer.shared_palette([green, blue, red], 2)
+    np.testing.assert_array_equal(one, two)
+    # Red weighs most: it keeps its own entry exactly.
+    assert [255, 0, 0] in one.tolist()

@@ -1,0 +1,176 @@
+"""Targets instead of k: the search's answer is exact for what it was asked."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kqcodec
+from kqcodec import metrics, quantizer, search
+from kqcodec.errors import TargetError, UsageError
+
+from .conftest import png_chunks
+from .test_cli import one_line, run
+
+
+def nearest_psnr(pixels, palette):
+    """PSNR of `pixels` mapped to their nearest `palette` entry, by brute force.
+
+    Independent of kqcodec's nearest-entry search: every pixel against every
+    entry, in the space PSNR measures (RGB here).
+    """
+    flat = pixels.reshape(-1, 3).astype(np.int64)
+    pal = palette[:, :3].astype(np.int64)
+    best = np.full(len(flat), np.iinfo(np.int64).max)
+    for entry in pal:
+        best = np.minimum(best, ((flat - entry) ** 2).sum(axis=1))
+    mse = best.sum() / flat.size
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def decoded(path):
+    """The written file's pixels, decoded by Pillow (not kqcodec)."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGBA" if "transparency" in img.info else "RGB"))
+
+
+@pytest.mark.parametrize("target", [33.0, 37.5])
+def test_psnr_target_is_met_and_one_color_fewer_falls_short(tmp_path, pictures, coffee, target):
+    dest = tmp_path / "out.png"
+    result = kqcodec.encode(pictures["skimage_coffee"], dest, "auto", target_psnr=target)
+    assert metrics.psnr(coffee, decoded(dest)) >= target
+    tried = {t.k: t for t in result.trials}
+    below = tried[result.k - 1]
+    assert below.psnr < target
+    # The neighbour's PSNR, recomputed from its palette alone.
+    assert nearest_psnr(coffee, below.palette) == pytest.approx(below.psnr, abs=1e-9)
+    assert dest.stat().st_size == result.encoded_bytes
+
+
+def test_psnr_target_on_a_transparent_picture(tmp_path, pictures, present):
+    dest = tmp_path / "out.png"
+    result = kqcodec.encode(pictures["mpl_present_rgba"], dest, "auto", target_psnr=36)
+    assert metrics.psnr(present, decoded(dest)) >= 36
+    assert {t.k: t.psnr for t in result.trials}[result.k - 1] < 36
+
+
+@pytest.mark.parametrize("budget", [60_000, 100_000])
+def test_size_budget_is_met_and_one_color_more_does_not_fit(tmp_path, pictures, coffee, budget):
+    dest = tmp_path / "out.png"
+    result = kqcodec.encode(pictures["skimage_coffee"], dest, "auto", max_bytes=budget)
+    assert dest.stat().st_size <= budget
+    tried = {t.k: t for t in result.trials}
+    assert tried[result.k + 1].size > budget
+    # On this photo sizes grow with k: every k tried above the answer is
+    # over the budget, every k below it fits.
+    for k, trial in tried.items():
+        if trial.size is not None:
+            assert (trial.size > budget) == (k > result.k)
+    # The neighbour is a real encoding: its palette, each pixel at its
+    # nearest entry, gives the PSNR it was measured with.
+    above = tried[result.k + 1]
+    assert nearest_psnr(coffee, above.palette) == pytest.approx(above.psnr, abs=1e-9)
+
+
+def test_choice_is_deterministic(present):
+    first = quantizer.choose_k(present, max_bytes=3000)
+    second = quantizer.choose_k(present, max_bytes=3000)
+    assert first.k == second.k and first.data == second.data
+
+
+def test_unreachable_psnr_exits_99_and_writes_nothing(tmp_path, pictures):
+    dest = tmp_path / "out.png"
+    code, _, err = run("encode", pictures["skimage_coffee"], dest, "-k", "auto",
+                       "--target-psnr", "60", "--max-colors", "64")
+    assert code == 99
+    assert "64 colors reach" in one_line(err)
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_budget_exits_99_and_writes_nothing(tmp_path, pictures):
+    dest = tmp_path / "out.png"
+    code, _, err = run("encode", pictures["skimage_coffee"], dest, "-k", "auto",
+                       "--max-bytes", "2000")
+    assert code == 99
+    assert "2 colors take" in one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verbose_names_the_k_and_the_ks_tried(tmp_path, pictures):
+    code, _, err = run("encode", pictures["mpl_present_rgba"], tmp_path / "o.png", "-k", "auto",
+                       "--target-psnr", "35", "-v")
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert "k=" in lines[0] and "bytes" in lines[0] and "PSNR" in lines[0]
+    assert lines[1].startswith("kqcodec: ks tried: 256 (")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-k", "auto"], "needs one target"),
+    (["-k", "auto", "--target-psnr", "30", "--max-bytes", "9000"], "needs one target"),
+    (["-k", "16", "--target-psnr", "30"], "go with -k auto"),
+    (["-k", "auto", "--target-psnr", "-3"], "positive"),
+    (["-k", "auto", "--max-bytes", "0"], "from 1"),
+])
+def test_target_usage_errors_exit_2(tmp_path, pictures, args, words):
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "o.png", *args)
+    assert code == 2
+    assert words in one_line(err)
+
+
+def test_api_checks_the_target(coffee):
+    with pytest.raises(UsageError):
+        quantizer.choose_k(coffee, target_psnr=30, max_bytes=1000)
+    with pytest.raises(UsageError):
+        quantizer.choose_k(coffee, target_psnr=float("nan"))
+    with pytest.raises(UsageError):
+        kqcodec.quantize(coffee, 16, target_psnr=30)
+    with pytest.raises(TargetError):
+        kqcodec.quantize(coffee, "auto", target_psnr=80)
+
+
+def test_quantize_auto_returns_the_searched_image(coffee):
+    image = kqcodec.quantize(coffee, "auto", target_psnr=34)
+    assert image.psnr >= 34
+    assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+
+
+def test_quantize_accepts_a_pillow_image(pictures, coffee, present):
+    with Image.open(pictures["skimage_coffee"]) as img:
+        from_pil = kqcodec.quantize(img, 16)
+    np.testing.assert_array_equal(from_pil.palette, kqcodec.quantize(coffee, 16).palette)
+    with Image.open(pictures["mpl_present_rgba"]) as img:
+        image = kqcodec.quantize(img, "auto", target_psnr=30)
+    assert image.palette.shape[1] == 4
+    assert metrics.psnr(present, image.to_pixels()) >= 30
+
+
+def test_to_pil_round_trip(tmp_path, present):
+    image = kqcodec.quantize(present, 24)
+    pil = image.to_pil()
+    assert pil.mode == "P"
+    np.testing.assert_array_equal(np.asarray(pil), image.indices)
+    np.testing.assert_array_equal(np.asarray(pil.convert("RGBA")), image.to_pixels())
+    # Saved by Pillow, read back by Pillow: the transparency survives.
+    pil.save(tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as back:
+        np.testing.assert_array_equal(np.asarray(back.convert("RGBA")), image.to_pixels())
+    assert b"tRNS" in dict(png_chunks(tmp_path / "p.png"))
+
+
+def test_to_pil_of_an_opaque_image_has_no_transparency(coffee):
+    pil = kqcodec.quantize(coffee, 8).to_pil()
+    assert "transparency" not in pil.info
+    np.testing.assert_array_equal(np.asarray(pil.convert("RGB")),
+                                  kqcodec.quantize(coffee, 8).to_pixels())
+
+
+def test_narrowing_keeps_its_invariant_on_a_non_monotone_function():
+    # A made-up size curve with bumps: the bracket still ends on a k that
+    # fits next to one that does not.
+    sizes = {k: 1000 + 10 * k + (300 if k % 7 == 0 else 0) for k in range(1, 258)}
+    budget = 2000
+    lo, hi = search._narrow(1, 256, lambda k: np.log2(sizes[k] / budget),
+                            lambda k: sizes[k] > budget, 0.4)
+    assert hi == lo + 1
+    assert sizes[hi] > budget and (lo == 1 or sizes[lo] <= budget)
