@@ -15,7 +15,6 @@ import contextlib
 import io
 import multiprocessing
 import os
-import signal
 import sys
 import time
 from dataclasses import replace
@@ -28,6 +27,7 @@ from .dither import check_strength
 from .errors import FormatError, InputError, KqcodecError, OutputExistsError, UsageError, WriteError
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
+from .workers import worker_start
 
 __all__ = ["DEFAULT_KS", "report_image", "report"]
 
@@ -173,27 +173,6 @@ def _centre(pixels):
     top = max(0, (height - _CROP) // 2)
     left = max(0, (width - _CROP) // 2)
     return pixels[top:top + _CROP, left:left + _CROP]
-
-
-def _worker_start():
-    """Set up a report worker process.
-
-    Ctrl-C is the parent's to handle: it terminates the workers, and SIGTERM
-    becomes SystemExit here so that a half-written file is removed on the
-    way out.  Each worker uses one BLAS thread: the pool already fills the
-    cores, and oversubscription only slows both.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_term)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        return
-    threadpool_limits(1)
-
-
-def _exit_on_term(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 def _report_job(job):
@@ -368,7 +347,7 @@ class _LocalEngine:
             for job in jobs_list:
                 yield _report_job(job)
             return
-        pool = multiprocessing.Pool(workers, initializer=_worker_start)
+        pool = multiprocessing.Pool(workers, initializer=worker_start)
         try:
             yield from pool.imap_unordered(_report_job, jobs_list)
         except BaseException:

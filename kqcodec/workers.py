@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-__all__ = ["run_jobs", "worker_count", "progress_bar", "say"]
+__all__ = ["run_jobs", "worker_count", "worker_start", "progress_bar", "say"]
 
 
 def worker_count(jobs, tasks):
@@ -18,8 +18,8 @@ def worker_count(jobs, tasks):
     return max(1, min(jobs or os.cpu_count() or 1, tasks))
 
 
-def _worker_start():
-    """Set up a worker process.
+def worker_start():
+    """Set up a worker process (a ``multiprocessing.Pool`` initializer).
 
     Ctrl-C is the parent's to handle: it terminates the workers, and SIGTERM
     becomes SystemExit here so that a half-written file is removed on the
@@ -87,7 +87,7 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
         pool = None
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
-            pool = multiprocessing.Pool(workers, initializer=_worker_start)
+            pool = multiprocessing.Pool(workers, initializer=worker_start)
             for result in pool.imap(function, jobs):
                 bar.update()
                 yield result
