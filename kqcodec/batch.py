@@ -17,7 +17,7 @@ from .errors import (InputError, KqcodecError, NotSmallerError, OutputExistsErro
 from .quantizer import shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_strength
-from .scan import find_images
+from .scan import find_images, free_stem
 from .workers import run_jobs, worker_count
 
 __all__ = ["Outcome", "plan_batch", "encode_batch", "summary_line"]
@@ -90,16 +90,8 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
             pairs.append((item, None))
             continue
         for path, rel in found:
-            stem = rel.with_name(rel.stem + suffix)
-            candidates = [stem, rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}{suffix}")]
-            number = 2
-            while str(candidates[0]).lower() in taken:
-                candidates.pop(0)
-                if not candidates:
-                    candidates.append(rel.with_name(f"{rel.stem}-{number}{suffix}"))
-                    number += 1
-            taken.add(str(candidates[0]).lower())
-            pairs.append((path, out_dir / candidates[0].with_name(candidates[0].name + ".png")))
+            stem = free_stem(rel, taken, suffix)
+            pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
     return pairs
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import InputError, UsageError
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs", "free_stem",
            "check_extra_outputs"]
 
 #: File name extensions of the pictures a report reads.
@@ -81,17 +81,40 @@ def plan_outputs(images, folder):
     taken, stems = set(), {}
     for path in images:
         rel = Path(path).relative_to(folder)
-        stem = rel.with_suffix("")
-        candidates = [stem, rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}")]
-        number = 2
-        while str(candidates[0]).lower() in taken:
-            candidates.pop(0)
-            if not candidates:
-                candidates.append(rel.with_name(f"{rel.stem}-{number}"))
-                number += 1
-        stems[str(rel)] = candidates[0]
-        taken.add(str(candidates[0]).lower())
+        stems[str(rel)] = free_stem(rel, taken)
     return stems
+
+
+def free_stem(rel, taken, suffix=""):
+    """The first output stem for `rel` not in `taken`, which it joins.
+
+    ``<stem><suffix>``, else ``<stem>-<ext><suffix>``, else
+    ``<stem>-<n><suffix>`` for n = 2, 3, ...; compared without case, since
+    some file systems ignore it.
+
+    Parameters
+    ----------
+    rel : Path
+        The picture's path relative to its folder.
+    taken : set of str
+        Lower-cased stems already given out; updated.
+    suffix : str
+        Text after the stem.
+
+    Returns
+    -------
+    Path
+    """
+    candidates = [rel.with_name(rel.stem + suffix),
+                  rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}{suffix}")]
+    number = 2
+    while str(candidates[0]).lower() in taken:
+        candidates.pop(0)
+        if not candidates:
+            candidates.append(rel.with_name(f"{rel.stem}-{number}{suffix}"))
+            number += 1
+    taken.add(str(candidates[0]).lower())
+    return candidates[0]
 
 
 def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None, force=False):
