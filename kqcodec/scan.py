@@ -10,8 +10,8 @@ from pathlib import Path
 from .errors import InputError, UsageError
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs", "free_stem",
-           "check_extra_outputs"]
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
+           "free_stem", "check_extra_outputs"]
 
 #: File name extensions of the pictures a report reads.
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
