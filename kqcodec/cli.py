@@ -274,7 +274,8 @@ def build_parser():
                           "pip install 'kqcodec[dask]')")
     rep.add_argument("--resume", action="store_true",
                      help="continue a stopped run: keep the rows in --out's report.csv and do "
-                          "only the (picture, k) pairs missing")
+                          "only the (picture, k) pairs missing; refused if the run used other "
+                          "options")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
     rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
     _add_space(rep)

@@ -11,17 +11,21 @@ Only the process that gathers the results writes here, so a picture's rows are
 appended once however often a task was retried.
 """
 
+import json
 import os
 import time
 from pathlib import Path
 
-from .errors import WriteError
+from .errors import FormatError, WriteError
 from .safefile import atomic_output
 
-__all__ = ["FILENAME", "recover", "replace", "Journal"]
+__all__ = ["FILENAME", "OPTIONS", "recover", "replace", "save_options", "load_options", "Journal"]
 
 #: Name of the table in the output folder.
 FILENAME = "report.csv"
+
+#: Name of the file, beside the table, that records the options its rows were made with.
+OPTIONS = "report.options.json"
 
 # Appends are flushed at once (a killed process loses nothing written) and
 # forced to disk at most this often: a machine that loses power loses at
@@ -72,6 +76,56 @@ def replace(path, text):
     """
     with atomic_output(path, force=True) as stream:
         stream.write(text.encode("utf-8"))
+
+
+def save_options(path, options):
+    """Record, atomically, the options a table's rows are made with.
+
+    Parameters
+    ----------
+    path : path-like
+    options : dict
+        JSON-serialisable values (str, int, float, bool, None).
+
+    Raises
+    ------
+    WriteError
+        If writing fails; the previous file is then untouched.
+    """
+    replace(path, json.dumps(options, sort_keys=True, indent=1) + "\n")
+
+
+def load_options(path):
+    """The options a stopped run recorded, or None if it recorded none.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict or None
+
+    Raises
+    ------
+    FormatError
+        If the file exists but does not hold a JSON object.
+    WriteError
+        If it exists but cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot read the options to resume: {exc.strerror}") from None
+    try:
+        options = json.loads(text)
+    except ValueError:
+        options = None
+    if not isinstance(options, dict):
+        raise FormatError(f"{path}: cannot resume: not the options of a report")
+    return options
 
 
 class Journal:

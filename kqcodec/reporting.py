@@ -266,8 +266,15 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     stems = plan_outputs(images, folder)
     names = [str(path.relative_to(folder)) for path in images]
     store = Path(out) / journal.FILENAME
+    # What the rows depend on besides the picture and k: a resumed run must
+    # not mix rows made with other options into one table.
+    options = dict(seed=seed, space=space, dither=dither, speed=speed, max_pixels=max_pixels,
+                   strict=strict, metrics=list(metrics))
+    if resume:
+        _check_options(Path(out) / journal.OPTIONS, options)
     kept = (_kept_rows(store, images, names, ks, out, metrics) if resume
             else tables.frame([], metrics))
+    journal.save_options(Path(out) / journal.OPTIONS, options)
     done = set(zip(kept["image"], kept["k"]))
     jobs_list = []
     for path, name in zip(images, names):
@@ -301,6 +308,26 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
 
 def _announce(message):
     print(f"kqcodec: {message}", file=sys.stderr)
+
+
+def _check_options(path, options):
+    """Refuse to resume a table whose recorded options differ from `options`."""
+    recorded = journal.load_options(path)
+    if recorded is None:
+        return
+    changed = [_as_option(key, recorded.get(key)) for key in sorted(options)
+               if recorded.get(key) != options[key]]
+    if changed:
+        raise UsageError(f"{path.parent / journal.FILENAME}: its rows were made with "
+                         f"{', '.join(changed)}; resume with the same options, or start "
+                         f"anew without --resume")
+
+
+def _as_option(key, value):
+    flag = "--" + key.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"no {flag}"
+    return f"{flag} {','.join(value) if isinstance(value, list) else value}"
 
 
 def _kept_rows(store, images, names, ks, out, metrics):

@@ -115,3 +115,19 @@ def test_resume_refuses_a_foreign_file_in_one_line(folder, tmp_path):
     assert proc.returncode == 65
     assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
     assert "cannot resume" in proc.stderr
+
+
+def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
+    kqcodec.report(folder, [2], out=tmp_path, jobs=1)
+    del calls[:]
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2,16",
+                           "--out", str(tmp_path), "--resume", "--space", "oklab", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
+    assert "--space rgb" in proc.stderr
+    # Refused before any work: the table is still the first run's.
+    assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {2}
+    table = kqcodec.report(folder, [2, 16], out=tmp_path, jobs=1, resume=True)
+    assert sorted(name for name, _ in calls) == sorted(set(table["image"]))
+    assert all(ks == (16,) for name, ks in calls if name != "p9_broken.jpg")
