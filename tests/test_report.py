@@ -191,7 +191,8 @@ def test_outputs_never_become_inputs_or_overwrite_them(tmp_path, pictures):
                               "--format", "csv")
         assert code == 0, err
         assert sorted(pd.read_csv(io.StringIO(text))["image"]) == ["a.png", "a_k2.png"]
-    assert sorted(p.name for p in out.iterdir()) == ["a_k2.png", "a_k2_k2.png", "report.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_k2.png", "a_k2_k2.png", "report.csv",
+                                                       "report.options.json"]
     assert (folder / "a_k2.png").read_bytes() == before
 
 
