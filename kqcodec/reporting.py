@@ -315,19 +315,11 @@ def _check_options(path, options):
     recorded = journal.load_options(path)
     if recorded is None:
         return
-    changed = [_as_option(key, recorded.get(key)) for key in sorted(options)
+    changed = [f"{key}={recorded.get(key)}" for key in sorted(options)
                if recorded.get(key) != options[key]]
     if changed:
         raise UsageError(f"{path.parent / journal.FILENAME}: its rows were made with "
-                         f"{', '.join(changed)}; resume with the same options, or start "
-                         f"anew without --resume")
-
-
-def _as_option(key, value):
-    flag = "--" + key.replace("_", "-")
-    if isinstance(value, bool):
-        return flag if value else f"no {flag}"
-    return f"{flag} {','.join(value) if isinstance(value, list) else value}"
+                         f"{', '.join(changed)}; resume with the same options, or start anew")
 
 
 def _kept_rows(store, images, names, ks, out, metrics):

@@ -125,7 +125,7 @@ def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
                           capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
-    assert "--space rgb" in proc.stderr
+    assert "space=rgb" in proc.stderr
     # Refused before any work: the table is still the first run's.
     assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {2}
     table = kqcodec.report(folder, [2, 16], out=tmp_path, jobs=1, resume=True)
