@@ -1,5 +1,14 @@
 """Benchmark kqcodec against pngquant, Pillow and the original notebook.
 
+``kqcodec`` runs at its default speed and ``kqcodec-s10`` at ``--speed 10``;
+``pngquant-s1`` is pngquant (Debian's 2.17) with ``--nofs --speed 1``,
+``pngquant`` the same at its default speed, and ``pngquant3`` pngquant 3.x
+(the Rust rewrite; its binary comes in the ``pngquant-cli`` package of PyPI,
+installed in a scratch environment: pass it with ``--pngquant3 PATH``) at its
+default speed, also ``--nofs``.  The run ends with the README's tables as
+markdown: medians per k, and kqcodec's targets with the BD-rate in PSNR
+against ``pngquant-s1`` (PCHIP of log bytes over the common PSNR range).
+
 Every method runs as a separate whole process on the same RGB(A) PNG, so wall
 time includes start-up, decoding and writing, and peak RSS is that process's
 own.  Quality (PSNR, SSIM, SSIMULACRA2), size and palette length are measured
@@ -29,12 +38,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
-METHODS = ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
-           'pngquant-s1', 'pngquant', 'pngquant-fs',
+METHODS = ('kqcodec', 'kqcodec-s10', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
+           'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
            'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
 # kqcodec's modes: the options each adds to `kqcodec encode`.
 KQCODEC_OPTIONS = {
     'kqcodec': [],
+    'kqcodec-s10': ['--speed', '10'],
     'kqcodec-dither': ['--dither'],
     'kqcodec-oklab': ['--space', 'oklab'],
     'kqcodec-oklab-dither': ['--space', 'oklab', '--dither'],
@@ -152,10 +162,11 @@ def find_kqcodec():
     return None, f'kqcodec skipped: cannot run it ({last_error})'
 
 
-def build_commands(methods):
+def build_commands(methods, pngquant3=None):
     """Map each runnable method to a function ``(src, dst, k) -> argv``.
 
-    Methods whose tool is missing are left out, with a note saying why.
+    `pngquant3` is the path of the pngquant 3.x binary, if any.  Methods
+    whose tool is missing are left out, with a note saying why.
     """
     commands, notes = {}, []
     pngquant = shutil.which('pngquant')
@@ -168,6 +179,12 @@ def build_commands(methods):
             if prefix:
                 commands[method] = lambda s, d, k, p=prefix, e=KQCODEC_OPTIONS[method]: (
                     p + ['encode', s, d, '-k', str(k), '--force', *e])
+        elif method == 'pngquant3':
+            if not pngquant3 or not os.access(pngquant3, os.X_OK):
+                notes.append('pngquant3 skipped: give its binary with --pngquant3 PATH')
+                continue
+            commands[method] = lambda s, d, k, exe=str(Path(pngquant3).resolve()): (
+                [exe, '--nofs', '--strip', '--force', '-o', d, str(k), s])
         elif method in PNGQUANT_OPTIONS:
             if not pngquant:
                 notes.append(f'{method} skipped: pngquant not found on PATH')
@@ -561,6 +578,163 @@ def port_check(ok):
           f'{worst.ssimulacra2_port:.2f})')
 
 
+def _pairs(ok, method, other):
+    """Rows of `method` beside `other`'s on the same picture and k (columns ``*_o``)."""
+    return ok[ok.method == method].merge(ok[ok.method == other], on=['image', 'k', 'mp'],
+                                         suffixes=('', '_o'))
+
+
+def _bd_rates(ok, method, anchor):
+    """BD-rate in PSNR (%) of `method` against `anchor`, per picture where both have curves."""
+    import numpy as np
+    import pandas as pd
+    rates = {}
+    for image, rows in ok[np.isfinite(ok.psnr)].groupby('image', sort=False):
+        a, b = rows[rows.method == method], rows[rows.method == anchor]
+        if len(a) and len(b):
+            rates[image] = bd_rate(a.bytes, a.psnr, b.bytes, b.psnr)
+    return pd.Series(rates, dtype=float).dropna()
+
+
+def readme_tables(ok):
+    """The README's benchmark tables, as markdown: medians per k, then the targets.
+
+    Parameters
+    ----------
+    ok : pandas.DataFrame
+        The successful rows (``status == 'ok'``) of a run.
+
+    Returns
+    -------
+    str
+        Rows about a method that did not run are left out; a ratio or
+        difference over no picture is ``n/a``.
+    """
+    import numpy as np
+    ks = sorted(int(k) for k in ok.k.unique())
+    present = set(ok.method)
+
+    def per_k(frame, value, fmt):
+        cells = []
+        for k in ks:
+            v = value(frame[frame.k == k])
+            cells.append('n/a' if v is None or not np.isfinite(v) else fmt.format(v))
+        return cells
+
+    def median(series):
+        series = series.replace([np.inf, -np.inf], np.nan).dropna()
+        return float(series.median()) if len(series) else None
+
+    lines = ['| medians | ' + ' | '.join(f'k={k}' for k in ks) + ' |',
+             '|---|' + '---|' * len(ks)]
+
+    def row(label, cells):
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+
+    names = {'pngquant-s1': 'pngquant `--nofs --speed 1`', 'pngquant': 'pngquant `--nofs`',
+             'pngquant3': 'pngquant 3 `--nofs`', 'kqcodec-s10': 'kqcodec `--speed 10`'}
+    for method in ('kqcodec', 'kqcodec-s10', 'pngquant-s1', 'pngquant3'):
+        if method in present:
+            row(f'PSNR, {names.get(method, method)}',
+                per_k(ok[ok.method == method], lambda f: f.psnr.median(), '{:.2f} dB'))
+    differences = (('pngquant-s1', 'pngquant `--speed 1`'), ('pngquant', 'pngquant default speed'),
+                   ('pngquant3', 'pngquant 3'), ('pillow-mediancut', 'Pillow median cut'),
+                   ('notebook', 'original notebook (RGB pictures <= 1 MP)'),
+                   ('kqcodec-sklearn', 'scikit-learn KMeans (`--engine sklearn`)'))
+    for other, label in differences:
+        both = _pairs(ok, 'kqcodec', other)
+        if len(both):
+            row(f'kqcodec - {label}, per picture',
+                per_k(both, lambda f: median(f.psnr - f.psnr_o), '{:+.2f} dB'))
+    for method, other, label in (('kqcodec', 'pngquant-s1', 'kqcodec / pngquant `--speed 1`'),
+                                 ('kqcodec-s10', 'pngquant-s1',
+                                  'kqcodec `--speed 10` / pngquant `--speed 1`'),
+                                 ('kqcodec', 'pngquant3', 'kqcodec / pngquant 3')):
+        both = _pairs(ok, method, other)
+        if len(both):
+            row(f'file size, {label}', per_k(both, lambda f: median(f.bytes / f.bytes_o), '{:.3f}'))
+    if 'kqcodec' in present:
+        row('bits per pixel, kqcodec', per_k(ok[ok.method == 'kqcodec'],
+                                             lambda f: f.bpp.median(), '{:.3f}'))
+    for method, other, label in (('kqcodec', 'pngquant', 'kqcodec / pngquant default'),
+                                 ('kqcodec-s10', 'pngquant', 'kqcodec `--speed 10` / pngquant default'),
+                                 ('kqcodec', 'pngquant3', 'kqcodec / pngquant 3')):
+        both = _pairs(ok, method, other)
+        if len(both):
+            row(f'wall time, {label}, per picture',
+                per_k(both, lambda f: median(f.wall_s / f.wall_s_o), '{:.2f}'))
+            row(f'wall time, {label}, pictures of 1 MP or more',
+                per_k(both[both.mp >= 1], lambda f: median(f.wall_s / f.wall_s_o), '{:.2f}'))
+    if 'kqcodec' in present:
+        kq = ok[ok.method == 'kqcodec']
+        row('kqcodec wall time per picture', per_k(kq, lambda f: f.wall_s.median(), '{:.2f} s'))
+        row('kqcodec peak RSS', per_k(kq, lambda f: f.rss_mb.median(), '{:.0f} MB'))
+    pictures = ok.drop_duplicates('image')
+    text = '\n'.join(lines) + (f'\n\n{len(pictures)} pictures, {pictures.mp.min():.2f} to '
+                              f'{pictures.mp.max():.2f} MP.\n\n' + targets_table(ok))
+    return text
+
+
+def targets_table(ok):
+    """kqcodec's targets and what the run measured against them, as markdown."""
+    import numpy as np
+    lines = ['| measure | measured | target |', '|---|---|---|']
+
+    def add(what, value, target, fmt='{:.2f}'):
+        missing = value is None or (isinstance(value, float) and not np.isfinite(value))
+        lines.append(f'| {what} | {"n/a" if missing else fmt.format(value)} | {target} |')
+
+    def ratio(frame, column, how='median'):
+        if frame.empty:
+            return None
+        values = frame[column] / frame[column + '_o']
+        return float(values.median() if how == 'median' else values.max())
+
+    fast = _pairs(ok, 'kqcodec', 'pngquant')
+    add('wall time / pngquant `--nofs`, pictures of 1 MP or more (median)',
+        ratio(fast[fast.mp >= 1], 'wall_s'), '<= 0.7')
+    add('wall time / pngquant `--nofs`, pictures of 0.25 MP or more (worst)',
+        ratio(fast[fast.mp >= 0.25], 'wall_s', 'max'), '<= 1.0')
+    best = _pairs(ok, 'kqcodec', 'pngquant-s1')
+    add('bytes / pngquant `--nofs --speed 1`, same k (median)', ratio(best, 'bytes'), '<= 0.92',
+        '{:.3f}')
+    finite = best[np.isfinite(best.psnr) & np.isfinite(best.psnr_o)]
+    add('PSNR - pngquant `--nofs --speed 1`, same k (median)',
+        float((finite.psnr - finite.psnr_o).median()) if len(finite) else None, '> 0',
+        '{:+.2f} dB')
+    rates = _bd_rates(ok, 'kqcodec', 'pngquant-s1')
+    add('BD-rate in PSNR against pngquant `--nofs --speed 1` (median picture)',
+        float(rates.median()) if len(rates) else None, '<= -12%', '{:+.1f}%')
+    if len(rates):
+        add(f'BD-rate, worst picture ({rates.idxmax()})', float(rates.max()), '<= 0%', '{:+.1f}%')
+    quick = _pairs(ok, 'kqcodec-s10', 'pngquant')
+    add('`--speed 10`: wall time / pngquant `--nofs`, 1 MP or more (median)',
+        ratio(quick[quick.mp >= 1], 'wall_s'), '<= 0.4')
+    add('`--speed 10`: bytes / pngquant `--nofs --speed 1`, same k (median)',
+        ratio(_pairs(ok, 'kqcodec-s10', 'pngquant-s1'), 'bytes'), '<= 1.00', '{:.3f}')
+    kq = ok[ok.method == 'kqcodec']
+    for r in kq[(kq.k == 256) & (kq.mp >= 10)].itertuples():
+        add(f'{r.image} ({r.mp:.1f} MP) at k=256: wall time, peak RSS', (r.wall_s, r.rss_mb),
+            '<= 0.7 s, <= 150 MB', '{0[0]:.2f} s, {0[1]:.0f} MB')
+    small = kq[(kq.mp >= 0.2) & (kq.mp <= 0.3)]
+    if len(small):
+        add('wall time, pictures of 0.2 to 0.3 MP (worst)', float(small.wall_s.max()),
+            '<= 0.35 s', '{:.2f} s')
+    three = _pairs(ok, 'kqcodec', 'pngquant3')
+    if len(three):
+        add('wall time / pngquant 3 `--nofs`, pictures of 1 MP or more (median)',
+            ratio(three[three.mp >= 1], 'wall_s'), '< 1')
+        finite = three[np.isfinite(three.psnr) & np.isfinite(three.psnr_o)]
+        add('PSNR - pngquant 3 `--nofs`, same k (median)',
+            float((finite.psnr - finite.psnr_o).median()) if len(finite) else None, '> 0',
+            '{:+.2f} dB')
+    text = '\n'.join(lines)
+    if len(rates):
+        text += '\n\nBD-rate per picture: ' + ', '.join(
+            f'{name} {rate:+.1f}%' for name, rate in rates.sort_values().items())
+    return text
+
+
 def parse_args(argv):
     """Parse the command line of the benchmark (not of worker mode)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -575,6 +749,9 @@ def parse_args(argv):
     p.add_argument('--csv', type=Path, help='save the raw rows to this CSV file (after each picture)')
     p.add_argument('--from-csv', type=Path, metavar='PATH',
                    help='print the tables of rows saved by --csv instead of running anything')
+    p.add_argument('--pngquant3', metavar='PATH',
+                   help='the pngquant 3.x binary (e.g. from the pngquant-cli package of PyPI, in a '
+                        'scratch environment); without it the pngquant3 method is skipped')
     p.add_argument('--ssimulacra2', action='store_true',
                    help='also measure SSIMULACRA2 and print the rate-distortion comparison')
     p.add_argument('--ssimulacra2-tool', metavar='PATH',
@@ -608,6 +785,10 @@ def main(argv=None):
     with pd.option_context('display.width', 250, 'display.max_columns', None,
                            'display.max_colwidth', 60):
         report(df)
+    ok = df[df.status == 'ok']
+    if not ok.empty:
+        print('\nREADME tables (markdown):\n')
+        print(readme_tables(ok))
 
 
 def run_all(args):
@@ -616,7 +797,7 @@ def run_all(args):
     images = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         sys.exit(f'no images in {args.folder}')
-    commands, notes = build_commands(args.methods)
+    commands, notes = build_commands(args.methods, args.pngquant3)
     for note in notes:
         print(note, flush=True)  # before the progress lines on stderr
     if not commands:
