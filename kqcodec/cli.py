@@ -235,7 +235,9 @@ def build_parser():
         "report", help="size/quality table of a folder of pictures at several k",
         description="Encode every picture in FOLDER at every k (as `encode` would), write the "
                     "files to --out, decode them back and tabulate size, compression ratio, "
-                    "PSNR and SSIM, with the smallest k reaching --target-psnr per picture.",
+                    "PSNR and SSIM, with the smallest k reaching a target per picture: among "
+                    "the listed ks, or, with --target-psnr, found by searching every k as "
+                    "`encode -k auto` does.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rep.add_argument("folder", metavar="FOLDER", help="folder of pictures (other files are skipped)")
@@ -253,10 +255,17 @@ def build_parser():
                           "a column and takes about as long as the encoding")
     target = rep.add_mutually_exclusive_group()
     target.add_argument("--target-psnr", type=psnr_value, default=None, metavar="DB",
-                        help=f"recommend the smallest k reaching this PSNR (default {TARGET_PSNR:g} dB)")
+                        help="search every k from 2 to --max-colors for the smallest whose "
+                             "file reaches this PSNR, as `encode -k auto` does, write that file "
+                             "too (<stem>_k<k>_psnr<DB>.png, a row with target_psnr) and "
+                             "recommend it; without it the smallest listed k reaching "
+                             f"{TARGET_PSNR:g} dB is recommended")
     target.add_argument("--target-ssimulacra2", type=float, default=None, metavar="SCORE",
                         help="recommend the smallest k reaching this SSIMULACRA2 score instead "
-                             "(70: artefacts hard to notice); adds ssimulacra2 to --metrics")
+                             "(70: artefacts hard to notice), among the listed ks; adds "
+                             "ssimulacra2 to --metrics")
+    rep.add_argument("--max-colors", type=k_value, default=None, metavar="K",
+                     help="the largest k the --target-psnr search considers (default 256)")
     rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
     rep.add_argument("--compare", metavar="PATH",
                      help="save a sheet of each picture beside a few of its encodings (PNG)")
@@ -436,6 +445,8 @@ def _decode(args):
 def _report(args):
     from . import reporting, scan, table as tables, textreport
 
+    if args.max_colors is not None and args.target_psnr is None:
+        raise UsageError("--max-colors bounds the search of --target-psnr")
     metrics = set(args.metrics) | {"psnr"}  # the plot and the default recommendation use it
     if args.target_ssimulacra2 is not None:
         metrics.add("ssimulacra2")
@@ -449,6 +460,7 @@ def _report(args):
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
         scheduler=args.scheduler, resume=args.resume,
         announce=None if args.quiet else _tell,
+        target_psnr=args.target_psnr, max_colors=args.max_colors or 256,
     )
     if args.target_psnr is None:
         args.target_psnr = TARGET_PSNR

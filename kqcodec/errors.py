@@ -69,6 +69,23 @@ class TargetError(KqcodecError):
     """No palette size meets the quality or size asked for; nothing written (exit 99).
 
     pngquant's code for the same outcome.
+
+    Attributes
+    ----------
+    closest : search.Choice or None
+        What the search found nearest the target (the largest palette for a
+        PSNR, the smallest for a size), for a caller that shows it; None
+        once the error has crossed a process boundary.
     """
 
     exit_code = 99
+    _closest = None
+
+    @property
+    def closest(self):
+        # Made on demand: the encoding is compressed only for a caller that asks.
+        return self._closest() if self._closest is not None else None
+
+    def __reduce__(self):
+        # The encodings stay in the process that made them.
+        return type(self), self.args

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from . import imageio
 from .defaults import TARGET_PSNR
 from .safefile import atomic_output
-from .table import recommended_ks
+from .table import recommended_ks, searched
 from .textreport import number
 
 __all__ = ["plot_rate_distortion", "compare_sheet"]
@@ -102,15 +102,21 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names)), dpi=100)
     axes = fig.subplots(len(names), per_image + 1, squeeze=False)
     for row_axes, name in zip(axes, names):
-        group = ok[ok["image"] == name].sort_values("k")
-        chosen = _pick_ks(list(group["k"]), recs.get(name), per_image)
+        group = ok[ok["image"] == name]
+        entries = {row["k"]: row
+                   for _, row in group[~searched(group)].sort_values("k").iterrows()}
+        found = group[searched(group, target_psnr)]
+        if target_ssimulacra2 is None and recs.get(name) is not None and len(found):
+            # The searched encoding stands for the recommended k.
+            entries[recs[name]] = found.iloc[-1]
+        chosen = _pick_ks(sorted(entries), recs.get(name), per_image)
         with warnings.catch_warnings():
             # What the picture's file breaks was said when the report read it.
             warnings.simplefilter("ignore", imageio.KqcodecWarning)
             original = imageio.read_image(Path(folder) / name, max_pixels=None)
         _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
         for ax, k in zip(row_axes[1:], chosen):
-            entry = group[group["k"] == k].iloc[0]
+            entry = entries[k]
             decoded = imageio.read_image(Path(out) / entry["encoded_file"], max_pixels=None)
             mark = " (recommended)" if k == recs.get(name) else ""
             _show(ax, decoded, f"k={k}{mark}\n{entry['encoded_bytes']:,} B, "

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from . import __version__, imageio
 from .defaults import TARGET_PSNR
 from .safefile import atomic_output
-from .table import recommended_ks
+from .table import recommended_ks, searched
 
 __all__ = ["write_page", "page_data"]
 
@@ -105,14 +105,16 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
     -------
     dict
         Keys ``version``, ``target`` (the column and value the recommended
-        k reaches), ``n_rows``, ``names`` (the
+        k reaches, and whether a search chose it: then the recommended row
+        is the searched one), ``n_rows``, ``names`` (the
         pictures, in order of first row), ``runs`` (``[picture, count]``
         for each run of consecutive rows of one picture), ``recommended``
         (k or None per picture), ``originals`` (URL of `folder`),
         ``copies`` (picture index to the URL of its copy), ``encodings``
         (URL of `out`), ``columns`` (name and kind: ``int``, ``float`` or
         ``text``), ``store`` (their values) and ``medians`` (per k, every
-        numeric column that varies within a picture).
+        numeric column that varies within a picture, searched rows left
+        out).
 
     Raises
     ------
@@ -130,8 +132,10 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         else:
             runs.append([picture, 1])
     recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
-    target = (dict(column="psnr", value=target_psnr, unit=" dB") if target_ssimulacra2 is None
-              else dict(column="ssimulacra2", value=target_ssimulacra2, unit=""))
+    target = (dict(column="psnr", value=target_psnr, unit=" dB",
+                   searched=bool(searched(table, target_psnr).any()))
+              if target_ssimulacra2 is None
+              else dict(column="ssimulacra2", value=target_ssimulacra2, unit="", searched=False))
     copied = {}
     if copies is not None:
         for i, name in enumerate(names):
@@ -233,8 +237,8 @@ def _store(series, row_picture, names, kind):
 
 
 def _medians(table, numeric):
-    ok = table[(table["status"] == "ok") & table["k"].notna()]
-    numeric = [name for name in numeric if name != "k"]
+    ok = table[(table["status"] == "ok") & table["k"].notna() & ~searched(table)]
+    numeric = [name for name in numeric if name not in ("k", "target_psnr")]
     grouped = ok.groupby("k")
     result = {"columns": ["k", "images"] + numeric, "rows": []}
     for k, group in grouped:

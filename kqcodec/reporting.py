@@ -24,9 +24,11 @@ from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as t
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_strength
-from .errors import FormatError, InputError, KqcodecError, OutputExistsError, UsageError, WriteError
+from .errors import (FormatError, InputError, KqcodecError, OutputExistsError, TargetError,
+                     UsageError, WriteError)
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
+from .search import check_target
 from .workers import worker_start
 
 __all__ = ["DEFAULT_KS", "report_image", "report"]
@@ -41,7 +43,8 @@ _CROP = 1024
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED):
+                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED,
+                 target_psnr=None, max_colors=256):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -49,7 +52,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     path : path-like
         The picture.
     ks : sequence of int
-        Palette sizes, each 2..256.
+        Palette sizes, each 2..256; may be empty with `target_psnr`.
     out : path-like
         Folder for the encodings, ``<stem>_k<k>.png``; created if missing.
     stem : path-like, optional
@@ -71,24 +74,33 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     strict : bool
         Refuse a PNG that breaks any rule; see :func:`imageio.read_image`.
     speed : int
-        Effort, 1 (smallest files) to 10 (fastest), as for ``encode``.
+        Effort, 1 (smallest files) to 10 (fastest), as for ``encode``; the
+        search of `target_psnr` runs at the default effort, as
+        ``encode -k auto`` does.
+    target_psnr : float, optional
+        Also search every k from 2 to `max_colors` for the smallest whose
+        file reaches this PSNR, and add its row (see :func:`report`).
+    max_colors : int
+        The largest k the search considers, 2..256.
 
     Returns
     -------
     pandas.DataFrame
-        One row per k with the columns of :func:`kqcodec.table.columns`; one
-        error row (k missing) if the picture cannot be read.
+        One row per k with the columns of :func:`kqcodec.table.columns`,
+        then the searched row; one error row (k missing) if the picture
+        cannot be read.
 
     Raises
     ------
     UsageError
-        If a k is outside 2..256, or none is given; for an unknown space or
-        measure.
+        If a k is outside 2..256, or none is given without `target_psnr`;
+        for an unknown space or measure; for `target_psnr` with `dither`.
     """
     path = Path(path)
     name = name or path.name
     stem = Path(stem) if stem is not None else Path(path.stem)
-    ks = _check_ks(ks)
+    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither)
+    ks = _check_ks(ks, empty=target_psnr is not None)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
@@ -120,14 +132,54 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
                              encoded_file=relative, status="ok", error=""))
         except KqcodecError as exc:
             rows.append(tables.error_row(name, k, str(exc), **known))
+    if target_psnr is not None:
+        rows.append(_searched_row(path, pixels, hist, tags, target_psnr, max_colors, space,
+                                  out=out, stem=stem, name=name, known=known, metrics=metrics,
+                                  force=force))
     return tables.frame(rows, metrics)
 
 
-def _check_ks(ks):
+def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, stem, name,
+                  known, metrics, force):
+    """The row of the k the PSNR search chooses, its file as ``encode -k auto`` writes it.
+
+    Out of reach, the row is the search's largest palette: its PSNR says how
+    far it falls short.
+    """
+    start = time.perf_counter()
+    try:
+        choice = quantizer.choose_k(pixels, target_psnr=target, max_colors=max_colors,
+                                    histogram=hist, color=tags or None, space=space)
+    except TargetError as exc:
+        choice = exc.closest
+    relative = f"{stem.as_posix()}_k{choice.k}_psnr{target:g}.png"
+    dest = Path(out) / relative
+    try:
+        _make_folder(dest.parent)
+        if dest.exists() and dest.resolve() == path.resolve():
+            raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
+        write_bytes(dest, choice.data, force=force)
+    except KqcodecError as exc:
+        return tables.error_row(name, choice.k, str(exc), target_psnr=target, **known)
+    return dict(_measure(pixels, dest, known, metrics), image=name, k=choice.k,
+                target_psnr=target, seconds=time.perf_counter() - start,
+                encoded_file=relative, status="ok", error="")
+
+
+def _check_ks(ks, empty=False):
     ks = sorted({quantizer.check_k(k) for k in ks})
-    if not ks:
+    if not ks and not empty:
         raise UsageError("give at least one k")
     return ks
+
+
+def _check_search(target_psnr, max_colors, dither):
+    if target_psnr is not None:
+        target_psnr = check_target(target_psnr)[0]
+        if check_strength(dither):
+            raise UsageError("the search for a target PSNR does not dither: "
+                             "give one or the other")
+    return target_psnr, quantizer.check_k(max_colors)
 
 
 def _make_folder(folder):
@@ -183,7 +235,7 @@ def _report_job(job):
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
            dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
-           announce=None, speed=DEFAULT_SPEED):
+           announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256):
     """Build the size/quality table of every picture in a folder.
 
     The table is kept in ``report.csv`` in `out` as it grows: the rows of
@@ -223,20 +275,33 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         Keep the rows of ``report.csv`` that a stopped run left (those that
         succeeded, for a picture of the same size, whose encoding is still
         there with the size the row gives) and do only the (picture, k)
-        pairs missing.  Without it the file is started anew.
+        pairs missing, and the searches for `target_psnr` missing (a
+        searched row for another target is dropped).  Without it the file
+        is started anew.
     announce : callable, optional
         Called once with a one-line message for the user (the Dask
         dashboard's address); by default it is printed on stderr when
         `progress` is true.
     speed : int
         Effort, 1 (smallest files) to 10 (fastest), as for ``encode``.
+    target_psnr : float, optional
+        Also find, for each picture, the smallest k from 2 to `max_colors`
+        whose file reaches this PSNR, by the search of ``encode -k auto``
+        (at the default effort, without dithering), and write that file as
+        ``<stem>_k<k>_psnr<target>.png``.  Its row carries the target in the
+        ``target_psnr`` column (empty on the rows of `ks`): that k reaches
+        the target and k - 1, as the search encoded it, does not.  When no
+        k reaches it, the row is of `max_colors` colors, below the target.
+        :func:`kqcodec.table.recommend` recommends the searched k.
+    max_colors : int
+        The largest k the search considers, 2..256.
 
     Returns
     -------
     pandas.DataFrame
         The columns of :func:`kqcodec.table.columns`, pictures in name order,
-        k ascending; ``encoded_file`` is each encoding's path relative to
-        `out`.
+        k ascending (a searched row after the row of the list at the same
+        k); ``encoded_file`` is each encoding's path relative to `out`.
 
     Raises
     ------
@@ -245,13 +310,14 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         cluster cannot be reached or a worker does not see `folder` or `out`.
     UsageError
         If a k is outside 2..256, or `out` is `folder`; for an unknown space
-        or measure; if `scheduler` is malformed or given without dask and
-        distributed installed.
+        or measure; for `target_psnr` with `dither`; if `scheduler` is
+        malformed or given without dask and distributed installed.
     FormatError
         If `resume` finds a ``report.csv`` it cannot read.
     """
     folder = Path(folder)
     ks = _check_ks(ks)
+    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
@@ -267,23 +333,28 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     names = [str(path.relative_to(folder)) for path in images]
     store = Path(out) / journal.FILENAME
     # What the rows depend on besides the picture and k: a resumed run must
-    # not mix rows made with other options into one table.
+    # not mix rows made with other options into one table.  (The target of
+    # a search is not among them: rows of another target are dropped.)
     options = dict(seed=seed, space=space, dither=dither, speed=speed, max_pixels=max_pixels,
-                   strict=strict, metrics=list(metrics))
+                   strict=strict, metrics=list(metrics), max_colors=max_colors)
     if resume:
         _check_options(Path(out) / journal.OPTIONS, options)
-    kept = (_kept_rows(store, images, names, ks, out, metrics) if resume
+    kept = (_kept_rows(store, images, names, ks, out, metrics, target_psnr) if resume
             else tables.frame([], metrics))
     journal.save_options(Path(out) / journal.OPTIONS, options)
-    done = set(zip(kept["image"], kept["k"]))
+    found = tables.searched(kept)
+    done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
+    searched = set(kept.loc[found, "image"])
     jobs_list = []
     for path, name in zip(images, names):
         missing = [k for k in ks if (name, k) not in done]
-        if missing:
+        search = target_psnr is not None and name not in searched
+        if missing or search:
             jobs_list.append((path, dict(ks=missing, out=out, stem=stems[name], name=name,
                                          force=force, seed=seed, max_pixels=max_pixels, space=space,
                                          dither=dither, metrics=metrics, strict=strict,
-                                         speed=speed)))
+                                         speed=speed, target_psnr=target_psnr if search else None,
+                                         max_colors=max_colors)))
     if announce is None and progress:
         announce = _announce
     if jobs_list:
@@ -322,13 +393,14 @@ def _check_options(path, options):
                          f"{', '.join(changed)}; resume with the same options, or start anew")
 
 
-def _kept_rows(store, images, names, ks, out, metrics):
+def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
     """The rows a stopped run left that still hold, as :func:`report` says."""
     text = journal.recover(store)
     if not text:
         return tables.frame([], metrics)
     try:
-        old = tables.done_rows(tables.read_csv(io.StringIO(text), metrics), names, ks)
+        old = tables.done_rows(tables.read_csv(io.StringIO(text), metrics), names, ks,
+                               target_psnr)
     except ValueError as exc:
         raise FormatError(f"{store}: cannot resume from this table: "
                           f"{str(exc).splitlines()[0]}") from None

@@ -286,7 +286,8 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     ------
     TargetError
         If the target cannot be met: `max_colors` colors fall short of the
-        PSNR, or 2 colors do not fit in the budget.
+        PSNR, or 2 colors do not fit in the budget.  Its ``closest`` is the
+        Choice at that k.
     UsageError
         For a bad target or `max_colors`.
     """
@@ -300,14 +301,26 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         k = _search_psnr(search, target_psnr, max_colors)
     else:
         k = _search_size(search, max_bytes, max_colors)
+    return _choice(search, k)
+
+
+def _choice(search, k):
     data = search.data(k)
     return Choice(k, search.image(k), data, search.psnrs[k], search.trials())
+
+
+def _unreachable(search, k, message):
+    """The TargetError of a target out of reach, with the encoding at k nearest it."""
+    error = TargetError(message)
+    error._closest = lambda: _choice(search, k)
+    return error
 
 
 def _search_psnr(search, target, max_colors):
     best = search.psnr(max_colors)
     if best < target:
-        raise TargetError(f"{max_colors} colors reach {best:.2f} dB, below the {target:g} dB asked")
+        raise _unreachable(search, max_colors,
+                           f"{max_colors} colors reach {best:.2f} dB, below the {target:g} dB asked")
     _, hi = _narrow(1, max_colors, lambda k: search.psnr(k) - target,
                     lambda k: search.psnr(k) >= target, _DB_PER_DOUBLING)
     return hi
@@ -320,5 +333,6 @@ def _search_size(search, budget, max_colors):
     lo, _ = _narrow(1, max_colors, lambda k: math.log2(search.size(k)) - log_budget,
                     lambda k: search.size(k) > budget, _SIZE_EXPONENT)
     if lo < 2:
-        raise TargetError(f"2 colors take {search.size(2)} bytes, more than the {budget} allowed")
+        raise _unreachable(search, 2,
+                           f"2 colors take {search.size(2)} bytes, more than the {budget} allowed")
     return lo

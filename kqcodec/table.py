@@ -12,18 +12,19 @@ from .errors import UsageError
 from .safefile import atomic_output
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "frame",
-           "error_row", "concat", "recommend", "recommended_ks", "summary", "save_csv",
-           "csv_text", "read_csv", "in_order", "done_rows"]
+           "error_row", "concat", "searched", "recommend", "recommended_ks", "summary",
+           "save_csv", "csv_text", "read_csv", "in_order", "done_rows"]
 
 COLUMNS = [
-    "image", "width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes",
-    "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "encoded_file", "status", "error",
+    "image", "width", "height", "k", "target_psnr", "colors", "bitdepth", "original_bytes",
+    "encoded_bytes", "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "encoded_file",
+    "status", "error",
 ]
 
 DEFAULT_METRICS = REPORT_METRICS
 
 _INTEGERS = ("width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes")
-_FLOATS = ("ratio", "raw_ratio", "bpp", "psnr", "ssim", "ssimulacra2", "seconds")
+_FLOATS = ("target_psnr", "ratio", "raw_ratio", "bpp", "psnr", "ssim", "ssimulacra2", "seconds")
 
 
 def columns(metrics=DEFAULT_METRICS):
@@ -143,8 +144,36 @@ def _target(target_psnr, target_ssimulacra2):
     return "psnr", float(target_psnr), "{:g} dB", "{:.2f} dB"
 
 
+def searched(table, target_psnr=None):
+    """Which rows hold the k a PSNR search chose, rather than a k of the list.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    target_psnr : float, optional
+        Only the rows of a search for this target.
+
+    Returns
+    -------
+    pandas.Series of bool
+        All false for a table without the ``target_psnr`` column (one made
+        before it existed).
+    """
+    if "target_psnr" not in table:
+        return pd.Series(False, index=table.index)
+    if target_psnr is not None:
+        return table["target_psnr"] == target_psnr
+    return table["target_psnr"].notna()
+
+
 def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     """The smallest k whose PSNR (or SSIMULACRA2) reaches the target, per picture.
+
+    A picture with a searched row for `target_psnr` (see
+    :func:`kqcodec.report`) is recommended that row's k: the search tried
+    every k up to its bound, and that k reaches the target while k - 1, as
+    the search encoded it, does not.  Otherwise the smallest k of the list
+    that reaches the target is recommended.
 
     Parameters
     ----------
@@ -153,15 +182,15 @@ def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     target_psnr : float
         In dB.
     target_ssimulacra2 : float, optional
-        Recommend by this SSIMULACRA2 score instead of PSNR; the table must
-        have the ``ssimulacra2`` column.
+        Recommend by this SSIMULACRA2 score instead of PSNR, among the ks of
+        the list; the table must have the ``ssimulacra2`` column.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``image``, ``k`` (missing when no k reaches the target),
-        ``psnr`` (``ssimulacra2`` with that target), ``encoded_bytes`` and
-        ``note``.
+        ``psnr`` (``ssimulacra2`` with that target), ``encoded_bytes``,
+        ``searched`` (True when the k comes from a search) and ``note``.
 
     Raises
     ------
@@ -172,27 +201,50 @@ def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     if column not in table:
         raise UsageError(f"the table has no {column} column to recommend a k by")
     goal = reach.format(target)
+    usable = (table["status"] == "ok") & table[column].notna()
+    found = searched(table, target) & (target_ssimulacra2 is None)
     rows = []
-    for name, group in table.groupby("image", sort=False):
-        ok = group[(group["status"] == "ok") & group[column].notna()].sort_values("k")
-        if ok.empty:
-            rows.append({"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
-                         "note": "no k could be measured"})
-            continue
-        good = ok[ok[column] >= target]
-        if good.empty:
-            best = ok.loc[ok[column].idxmax()]
-            rows.append({"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
-                         "note": f"no k reaches {goal} (best: k={best['k']}, "
-                                 f"{value.format(best[column])})"})
-            continue
-        pick = good.iloc[0]
-        rows.append({"image": name, "k": pick["k"], column: pick[column],
-                     "encoded_bytes": pick["encoded_bytes"],
-                     "note": f"k={pick['k']} reaches {goal}"})
-    result = pd.DataFrame(rows, columns=["image", "k", column, "encoded_bytes", "note"])
+    for name, group in table[usable & ~searched(table)].groupby("image", sort=False):
+        rows.append(_from_list(name, group, column, target, goal, value))
+    by_name = {row["image"]: row for row in rows}
+    for name, group in table[usable & found].groupby("image", sort=False):
+        by_name[name] = _from_search(name, group.iloc[-1], column, target, goal, value)
+    missing = {"k": pd.NA, column: np.nan, "encoded_bytes": pd.NA, "searched": False,
+               "note": "no k could be measured"}
+    result = pd.DataFrame([by_name.get(name, dict(missing, image=name))
+                           for name in dict.fromkeys(table["image"])],
+                          columns=["image", "k", column, "encoded_bytes", "searched", "note"])
     result["k"] = result["k"].astype("Int64")
     return result
+
+
+def _from_list(name, ok, column, target, goal, value):
+    ok = ok.sort_values("k")
+    good = ok[ok[column] >= target]
+    if good.empty:
+        best = ok.loc[ok[column].idxmax()]
+        return {"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
+                "searched": False,
+                "note": f"no k reaches {goal} (best: k={best['k']}, {value.format(best[column])})"}
+    pick = good.iloc[0]
+    return {"image": name, "k": pick["k"], column: pick[column],
+            "encoded_bytes": pick["encoded_bytes"], "searched": False,
+            "note": f"k={pick['k']} reaches {goal}"}
+
+
+def _from_search(name, row, column, target, goal, value):
+    k = row["k"]
+    if row[column] < target:
+        # The search wrote its largest palette to show how far it falls short.
+        return {"image": name, "k": pd.NA, column: np.nan, "encoded_bytes": pd.NA,
+                "searched": True,
+                "note": f"searched: no k up to {k} reaches {goal} "
+                        f"(k={k}: {value.format(row[column])})"}
+    below = f", k={k - 1} does not" if k > 2 else ""
+    return {"image": name, "k": k, column: row[column], "encoded_bytes": row["encoded_bytes"],
+            "searched": True,
+            "note": f"searched: k={k} reaches {goal}{below}; {value.format(row[column])}, "
+                    f"{row['encoded_bytes']:,} bytes"}
 
 
 def recommended_ks(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
@@ -228,8 +280,9 @@ def summary(table):
     pandas.DataFrame
         Indexed by k, columns ``images``, ``median_ratio``, ``median_psnr``,
         ``median_bpp``, and ``median_ssimulacra2`` when the table has it.
+        Searched rows are left out: their k differs from picture to picture.
     """
-    ok = table[table["status"] == "ok"]
+    ok = table[(table["status"] == "ok") & ~searched(table)]
     grouped = ok.groupby("k")
     medians = pd.DataFrame({
         "images": grouped["image"].count(),
@@ -325,15 +378,16 @@ def in_order(table, names):
     Returns
     -------
     pandas.DataFrame
-        A picture's row without k (it could not be read) comes first.
+        A picture's row without k (it could not be read) comes first; a
+        searched row comes after the row of the list at the same k.
     """
     order = table["image"].map({name: i for i, name in enumerate(names)})
-    table = table.assign(_order=order).sort_values(["_order", "k"], kind="stable",
-                                                   na_position="first")
+    table = table.assign(_order=order).sort_values(["_order", "k", "target_psnr"],
+                                                   kind="stable", na_position="first")
     return table.drop(columns="_order").reset_index(drop=True)
 
 
-def done_rows(table, names, ks):
+def done_rows(table, names, ks, target_psnr=None):
     """The rows that need no new work: succeeded, for one of `names` and `ks`.
 
     Parameters
@@ -341,12 +395,19 @@ def done_rows(table, names, ks):
     table : pandas.DataFrame
     names : sequence of str
     ks : sequence of int
+    target_psnr : float, optional
+        The target of the PSNR search: its searched rows are kept too,
+        those of any other target dropped.
 
     Returns
     -------
     pandas.DataFrame
-        At most one row per (picture, k), the last one given.
+        At most one row per (picture, k) of the list and one searched row
+        per picture, the last one given.
     """
-    done = table[(table["status"] == "ok") & table["image"].isin(list(names))
-                 & table["k"].isin(list(ks))]
-    return done.drop_duplicates(["image", "k"], keep="last").reset_index(drop=True)
+    ok = table[(table["status"] == "ok") & table["image"].isin(list(names))]
+    listed = ok[ok["k"].isin(list(ks)) & ~searched(ok)].drop_duplicates(["image", "k"],
+                                                                          keep="last")
+    found = ok[searched(ok, target_psnr)] if target_psnr is not None else ok.iloc[:0]
+    found = found.drop_duplicates("image", keep="last")
+    return pd.concat([listed, found]).sort_index().reset_index(drop=True)

@@ -11,7 +11,7 @@ __all__ = ["FORMATS", "render"]
 FORMATS = ("table", "markdown", "csv", "json")
 
 # The terminal table leaves out what only a program needs.
-_SHOWN = ["image", "k", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
+_SHOWN = ["image", "k", "target_psnr", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
           "ssimulacra2", "seconds"]
 
 
@@ -42,7 +42,9 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
         # empty cell: older tabulate releases test cells for truth, which NA refuses.
         cells = table.astype(object).where(table.notna(), None)
         return cells.to_markdown(index=False, floatfmt=".3f")
-    columns = [c for c in _SHOWN if c in table]
+    # The searched rows' column only when a search ran.
+    columns = [c for c in _SHOWN if c in table
+               and (c != "target_psnr" or table[c].notna().any())]
     if (table["status"] != "ok").any():
         columns += ["status", "error"]
     shown = table[columns]

@@ -65,12 +65,16 @@
   const byPic = pics.map(() => []);
   for (const r of okRows) byPic[r._pic].push(r);
   byPic.forEach(list => list.sort((a, b) => a.k - b.k));
-  const ks = [...new Set(okRows.map(r => r.k))].sort((a, b) => a - b);
+  // A searched row's k is that picture's own: the list is of the other rows.
+  const ks = [...new Set(okRows.filter(r => r.target_psnr == null).map(r => r.k))]
+    .sort((a, b) => a - b);
 
   function encodingUrl(r) { return under(D.encodings, r.encoded_file); }
 
+  // With a search, its row is the recommended one, not a row of the list at the same k.
   function isRecommended(r) {
-    return r.k !== null && r.k === pics[r._pic].recommended;
+    return r.k !== null && r.k === pics[r._pic].recommended &&
+      (!D.target.searched || r.target_psnr != null);
   }
 
   function number(v) {
@@ -94,7 +98,8 @@
   document.getElementById("summary").textContent =
     `${pics.length} pictures, ${okRows.length} encodings at k = ${ks.join(", ")}. ` +
     `Recommended k (\u2605): the smallest whose ${D.target.column === "psnr" ? "PSNR" : D.target.column} ` +
-    `reaches ${D.target.value}${D.target.unit} ` +
+    `reaches ${D.target.value}${D.target.unit}` +
+    (D.target.searched ? ", found by searching every k (the rows with a target_psnr) " : " ") +
     `(${recommendedCount} of ${pics.length} pictures have one). ` +
     "Click a point of the chart or a row of the table to compare a picture with its encoding at full size.";
 
