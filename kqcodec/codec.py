@@ -153,6 +153,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
 
         def produce():
             return image.to_png(speed=speed)
+    del pixels  # the decoded picture is not needed to write the file
     data = _write(produce, dest, force, skip_if_larger and original_bytes, source)
     return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
                     encoded_bytes=len(data), k=k, trials=trials, data=data)

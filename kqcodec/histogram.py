@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels.histogram import count_colors
+from ._kernels.histogram import count_colors, spread
 
 __all__ = ["Histogram", "color_histogram"]
 
@@ -34,21 +34,33 @@ class Histogram:
     colors: np.ndarray
     counts: np.ndarray
     shape: tuple
-    _inverse: np.ndarray  # (H*W,) int32: every pixel's row in `colors`
+    _pixels: np.ndarray  # (H*W, C) uint8: the pixels counted
+    _table: np.ndarray  # the hash table that finds each pixel's color...
+    _rank: np.ndarray  # ...and its row in `colors`
 
     def spread(self, values):
         """Give every pixel the value of its color.
 
         Parameters
         ----------
-        values : (U,) ndarray
+        values : (U,) uint8, int32 or int64 ndarray
             One value per distinct color (e.g. its palette index).
 
         Returns
         -------
         (H, W) ndarray of ``values.dtype``
+
+        Raises
+        ------
+        TypeError
+            For values of another dtype.
         """
-        return np.asarray(values)[self._inverse].reshape(self.shape)
+        values = np.ascontiguousarray(values)
+        if values.dtype not in (np.uint8, np.int32, np.int64):
+            raise TypeError(f"spread takes uint8, int32 or int64 values, not {values.dtype}")
+        out = np.empty(len(self._pixels), values.dtype)
+        spread(self._pixels, self._table, self._rank, values, out)
+        return out.reshape(self.shape)
 
 
 def color_histogram(pixels):
@@ -57,6 +69,7 @@ def color_histogram(pixels):
     Parameters
     ----------
     pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+        Kept (not copied) by the result, to spread values back.
 
     Returns
     -------
@@ -64,6 +77,7 @@ def color_histogram(pixels):
     """
     pixels = np.asarray(pixels, np.uint8)
     height, width, channels = pixels.shape
-    keys, counts, inverse = count_colors(np.ascontiguousarray(pixels.reshape(-1, channels)))
+    flat = np.ascontiguousarray(pixels.reshape(-1, channels))
+    keys, counts, table, rank = count_colors(flat)
     colors = keys.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - channels:]
-    return Histogram(np.ascontiguousarray(colors), counts, (height, width), inverse)
+    return Histogram(np.ascontiguousarray(colors), counts, (height, width), flat, table, rank)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import kmeans as kernels
 from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
@@ -194,14 +195,14 @@ def _lloyd(assignment, weights, max_iter):
     """Lloyd iterations on an :class:`Assignment`, until few points change cluster."""
     k, channels = assignment.centres.shape
     points = assignment.points
+    weights = np.ascontiguousarray(weights, np.float64)
     for _ in range(max_iter):
-        labels = assignment.labels
-        mass = np.bincount(labels, weights=weights, minlength=k)
+        mass = np.zeros(k)
+        sums = np.zeros((k, channels))
+        kernels.weighted_sums(points, weights, assignment.labels, mass, sums)
         centres = assignment.centres.astype(np.float64)
         filled = mass > 0
-        for j in range(channels):
-            sums = np.bincount(labels, weights=weights * points[:, j], minlength=k)
-            centres[filled, j] = sums[filled] / mass[filled]
+        centres[filled] = sums[filled] / mass[filled, None]
         if not filled.all():
             centres = _refill(centres, ~filled, assignment, weights)
         moved = assignment.move(centres)

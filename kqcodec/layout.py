@@ -138,10 +138,10 @@ def adjacency_order(indices, entries, *, first=0):
         ``order[new] = old``.
     """
     counts = np.zeros((entries, entries), np.int64)
-    kernels.neighbour_counts(np.ascontiguousarray(indices, np.uint8), counts)
+    popularity = np.zeros(entries, np.int64)
+    kernels.neighbour_counts(np.ascontiguousarray(indices, np.uint8), counts, popularity)
     counts = counts + counts.T
     np.fill_diagonal(counts, 0)
-    popularity = np.bincount(indices.ravel(), minlength=entries)
     fixed = list(range(first))
     movable = np.arange(first, entries)
     sub = counts[np.ix_(movable, movable)]
@@ -196,7 +196,7 @@ def adjacency_order(indices, entries, *, first=0):
 
 
 def compress(data, level):
-    """Return a zlib stream of `data` (libdeflate when available)."""
+    """Return a zlib stream of `data`, any contiguous buffer (libdeflate when available)."""
     if _libdeflate is not None:
         return _libdeflate.zlib_compress(data, level)
     return zlib.compress(data, min(level, 9))
@@ -276,7 +276,7 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     level = final_level(size, len(samples[best]) / trials[best], speed)
     close = size < _MEDIUM_FROM or max(trials) <= (1 + _CLOSE) * min(trials)
     chosen = range(len(layouts)) if close and speed <= _BOTH_UP_TO_SPEED else [best]
-    results = _on_two_threads([lambda i=i: (compress(layouts[i][1].tobytes(), level), i)
-                               for i in chosen])
+    # The arrays themselves, not copies as bytes: the compressors read any buffer.
+    results = _on_two_threads([lambda i=i: (compress(layouts[i][1], level), i) for i in chosen])
     data, i = min(results, key=lambda result: (len(result[0]), result[1]))
     return layouts[i][0], data

@@ -7,24 +7,21 @@ centre and a lower bound on its distance to any other.  When centres move,
 the bounds move by at most the shift, and only points whose bounds overlap
 are searched again.  Late k-means iterations and the final rounding move
 centres by fractions of a level, so most points are never searched again.
+The loops over points are compiled (:mod:`_kernels.nearest`); the
+per-centre bookkeeping (how far centres moved, each centre's nearest
+neighbours) stays here.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
+from ._kernels import nearest as kernels
+
 __all__ = ["Assignment"]
 
-# Rows per block of the distance matrix: bounds memory to about
-# _BLOCK * k * 4 bytes whatever the image size.
-_BLOCK = 16384
-
-# Slack, in color levels, for float32 rounding in the bound tests.  Distances
-# of nearly equal vectors lose about sqrt(eps * |x|^2) ~ 0.08 to cancellation.
+# Slack, in color levels, for float32 rounding in the bound tests.
 _MARGIN = 0.25
-
-# Up to this many centres the nearest two are found by a loop over centres.
-_COLUMN_LOOP = 32
 
 # Below this many point-centre pairs a full search is cheaper than bounds.
 _SMALL_WORK = 1 << 19
@@ -45,41 +42,6 @@ class _Ring(NamedTuple):
     reach: np.ndarray  # (k, len(sizes)) distance to the nearest centre past each list
     sizes: tuple  # list lengths, increasing
     half_gap: np.ndarray  # (k,) half the distance to the nearest other centre
-
-
-def _two_smallest_rows(dist):
-    """Index of the smallest value in each row of (n, k) `dist`, it and the next.
-
-    Returns
-    -------
-    best : (n,) int64, first : (n,) float32, second : (n,) float32
-        Ties go to the lower index.
-    """
-    best = dist.argmin(axis=1)
-    rows = np.arange(len(dist))
-    first = dist[rows, best]
-    dist[rows, best] = np.inf
-    return best, first, dist.min(axis=1)
-
-
-def _two_smallest_columns(dist):
-    """The same for the columns of (k, n) `dist`, for small k.
-
-    numpy reduces short axes slowly (about 100 ns a row): for few centres a
-    running minimum over k rows of length n is several times faster.
-    ``second`` is inf when k == 1.
-    """
-    k, n = dist.shape
-    best = np.zeros(n, np.int64)
-    first = dist[0].copy()
-    second = np.full(n, np.inf, np.float32)
-    for j in range(1, k):
-        row = dist[j]
-        better = row < first
-        np.minimum(second, np.where(better, first, row), out=second)
-        best[better] = j
-        np.minimum(first, row, out=first)
-    return best, first, second
 
 
 class Assignment:
@@ -119,23 +81,15 @@ class Assignment:
             self.lower = np.empty(len(self.points), np.float32)
             self._search(everyone)
         else:
-            self.labels, self.upper, self.lower = labels, upper, lower
+            # The kernels update these in place: contiguous, of their dtypes.
+            self.labels = np.ascontiguousarray(labels, np.int64)
+            self.upper = np.ascontiguousarray(upper, np.float32)
+            self.lower = np.ascontiguousarray(lower, np.float32)
 
     def _search(self, which):
         """Find the two nearest centres of points `which` (exact search)."""
-        centres = self.centres
-        norms = np.einsum("ij,ij->i", centres, centres)
-        for start in range(0, len(which), _BLOCK):
-            idx = which[start : start + _BLOCK]
-            pts = self.points[idx]
-            if len(centres) > _COLUMN_LOOP:
-                best, first, second = _two_smallest_rows(pts @ (-2.0 * centres.T) + norms)
-            else:
-                best, first, second = _two_smallest_columns((-2.0 * centres) @ pts.T + norms[:, None])
-            own = np.einsum("ij,ij->i", pts, pts)
-            self.labels[idx] = best
-            self.upper[idx] = np.sqrt(np.maximum(first + own, 0))
-            self.lower[idx] = np.sqrt(np.maximum(second + own, 0))
+        kernels.search(self.points, np.ascontiguousarray(which, np.int64),
+                       np.ascontiguousarray(self.centres.T), self.labels, self.upper, self.lower)
 
     def move(self, centres):
         """Move the centres and restore exact nearest labels.
@@ -157,35 +111,30 @@ class Assignment:
             self.centres = centres.copy()
             self._search(np.arange(len(self.points)))
             return int(np.count_nonzero(self.labels != before))
-        shift = np.sqrt(((centres - self.centres) ** 2).sum(axis=1))
+        shift = np.sqrt(((centres - self.centres) ** 2).sum(axis=1)).astype(np.float32)
         self.centres = centres.copy()
-        labels = self.labels
-        self.upper += shift[labels]
         ring = self._ring(shift)
         # The lower bound covers every other centre in two parts.  The listed
         # neighbours of a point's centre: the old bound minus the largest of
         # their shifts.  All the others: at least (distance from the centre
         # to the nearest unlisted one) - upper, by the triangle inequality.
+        k = len(centres)
         if ring.order is None:
-            order = np.argsort(shift)
-            runner_up = shift[order[-2]] if len(shift) > 1 else 0.0
-            near = self.lower - np.where(labels == order[-1], runner_up, shift[order[-1]])
-            far = np.full(len(labels), np.inf, np.float32)
+            largest = int(np.argmax(shift))
+            near_drop = np.full(k, shift[largest], np.float32)
+            near_drop[largest] = np.delete(shift, largest).max() if k > 1 else 0.0
+            far = np.full(k, np.inf, np.float32)
+            reach = np.zeros((k, 0), np.float32)
+            order = np.zeros((k, 0), np.int64)
         else:
-            near = self.lower - shift[ring.order].max(axis=1)[labels]
-            far = ring.reach[labels, -1]
-        self.lower = np.minimum(near, far - self.upper)
-        # Hamerly's second test: half the gap to the nearest other centre.
-        floor = np.maximum(self.lower, ring.half_gap[labels])
-        suspect = np.flatnonzero(self.upper + _MARGIN > floor)
-        if len(suspect):
-            # Tighten the upper bound first: most suspects are still fine.
-            diff = self.points[suspect] - self.centres[labels[suspect]]
-            self.upper[suspect] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            self.lower[suspect] = np.minimum(near[suspect], far[suspect] - self.upper[suspect])
-            floor = np.maximum(self.lower[suspect], ring.half_gap[labels[suspect]])
-            self._search_near(suspect[self.upper[suspect] + _MARGIN > floor], ring)
-        return int(np.count_nonzero(self.labels != before))
+            near_drop = shift[ring.order].max(axis=1)
+            far = np.ascontiguousarray(ring.reach[:, -1])
+            reach, order = np.ascontiguousarray(ring.reach), np.ascontiguousarray(ring.order)
+        return int(kernels.move(self.points, self.centres, np.ascontiguousarray(self.centres.T),
+                                self.labels, self.upper, self.lower, shift,
+                                near_drop.astype(np.float32), far.astype(np.float32),
+                                ring.half_gap.astype(np.float32), reach.astype(np.float32),
+                                order.astype(np.int64), np.array(ring.sizes, np.int64), _MARGIN))
 
     def _ring(self, shift=None):
         """Each centre's nearest other centres, nearest first, for local searches.
@@ -228,51 +177,6 @@ class Assignment:
         # reach[:, t]: distance to the nearest centre outside tier t's list.
         reach = ranked[:, list(sizes)]
         return _Ring(part[:, :widest], reach, sizes, 0.5 * ranked[:, 0])
-
-    def _search_near(self, which, ring):
-        """Exact nearest centres of `which`, searching as few centres as is safe.
-
-        A centre outside the m nearest neighbours of a point's centre c is at
-        least ``reach`` from c; for a point nearer than ``reach / 2`` to c it
-        cannot beat c, so those m suffice.  Each point goes to the smallest
-        list that is safe for it, or to a full search.
-        """
-        if not len(which):
-            return
-        if ring.order is None:
-            self._search(which)
-            return
-        own = self.labels[which]
-        distance = self.upper[which]  # exact here: tightened by the caller
-        tier = np.full(len(which), len(ring.sizes), np.int64)
-        for t in range(len(ring.sizes) - 1, -1, -1):
-            tier[distance + _MARGIN < 0.5 * ring.reach[own, t]] = t
-        for t, size in enumerate(ring.sizes):
-            chosen = which[tier == t]
-            for start in range(0, len(chosen), _BLOCK):
-                self._search_among(chosen[start : start + _BLOCK], ring, t, size)
-        self._search(which[tier == len(ring.sizes)])
-
-    def _search_among(self, idx, ring, tier, size):
-        """Search points `idx` among their centre and its `size` nearest neighbours."""
-        centres = self.centres
-        own = self.labels[idx]
-        cand = np.column_stack([own, ring.order[own, :size]])
-        pts = self.points[idx]
-        dist = np.einsum("ij,ij->i", centres, centres)[cand]
-        for c in range(pts.shape[1]):
-            dist -= 2 * pts[:, c : c + 1] * centres[:, c][cand]
-        dist += np.einsum("ij,ij->i", pts, pts)[:, None]
-        np.maximum(dist, 0, out=dist)
-        np.sqrt(dist, out=dist)
-        rows = np.arange(len(idx))
-        best = dist.argmin(axis=1)
-        current = dist[:, 0].copy()
-        first = dist[rows, best]
-        dist[rows, best] = np.inf
-        self.labels[idx] = cand[rows, best]
-        self.upper[idx] = first
-        self.lower[idx] = np.minimum(dist.min(axis=1), ring.reach[own, tier] - current)
 
     def copy(self):
         """An independent copy: same points (shared, read-only), own labels and bounds."""

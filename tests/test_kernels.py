@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from kqcodec._kernels import layout, quantizer
-from kqcodec._kernels.histogram import count_colors
+from kqcodec import nearest as nearest_module
+from kqcodec._kernels import kmeans, layout, nearest, quantizer
+from kqcodec._kernels.histogram import count_colors, spread
 
 
 def reference_count(pixels):
@@ -28,20 +29,37 @@ def test_count_colors_matches_numpy(channels, levels, n):
     rng = np.random.default_rng(levels * n + channels)
     pixels = (rng.integers(0, levels, (n, channels)) * (255 // max(levels - 1, 1))).astype(np.uint8)
     pixels[n // 2 : n // 2 + n // 10] = pixels[n // 2]  # a long run
-    keys, counts, inverse = count_colors(pixels)
+    keys, counts, table, rank = count_colors(pixels)
     colors, ref_counts, ref_inverse = reference_count(pixels)
     np.testing.assert_array_equal(as_rows(keys, channels), colors)
     np.testing.assert_array_equal(counts, ref_counts)
-    np.testing.assert_array_equal(inverse, ref_inverse)
-    assert keys.dtype == np.uint32 and counts.dtype == np.int64 and inverse.dtype == np.int32
+    assert keys.dtype == np.uint32 and counts.dtype == np.int64
+    # Spreading the color numbers back gives numpy's inverse, in every dtype.
+    for dtype in (np.int32, np.int64, np.uint8):
+        values = (np.arange(len(keys)) * 7).astype(dtype)
+        out = np.empty(n, dtype)
+        spread(pixels, table, rank, values, out)
+        np.testing.assert_array_equal(out, values[ref_inverse])
+
+
+def test_spread_crosses_its_blocks():
+    # More pixels than one block of the parallel loop, in runs that straddle them.
+    grey = np.repeat(np.arange(300) % 200, 1000)  # colors 0..199, then 0..99 again
+    pixels = np.ascontiguousarray(np.repeat(grey[:, None], 3, axis=1).astype(np.uint8))
+    keys, counts, table, rank = count_colors(pixels)
+    out = np.empty(len(pixels), np.int32)
+    spread(pixels, table, rank, np.arange(len(keys), dtype=np.int32), out)
+    np.testing.assert_array_equal(out, grey)  # grey v is the v-th color
 
 
 def test_count_colors_orders_high_keys_as_unsigned():
     # Red >= 128 with alpha puts the top bit of the packed key: it must sort last.
     pixels = np.array([[200, 0, 0, 255], [1, 2, 3, 4], [200, 0, 0, 255], [0, 0, 0, 0]], np.uint8)
-    keys, counts, inverse = count_colors(pixels)
+    keys, counts, table, rank = count_colors(pixels)
     assert as_rows(keys, 4).tolist() == [[0, 0, 0, 0], [1, 2, 3, 4], [200, 0, 0, 255]]
     assert counts.tolist() == [1, 1, 2]
+    inverse = np.empty(4, np.int32)
+    spread(pixels, table, rank, np.arange(3, dtype=np.int32), inverse)
     assert inverse.tolist() == [2, 1, 2, 0]
 
 
@@ -96,8 +114,9 @@ def test_pack_rows_matches_numpy(depth, width):
     np.testing.assert_array_equal(out, expected)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (30, 41)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (30, 41), (1100, 1000)])
 def test_neighbour_counts_match_numpy(shape):
+    # The largest is split among the threads.
     rng = np.random.default_rng(shape[0] + shape[1])
     entries = 7
     indices = rng.integers(0, entries, shape).astype(np.uint8)
@@ -106,8 +125,10 @@ def test_neighbour_counts_match_numpy(shape):
                             (flat[:-1] * entries + flat[1:]).ravel()])
     expected = np.bincount(pairs, minlength=entries * entries).reshape(entries, entries)
     counts = np.zeros((entries, entries), np.int64)
-    layout.neighbour_counts(indices, counts)
+    popularity = np.zeros(entries, np.int64)
+    layout.neighbour_counts(indices, counts, popularity)
     np.testing.assert_array_equal(counts, expected)
+    np.testing.assert_array_equal(popularity, np.bincount(flat.ravel(), minlength=entries))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -124,3 +145,94 @@ def test_nearest_entries_match_numpy_with_ties_to_the_lower_index(seed):
     quantizer.nearest_entries(points, entries, out)
     np.testing.assert_array_equal(out, expected)
     assert 7 not in out
+
+
+def reference_squared(points, centres):
+    """(N, k) float32 squared distances, summed channel by channel as the kernels do."""
+    total = np.zeros((len(points), len(centres)), np.float32)
+    for c in range(points.shape[1]):
+        step = points[:, None, c] - centres[None, :, c]
+        total = total + step * step
+    return total
+
+
+def points_and_centres(seed, k, channels=3):
+    """Integer points and centres with duplicate centres and exact midpoints: many ties."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(-128, 128, (k, channels)).astype(np.float32)
+    if k > 3:
+        centres[k - 1] = centres[1]  # a duplicate: always a tie
+    points = np.vstack([rng.integers(-128, 128, (700, channels)), centres,
+                        (centres[:-1] + centres[1:]) / 2]).astype(np.float32)
+    return points, centres
+
+
+@pytest.mark.parametrize("k, channels", [(1, 3), (2, 3), (17, 4), (256, 3)])
+def test_nearest_search_matches_numpy(k, channels):
+    points, centres = points_and_centres(k, k, channels)
+    which = np.arange(0, len(points), 2, dtype=np.int64)  # every other point only
+    labels = np.full(len(points), -1, np.int64)
+    upper = np.full(len(points), -1, np.float32)
+    lower = np.full(len(points), -1, np.float32)
+    nearest.search(points, which, np.ascontiguousarray(centres.T), labels, upper, lower)
+    dist = reference_squared(points[which], centres)
+    best = dist.argmin(axis=1)  # ties: the first, the lower index
+    ranked = np.sort(dist, axis=1)
+    second = ranked[:, 1] if k > 1 else np.full(len(which), np.inf, np.float32)
+    np.testing.assert_array_equal(labels[which], best)
+    np.testing.assert_array_equal(upper[which], np.sqrt(ranked[:, 0]))
+    np.testing.assert_array_equal(lower[which], np.sqrt(second))
+    assert (labels[1::2] == -1).all() and (upper[1::2] == -1).all()  # the others untouched
+    if k > 3:
+        assert k - 1 not in labels[which]
+
+
+@pytest.mark.parametrize("k", [5, 40, 256])
+def test_bounded_move_keeps_exact_labels_and_valid_bounds(k, monkeypatch):
+    # Through Assignment.move, which computes the per-centre bounds the kernel
+    # takes (k = 5: no neighbour lists; 40: one; 256: two): after every move
+    # each label is a nearest centre (numpy decides), the upper bound is at
+    # least the distance to it and the lower bound at most the distance to
+    # any other.
+    monkeypatch.setattr(nearest_module, "_SMALL_WORK", 0)  # never the plain search
+    rng = np.random.default_rng(k)
+    points = np.vstack([rng.normal(0, 40, (15000, 3)),
+                        rng.integers(-20, 20, (3000, 3))]).astype(np.float32)
+    centres = points[rng.choice(len(points), k, replace=False)].copy()
+    assignment = nearest_module.Assignment(points, centres)
+    moved = 0
+    for step in range(10):
+        scale = 10.0 if step % 4 == 0 else 0.2  # jumps now and then, drifts between
+        centres = (centres + rng.normal(0, scale, centres.shape)).astype(np.float32)
+        if step == 9:
+            centres = np.round(centres)  # integer centres: exact distances, exact ties
+        before = assignment.labels.copy()
+        changed = assignment.move(centres)
+        moved += changed
+        assert changed == np.count_nonzero(assignment.labels != before)
+        dist = reference_squared(points, centres)
+        rows = np.arange(len(points))
+        own = dist[rows, assignment.labels]
+        np.testing.assert_allclose(own, dist.min(axis=1), rtol=1e-6, atol=1e-3)
+        if step == 9:
+            assert (own == dist.min(axis=1)).all()
+        assert (assignment.upper >= np.sqrt(own) - 1e-2).all()
+        dist[rows, assignment.labels] = np.inf
+        assert (assignment.lower <= np.sqrt(dist.min(axis=1)) + 1e-2).all()
+    assert moved > 0
+
+
+def test_weighted_sums_equal_numpy_bincount():
+    rng = np.random.default_rng(5)
+    points = rng.normal(0, 50, (5000, 4)).astype(np.float32)
+    weights = rng.integers(1, 1000, 5000).astype(np.float64)
+    labels = rng.integers(0, 30, 5000)
+    labels[labels == 7] = 8  # an empty cluster stays zero
+    mass, sums = np.zeros(30), np.zeros((30, 4))
+    kmeans.weighted_sums(points, weights, labels, mass, sums)
+    # bincount adds in point order, as the kernel does: equal to the last bit.
+    np.testing.assert_array_equal(mass, np.bincount(labels, weights=weights, minlength=30))
+    for c in range(4):
+        np.testing.assert_array_equal(
+            sums[:, c], np.bincount(labels, weights=weights * points[:, c], minlength=30))
+    assert mass[7] == 0 and (sums[7] == 0).all()

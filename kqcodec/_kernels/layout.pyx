@@ -6,8 +6,14 @@ row's output depends on that row and the one above only, whatever the
 thread count.
 """
 
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t
+from openmp cimport omp_get_max_threads
+
+# Below this many pixels the neighbour counts use one thread.
+cdef Py_ssize_t _PARALLEL_PIXELS = 1 << 20
 
 
 def pack_rows(const uint8_t[:, ::1] indices, int depth, uint8_t[:, ::1] out):
@@ -58,6 +64,41 @@ cdef inline uint8_t _filtered(int kind, int raw, int left, int up, int corner) n
     return <uint8_t>(raw - _paeth(left, up, corner))
 
 
+cdef int64_t _cost(int kind, const uint8_t* cur, const uint8_t* prev,
+                   Py_ssize_t width) noexcept nogil:
+    """Sum of the bytes of one row filtered with `kind`, read as signed.
+
+    The first byte, which has no left neighbour, is done apart so that each
+    kind's loop has no branch (the compiler vectorizes them).
+    """
+    cdef Py_ssize_t x
+    cdef int64_t total
+    cdef signed char value
+    value = <signed char>_filtered(kind, cur[0], 0, prev[0], 0)
+    total = value if value >= 0 else -value
+    if kind == 0:
+        for x in range(1, width):
+            value = <signed char>cur[x]
+            total += value if value >= 0 else -value
+    elif kind == 1:
+        for x in range(1, width):
+            value = <signed char>(cur[x] - cur[x - 1])
+            total += value if value >= 0 else -value
+    elif kind == 2:
+        for x in range(1, width):
+            value = <signed char>(cur[x] - prev[x])
+            total += value if value >= 0 else -value
+    elif kind == 3:
+        for x in range(1, width):
+            value = <signed char>(cur[x] - ((cur[x - 1] + prev[x]) >> 1))
+            total += value if value >= 0 else -value
+    else:
+        for x in range(1, width):
+            value = <signed char>(cur[x] - _paeth(cur[x - 1], prev[x], prev[x - 1]))
+            total += value if value >= 0 else -value
+    return total
+
+
 def adaptive_filter(const uint8_t[:, ::1] rows, uint8_t[:, ::1] out):
     """Filter each row with the PNG filter type whose output has the least absolute sum.
 
@@ -73,36 +114,43 @@ def adaptive_filter(const uint8_t[:, ::1] rows, uint8_t[:, ::1] out):
     """
     cdef Py_ssize_t height = rows.shape[0], width = rows.shape[1]
     cdef Py_ssize_t y, x
-    cdef int kind, best_kind, raw, left, up, corner
+    cdef int kind, best_kind
     cdef int64_t cost, best_cost
-    cdef signed char value
+    cdef const uint8_t* cur
+    cdef const uint8_t* prev
+    cdef uint8_t* dest
+    if height == 0 or width == 0:
+        return
+    zeros_np = np.zeros(width, np.uint8)  # the row above the first
+    cdef const uint8_t[::1] zeros = zeros_np
+    cdef const uint8_t* top = &zeros[0]
+    cdef const uint8_t* first = &rows[0, 0]
+    cdef uint8_t* target = &out[0, 0]
     with nogil:
         for y in prange(height, schedule="static"):
+            cur = first + y * width
+            prev = top if y == 0 else cur - width
             best_kind = 0
             best_cost = -1
             for kind in range(5):
-                cost = 0
-                for x in range(width):
-                    raw = rows[y, x]
-                    left = rows[y, x - 1] if x > 0 else 0
-                    up = rows[y - 1, x] if y > 0 else 0
-                    corner = rows[y - 1, x - 1] if x > 0 and y > 0 else 0
-                    value = <signed char>_filtered(kind, raw, left, up, corner)
-                    cost = cost + (value if value >= 0 else -value)
+                cost = _cost(kind, cur, prev, width)
                 if best_cost < 0 or cost < best_cost:
                     best_cost = cost
                     best_kind = kind
-            out[y, 0] = <uint8_t>best_kind
-            for x in range(width):
-                raw = rows[y, x]
-                left = rows[y, x - 1] if x > 0 else 0
-                up = rows[y - 1, x] if y > 0 else 0
-                corner = rows[y - 1, x - 1] if x > 0 and y > 0 else 0
-                out[y, x + 1] = _filtered(best_kind, raw, left, up, corner)
+            dest = target + y * (width + 1)
+            dest[0] = <uint8_t>best_kind
+            dest[1] = _filtered(best_kind, cur[0], 0, prev[0], 0)
+            for x in range(1, width):
+                dest[x + 1] = _filtered(best_kind, cur[x], cur[x - 1], prev[x], prev[x - 1])
 
 
-def neighbour_counts(const uint8_t[:, ::1] indices, int64_t[:, ::1] counts):
+def neighbour_counts(const uint8_t[:, ::1] indices, int64_t[:, ::1] counts,
+                     int64_t[::1] popularity):
     """Add how often each pair of entries stands side by side or one above the other.
+
+    The rows are split among the threads, each counting into a table of its
+    own; the tables are added at the end.  Counts are integers, so the sum
+    is the same whatever the split.
 
     Parameters
     ----------
@@ -110,12 +158,33 @@ def neighbour_counts(const uint8_t[:, ::1] indices, int64_t[:, ::1] counts):
     counts : (P, P) int64, added to
         ``counts[a, b]`` counts a left of b and a above b; every index
         must be below P.
+    popularity : (P,) int64, added to
+        ``popularity[a]`` counts the pixels of entry a.
     """
-    cdef Py_ssize_t height = indices.shape[0], width = indices.shape[1], y, x
+    cdef Py_ssize_t height = indices.shape[0], width = indices.shape[1]
+    cdef Py_ssize_t entries = counts.shape[0], parts, part, y, x, a, b, lo, hi
+    if height == 0 or width == 0:
+        return
+    parts = min(omp_get_max_threads(), height) if height * width >= _PARALLEL_PIXELS else 1
+    tables_np = np.zeros((parts, entries * entries + entries), np.int64)
+    cdef int64_t[:, ::1] tables = tables_np
+    cdef int64_t* table
+    cdef const uint8_t* row
     with nogil:
-        for y in range(height):
-            for x in range(width - 1):
-                counts[indices[y, x], indices[y, x + 1]] += 1
-            if y + 1 < height:
+        for part in prange(parts, schedule="static", num_threads=parts):
+            table = &tables[part, 0]
+            lo = height * part // parts
+            hi = height * (part + 1) // parts
+            for y in range(lo, hi):
+                row = &indices[y, 0]
+                for x in range(width - 1):
+                    table[row[x] * entries + row[x + 1]] += 1
                 for x in range(width):
-                    counts[indices[y, x], indices[y + 1, x]] += 1
+                    table[entries * entries + row[x]] += 1
+                if y + 1 < height:
+                    for x in range(width):
+                        table[row[x] * entries + row[x + width]] += 1
+    total = tables_np.sum(axis=0)
+    counts_np = np.asarray(counts)
+    counts_np += total[: entries * entries].reshape(entries, entries)
+    np.asarray(popularity)[:] += total[entries * entries :]
