@@ -32,7 +32,8 @@ from ._kernels import kmeans as kernels
 from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
-__all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "ENGINES"]
+__all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "merge_errors",
+           "ENGINES"]
 
 #: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
 ENGINES = ("kqcodec", "sklearn")
@@ -580,3 +581,63 @@ def _grow(points, weights, means, labels, k):
         means.append(halves[1])
         errors.append(halves_errors[1])
     return np.array(means)
+
+
+def merge_errors(points, weights, labels):
+    """The weighted squared error of a clustering merged down, Ward's way, to each smaller count.
+
+    Merging two clusters raises the error about their means by exactly
+    Ward's cost (see :func:`resize_centres`), so one pass of cheapest merges
+    gives the error of a clustering with every count of centres below the
+    one given.  Lloyd iterations from those merges only lower it: a search
+    over k uses the curve to predict where a target lies.
+
+    Parameters
+    ----------
+    points : (M, C) float ndarray
+        Distinct colors as features.
+    weights : (M,) ndarray
+        Pixel count of each point.
+    labels : (M,) int ndarray
+        The cluster of every point.
+
+    Returns
+    -------
+    (n + 1,) float64 ndarray
+        Entry j is the error with j clusters, for 1 <= j <= n, the number of
+        non-empty clusters; entry 0 is inf.
+    """
+    points = np.asarray(points, np.float64)
+    weights = np.asarray(weights, np.float64)
+    labels = np.asarray(labels, np.int64)
+    count = int(labels.max()) + 1
+    mass = np.bincount(labels, weights=weights, minlength=count)
+    sums = np.stack([np.bincount(labels, weights=weights * points[:, j], minlength=count)
+                     for j in range(points.shape[1])], axis=1)
+    used = mass > 0
+    means = np.zeros_like(sums)
+    means[used] = sums[used] / mass[used, None]
+    diff = points - means[labels]
+    base = float(weights @ np.einsum("ij,ij->i", diff, diff))
+    means, mass = means[used], mass[used]
+    n = len(means)
+    errors = np.full(n + 1, np.inf)
+    errors[n] = base
+    alive = np.ones(n, bool)
+    gap = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    cost = mass[:, None] * mass[None, :] / (mass[:, None] + mass[None, :]) * gap
+    np.fill_diagonal(cost, np.inf)
+    for left in range(n - 1, 0, -1):
+        a, b = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        errors[left] = errors[left + 1] + cost[a, b]
+        a, b = min(a, b), max(a, b)
+        total = mass[a] + mass[b]
+        means[a] = (mass[a] * means[a] + mass[b] * means[b]) / total
+        mass[a] = total
+        alive[b] = False
+        cost[b, :] = cost[:, b] = np.inf
+        row = mass[a] * mass / (mass[a] + mass) * ((means - means[a]) ** 2).sum(axis=1)
+        row[~alive] = np.inf
+        row[a] = np.inf
+        cost[a, :] = cost[:, a] = row
+    return errors

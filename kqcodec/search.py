@@ -186,8 +186,11 @@ def _middle(lo, hi):
     return min(max(k, lo + 1), hi - 1)
 
 
-def _predict(lo, hi, known, slope):
+def _predict(lo, hi, known, slope, model=None):
     """The k inside (lo, hi) where the value is predicted to cross 0.
+
+    With a `model` of the value, the measured values correct it (see
+    :func:`_corrected`).  Otherwise:
 
     Between two measured ends, linear interpolation in log2 k (regula
     falsi).  With one end only (lo = 1 stands for "below 2"), the value at
@@ -195,6 +198,10 @@ def _predict(lo, hi, known, slope):
     at least a quarter doubling away, kept within a factor 4 of `slope`, or
     `slope` itself.
     """
+    if model is not None:
+        k = _corrected(lo, hi, known, model)
+        if k is not None:
+            return k
     y_hi, y_lo = known.get(hi), known.get(lo)
     if y_hi is None or not math.isfinite(y_hi):
         return _middle(lo, hi)
@@ -214,12 +221,58 @@ def _predict(lo, hi, known, slope):
     return min(max(round(2**x), lo + 1), hi - 1)
 
 
-def _narrow(lo, hi, value, above, slope, seen=()):
+def _corrected(lo, hi, known, model):
+    """The first k inside (lo, hi) where the model plus its correction reaches 0.
+
+    The correction is the measured value less the model's at the measured
+    ks: interpolated in log2 k between the ends of the bracket, or, when
+    one end is not measured, extrapolated from the other through the
+    nearest measured k at least a quarter doubling beyond it (or constant
+    without one).  None when
+    neither end has a finite correction.
+
+    With one end measured, the k returned is one below the predicted
+    crossing: the answer needs its neighbour below measured as well, and a
+    k that falls short brackets the answer from both sides at once.
+    """
+    def residual(k):
+        y, m = known.get(k), model(k)
+        return y - m if y is not None and math.isfinite(y) and math.isfinite(m) else None
+
+    ends = [(k, residual(k)) for k in (lo, hi) if residual(k) is not None]
+    if not ends:
+        return None
+    below = 1 if len(ends) == 1 else 0
+    if len(ends) == 1:
+        end = ends[0][0]
+        # At least a quarter doubling away: neighbours' values differ by
+        # less than their noise.
+        beyond = [k for k in known if (k > hi if end == hi else k < lo)
+                  and abs(math.log2(k / end)) >= 0.25 and residual(k) is not None]
+        if beyond:
+            nearest = min(beyond, key=lambda k: abs(math.log2(k / end)))
+            ends.append((nearest, residual(nearest)))
+    if len(ends) == 1:
+        def correction(k):
+            return ends[0][1]
+    else:
+        (k0, r0), (k1, r1) = ends
+
+        def correction(k):
+            return r0 + (math.log2(k / k0)) / math.log2(k1 / k0) * (r1 - r0)
+    for k in range(lo + 1, hi):
+        if model(k) + correction(k) >= 0:
+            return max(k - below, lo + 1)
+    return hi - 1
+
+
+def _narrow(lo, hi, value, above, slope, seen=(), model=None):
     """Shrink a bracket to two adjacent ks.
 
     Each k tried is placed where the measured values predict the target
     (see :func:`_predict`); when the same end of the bracket has moved three
     times in a row the predictions are off, and the next k bisects instead.
+    A `model` predicts better, and is trusted for five moves.
 
     Parameters
     ----------
@@ -234,6 +287,8 @@ def _narrow(lo, hi, value, above, slope, seen=()):
         Value per doubling of k, to extrapolate from one end.
     seen : iterable of int
         ks already measured, whose values help the predictions.
+    model : callable, optional
+        k -> a prediction of the value, for every k (see :func:`_corrected`).
 
     Returns
     -------
@@ -243,10 +298,11 @@ def _narrow(lo, hi, value, above, slope, seen=()):
     known = {k: value(k) for k in {*seen, lo, hi} if k >= 2 and k >= lo}
     moved = []
     while hi - lo > 1:
-        if len(moved) >= 3 and moved[-1] == moved[-2] == moved[-3]:
+        run = next((i for i, m in enumerate(reversed(moved)) if m != moved[-1]), len(moved))
+        if run >= (3 if model is None else 5):
             k = _middle(lo, hi)
         else:
-            k = _predict(lo, hi, known, slope)
+            k = _predict(lo, hi, known, slope, model)
         known[k] = value(k)
         if above(k):
             hi = k
@@ -256,7 +312,8 @@ def _narrow(lo, hi, value, above, slope, seen=()):
     return lo, hi
 
 
-def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None):
+def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
+           predict_psnr=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -276,6 +333,11 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     exact_psnr : callable, optional
         ``exact_psnr(image)`` measures the PSNR on the pixels, used when the
         histogram's value is within 1e-6 dB of the target.
+    predict_psnr : callable, optional
+        ``predict_psnr(k)``, called after the first encoding (at
+        `max_colors`): a prediction of the PSNR at any k, which the measured
+        ks correct, to place the ks of a PSNR search.  It only guides the
+        search; every k it places is encoded and measured.
 
     Returns
     -------
@@ -298,7 +360,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr)
     if target_psnr is not None:
-        k = _search_psnr(search, target_psnr, max_colors)
+        k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     else:
         k = _search_size(search, max_bytes, max_colors)
     return _choice(search, k)
@@ -316,13 +378,14 @@ def _unreachable(search, k, message):
     return error
 
 
-def _search_psnr(search, target, max_colors):
+def _search_psnr(search, target, max_colors, predict=None):
     best = search.psnr(max_colors)
     if best < target:
         raise _unreachable(search, max_colors,
                            f"{max_colors} colors reach {best:.2f} dB, below the {target:g} dB asked")
+    model = None if predict is None else (lambda k: predict(k) - target)
     _, hi = _narrow(1, max_colors, lambda k: search.psnr(k) - target,
-                    lambda k: search.psnr(k) >= target, _DB_PER_DOUBLING)
+                    lambda k: search.psnr(k) >= target, _DB_PER_DOUBLING, model=model)
     return hi
 
 

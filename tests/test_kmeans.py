@@ -94,3 +94,28 @@ def test_sklearn_engine_agrees_on_easy_data(coffee):
     from kqcodec import metrics
     assert abs(metrics.psnr(coffee[::4, ::4], ours.to_pixels())
                - metrics.psnr(coffee[::4, ::4], theirs.to_pixels())) < 1.0
+
+
+def test_merge_errors_run_from_the_clustering_to_one_cluster():
+    # Random weighted points in 3 clusters' worth of labels: the curve
+    # starts at the clustering's own error and ends at the error about the
+    # global mean, never rising as clusters merge.
+    rng = np.random.default_rng(5)
+    points = rng.integers(-128, 128, (400, 3)).astype(np.float32)
+    weights = rng.integers(1, 50, 400).astype(np.float64)
+    labels = rng.integers(0, 12, 400)
+    errors = kmeans.merge_errors(points, weights, labels)
+    assert len(errors) == 13 and errors[0] == np.inf
+
+    def sse(groups):
+        total = 0.0
+        for g in np.unique(groups):
+            m = groups == g
+            mean = weights[m] @ points[m].astype(np.float64) / weights[m].sum()
+            total += weights[m] @ ((points[m] - mean) ** 2).sum(axis=1)
+        return total
+
+    assert errors[12] == pytest.approx(sse(labels), rel=1e-9)
+    assert errors[1] == pytest.approx(sse(np.zeros(400, int)), rel=1e-9)
+    assert (np.diff(errors[1:]) <= 1e-6 * errors[1]).all()
+

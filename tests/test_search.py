@@ -174,3 +174,22 @@ def test_narrowing_keeps_its_invariant_on_a_non_monotone_function():
                             lambda k: sizes[k] > budget, 0.4)
     assert hi == lo + 1
     assert sizes[hi] > budget and (lo == 1 or sizes[lo] <= budget)
+
+
+
+@pytest.mark.parametrize("offset", [-10.0, 0.0, 10.0])
+def test_a_wrong_model_costs_ks_never_exactness(coffee, offset):
+    # The model only places the ks: 10 dB off, the answer still reaches the
+    # target while its neighbour below, measured, falls short.
+    hist = quantizer.prepare(coffee)
+    labels = {}
+
+    def encode_at(k, near):
+        image, labels[k] = quantizer._quantize(hist, k, init=labels.get(near))
+        return image
+
+    choice = search.find_k(encode_at, target_psnr=34.0,
+                           predict_psnr=lambda k: 34.0 + 2.7 * np.log2(k / 40) + offset)
+    tried = {t.k: t.psnr for t in choice.trials}
+    assert tried[choice.k] >= 34.0 > tried[choice.k - 1]
+    assert len(tried) <= 12

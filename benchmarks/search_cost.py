@@ -1,0 +1,112 @@
+"""Where the time of a target search goes, against one encode at k = 256.
+
+For every picture of FOLDER (default ../shared/corpus/public) prints the CPU
+time of the parts of ``encode -k 256`` (read, color histogram, k-means,
+compression) and, for each target, of every k the search encodes: its
+k-means (cold or warm, from which k) and its compression when the search
+needed its size.  Times are CPU seconds of this process (compression runs on
+two threads, both counted), so that other work on a shared machine changes
+them less than wall time.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import kqcodec
+from kqcodec import imageio, paletteimage, quantizer
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
+SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+class Recorder:
+    """Times every k-means and every compression while installed."""
+
+    def __init__(self):
+        self.events = []
+        self._quantize = quantizer._quantize
+        self._to_png = paletteimage.PaletteImage.to_png
+
+    def __enter__(self):
+        recorder = self
+
+        def timed_quantize(hist, k, **kwargs):
+            start = time.process_time()
+            result = recorder._quantize(hist, k, **kwargs)
+            warm = "warm" if kwargs.get("init") is not None else "cold"
+            recorder.events.append((f"k-means {k} {warm}", time.process_time() - start))
+            return result
+
+        def timed_to_png(image, **kwargs):
+            start = time.process_time()
+            data = recorder._to_png(image, **kwargs)
+            recorder.events.append((f"deflate {len(image.palette)}", time.process_time() - start))
+            return data
+
+        quantizer._quantize = timed_quantize
+        paletteimage.PaletteImage.to_png = timed_to_png
+        return self
+
+    def __exit__(self, *exc):
+        quantizer._quantize = self._quantize
+        paletteimage.PaletteImage.to_png = self._to_png
+
+
+def cpu(function):
+    start = time.process_time()
+    result = function()
+    return result, time.process_time() - start
+
+
+def picture(path, targets, budget_share):
+    pixels, read = cpu(lambda: imageio.read_image(path, max_pixels=None))
+    hist, counted = cpu(lambda: quantizer.prepare(pixels))
+    with Recorder() as rec:
+        image, quantized = cpu(lambda: quantizer.quantize(pixels, 256, histogram=hist))
+        data, deflated = cpu(lambda: image.to_png())
+    encode = read + counted + quantized + deflated
+    print(f"## {path.name}: {pixels.shape[1]}x{pixels.shape[0]}, {len(hist.colors)} colors")
+    print(f"encode k=256: read {read:.2f} s, histogram {counted:.2f} s, k-means {quantized:.2f} s, "
+          f"deflate {deflated:.2f} s; total {encode:.2f} s CPU, {len(data)} bytes")
+    goals = [dict(target_psnr=t) for t in targets]
+    goals.append(dict(max_bytes=int(len(data) * budget_share)))
+    for goal in goals:
+        with Recorder() as rec:
+            try:
+                choice, searched = cpu(lambda: quantizer.choose_k(pixels, histogram=hist, **goal))
+                answer = f"k={choice.k}"
+            except kqcodec.TargetError as exc:
+                searched, answer = sum(t for _, t in rec.events), f"out of reach ({exc})"
+        total = read + counted + searched
+        parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in rec.events)
+        kmeans = sum(t for name, t in rec.events if name.startswith("k-means"))
+        deflate = sum(t for name, t in rec.events if name.startswith("deflate"))
+        name, value = next(iter(goal.items()))
+        print(f"{name}={value:g}: {answer}; search {total / encode:.2f}x the encode "
+              f"(k-means {kmeans:.2f} s, deflate {deflate:.2f} s): {parts}")
+    print()
+    sys.stdout.flush()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="pictures or folders (default ../shared/corpus/public)")
+    parser.add_argument("--targets", default="35,38,41", help="PSNR targets, dB (default 35,38,41)")
+    parser.add_argument("--budget", type=float, default=0.5,
+                        help="size budget as a share of the k=256 file (default 0.5)")
+    args = parser.parse_args(argv)
+    paths = []
+    for path in args.paths or [DEFAULT_FOLDER]:
+        paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
+            if path.is_dir() else [path]
+    targets = [float(t) for t in args.targets.split(",")]
+    for path in paths:
+        picture(path, targets, args.budget)
+
+
+if __name__ == "__main__":
+    main()
