@@ -35,8 +35,7 @@ class Histogram:
     counts: np.ndarray
     shape: tuple
     _pixels: np.ndarray  # (H*W, C) uint8: the pixels counted
-    _table: np.ndarray  # the hash table that finds each pixel's color...
-    _rank: np.ndarray  # ...and its row in `colors`
+    _table: np.ndarray  # the hash table that finds each pixel's row in `colors`
 
     def spread(self, values):
         """Give every pixel the value of its color.
@@ -56,10 +55,12 @@ class Histogram:
             For values of another dtype.
         """
         values = np.ascontiguousarray(values)
+        if not values.flags.writeable:  # the kernel takes writable memory
+            values = values.copy()
         if values.dtype not in (np.uint8, np.int32, np.int64):
             raise TypeError(f"spread takes uint8, int32 or int64 values, not {values.dtype}")
         out = np.empty(len(self._pixels), values.dtype)
-        spread(self._pixels, self._table, self._rank, values, out)
+        spread(self._pixels, self._table, values, out)
         return out.reshape(self.shape)
 
 
@@ -78,6 +79,6 @@ def color_histogram(pixels):
     pixels = np.asarray(pixels, np.uint8)
     height, width, channels = pixels.shape
     flat = np.ascontiguousarray(pixels.reshape(-1, channels))
-    keys, counts, table, rank = count_colors(flat)
+    keys, counts, table = count_colors(flat)
     colors = keys.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - channels:]
-    return Histogram(np.ascontiguousarray(colors), counts, (height, width), flat, table, rank)
+    return Histogram(np.ascontiguousarray(colors), counts, (height, width), flat, table)

@@ -29,7 +29,7 @@ def test_count_colors_matches_numpy(channels, levels, n):
     rng = np.random.default_rng(levels * n + channels)
     pixels = (rng.integers(0, levels, (n, channels)) * (255 // max(levels - 1, 1))).astype(np.uint8)
     pixels[n // 2 : n // 2 + n // 10] = pixels[n // 2]  # a long run
-    keys, counts, table, rank = count_colors(pixels)
+    keys, counts, table = count_colors(pixels)
     colors, ref_counts, ref_inverse = reference_count(pixels)
     np.testing.assert_array_equal(as_rows(keys, channels), colors)
     np.testing.assert_array_equal(counts, ref_counts)
@@ -38,7 +38,7 @@ def test_count_colors_matches_numpy(channels, levels, n):
     for dtype in (np.int32, np.int64, np.uint8):
         values = (np.arange(len(keys)) * 7).astype(dtype)
         out = np.empty(n, dtype)
-        spread(pixels, table, rank, values, out)
+        spread(pixels, table, values, out)
         np.testing.assert_array_equal(out, values[ref_inverse])
 
 
@@ -46,20 +46,20 @@ def test_spread_crosses_its_blocks():
     # More pixels than one block of the parallel loop, in runs that straddle them.
     grey = np.repeat(np.arange(300) % 200, 1000)  # colors 0..199, then 0..99 again
     pixels = np.ascontiguousarray(np.repeat(grey[:, None], 3, axis=1).astype(np.uint8))
-    keys, counts, table, rank = count_colors(pixels)
+    keys, counts, table = count_colors(pixels)
     out = np.empty(len(pixels), np.int32)
-    spread(pixels, table, rank, np.arange(len(keys), dtype=np.int32), out)
+    spread(pixels, table, np.arange(len(keys), dtype=np.int32), out)
     np.testing.assert_array_equal(out, grey)  # grey v is the v-th color
 
 
 def test_count_colors_orders_high_keys_as_unsigned():
     # Red >= 128 with alpha puts the top bit of the packed key: it must sort last.
     pixels = np.array([[200, 0, 0, 255], [1, 2, 3, 4], [200, 0, 0, 255], [0, 0, 0, 0]], np.uint8)
-    keys, counts, table, rank = count_colors(pixels)
+    keys, counts, table = count_colors(pixels)
     assert as_rows(keys, 4).tolist() == [[0, 0, 0, 0], [1, 2, 3, 4], [200, 0, 0, 255]]
     assert counts.tolist() == [1, 1, 2]
     inverse = np.empty(4, np.int32)
-    spread(pixels, table, rank, np.arange(3, dtype=np.int32), inverse)
+    spread(pixels, table, np.arange(3, dtype=np.int32), inverse)
     assert inverse.tolist() == [2, 1, 2, 0]
 
 
