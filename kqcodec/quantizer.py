@@ -29,8 +29,10 @@ __all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
-# float32 rounding the bounds allow for.
-_TIE_GAP = 1.0
+# float32 rounding of the bounds (about 0.001 level: the search kernel sums
+# squared differences, no matrix products), and equal to the search's own
+# margin, so that every color it may have mislabelled is settled.
+_TIE_GAP = 0.25
 
 #: Palette sizes kqcodec allows.
 K_RANGE = range(2, 257)
