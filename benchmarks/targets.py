@@ -153,20 +153,23 @@ def main(argv=None):
     targets = [float(t) for t in args.targets.split(",")]
     with_pngquant = not args.no_pngquant and shutil.which("pngquant") is not None
     pictures = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in SUFFIXES)
-    print("| picture | target | k | bytes | PSNR | ks tried | search / encode k=256, wall | "
-          "CPU | pngquant Q | bytes | PSNR |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| picture | MP | target | k | bytes | PSNR | ks tried | search / encode k=256, wall | "
+          "CPU | pngquant Q | bytes | PSNR | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for path in pictures:
             shape, _, rows = run_picture(path, targets, work, with_pngquant)
+            # The 1-minute load average: the machine may be shared.
+            load = f"{os.getloadavg()[0]:.1f}"
             for target, ours, theirs in rows:
                 a = ("-",) * 6 if ours is None else (
                     ours["k"], ours["bytes"], f"{ours['psnr']:.2f}", ours["tried"],
                     f"{ours['wall']:.2f}", f"{ours['cpu']:.2f}")
                 b = ("-",) * 3 if theirs is None else (theirs[0], theirs[1], f"{theirs[1 + 1]:.2f}")
-                print(f"| {path.name} | {target} | " + " | ".join(map(str, a + b)) + " |")
+                print(f"| {path.name} | {shape[0] * shape[1] / 1e6:.2f} | {target} | "
+                      + " | ".join(map(str, a + b)) + f" | {load} |")
                 sys.stdout.flush()
                 if ours is not None:
                     key = "size" if target.startswith("<=") else target
