@@ -19,7 +19,7 @@ METRICS = ("psnr", "ssim", "ssimulacra2")
 REPORT_METRICS = ("psnr", "ssim")
 
 #: Color spaces the palette search can measure distances in.
-SPACES = ("rgb", "oklab")
+SPACES = ("rgb", "oklab", "rgb+oklab")
 
 #: Effort levels, in pngquant's sense: 1 = smallest files and slowest, 10 = fastest.
 SPEEDS = range(1, 11)

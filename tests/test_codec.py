@@ -163,8 +163,43 @@ def test_oklab_search_trades_psnr_for_oklab_error(coffee):
     assert lab.to_png() == quantizer.quantize(coffee, 16, space="oklab").to_png()
 
 
-def test_oklab_keeps_transparency(present):
-    image = quantizer.quantize(present, 8, space="oklab")
+def test_rgb_oklab_space_sits_between_rgb_and_oklab(coffee):
+    from kqcodec import oklab
+
+    hist = quantizer.prepare(coffee)
+    images = {space: quantizer.quantize(coffee, 16, histogram=hist, space=space)
+              for space in ("rgb", "oklab", "rgb+oklab")}
+    mixed = images["rgb+oklab"]
+    assert len(mixed.palette) == 16 and mixed.indices.max() < 16
+
+    def errors(image):
+        decoded = image.to_pixels()
+        lab = np.mean((oklab.rgb_to_oklab(coffee) - oklab.rgb_to_oklab(decoded)) ** 2)
+        return metrics.psnr(coffee, decoded), lab
+
+    rgb_psnr, rgb_lab = errors(images["rgb"])
+    lab_psnr, lab_lab = errors(images["oklab"])
+    mixed_psnr, mixed_lab = errors(mixed)
+    # Closer to RGB's PSNR than Oklab is, and a lower Oklab error than RGB.
+    assert lab_psnr < mixed_psnr <= rgb_psnr
+    assert rgb_psnr - mixed_psnr < 0.5 * (rgb_psnr - lab_psnr)
+    assert mixed_lab < 0.95 * rgb_lab
+    # Every pixel goes to the entry nearest in RGB plus weighted Oklab distance.
+    def features(rgb):
+        rgb = np.asarray(rgb, np.float64)
+        return np.hstack([rgb, oklab.rgb_to_oklab(rgb) * 255 * quantizer.OKLAB_WEIGHT])
+
+    pixels = features(coffee.reshape(-1, 3)[::89])
+    entries = features(mixed.palette)
+    dist = ((pixels[:, None, :] - entries[None]) ** 2).sum(axis=2)
+    chosen = mixed.indices.reshape(-1)[::89]
+    assert (dist[np.arange(len(pixels)), chosen] <= dist.min(axis=1) + 1e-6).all()
+    assert mixed.to_png() == quantizer.quantize(coffee, 16, space="rgb+oklab").to_png()
+
+
+@pytest.mark.parametrize("space", ["oklab", "rgb+oklab"])
+def test_perceptual_spaces_keep_transparency(present, space):
+    image = quantizer.quantize(present, 8, space=space)
     decoded = image.to_pixels()
     hidden = present[..., 3] == 0
     assert (decoded[hidden] == 0).all()
@@ -173,7 +208,7 @@ def test_oklab_keeps_transparency(present):
 
 
 def test_unknown_space_is_a_usage_error(coffee):
-    with pytest.raises(UsageError, match="space must be one of rgb, oklab"):
+    with pytest.raises(UsageError, match="space must be one of rgb, oklab, rgb\\+oklab, not 'lab'"):
         quantizer.quantize(coffee, 16, space="lab")
 
 
