@@ -199,6 +199,9 @@ def test_dither_and_space_through_the_command(tmp_path, pictures):
     assert code == 0, err
     a, b = Image.open(plain), Image.open(dithered)
     assert a.mode == b.mode == "P" and dithered.stat().st_size > plain.stat().st_size
+    mixed = tmp_path / "m.png"
+    assert run("encode", pictures["skimage_rocket"], mixed, "-k", "16", "--space", "rgb+oklab")[0] == 0
+    assert Image.open(mixed).mode == "P" and mixed.read_bytes() != plain.read_bytes()
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
                       "--dither", "1.5")
     assert code == 2 and "the strength must be from 0 to 1" in err

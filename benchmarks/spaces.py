@@ -1,0 +1,174 @@
+"""Measure where the palette search should measure color distances.
+
+For each picture and k the palette search runs in one color space after
+another, and each file is scored: bytes of the palette PNG, PSNR and
+SSIMULACRA2.  Prints each row, then per space the median (over the
+pictures) of its BD-rate in SSIMULACRA2 against RGB (bytes at equal score,
+as in bench.py) and of its differences from RGB at each k.
+
+    python benchmarks/spaces.py [--ssimulacra2-tool PATH] [--pictures A,B] [-k 16,64,256]
+
+The spaces kqcodec offers (``rgb``, ``oklab``, ``rgb+oklab``) run through
+:func:`kqcodec.quantize`.  The others are candidates that were not kept:
+the same weighted k-means (:func:`kqcodec.kmeans.weighted_kmeans`) on other
+features, each color mapped to its nearest entry in those features:
+
+- ``rgb+oklab xW``: RGB followed by W x 255 x Oklab (kqcodec's is W = 2.5);
+- ``pngquant-like``: libimagequant's internal space, code values to the
+  power 0.57 / 0.45455 and channels weighted R 0.5, G 1, B 0.45; also with
+  only the power or only the weights;
+- ``oklab L x1.5``: Oklab with its lightness weighted 1.5;
+- ``oklab, then rgb``: the Oklab palette refined by Lloyd iterations in RGB.
+
+Opaque pictures only.  Without --ssimulacra2-tool the PyPI port scores
+(slower; see the README on how far it is from the reference tool).
+"""
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import kqcodec
+from kqcodec import imageio, kmeans, metrics, oklab, quantizer
+from kqcodec.nearest import Assignment
+from kqcodec.paletteimage import PaletteImage
+
+from bench import bd_rate
+
+CORPUS = Path(__file__).resolve().parents[2] / 'shared/corpus/public'
+PICTURES = ('skimage_rocket.jpg', 'skimage_coffee.png', 'sklearn_china.jpg', 'skimage_astronaut.png',
+            'mate_Dune.jpg', 'skimage_hubble_deep_field.jpg', 'lomiri_Picture_1A_by_freespace.jpg')
+PNGQUANT_POWER = 0.57 / 0.45455
+PNGQUANT_WEIGHTS = np.array([0.5, 1.0, 0.45])
+
+
+def _power_weights(power, weights):
+    """Features code ** power x weights (weights scaled to a mean square of 1), and back."""
+    weights = weights / np.sqrt(np.mean(weights ** 2))
+    forward = lambda rgb: 255.0 * (rgb / 255.0) ** power * weights
+    back = lambda f: 255.0 * np.clip(f / (255.0 * weights), 0, None) ** (1 / power)
+    return forward, back
+
+
+def _mixed(weight):
+    forward = lambda rgb: np.hstack([rgb, weight * 255.0 * oklab.rgb_to_oklab(rgb)])
+    return forward, lambda f: f[:, :3]
+
+
+def _oklab(lightness):
+    scale = np.array([lightness, 1.0, 1.0]) * 255.0
+    return (lambda rgb: oklab.rgb_to_oklab(rgb) * scale,
+            lambda f: oklab.oklab_to_rgb(f / scale))
+
+
+# name -> a space of kqcodec.quantize, or (features, back to sRGB) of (U, 3) float64 arrays.
+VARIANTS = {
+    'rgb': 'rgb',
+    'oklab': 'oklab',
+    'rgb+oklab': 'rgb+oklab',
+    'rgb+oklab x1.5': _mixed(1.5),
+    'rgb+oklab x3.5': _mixed(3.5),
+    'rgb+oklab x5': _mixed(5.0),
+    'pngquant-like': _power_weights(PNGQUANT_POWER, PNGQUANT_WEIGHTS),
+    'pngquant-like, power only': _power_weights(PNGQUANT_POWER, np.ones(3)),
+    'pngquant-like, weights only': _power_weights(1.0, PNGQUANT_WEIGHTS),
+    'oklab L x1.5': _oklab(1.5),
+    'oklab, then rgb': 'oklab, then rgb',
+}
+
+
+def candidate(hist, k, space):
+    """Quantize a histogram with features and their inverse; nearest mapping in them."""
+    forward, back = space
+    colors = hist.colors.astype(np.float64)
+    centre = forward(colors).mean(axis=0)
+    feats = (forward(colors) - centre).astype(np.float32)
+    result = kmeans.weighted_kmeans(feats, hist.counts, k)
+    palette = np.unique(np.clip(np.round(back(result.centres.astype(np.float64) + centre)), 0,
+                                255).astype(np.uint8), axis=0)
+    labels = Assignment(feats, (forward(palette.astype(np.float64)) - centre).astype(np.float32)).labels
+    return PaletteImage(palette, hist.spread(labels.astype(np.uint8)))
+
+
+def refined(pixels, hist, k):
+    """The Oklab palette, then Lloyd iterations in RGB from it, mapped in RGB."""
+    start = quantizer.quantize(pixels, k, histogram=hist, space='oklab').palette
+    feats = hist.colors.astype(np.float32) - 128
+    result = kmeans.weighted_kmeans(feats, hist.counts, len(start), init=start.astype(np.float32) - 128)
+    palette = np.unique(np.clip(np.round(result.centres + 128), 0, 255).astype(np.uint8), axis=0)
+    return quantizer.remap(pixels, palette, histogram=hist)
+
+
+def encode(pixels, hist, k, space):
+    if space == 'oklab, then rgb':
+        return refined(pixels, hist, k)
+    if isinstance(space, str):
+        return quantizer.quantize(pixels, k, histogram=hist, space=space)
+    return candidate(hist, k, space)
+
+
+def score(tool, src_png, out_png, original, decoded):
+    if tool:
+        done = subprocess.run([tool, str(src_png), str(out_png)], capture_output=True, text=True,
+                              check=True)
+        return float(done.stdout.split()[-1])
+    return metrics.ssimulacra2(original, decoded)
+
+
+def summary(rows, ks):
+    """Per variant: median BD-rate against rgb and median differences from rgb at each k."""
+    by = {(r[0], r[1], r[2]): r for r in rows}
+    pictures = sorted({r[0] for r in rows})
+    head = '%-28s %8s' % ('space', 'BD-rate')
+    for k in ks:
+        head += ' | k=%-3d %6s %6s %6s' % (k, 'dPSNR', 'dS2', 'bytes')
+    print('\nMedians over the pictures, against rgb (BD-rate in SSIMULACRA2, %; PSNR in dB;'
+          ' bytes as a ratio):')
+    print(head)
+    for variant in VARIANTS:
+        bds = []
+        for p in pictures:
+            mine = [by[p, k, variant] for k in ks]
+            base = [by[p, k, 'rgb'] for k in ks]
+            bds.append(bd_rate([r[3] for r in mine], [r[5] for r in mine],
+                               [r[3] for r in base], [r[5] for r in base]))
+        line = '%-28s %+8.1f' % (variant, np.nanmedian(bds) if variant != 'rgb' else 0.0)
+        for k in ks:
+            d = np.array([[by[p, k, variant][4] - by[p, k, 'rgb'][4],
+                           by[p, k, variant][5] - by[p, k, 'rgb'][5],
+                           by[p, k, variant][3] / by[p, k, 'rgb'][3]] for p in pictures])
+            line += ' |       %+6.2f %+6.1f %6.3f' % tuple(np.median(d, axis=0))
+        print(line)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--ssimulacra2-tool', metavar='PATH', help='the reference ssimulacra2 executable')
+    p.add_argument('--pictures', default=','.join(PICTURES))
+    p.add_argument('-k', default='16,64,256')
+    args = p.parse_args(argv)
+    ks = [int(k) for k in args.k.split(',')]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix='kqspaces-') as tmp:
+        src, out = Path(tmp) / 'src.png', Path(tmp) / 'out.png'
+        for name in args.pictures.split(','):
+            pixels = np.ascontiguousarray(kqcodec.read_image(CORPUS / name)[..., :3])
+            imageio.write_image(src, pixels, force=True)
+            hist = quantizer.prepare(pixels)
+            for k in ks:
+                for variant, space in VARIANTS.items():
+                    image = encode(pixels, hist, k, space)
+                    data = image.to_png()
+                    out.write_bytes(data)
+                    decoded = image.to_pixels()
+                    rows.append((name, k, variant, len(data), metrics.psnr(pixels, decoded),
+                                 score(args.ssimulacra2_tool, src, out, pixels, decoded)))
+                    print('%-36s k=%-3d %-28s %8d B %6.2f dB S2 %6.2f' % rows[-1], flush=True)
+    summary(rows, ks)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
