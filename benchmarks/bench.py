@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
 METHODS = ('kqcodec', 'kqcodec-s10', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
+           'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither',
            'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
            'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
 # kqcodec's modes: the options each adds to `kqcodec encode`.
@@ -48,6 +49,8 @@ KQCODEC_OPTIONS = {
     'kqcodec-dither': ['--dither'],
     'kqcodec-oklab': ['--space', 'oklab'],
     'kqcodec-oklab-dither': ['--space', 'oklab', '--dither'],
+    'kqcodec-rgb+oklab': ['--space', 'rgb+oklab'],
+    'kqcodec-rgb+oklab-dither': ['--space', 'rgb+oklab', '--dither'],
     # The library route for the same weighted colors: scikit-learn's KMeans.
     'kqcodec-sklearn': ['--engine', 'sklearn'],
 }
@@ -520,8 +523,8 @@ def rate_distortion(ok):
                               aggfunc='first', sort=False)[methods]
     print('\nSSIMULACRA2 @ KiB, per picture and k:')
     print(table.reset_index().to_string(index=False))
-    modes = [m for m in ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither')
-             if m in methods]
+    modes = [m for m in ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
+                         'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither') if m in methods]
     anchors = [m for m in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if m in methods]
     rows = []
     for image, group in ok.groupby('image', sort=False):
@@ -547,7 +550,8 @@ def perceptual_targets(ok):
     import pandas as pd
     rows = []
     pairs = (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-oklab-dither', 'pngquant-fs'),
-             ('kqcodec-dither', 'kqcodec'), ('kqcodec-oklab', 'kqcodec'))
+             ('kqcodec-rgb+oklab-dither', 'pngquant-fs'), ('kqcodec-dither', 'kqcodec'),
+             ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec'))
     for mode, other in pairs:
         both = ok[ok.method == mode].merge(ok[ok.method == other], on=['image', 'k'],
                                            suffixes=('', '_o'))
@@ -675,6 +679,74 @@ def readme_tables(ok):
     return text
 
 
+PERCEPTUAL_NAMES = {
+    'kqcodec': 'kqcodec', 'kqcodec-dither': 'kqcodec `--dither`',
+    'kqcodec-oklab': 'kqcodec `--space oklab`', 'kqcodec-oklab-dither': 'kqcodec `--space oklab --dither`',
+    'kqcodec-rgb+oklab': 'kqcodec `--space rgb+oklab`',
+    'kqcodec-rgb+oklab-dither': 'kqcodec `--space rgb+oklab --dither`',
+    'pngquant-s1': 'pngquant `--nofs --speed 1`', 'pngquant-fs': 'pngquant default (dithered)'}
+
+
+def perceptual_tables(ok):
+    """The README's perceptual tables, as markdown: SSIMULACRA2 / PSNR per k, then BD-rates.
+
+    Parameters
+    ----------
+    ok : pandas.DataFrame
+        Successful rows with an ``ssimulacra2`` column.
+
+    Returns
+    -------
+    str
+        Medians over the pictures of SSIMULACRA2 and PSNR per method and k;
+        per-picture differences of each kqcodec mode from its anchor; the
+        median BD-rate in SSIMULACRA2 of each kqcodec mode against pngquant
+        and kqcodec in RGB.
+    """
+    import numpy as np
+    ok = ok[np.isfinite(ok.ssimulacra2)]
+    ks = sorted(int(k) for k in ok.k.unique())
+    methods = [m for m in PERCEPTUAL_NAMES if m in set(ok.method)]
+    head = ' | '.join(f'k={k}' for k in ks)
+    lines = [f'| SSIMULACRA2 / PSNR, median | {head} |', '|---|' + '---|' * len(ks)]
+    for m in methods:
+        g = ok[ok.method == m].groupby('k')
+        s2, ps = g.ssimulacra2.median(), g.psnr.median()
+        lines.append(f'| {PERCEPTUAL_NAMES[m]} | '
+                     + ' | '.join(f'{s2[k]:.1f} / {ps[k]:.2f} dB' for k in ks) + ' |')
+    lines += ['', f'| per picture, median | {head} |', '|---|' + '---|' * len(ks)]
+    for m, o in (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-rgb+oklab-dither', 'pngquant-fs'),
+                 ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec')):
+        both = _pairs(ok, m, o)
+        if both.empty:
+            continue
+        cells = []
+        for k in ks:
+            x = both[both.k == k]
+            cells.append(f'S2 {np.median(x.ssimulacra2 - x.ssimulacra2_o):+.1f}, bytes '
+                         f'x{np.median(x.bytes / x.bytes_o):.2f}, PSNR '
+                         f'{np.median(x.psnr - x.psnr_o):+.2f} dB')
+        lines.append(f'| {PERCEPTUAL_NAMES[m]} - {PERCEPTUAL_NAMES[o]} | ' + ' | '.join(cells) + ' |')
+    anchors = [a for a in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if a in methods]
+    lines += ['', '| BD-rate in SSIMULACRA2, median picture | '
+              + ' | '.join(f'against {PERCEPTUAL_NAMES[a]}' for a in anchors) + ' |',
+              '|---|' + '---|' * len(anchors)]
+    for m in methods:
+        if not m.startswith('kqcodec'):
+            continue
+        cells = []
+        for a in anchors:
+            rates = {}
+            for image, rows in ok.groupby('image', sort=False):
+                x, y = rows[rows.method == m], rows[rows.method == a]
+                if len(x) and len(y) and m != a:
+                    rates[image] = bd_rate(x.bytes, x.ssimulacra2, y.bytes, y.ssimulacra2)
+            values = [v for v in rates.values() if np.isfinite(v)]
+            cells.append(f'{np.median(values):+.1f}% ({len(values)})' if values else '')
+        lines.append(f'| {PERCEPTUAL_NAMES[m]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def targets_table(ok):
     """kqcodec's targets and what the run measured against them, as markdown."""
     import numpy as np
@@ -789,6 +861,10 @@ def main(argv=None):
     if not ok.empty:
         print('\nREADME tables (markdown):\n')
         print(readme_tables(ok))
+        if 'ssimulacra2' in ok and ok.ssimulacra2.notna().any():
+            print('\nREADME perceptual tables (markdown; BD-rate: pictures where the score ranges '
+                  'meet in brackets):\n')
+            print(perceptual_tables(ok))
 
 
 def run_all(args):
