@@ -178,9 +178,8 @@ def test_a_stopped_client_resumes_with_only_the_missing_pictures(client, folder,
                                    "--scheduler", client.scheduler.address),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # While p3 is held, the other worker finishes the four others.  p3
-        # may start only after their rows are written: with distributed
-        # 2023.1 it does.
+        # While p3 is held, the other worker finishes the four others; p3
+        # may start a moment after their rows are written.
         wait_for(lambda: store.exists() and len(store.read_text().splitlines()) == 1 + 4 * 2)
         wait_for(lambda: (control / "pid-p3.png").exists())
         run.kill()
