@@ -541,12 +541,26 @@ def resize_centres(points, weights, labels, k):
 def _merge(means, mass, k):
     """Ward merges of weighted centres down to k (see :func:`resize_centres`)."""
     means, mass = means.copy(), mass.copy()
+    merges = _ward_merges(means, mass)
+    for _ in range(len(means) - k):
+        _, alive = next(merges)
+    return means[alive]
+
+
+def _ward_merges(means, mass):
+    """Merge weighted centres two at a time, cheapest Ward cost first, down to one.
+
+    Yields, after each merge, its cost (the rise in weighted squared error)
+    and the mask of the centres still alive; `means` and `mass` are updated
+    in place, a merged pair living on in the lower of its two rows.
+    """
     alive = np.ones(len(means), bool)
     gap = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
     cost = mass[:, None] * mass[None, :] / (mass[:, None] + mass[None, :]) * gap
     np.fill_diagonal(cost, np.inf)
-    for _ in range(len(means) - k):
+    for _ in range(len(means) - 1):
         a, b = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        merged = cost[a, b]
         a, b = min(a, b), max(a, b)
         total = mass[a] + mass[b]
         means[a] = (mass[a] * means[a] + mass[b] * means[b]) / total
@@ -557,7 +571,7 @@ def _merge(means, mass, k):
         row[~alive] = np.inf
         row[a] = np.inf
         cost[a, :] = cost[:, a] = row
-    return means[alive]
+        yield merged, alive
 
 
 def _grow(points, weights, means, labels, k):
@@ -623,21 +637,6 @@ def merge_errors(points, weights, labels):
     n = len(means)
     errors = np.full(n + 1, np.inf)
     errors[n] = base
-    alive = np.ones(n, bool)
-    gap = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
-    cost = mass[:, None] * mass[None, :] / (mass[:, None] + mass[None, :]) * gap
-    np.fill_diagonal(cost, np.inf)
-    for left in range(n - 1, 0, -1):
-        a, b = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        errors[left] = errors[left + 1] + cost[a, b]
-        a, b = min(a, b), max(a, b)
-        total = mass[a] + mass[b]
-        means[a] = (mass[a] * means[a] + mass[b] * means[b]) / total
-        mass[a] = total
-        alive[b] = False
-        cost[b, :] = cost[:, b] = np.inf
-        row = mass[a] * mass / (mass[a] + mass) * ((means - means[a]) ** 2).sum(axis=1)
-        row[~alive] = np.inf
-        row[a] = np.inf
-        cost[a, :] = cost[:, a] = row
+    for left, (merged, _) in zip(range(n - 1, 0, -1), _ward_merges(means, mass)):
+        errors[left] = errors[left + 1] + merged
     return errors
