@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # Heavy libraries (numpy, pandas, skimage, sklearn) are imported inside the
@@ -336,6 +335,20 @@ def run_methods(argvs, outs, repeat, shift, tmp):
             best[m]['wall_s'] = min(best[m]['wall_s'], wall)
             best[m]['rss_mb'] = max(best[m]['rss_mb'], rss)
     return best
+
+
+def ssimulacra2_score(tool, src_png, out_png, original, decoded):
+    """SSIMULACRA2 of a written file: by the reference tool when `tool` names it, else by the port.
+
+    `original` and `decoded` are the pixel arrays the port scores; the tool
+    reads the two PNG files itself.
+    """
+    if tool:
+        done = subprocess.run([tool, str(src_png), str(out_png)], capture_output=True, text=True,
+                              check=True)
+        return float(done.stdout.split()[-1])
+    from kqcodec import metrics
+    return metrics.ssimulacra2(original, decoded)
 
 
 def ssimulacra2_scores(src_png, out_png, rgba, has_alpha, mp, args):

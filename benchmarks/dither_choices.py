@@ -12,7 +12,6 @@ how far it is from the reference tool).  Pictures come from
 ../shared/corpus/public.
 """
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +21,8 @@ import numpy as np
 import kqcodec
 from kqcodec import dither, imageio, metrics, quantizer
 from kqcodec.paletteimage import PaletteImage
+
+from bench import ssimulacra2_score
 
 CORPUS = Path(__file__).resolve().parents[2] / 'shared/corpus/public'
 PICTURES = ('skimage_rocket.jpg', 'skimage_coffee.png', 'sklearn_china.jpg', 'skimage_astronaut.png',
@@ -42,14 +43,6 @@ VARIANTS = {
     'map 24-64': {'map': (24, 64)},
     'no map, no limit, no floor': {'map': 'off', 'limit': 1e9, 'floor': 0.0},
 }
-
-
-def score(tool, src_png, out_png, original, decoded):
-    if tool:
-        done = subprocess.run([tool, str(src_png), str(out_png)], capture_output=True, text=True,
-                              check=True)
-        return float(done.stdout.split()[-1])
-    return metrics.ssimulacra2(original, decoded)
 
 
 def main(argv=None):
@@ -83,7 +76,7 @@ def main(argv=None):
                     out.write_bytes(data)
                     decoded = image.to_pixels()
                     rows.append((name, k, variant, len(data), metrics.psnr(pixels, decoded),
-                                 score(args.ssimulacra2_tool, src, out, pixels, decoded)))
+                                 ssimulacra2_score(args.ssimulacra2_tool, src, out, pixels, decoded)))
                     print('%-36s k=%-3d %-28s %8d B %6.2f dB S2 %6.2f' % rows[-1], flush=True)
     print('\nMedians over the pictures (bytes as a ratio to nearest mapping):')
     print('%-5s %-28s %8s %8s %8s' % ('k', 'variant', 'bytes', 'PSNR', 'S2'))

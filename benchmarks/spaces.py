@@ -24,7 +24,6 @@ Opaque pictures only.  Without --ssimulacra2-tool the PyPI port scores
 (slower; see the README on how far it is from the reference tool).
 """
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ from kqcodec import imageio, kmeans, metrics, oklab, quantizer
 from kqcodec.nearest import Assignment
 from kqcodec.paletteimage import PaletteImage
 
-from bench import bd_rate
+from bench import bd_rate, ssimulacra2_score
 
 CORPUS = Path(__file__).resolve().parents[2] / 'shared/corpus/public'
 PICTURES = ('skimage_rocket.jpg', 'skimage_coffee.png', 'sklearn_china.jpg', 'skimage_astronaut.png',
@@ -110,14 +109,6 @@ def encode(pixels, hist, k, space):
     return candidate(hist, k, space)
 
 
-def score(tool, src_png, out_png, original, decoded):
-    if tool:
-        done = subprocess.run([tool, str(src_png), str(out_png)], capture_output=True, text=True,
-                              check=True)
-        return float(done.stdout.split()[-1])
-    return metrics.ssimulacra2(original, decoded)
-
-
 def summary(rows, ks):
     """Per variant: median BD-rate against rgb and median differences from rgb at each k."""
     by = {(r[0], r[1], r[2]): r for r in rows}
@@ -165,7 +156,7 @@ def main(argv=None):
                     out.write_bytes(data)
                     decoded = image.to_pixels()
                     rows.append((name, k, variant, len(data), metrics.psnr(pixels, decoded),
-                                 score(args.ssimulacra2_tool, src, out, pixels, decoded)))
+                                 ssimulacra2_score(args.ssimulacra2_tool, src, out, pixels, decoded)))
                     print('%-36s k=%-3d %-28s %8d B %6.2f dB S2 %6.2f' % rows[-1], flush=True)
     summary(rows, ks)
 
