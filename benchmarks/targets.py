@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 import kqcodec
 from kqcodec import imageio, metrics, quantizer
@@ -94,25 +93,22 @@ def run_picture(path, targets, work, with_pngquant):
     out = work / "out.png"
     rows = []
     base, wall256, cpu256 = timed(lambda: kqcodec.encode(src, out, 256, force=True))
-    for target in targets:
+
+    def search(**goal):
+        """One search: k, size, PSNR and times over the k = 256 encode; None if out of reach."""
         try:
-            result, wall, cpu = timed(lambda: kqcodec.encode(src, out, "auto", target_psnr=target,
-                                                             force=True))
-            ours = dict(k=result.k, bytes=result.encoded_bytes, psnr=psnr_of(original, out),
-                        tried=len(result.trials), wall=wall / wall256, cpu=cpu / cpu256)
+            result, wall, cpu = timed(lambda: kqcodec.encode(src, out, "auto", force=True, **goal))
         except kqcodec.KqcodecError:
-            ours = None
+            return None
+        return dict(k=result.k, bytes=result.encoded_bytes, psnr=psnr_of(original, out),
+                    tried=len(result.trials), wall=wall / wall256, cpu=cpu / cpu256)
+
+    for target in targets:
+        ours = search(target_psnr=target)
         theirs = match_pngquant(src, original, target, work) if with_pngquant else None
         rows.append((f"{target:g} dB", ours, theirs))
     budget = base.encoded_bytes // 2
-    try:
-        result, wall, cpu = timed(lambda: kqcodec.encode(src, out, "auto", max_bytes=budget,
-                                                         force=True))
-        ours = dict(k=result.k, bytes=result.encoded_bytes, psnr=psnr_of(original, out),
-                    tried=len(result.trials), wall=wall / wall256, cpu=cpu / cpu256)
-    except kqcodec.KqcodecError:
-        ours = None
-    rows.append((f"<= {budget} B", ours, None))
+    rows.append((f"<= {budget} B", search(max_bytes=budget), None))
     return original.shape, wall256, rows
 
 

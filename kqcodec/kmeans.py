@@ -108,19 +108,28 @@ def divisive_split(points, weights, k):
     clusters = [np.arange(len(points))]
     means = [weights @ points / total]
     errors = [float(weights @ ((points - means[0]) ** 2).sum(axis=1))]
+    return _split_worst(points, weights, clusters, means, errors, k)
+
+
+def _split_worst(points, weights, clusters, means, errors, k):
+    """Split the cluster with the largest error, in place, until there are k; return the means.
+
+    `clusters` holds each cluster's member indices, `means` and `errors`
+    its weighted mean and weighted squared error (lists, one per cluster).
+    """
     while len(clusters) < k:
         worst = int(np.argmax(errors))
         if errors[worst] <= 0:
             break
         members = clusters[worst]
-        cut = _split(points[members], weights[members])
+        cut = _split(points[members].astype(np.float64, copy=False), weights[members])
         if cut is None:
             errors[worst] = 0.0
             continue
-        (first, second), halves_means, halves_errors = cut
-        clusters[worst], means[worst], errors[worst] = members[first], halves_means[0], halves_errors[0]
+        (first, second), halves, halves_errors = cut
+        clusters[worst], means[worst], errors[worst] = members[first], halves[0], halves_errors[0]
         clusters.append(members[second])
-        means.append(halves_means[1])
+        means.append(halves[1])
         errors.append(halves_errors[1])
     return np.array(means)
 
@@ -580,21 +589,7 @@ def _grow(points, weights, means, labels, k):
     means = list(means)
     errors = [float(weights[m] @ ((points[m] - means[j]) ** 2).sum(axis=1))
               for j, m in enumerate(clusters)]
-    while len(means) < k:
-        worst = int(np.argmax(errors))
-        if errors[worst] <= 0:
-            break
-        members = clusters[worst]
-        cut = _split(points[members].astype(np.float64), weights[members])
-        if cut is None:
-            errors[worst] = 0.0
-            continue
-        (first, second), halves, halves_errors = cut
-        clusters[worst], means[worst], errors[worst] = members[first], halves[0], halves_errors[0]
-        clusters.append(members[second])
-        means.append(halves[1])
-        errors.append(halves_errors[1])
-    return np.array(means)
+    return _split_worst(points, weights, clusters, means, errors, k)
 
 
 def merge_errors(points, weights, labels):
