@@ -534,10 +534,7 @@ def resize_centres(points, weights, labels, k):
     points = np.ascontiguousarray(points, np.float32)
     weights = np.asarray(weights, np.float64)
     labels = np.asarray(labels, np.int64)
-    count = int(labels.max()) + 1
-    mass = np.bincount(labels, weights=weights, minlength=count)
-    sums = np.stack([np.bincount(labels, weights=weights * points[:, j], minlength=count)
-                     for j in range(points.shape[1])], axis=1)
+    mass, sums = _cluster_sums(points, weights, labels)
     used = mass > 0
     # The exact means of the clusters, with empty ones dropped.
     means, mass = sums[used] / mass[used, None], mass[used]
@@ -592,6 +589,15 @@ def _grow(points, weights, means, labels, k):
     return _split_worst(points, weights, clusters, means, errors, k)
 
 
+def _cluster_sums(points, weights, labels):
+    """Each cluster's weight and weighted sum of points, shapes (n,) and (n, C), float64."""
+    count = int(labels.max()) + 1
+    mass = np.bincount(labels, weights=weights, minlength=count)
+    sums = np.stack([np.bincount(labels, weights=weights * points[:, j], minlength=count)
+                     for j in range(points.shape[1])], axis=1)
+    return mass, sums
+
+
 def merge_errors(points, weights, labels):
     """The weighted squared error of a clustering merged down, Ward's way, to each smaller count.
 
@@ -619,10 +625,7 @@ def merge_errors(points, weights, labels):
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)
     labels = np.asarray(labels, np.int64)
-    count = int(labels.max()) + 1
-    mass = np.bincount(labels, weights=weights, minlength=count)
-    sums = np.stack([np.bincount(labels, weights=weights * points[:, j], minlength=count)
-                     for j in range(points.shape[1])], axis=1)
+    mass, sums = _cluster_sums(points, weights, labels)
     used = mass > 0
     means = np.zeros_like(sums)
     means[used] = sums[used] / mass[used, None]
