@@ -385,7 +385,7 @@ def _describe(name, result, psnr):
 
     chosen = f"k={result.k}, " if result.trials else ""
     return (f"{name}: {chosen}{len(result.palette)} colors, "
-            f"{pngfile.bit_depth_for(len(result.palette))}-bit, {result.encoded_bytes} bytes, "
+            f"{pngfile.written_bit_depth(result.data)}-bit, {result.encoded_bytes} bytes, "
             f"PSNR {psnr:.2f} dB")
 
 

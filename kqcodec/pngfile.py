@@ -21,6 +21,7 @@ from .layout import bit_depth_for
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "bit_depth_for",
+    "written_bit_depth",
     "write_palette_png",
     "color_chunks",
 ]
@@ -79,10 +80,10 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
         raise UsageError(f"index {int(indices.max())} is out of range for {entries} palette entries")
     indices = indices.astype(np.uint8, copy=False)
     height, width = indices.shape
-    order, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order)
+    order, depth, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order)
     palette = palette[order]
     chunks = [
-        (b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth_for(entries), 3, 0, 0, 0)),
+        (b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 3, 0, 0, 0)),
     ]
     chunks += color_chunks(color)
     chunks.append((b"PLTE", palette[:, :3].tobytes()))
@@ -92,6 +93,25 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     chunks.append((b"IDAT", data))
     chunks.append((b"IEND", b""))
     png.write_chunks(stream, chunks)
+
+
+def written_bit_depth(data):
+    """The bit depth in the header of a file :func:`write_palette_png` wrote.
+
+    It is the smallest that holds the palette, or 8 when one byte per index
+    compressed better (see :mod:`layout`).
+
+    Parameters
+    ----------
+    data : bytes
+        The PNG file.
+
+    Returns
+    -------
+    int
+    """
+    # IHDR comes first: the signature, its length and type, width and height.
+    return data[len(SIGNATURE) + 16]
 
 
 # The name PNG's iCCP chunk gives an embedded profile (Pillow's too).

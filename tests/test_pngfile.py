@@ -207,6 +207,39 @@ def test_adjacency_order_is_a_permutation_keeping_transparent_first(present):
     assert order[:first].tolist() == list(range(first))
 
 
+def idat(data):
+    """The zlib stream of a PNG file, its IDAT chunks joined."""
+    return b"".join(body for kind, body in png.Reader(bytes=data).chunks() if kind == b"IDAT")
+
+
+@pytest.mark.parametrize("k", [4, 16])
+def test_small_palette_keeps_the_smallest_layout(coffee, k):
+    """Up to 16 entries: the smallest candidate at the final level, maybe one byte per index."""
+    image = quantizer.quantize(coffee[:200, :300], k)
+    data = image.to_png()
+    level = layout.final_level(200 * (300 * layout.bit_depth_for(k) // 8 + 1), 1.0, 4)
+    sizes = {}
+    for order, depth, rows in layout._layouts(image.indices, image.palette, False):
+        sizes.setdefault(depth, []).append(len(deflate.zlib_compress(rows.tobytes(), level)))
+    assert set(sizes) == {layout.bit_depth_for(k), 8}
+    assert len(idat(data)) == min(min(v) for v in sizes.values())
+    header = pngread.inspect_png(data)
+    assert header.bit_depth == min(sizes, key=lambda depth: min(sizes[depth]))
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(back, image.to_pixels())
+
+
+def test_one_byte_per_index_where_it_compresses_better(present):
+    """A flat graphic's 16 entries: whole bytes let deflate find repeats that packing splits."""
+    image = quantizer.quantize(present, 16)
+    data = image.to_png()
+    assert pngread.inspect_png(data).bit_depth == 8
+    packed = layout._scanlines(layout.pack_rows(image.indices, 4), 0).tobytes()
+    assert len(idat(data)) < len(deflate.zlib_compress(packed, 12))
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+    np.testing.assert_array_equal(back, image.to_pixels())
+
+
 def test_written_layout_beats_plain_zlib(coffee):
     """The layout choices must pay: smaller than filter 0 + zlib level 9, same pixels."""
     image = quantizer.quantize(coffee, 256)
