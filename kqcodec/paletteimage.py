@@ -91,3 +91,16 @@ class PaletteImage:
         pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color,
                                   speed=speed, keep_order=keep_order)
         return stream.getvalue()
+
+    def estimated_png_size(self, *, speed=DEFAULT_SPEED):
+        """Estimate the length of :meth:`to_png` from its fast trial compression.
+
+        Returns
+        -------
+        size : float
+            Estimated bytes, within a few percent (see
+            :func:`pngfile.estimated_size`).
+        level : int
+            The deflate level :meth:`to_png` compresses the image data at.
+        """
+        return pngfile.estimated_size(self.indices, self.palette, color=self.color, speed=speed)

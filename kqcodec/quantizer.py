@@ -22,6 +22,7 @@ from .kmeans import ENGINES, merge_errors, resize_centres, sklearn_kmeans, weigh
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
+from .pngfile import bit_depth_for
 from .search import find_k
 
 __all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
@@ -377,10 +378,17 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
+    def estimate_size(image):
+        # The ratio of the real size to the estimate jumps where the bit
+        # depth or the deflate level changes, and drifts slowly between.
+        size, level = image.estimated_png_size()
+        return size, (bit_depth_for(len(image.palette)), level)
+
     return find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                   max_colors=max_colors,
                   exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
-                  predict_psnr=predict_psnr if space == "rgb" else None)
+                  predict_psnr=predict_psnr if space == "rgb" else None,
+                  estimate_size=estimate_size)
 
 
 def prepare(pixels):

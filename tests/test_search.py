@@ -193,3 +193,47 @@ def test_a_wrong_model_costs_ks_never_exactness(coffee, offset):
     tried = {t.k: t.psnr for t in choice.trials}
     assert tried[choice.k] >= 34.0 > tried[choice.k - 1]
     assert len(tried) <= 12
+
+
+def test_size_search_compresses_only_the_ks_near_the_budget(coffee):
+    # The estimates place the ks; the answer and its neighbour, and few
+    # others, are compressed for real.
+    choice = quantizer.choose_k(coffee, max_bytes=60_000)
+    real = {t.k: t.size for t in choice.trials if t.size is not None}
+    assert real[choice.k] <= 60_000 < real[choice.k + 1]
+    assert len(real) <= 3 < len(choice.trials)
+    assert len(choice.data) == real[choice.k]
+
+
+def test_size_estimate_is_near_the_real_size(coffee, present):
+    for pixels, k in [(coffee, 40), (coffee, 12), (present, 30)]:
+        image = kqcodec.quantize(pixels, k)
+        size, level = image.estimated_png_size()
+        assert 0.9 < len(image.to_png()) / size < 1.1
+        assert level in range(1, 13)
+
+
+@pytest.mark.parametrize("wrong", ["half", "double", "noisy", "backwards"])
+def test_a_wrong_size_estimate_costs_ks_never_exactness(coffee, wrong):
+    # The estimates only place the ks: scaled, noisy or even decreasing in
+    # k, the answer still fits while its neighbour above, compressed for
+    # real, does not.
+    hist = quantizer.prepare(coffee)
+    labels = {}
+
+    def encode_at(k, near):
+        image, labels[k] = quantizer._quantize(hist, k, init=labels.get(near))
+        return image
+
+    def estimate_size(image):
+        size, level = image.estimated_png_size()
+        k = len(image.palette)
+        size = {"half": size / 2, "double": size * 2, "noisy": size * (0.7 + (k * 37 % 61) / 100),
+                "backwards": 1e7 / k}[wrong]
+        return size, level
+
+    budget = 70_000
+    choice = search.find_k(encode_at, max_bytes=budget, estimate_size=estimate_size)
+    real = {t.k: t.size for t in choice.trials if t.size is not None}
+    assert choice.size == real[choice.k] <= budget < real[choice.k + 1]
+    assert len(real) <= 14
