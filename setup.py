@@ -22,6 +22,8 @@ extensions = [
         # must give the same result whatever the compiler or CPU (x86-64, ARM).
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off"],
         extra_link_args=["-fopenmp"],
+        # zlib finds the block boundaries of a deflate stream (layout: parallel deflate).
+        libraries=["z"] if source.stem == "layout" else [],
     )
     for source in sorted(Path("kqcodec/_kernels").glob("*.pyx"))
 ]

@@ -17,14 +17,21 @@ deflate has levels.  These choices change the file size by several percent:
   per index for small palettes) are built and given a fast trial
   compression.  The trial says how compressible the data is, which sets the
   deflate level together with the speed (see :func:`final_level`), and
-  which layout to keep; on small data, or when the best two are close, the
-  slower speeds compress those at the final level and keep the smallest.
-  libdeflate (the ``deflate`` package) at level 10 gives files about 5%
-  smaller than zlib at level 9, at level 12 about 6%; zlib is the fallback.
+  which layout to keep; on small data (and, at the slowest speeds, when the
+  best two are close) those are compressed at the final level and the
+  smallest is kept.  libdeflate (the ``deflate`` package) at level 10 gives
+  files about 5% smaller than zlib at level 9, at level 12 about 6%; zlib is
+  the fallback.
+* Deflate runs on one core.  From 512 KB of image data on, the chosen
+  layout is deflated as two bands of rows on two threads, and the two
+  streams are joined into one (as pigz does): a fraction of a percent
+  larger, in about half the time.  The bands do not depend on the number of
+  threads, so neither do the bytes.
 
 No function here knows about chunks; :mod:`pngfile` writes them.
 """
 
+import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,16 +56,18 @@ __all__ = [
 ]
 
 # Deflate level by speed (1..10) and by the image data: up to 512 KB, up to
-# 4 MB, more, and more but flat.  libdeflate's level 10 starts its
-# near-optimal parsing: about 7% smaller than levels 6 to 9 (and zlib's 9) on
-# photos, at about five times the time of level 6; level 12 is a few percent
-# smaller again.  On flat data (graphics, long runs) the filtered layout does
-# most of the work and near-optimal parsing is slow (seconds for a few MB);
-# there level 9 avoids level 6's weakness on long runs at a small cost.
+# 4 MB, and more; in each, for data a trial shrinks less than _FLAT_RATIO
+# times (photos), then more (graphics, long runs).  libdeflate's level 10
+# starts its near-optimal parsing: 7-14% smaller than level 6 on photos, at
+# 5-15 times its time; level 12 is 1-3% smaller again on photos, 5-10% on
+# flat data, where it is still fast up to a few MB.  Level 6 does poorly on
+# long runs (up to 1.9x level 12's size on a large illustration): flat data
+# gets at least 9.  Above 4 MB, level 8 is 4-5% smaller than 6 on photos at
+# 3-4 times its time (0.5 s of one core for 12 MB), level 10 12% at 15 times.
 _LEVELS = {
-    1: (12, 12, 12, 12), 2: (12, 12, 10, 10), 3: (12, 10, 10, 10), 4: (12, 10, 6, 9),
-    5: (10, 10, 6, 9), 6: (10, 9, 6, 9), 7: (9, 6, 6, 8), 8: (6, 6, 6, 6),
-    9: (6, 6, 5, 6), 10: (6, 5, 4, 5),
+    1: (12, 12, 12, 12, 12, 12), 2: (12, 12, 12, 12, 10, 10), 3: (12, 12, 10, 12, 10, 10),
+    4: (12, 12, 10, 12, 8, 9), 5: (10, 10, 10, 10, 6, 9), 6: (10, 10, 9, 9, 6, 9),
+    7: (9, 9, 6, 9, 6, 8), 8: (9, 9, 6, 9, 6, 6), 9: (9, 9, 6, 9, 5, 6), 10: (9, 9, 6, 9, 4, 5),
 }
 _MEDIUM_FROM = 1 << 19
 _LARGE_FROM = 4 << 20
@@ -75,10 +84,14 @@ _ESTIMATE_UP_TO = 128 << 10
 # The trial compresses at most this many bytes, in bands spread over the image.
 _TRIAL_BYTES = 1 << 20
 _TRIAL_BANDS = 16
-# Up to this speed both layouts are compressed at the final level when the
-# data is small or the trial finds them this close: the trial cannot tell
-# such a pair apart.
-_BOTH_UP_TO_SPEED = 4
+# From this much image data on, one layout is deflated in two bands at once,
+# one per core, and the two streams are joined into one.
+_BANDS_FROM = _MEDIUM_FROM
+# Up to this speed every layout of data below _MEDIUM_FROM is compressed at
+# the final level, and up to the next one, the best two of larger data when
+# the trial finds them this close: the trial cannot tell such layouts apart.
+_ALL_UP_TO_SPEED = 4
+_CLOSE_UP_TO_SPEED = 3
 _CLOSE = 0.03
 
 
@@ -211,6 +224,45 @@ def compress(data, level):
     return zlib.compress(data, min(level, 9))
 
 
+def _joined(first, second):
+    """One raw deflate stream that inflates to what `first` then `second` inflate to.
+
+    `first`'s last block loses its BFINAL bit, and an empty stored block
+    (header bits 000, then zeros up to a byte boundary, LEN 0, NLEN 0xFFFF:
+    what zlib's sync flush writes) brings `second` to a byte boundary, so it
+    is appended as it is.  `second` keeps its own final block.
+    """
+    start, end = kernels.last_block(np.frombuffer(first, np.uint8))
+    head = bytearray(first)
+    head[start // 8] &= 255 ^ (1 << (start % 8))
+    if end % 8:
+        head[-1] &= (1 << (end % 8)) - 1  # the stored block's header bits must be zeros
+    if -end % 8 < 3:  # the 3 header bits do not fit in the last byte
+        head.append(0)
+    head += b"\x00\x00\xff\xff"
+    return bytes(head) + second
+
+
+def _compress_in_bands(scanlines, level):
+    """A zlib stream of the (H, B) `scanlines`, deflated as two bands of rows on two threads.
+
+    Each band loses the other's history (32 KB at most) and a few bytes join
+    them: on large image data the stream is a fraction of a percent larger
+    than in one piece, in about half the time on two cores.
+    """
+    cut = scanlines.shape[0] // 2
+
+    def first():
+        stream = _libdeflate.zlib_compress(scanlines[:cut], level)
+        return stream[:2], stream[2:-4]
+
+    def second():
+        return _libdeflate.deflate_compress(scanlines[cut:], level)
+
+    (header, head), tail = _on_two_threads([first, second])
+    return header + _joined(head, tail) + struct.pack(">I", zlib.adler32(scanlines))
+
+
 def _on_two_threads(jobs):
     """Run the callables `jobs`, two at a time (deflate releases the GIL); their results."""
     if len(jobs) == 1:
@@ -230,13 +282,8 @@ def _trial_rows(height, row_bytes, limit=_TRIAL_BYTES):
 
 def final_level(size, trial_ratio, speed):
     """The deflate level for `size` bytes of image data that a trial shrank `trial_ratio` times."""
-    levels = _LEVELS[speed]
-    if size < _MEDIUM_FROM:
-        level = levels[0]
-    elif size < _LARGE_FROM:
-        level = levels[1]
-    else:
-        level = levels[3] if trial_ratio >= _FLAT_RATIO else levels[2]
+    column = 0 if size < _MEDIUM_FROM else 2 if size < _LARGE_FROM else 4
+    level = _LEVELS[speed][column + (trial_ratio >= _FLAT_RATIO)]
     return level if _libdeflate is not None else min(level, 9)
 
 
@@ -309,8 +356,10 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     plain one at one byte per index.  A fast trial compression of each, on
     the same rows, tells how compressible the data is, which sets the final
     deflate level with the speed, and which layout to keep.  At the slower
-    speeds every layout of small data, or the best two when the trial finds
-    them close, are compressed at the final level and the smallest is kept.
+    speeds every layout of small data, or the best two of larger data when
+    the trial finds them close, are compressed at the final level and the
+    smallest is kept.  From 512 KB of image data on, a single layout is
+    deflated in two bands on two threads, joined into one stream.
 
     Parameters
     ----------
@@ -344,18 +393,21 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     best = ranked[0]
     size = layouts[0][2].nbytes
     level = final_level(size, samples[best].nbytes / trials[best], speed)
-    close = len(ranked) > 1 and (size < _MEDIUM_FROM
-                                 or trials[ranked[1]] <= (1 + _CLOSE) * trials[best])
-    if speed > _BOTH_UP_TO_SPEED or not close:
-        chosen = [best]
-    elif size < _MEDIUM_FROM:
+    if size < _MEDIUM_FROM and speed <= _ALL_UP_TO_SPEED:
         # The trial's fast level underrates the one-byte layout, whose long
         # repeats only the near-optimal parsing of the final level finds.
         chosen = ranked
-    else:
+    elif (speed <= _CLOSE_UP_TO_SPEED and len(ranked) > 1
+          and trials[ranked[1]] <= (1 + _CLOSE) * trials[best]):
         chosen = ranked[:2]
+    else:
+        chosen = [best]
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
-    results = _on_two_threads([lambda i=i: (compress(layouts[i][2], level), i) for i in chosen])
+    if len(chosen) == 1 and size >= _BANDS_FROM and _libdeflate is not None:
+        results = [(_compress_in_bands(layouts[best][2], level), best)]
+    else:
+        results = _on_two_threads([lambda i=i: (compress(layouts[i][2], level), i)
+                                   for i in chosen])
     data, i = min(results, key=lambda result: (len(result[0]), result[1]))
     order, depth, _ = layouts[i]
     return order, depth, data

@@ -1,5 +1,8 @@
 """Each compiled kernel against a brute-force numpy reference written here."""
 
+import zlib
+
+import deflate
 import numpy as np
 import pytest
 
@@ -129,6 +132,41 @@ def test_neighbour_counts_match_numpy(shape):
     layout.neighbour_counts(indices, counts, popularity)
     np.testing.assert_array_equal(counts, expected)
     np.testing.assert_array_equal(popularity, np.bincount(flat.ravel(), minlength=entries))
+
+
+def closed_by_an_empty_final_block(stream, start, end):
+    """`stream` cut at bit `end`, its bit `start` cleared, then an empty final fixed-Huffman block."""
+    bits = np.unpackbits(np.frombuffer(stream, np.uint8), bitorder="little")[:end].copy()
+    bits[start] = 0
+    # BFINAL 1, BTYPE 01 (fixed codes, low bit first), end-of-block: seven zero bits.
+    bits = np.concatenate([bits, [1, 1, 0], np.zeros(7, np.uint8)])
+    return np.packbits(bits, bitorder="little").tobytes()
+
+
+@pytest.mark.parametrize("level", [1, 6, 12])
+@pytest.mark.parametrize("kind", ["random", "runs", "ramps", "photo"])
+def test_last_block_is_where_zlib_agrees(level, kind, coffee):
+    """Clearing BFINAL at `start` and ending the stream at `end` must still inflate to the data."""
+    rng = np.random.default_rng(level)
+    data = {"random": rng.integers(0, 256, 300_000, dtype=np.uint8),  # stored blocks
+            "runs": np.repeat(rng.integers(0, 4, 3000), 97).astype(np.uint8),
+            "ramps": random_rows(level, (300, 700), 5).ravel(),
+            "photo": coffee.ravel()}[kind].tobytes()
+    stream = deflate.deflate_compress(data, level)
+    start, end = layout.last_block(np.frombuffer(stream, np.uint8))
+    assert stream[start // 8] >> (start % 8) & 1  # a final block starts there
+    assert 0 <= start < end <= 8 * len(stream) and -(-end // 8) == len(stream)
+    inflater = zlib.decompressobj(-15)
+    assert inflater.decompress(closed_by_an_empty_final_block(stream, start, end)) == data
+    assert inflater.eof and not inflater.unused_data
+
+
+def test_last_block_refuses_a_cut_or_padded_stream():
+    stream = np.frombuffer(deflate.deflate_compress(bytes(range(256)) * 50, 6), np.uint8)
+    with pytest.raises(ValueError):
+        layout.last_block(stream[:-2].copy())
+    with pytest.raises(ValueError):
+        layout.last_block(np.concatenate([stream, np.zeros(3, np.uint8)]))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

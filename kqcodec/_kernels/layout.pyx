@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The image data's bytes: bit packing, row filters, neighbour counts.
+"""The image data's bytes: bit packing, row filters, neighbour counts, deflate joins.
 
 Rows are independent once packed, so the filters run on every core; each
 row's output depends on that row and the one above only, whatever the
@@ -10,6 +10,7 @@ import numpy as np
 
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memset
 from openmp cimport omp_get_max_threads
 
 # Below this many pixels the neighbour counts use one thread.
@@ -188,3 +189,71 @@ def neighbour_counts(const uint8_t[:, ::1] indices, int64_t[:, ::1] counts,
     counts_np = np.asarray(counts)
     counts_np += total[: entries * entries].reshape(entries, entries)
     np.asarray(popularity)[:] += total[entries * entries :]
+
+
+cdef extern from "zlib.h":
+    ctypedef struct z_stream:
+        const unsigned char* next_in
+        unsigned int avail_in
+        unsigned long total_in
+        unsigned char* next_out
+        unsigned int avail_out
+        int data_type
+    int inflateInit2(z_stream* strm, int window_bits) nogil
+    int inflate(z_stream* strm, int flush) nogil
+    int inflateEnd(z_stream* strm) nogil
+    int Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_BLOCK
+
+
+def last_block(const uint8_t[::1] stream):
+    """Where the last block of a raw deflate stream starts, and where the stream ends.
+
+    zlib inflates the stream with ``Z_BLOCK``, which stops at every block
+    boundary and tells how many bits of the last byte read are still
+    unused (as zlib's ``examples/gzjoin.c`` does to join gzip members).
+
+    Parameters
+    ----------
+    stream : (N,) uint8
+        A complete raw deflate stream (no zlib header), nothing after it.
+
+    Returns
+    -------
+    start : int
+        Bit offset of the last block's header: its first bit is BFINAL.
+    end : int
+        Bit offset just past the end-of-block code of the last block.
+
+    Raises
+    ------
+    ValueError
+        If zlib finds the stream damaged, incomplete, or followed by data.
+    """
+    cdef z_stream strm
+    cdef unsigned char window[1 << 16]
+    cdef int status = Z_OK
+    cdef unsigned long start = 0, end = 0
+    memset(&strm, 0, sizeof(strm))
+    if inflateInit2(&strm, -15) != Z_OK:
+        raise MemoryError("zlib could not start inflating")
+    strm.next_in = &stream[0] if stream.shape[0] else NULL
+    strm.avail_in = <unsigned int>stream.shape[0]
+    with nogil:
+        while True:
+            # The output is not needed: zlib keeps its own window of it.
+            strm.next_out = window
+            strm.avail_out = sizeof(window)
+            status = inflate(&strm, Z_BLOCK)
+            if status != Z_OK:
+                break
+            if strm.data_type & 128:
+                # At a block boundary: before the next block's header, or
+                # (64: the last block was read) just past the stream's end.
+                if strm.data_type & 64:
+                    end = strm.total_in * 8 - (strm.data_type & 7)
+                else:
+                    start = strm.total_in * 8 - (strm.data_type & 7)
+    inflateEnd(&strm)
+    if status != Z_STREAM_END or strm.total_in != <unsigned long>stream.shape[0]:
+        raise ValueError("not one complete raw deflate stream")
+    return start, end
