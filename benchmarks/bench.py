@@ -60,6 +60,14 @@ PNGQUANT_OPTIONS = {
     'pngquant': ['--nofs'],
     'pngquant-fs': [],
 }
+# The pictures of ../shared/corpus/public that ../shared/corpus/SOURCES.md lists as
+# photos (its "kind" column); the others are graphics, charts, icons and logos.
+# The perceptual targets are set on the photos, so their medians are printed
+# beside those over every picture.
+PHOTOS = ('lomiri_Picture_1A_by_freespace.jpg', 'lomiri_life_by_Aitzol_Berasategi.jpg',
+          'lomiri_sunset_by_Aitzol_Berasategi.jpg', 'mate_Dune.jpg', 'seed_image_square.png',
+          'skimage_astronaut.png', 'skimage_coffee.png', 'skimage_hubble_deep_field.jpg',
+          'skimage_retina.jpg', 'skimage_rocket.jpg', 'sklearn_china.jpg')
 IMAGE_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
 SSIM_CROP = 1024  # SSIM on a full 12 MP photo takes longer than quantizing it
 
@@ -553,8 +561,10 @@ def rate_distortion(ok):
     bd = pd.DataFrame(rows).set_index('image')
     print('\nBD-rate in SSIMULACRA2, % bytes at equal score (negative: kqcodec smaller), per picture:')
     print(bd.round(1).T.to_string())
-    summary = pd.DataFrame({'median': bd.median(), 'pictures': bd.count()})
-    print('\nBD-rate medians over the pictures where the quality ranges meet:')
+    photos = bd[bd.index.isin(PHOTOS)]
+    summary = pd.DataFrame({'median, photos': photos.median(), 'photos': photos.count(),
+                            'median, all': bd.median(), 'pictures': bd.count()})
+    print('\nBD-rate medians over the photos and over all pictures, where the quality ranges meet:')
     print(summary.round(1).to_string())
 
 
@@ -714,14 +724,15 @@ def perceptual_tables(ok):
         Medians over the pictures of SSIMULACRA2 and PSNR per method and k;
         per-picture differences of each kqcodec mode from its anchor; the
         median BD-rate in SSIMULACRA2 of each kqcodec mode against pngquant
-        and kqcodec in RGB.
+        and kqcodec in RGB, over the photos (:data:`PHOTOS`) and over every
+        picture; and the best mode's photo medians against the targets.
     """
     import numpy as np
     ok = ok[np.isfinite(ok.ssimulacra2)]
     ks = sorted(int(k) for k in ok.k.unique())
     methods = [m for m in PERCEPTUAL_NAMES if m in set(ok.method)]
     head = ' | '.join(f'k={k}' for k in ks)
-    lines = [f'| SSIMULACRA2 / PSNR, median | {head} |', '|---|' + '---|' * len(ks)]
+    lines = [f'| SSIMULACRA2 / PSNR, median over all pictures | {head} |', '|---|' + '---|' * len(ks)]
     for m in methods:
         g = ok[ok.method == m].groupby('k')
         s2, ps = g.ssimulacra2.median(), g.psnr.median()
@@ -742,22 +753,44 @@ def perceptual_tables(ok):
         lines.append(f'| {PERCEPTUAL_NAMES[m]} - {PERCEPTUAL_NAMES[o]} | ' + ' | '.join(cells) + ' |')
     anchors = [a for a in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if a in methods]
     lines += ['', '| BD-rate in SSIMULACRA2, median picture | '
-              + ' | '.join(f'against {PERCEPTUAL_NAMES[a]}' for a in anchors) + ' |',
-              '|---|' + '---|' * len(anchors)]
+              + ' | '.join(f'against {PERCEPTUAL_NAMES[a]}, {what}' for a in anchors
+                           for what in ('photos', 'all')) + ' |',
+              '|---|' + '---|' * (2 * len(anchors))]
+    medians = {}
     for m in methods:
         if not m.startswith('kqcodec'):
             continue
         cells = []
         for a in anchors:
-            rates = {}
-            for image, rows in ok.groupby('image', sort=False):
-                x, y = rows[rows.method == m], rows[rows.method == a]
-                if len(x) and len(y) and m != a:
-                    rates[image] = bd_rate(x.bytes, x.ssimulacra2, y.bytes, y.ssimulacra2)
-            values = [v for v in rates.values() if np.isfinite(v)]
-            cells.append(f'{np.median(values):+.1f}% ({len(values)})' if values else '')
+            rates = _s2_bd_rates(ok, m, a) if m != a else {}
+            for what, names in (('photos', PHOTOS), ('all', None)):
+                values = [v for image, v in rates.items() if names is None or image in names]
+                medians[m, a, what] = float(np.median(values)) if values else None
+                cells.append(f'{np.median(values):+.1f}% ({len(values)})' if values else '')
         lines.append(f'| {PERCEPTUAL_NAMES[m]} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '| target, photos, median picture | best kqcodec mode | measured | target |',
+              '|---|---|---|---|']
+    for anchor, target in (('pngquant-fs', '<= -35%'), ('pngquant-s1', '<= -20%')):
+        found = [(v, m) for (m, a, what), v in medians.items()
+                 if a == anchor and what == 'photos' and v is not None]
+        if found:
+            value, mode = min(found)
+            lines.append(f'| BD-rate in SSIMULACRA2 against {PERCEPTUAL_NAMES[anchor]} | '
+                         f'{PERCEPTUAL_NAMES[mode]} | {value:+.1f}% | {target} |')
     return '\n'.join(lines)
+
+
+def _s2_bd_rates(ok, method, anchor):
+    """BD-rate in SSIMULACRA2 (%) of `method` against `anchor`: {picture: rate}, finite ones only."""
+    import numpy as np
+    rates = {}
+    for image, rows in ok.groupby('image', sort=False):
+        x, y = rows[rows.method == method], rows[rows.method == anchor]
+        if len(x) and len(y):
+            rate = bd_rate(x.bytes, x.ssimulacra2, y.bytes, y.ssimulacra2)
+            if np.isfinite(rate):
+                rates[image] = rate
+    return rates
 
 
 def targets_table(ok):
