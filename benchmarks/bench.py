@@ -38,8 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
 METHODS = ('kqcodec', 'kqcodec-s10', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
-           'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither',
-           'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
+           'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither', 'kqcodec-perceptual',
+           'kqcodec-perceptual-dither', 'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
            'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
 # kqcodec's modes: the options each adds to `kqcodec encode`.
 KQCODEC_OPTIONS = {
@@ -50,6 +50,8 @@ KQCODEC_OPTIONS = {
     'kqcodec-oklab-dither': ['--space', 'oklab', '--dither'],
     'kqcodec-rgb+oklab': ['--space', 'rgb+oklab'],
     'kqcodec-rgb+oklab-dither': ['--space', 'rgb+oklab', '--dither'],
+    'kqcodec-perceptual': ['--space', 'perceptual'],
+    'kqcodec-perceptual-dither': ['--space', 'perceptual', '--dither'],
     # The library route for the same weighted colors: scikit-learn's KMeans.
     'kqcodec-sklearn': ['--engine', 'sklearn'],
 }
@@ -545,7 +547,8 @@ def rate_distortion(ok):
     print('\nSSIMULACRA2 @ KiB, per picture and k:')
     print(table.reset_index().to_string(index=False))
     modes = [m for m in ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
-                         'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither') if m in methods]
+                         'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither', 'kqcodec-perceptual',
+                         'kqcodec-perceptual-dither') if m in methods]
     anchors = [m for m in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if m in methods]
     rows = []
     for image, group in ok.groupby('image', sort=False):
@@ -574,7 +577,8 @@ def perceptual_targets(ok):
     rows = []
     pairs = (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-oklab-dither', 'pngquant-fs'),
              ('kqcodec-rgb+oklab-dither', 'pngquant-fs'), ('kqcodec-dither', 'kqcodec'),
-             ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec'))
+             ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec'),
+             ('kqcodec-perceptual', 'kqcodec'), ('kqcodec-perceptual', 'kqcodec-oklab'))
     for mode, other in pairs:
         both = ok[ok.method == mode].merge(ok[ok.method == other], on=['image', 'k'],
                                            suffixes=('', '_o'))
@@ -707,6 +711,8 @@ PERCEPTUAL_NAMES = {
     'kqcodec-oklab': 'kqcodec `--space oklab`', 'kqcodec-oklab-dither': 'kqcodec `--space oklab --dither`',
     'kqcodec-rgb+oklab': 'kqcodec `--space rgb+oklab`',
     'kqcodec-rgb+oklab-dither': 'kqcodec `--space rgb+oklab --dither`',
+    'kqcodec-perceptual': 'kqcodec `--space perceptual`',
+    'kqcodec-perceptual-dither': 'kqcodec `--space perceptual --dither`',
     'pngquant-s1': 'pngquant `--nofs --speed 1`', 'pngquant-fs': 'pngquant default (dithered)'}
 
 
@@ -740,7 +746,8 @@ def perceptual_tables(ok):
                      + ' | '.join(f'{s2[k]:.1f} / {ps[k]:.2f} dB' for k in ks) + ' |')
     lines += ['', f'| per picture, median | {head} |', '|---|' + '---|' * len(ks)]
     for m, o in (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-rgb+oklab-dither', 'pngquant-fs'),
-                 ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec')):
+                 ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec'),
+             ('kqcodec-perceptual', 'kqcodec'), ('kqcodec-perceptual', 'kqcodec-oklab')):
         both = _pairs(ok, m, o)
         if both.empty:
             continue

@@ -129,7 +129,8 @@ def _add_space(sub):
                           "minimises the error PSNR measures; oklab, a perceptual space, spends "
                           "colors where eyes see differences (higher SSIMULACRA2, lower PSNR); "
                           "rgb+oklab adds the two errors: most of oklab's gain in SSIMULACRA2 "
-                          "for a fraction of its PSNR loss")
+                          "for a fraction of its PSNR loss; perceptual is oklab with smooth areas, "
+                          "where errors show as bands, counting more than edges and texture")
 
 
 def metric_list(text):

@@ -83,7 +83,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         ``iCCP`` chunk.  By default a picture in another profile than sRGB
         is converted to sRGB first and the file gets an ``sRGB`` chunk (see
         :func:`colorprofile.rendered`).
-    space : {'rgb', 'oklab', 'rgb+oklab'}
+    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
         See :func:`quantize`.
     strict : bool
         Refuse a PNG input that breaks any rule; see :func:`imageio.read_image`.

@@ -18,8 +18,9 @@ TARGET_PSNR = 35.0
 METRICS = ("psnr", "ssim", "ssimulacra2")
 REPORT_METRICS = ("psnr", "ssim")
 
-#: Color spaces the palette search can measure distances in.
-SPACES = ("rgb", "oklab", "rgb+oklab")
+#: Color spaces the palette search can measure distances in; ``perceptual``
+#: is Oklab with each pixel weighted by how visible its error is.
+SPACES = ("rgb", "oklab", "rgb+oklab", "perceptual")
 
 #: Effort levels, in pngquant's sense: 1 = smallest files and slowest, 10 = fastest.
 SPEEDS = range(1, 11)

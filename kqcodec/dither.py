@@ -25,7 +25,8 @@ import numpy as np
 from . import oklab
 from .errors import UsageError
 
-__all__ = ["dither_indices", "dither_map", "check_strength", "LIMIT", "FLOOR", "ERROR_SPACE"]
+__all__ = ["dither_indices", "dither_map", "visibility", "check_strength", "LIMIT", "FLOOR",
+           "ERROR_SPACE", "MASKED"]
 
 #: Where the error is measured and diffused: Oklab x 255 (see :mod:`oklab`).
 #: On seven photos at k=16 and 64 it scored higher in SSIMULACRA2 than sRGB
@@ -101,6 +102,38 @@ def dither_map(pixels, *, low=EDGE_LOW, high=EDGE_HIGH):
     weight = table[contrast]
     if pixels.shape[2] == 4:
         weight[pixels[..., 3] != 255] = 0
+    return weight
+
+
+#: Weight, in the ``perceptual`` palette search, of a pixel on an edge or in
+#: busy texture, against 1 in a smooth area: contrast hides most of an error
+#: there, while in a smooth area it shows as a band.  Measured on photos
+#: against the reference SSIMULACRA2 tool (README, "Perceptual quality").
+MASKED = 0.3
+
+
+def visibility(pixels, *, masked=MASKED):
+    """How much each pixel's error shows, for weighting the palette search.
+
+    1 in smooth areas, falling to `masked` across edges and texture, by the
+    same local contrast as :func:`dither_map`.  Pixels that are not fully
+    opaque weigh 1: their contrast is not measured.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    masked : float
+        The weight of a pixel in busy texture, 0..1.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Values in `masked`..1.
+    """
+    weight = dither_map(pixels)
+    weight = np.float32(masked) + np.float32(1 - masked) * weight
+    if pixels.shape[2] == 4:
+        weight[pixels[..., 3] != 255] = 1
     return weight
 
 

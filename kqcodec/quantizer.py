@@ -14,7 +14,7 @@ import numpy as np
 
 from . import oklab
 from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
-from .dither import check_strength, dither_indices
+from .dither import check_strength, dither_indices, visibility
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
@@ -51,6 +51,10 @@ _LLOYD_GAIN = 0.6
 #: more than half a dB of PSNR.
 OKLAB_WEIGHT = 2.5
 
+# The spaces whose features are Oklab alone; ``perceptual`` differs from
+# ``oklab`` only in how much each color weighs (see _search_weights).
+_OKLAB_SPACES = ("oklab", "perceptual")
+
 
 def check_k(k):
     """Return `k` as an int if it is a palette size kqcodec allows (2..256)."""
@@ -83,10 +87,11 @@ def _features(colors, space="rgb"):
     color coordinates times alpha / 255), so that the color of a nearly
     transparent pixel matters as little as it shows, and alpha comes last.
     Then everything but Oklab's a and b is shifted to be centred near 0; for
-    RGB, float32 distances of integers stay exact.
+    RGB, float32 distances of integers stay exact.  ``perceptual`` has
+    ``oklab``'s features.
     """
     rgb = colors[:, :3]
-    if space == "oklab":
+    if space in _OKLAB_SPACES:
         raw = oklab.rgb_to_oklab(rgb) * oklab.SCALE
     elif space == "rgb+oklab":
         raw = np.hstack([rgb.astype(np.float64),
@@ -101,7 +106,7 @@ def _features(colors, space="rgb"):
 
 def _offset(channels, space):
     """The shift of each feature: 128 levels, none for Oklab's a and b."""
-    color = {"rgb": [128.0] * 3, "oklab": [128.0, 0.0, 0.0],
+    color = {"rgb": [128.0] * 3, "oklab": [128.0, 0.0, 0.0], "perceptual": [128.0, 0.0, 0.0],
              "rgb+oklab": [128.0] * 3 + [128.0 * OKLAB_WEIGHT, 0.0, 0.0]}[space]
     return np.array(color + [128.0] * (channels - 3))
 
@@ -119,7 +124,7 @@ def _entries(centres, channels, space="rgb"):
         alpha = np.clip(np.round(values[:, -1]), 0, 255)
         with np.errstate(divide="ignore", invalid="ignore"):
             color = np.where(alpha[:, None] > 0, color * 255 / alpha[:, None], 0)
-    if space == "oklab":
+    if space in _OKLAB_SPACES:
         color = oklab.oklab_to_rgb(color / oklab.SCALE)
     if channels == 4:
         color = np.column_stack([color, alpha])
@@ -149,13 +154,16 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     dither : float
         Floyd-Steinberg error diffusion strength, 0..1 (see :mod:`dither`);
         0, the default, maps every pixel to its nearest entry.
-    space : {'rgb', 'oklab', 'rgb+oklab'}
+    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
         Where distances are measured, for the search and the mapping:
         ``rgb`` minimises the error PSNR measures; ``oklab`` the error in a
         perceptual space (see :mod:`oklab`), which spends entries where eyes
         tell colors apart, at some cost in PSNR; ``rgb+oklab`` the sum of
         both errors (the Oklab one weighted by :data:`OKLAB_WEIGHT`), which
-        keeps most of RGB's PSNR and most of Oklab's perceptual gain.
+        keeps most of RGB's PSNR and most of Oklab's perceptual gain;
+        ``perceptual`` the Oklab error with each pixel weighted by how
+        visible it is (:func:`dither.visibility`: smooth areas count more
+        than edges and texture, which hide errors).
     speed : int
         Search effort, 1 (best palette, slowest) to 10 (fastest).  The
         compression effort is given when writing (:meth:`PaletteImage.to_png`).
@@ -199,7 +207,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     if not 0 <= seed < 2**32:
         raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
     hist = histogram if histogram is not None else prepare(pixels)
-    image = _quantize(hist, k, seed=seed, engine=engine, space=space, speed=speed)[0]
+    image = _quantize(hist, k, seed=seed, engine=engine, space=space, speed=speed,
+                      weights=_search_weights(pixels, hist, space))[0]
     if dither:
         indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
@@ -207,19 +216,20 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
 
 
 def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
-              speed=DEFAULT_SPEED):
+              speed=DEFAULT_SPEED, weights=None):
     """The PaletteImage of a histogram at k, and each distinct color's entry.
 
     `init`: each color's entry in another quantization of the same
     histogram, to warm-start the k-means from (see
-    :func:`kmeans.resize_centres`); `speed` as for :func:`quantize`.  Prior
-    validation is assumed.
+    :func:`kmeans.resize_centres`); `speed` as for :func:`quantize`;
+    `weights`: each color's weight in the search, its pixel count if None.
+    Prior validation is assumed.
     """
     if len(hist.colors) <= k:
         palette, labels = hist.colors, np.arange(len(hist.colors))
     else:
-        palette, labels = _cluster(hist.colors, hist.counts, k, seed=seed, engine=engine,
-                                   space=space, init=init, speed=speed)
+        palette, labels = _cluster(hist.colors, hist.counts if weights is None else weights, k,
+                                   seed=seed, engine=engine, space=space, init=init, speed=speed)
     used, per_color = _tidy(palette, labels)
     image = PaletteImage(used, hist.spread(per_color),
                          _mse(hist.colors, hist.counts, used[per_color]))
@@ -267,6 +277,20 @@ def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=N
     else:
         assignment = Assignment(feats, _features(palette, space))
     return palette, _settled(assignment)
+
+
+def _search_weights(pixels, hist, space):
+    """Each distinct color's weight in the palette search, or None for its pixel count.
+
+    In the ``perceptual`` space a color weighs the sum of its pixels'
+    :func:`dither.visibility`, so that entries go where errors show.  Sums
+    run over the pixels in order, in float64: the same weights every run.
+    """
+    if space != "perceptual":
+        return None
+    numbers = hist.spread(np.arange(len(hist.colors), dtype=np.int32))
+    return np.bincount(numbers.ravel(), weights=visibility(pixels).ravel(),
+                       minlength=len(hist.colors))
 
 
 def _settled(assignment):
@@ -331,7 +355,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         ``prepare(pixels)`` if already computed.
     color : colorprofile.ColorTags, optional
         The color chunks the file will carry; counted in its size.
-    space : {'rgb', 'oklab', 'rgb+oklab'}
+    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
         Where the palette search measures distances (see :func:`quantize`);
         the target is PSNR whatever the space.
 
@@ -354,9 +378,10 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
 
     check_space(space)
     labels = {}
+    weights = _search_weights(pixels, hist, space)
 
     def encode_at(k, near):
-        image, labels[k] = _quantize(hist, k, space=space, init=labels.get(near))
+        image, labels[k] = _quantize(hist, k, space=space, init=labels.get(near), weights=weights)
         return replace(image, color=color)
 
     curve = []

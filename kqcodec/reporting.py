@@ -63,7 +63,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         Replace existing encodings whose bytes differ.
     seed : int
     max_pixels : int or None
-    space : {'rgb', 'oklab', 'rgb+oklab'}
+    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
         Where the palette search measures distances (see :func:`kqcodec.quantize`).
     dither : float
         Error diffusion strength 0..1 (see :func:`kqcodec.quantize`).

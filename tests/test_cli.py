@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import kqcodec
+from kqcodec import quantizer
 from kqcodec.cli import main
 
 from .conftest import ihdr
@@ -203,6 +205,12 @@ def test_dither_and_space_through_the_command(tmp_path, pictures):
     mixed = tmp_path / "m.png"
     assert run("encode", pictures["skimage_rocket"], mixed, "-k", "16", "--space", "rgb+oklab")[0] == 0
     assert Image.open(mixed).mode == "P" and mixed.read_bytes() != plain.read_bytes()
+    weighted = tmp_path / "w.png"
+    assert main(["encode", str(pictures["skimage_rocket"]), str(weighted), "-k", "16", "--space",
+                 "perceptual"]) == 0
+    expected = quantizer.quantize(kqcodec.read_image(pictures["skimage_rocket"]), 16,
+                                  space="perceptual")
+    assert np.array_equal(np.asarray(Image.open(weighted).convert("RGB")), expected.to_pixels())
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
                       "--dither", "1.5")
     assert code == 2 and "the strength must be from 0 to 1" in err
