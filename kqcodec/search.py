@@ -52,6 +52,9 @@ _SIZE_EXPONENT = 0.4
 # ../shared/corpus/public.
 _RATIO = 0.99
 
+# How far apart, in log2, the estimates of neighbouring ks often err: 1%.
+_NOISE = math.log2(1.01)
+
 # Real compressions placed by the estimates before the real sizes alone
 # narrow the bracket: 2 to 4 on the pictures of ../shared/corpus/public.
 _GUIDED = 5
@@ -306,12 +309,13 @@ def _corrected(lo, hi, known, model):
     return hi - 1
 
 
-def _narrow(lo, hi, value, above, slope, seen=(), model=None):
+def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3):
     """Shrink a bracket to two adjacent ks.
 
     Each k tried is placed where the measured values predict the target
-    (see :func:`_predict`); when the same end of the bracket has moved three
-    times in a row the predictions are off, and the next k bisects instead.
+    (see :func:`_predict`); when the same end of the bracket has moved
+    `patience` times in a row the predictions are off, and the next k
+    bisects instead.
     A `model` predicts better, and is trusted for five moves.
 
     Parameters
@@ -329,6 +333,8 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None):
         ks already measured, whose values help the predictions.
     model : callable, optional
         k -> a prediction of the value, for every k (see :func:`_corrected`).
+    patience : int
+        Moves of the same end in a row before bisecting, without a model.
 
     Returns
     -------
@@ -339,7 +345,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None):
     moved = []
     while hi - lo > 1:
         run = next((i for i, m in enumerate(reversed(moved)) if m != moved[-1]), len(moved))
-        if run >= (3 if model is None else 5):
+        if run >= (patience if model is None else 5):
             k = _middle(lo, hi)
         else:
             k = _predict(lo, hi, known, slope, model)
@@ -501,6 +507,14 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
     def value(k):
         return math.log2(search.calibrated(k) / budget)
 
+    # A k next to a real end of the bracket, estimated within the estimates'
+    # noise of the budget or on the far side of it, may close the bracket
+    # at once: compress it without estimating more ks.
+    closing = [k for k, real in ((hi - 1, hi <= max_colors), (lo + 1, lo >= 2))
+               if real and lo < k < hi and k in search.estimates
+               and (value(k) <= _NOISE if k == hi - 1 else value(k) >= -_NOISE)]
+    if closing:
+        return min(closing, key=lambda k: abs(value(k)))
     top = hi
     if hi > max_colors:
         if value(max_colors) <= 0:
@@ -508,7 +522,10 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
         top = max_colors
     top = min((k for k in search.estimates if lo < k <= top and value(k) > 0), default=top)
     low = max((k for k in search.estimates if lo < k < top and value(k) <= 0), default=lo)
+    # Where log size bends in log k, interpolation may approach the budget
+    # from one side for a few ks, and still land nearer it than a bisection
+    # (whose k-means is as dear) would.
     pair = _narrow(low, top, value, lambda k: value(k) > 0, _SIZE_EXPONENT,
-                   seen=list(search.estimates))
+                   seen=list(search.estimates), patience=5)
     inside = [k for k in pair if lo < k < hi]
     return min(inside, key=lambda k: abs(value(k)))
