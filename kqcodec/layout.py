@@ -76,9 +76,7 @@ _LARGE_FROM = 4 << 20
 # more often than level 1.
 _TRIAL_LEVEL = 6
 _FLAT_RATIO = 10.0
-# estimated_size's fast level (four times faster than level 6 on photos),
-# and the bounds of the sample it compresses at the final level.
-_ESTIMATE_LEVEL = 1
+# The bounds of the sample estimated_size compresses at the final level.
 _ESTIMATE_FROM = 32 << 10
 _ESTIMATE_UP_TO = 128 << 10
 # The trial compresses at most this many bytes, in bands spread over the image.
@@ -310,14 +308,12 @@ def _layouts(indices, palette, keep_order):
 def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     """Estimate the size of :func:`image_data`'s zlib stream, in a fraction of its time.
 
-    The layouts of :func:`image_data`, built on its trial's rows only,
-    compressed at level 1 (at the trial's level from 4 MB on, where the
-    final level depends on the trial) and scaled to the whole data; times
-    the ratio by which the final level compresses an eighth of the best
-    one's rows (32 to 128 KB, in bands) better than that level.  On the
-    photos and graphics of ../shared/corpus/public the real size is 0.94
-    to 1.02 times the estimate, and varies by 1 to 2% between neighbouring
-    palettes.
+    The trial of :func:`image_data`, on layouts built on its rows only,
+    scaled to the whole data; times the ratio by which the final level
+    compresses an eighth of the best layout's rows (32 to 128 KB, in bands)
+    better than the trial's level.  On the photos and graphics of
+    ../shared/corpus/public the real size is 0.94 to 1.02 times the
+    estimate, and varies by 1 to 2% between neighbouring palettes.
 
     Parameters
     ----------
@@ -336,15 +332,15 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     sampled = _trial_rows(height, width + 1)
     layouts = _layouts(indices if len(sampled) == height else indices[sampled], palette,
                        keep_order)
-    fast = _TRIAL_LEVEL if size >= _LARGE_FROM else _ESTIMATE_LEVEL
-    trials = _on_two_threads([lambda rows=rows: len(compress(rows, fast))
+    trials = _on_two_threads([lambda rows=rows: len(compress(rows, _TRIAL_LEVEL))
                               for _, _, rows in layouts])
     best = min(range(len(layouts)), key=lambda i: (trials[i], i))
     rows = layouts[best][2]
     level = final_level(size, rows.nbytes / trials[best], speed)
     part = rows[_trial_rows(len(rows), rows.shape[1],
                             min(max(rows.nbytes // 8, _ESTIMATE_FROM), _ESTIMATE_UP_TO))]
-    gains = _on_two_threads([lambda: len(compress(part, level)), lambda: len(compress(part, fast))])
+    gains = _on_two_threads([lambda: len(compress(part, level)),
+                             lambda: len(compress(part, _TRIAL_LEVEL))])
     return trials[best] * height / len(sampled) * gains[0] / gains[1], level
 
 

@@ -50,7 +50,7 @@ _SIZE_EXPONENT = 0.4
 # The real size of a file over its estimate (see estimate_size in find_k)
 # before any k is compressed for real: 0.94 to 1.02 on the pictures of
 # ../shared/corpus/public.
-_RATIO = 0.99
+_RATIO = 1.0
 
 # How far apart, in log2, the estimates of neighbouring ks often err: 1%.
 _NOISE = math.log2(1.01)
