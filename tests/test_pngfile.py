@@ -252,6 +252,24 @@ def test_two_bands_make_one_stream(coffee, rows, level):
         assert len(stream) <= 1.01 * len(whole)
 
 
+def test_large_data_in_two_bands_gives_the_same_bytes_on_one_thread(monkeypatch):
+    """Two bands on two threads or one after the other: the same stream, the same pixels."""
+    monkeypatch.setattr(layout, "_LARGE_FROM", 1 << 20)  # a 1.1 MP picture takes the large path
+    monkeypatch.setattr(layout, "_BANDS_FROM", 1 << 20)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1100, 0:1000]
+    indices = ((y // 3 + x // 7 + rng.integers(0, 3, y.shape)) % 200).astype(np.uint8)
+    palette = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    two = io.BytesIO()
+    pngfile.write_palette_png(two, indices, palette)
+    monkeypatch.setattr(layout, "_on_two_threads", lambda jobs: [job() for job in jobs])
+    one = io.BytesIO()
+    pngfile.write_palette_png(one, indices, palette)
+    assert two.getvalue() == one.getvalue()
+    back = np.asarray(Image.open(io.BytesIO(two.getvalue())).convert("RGB"))
+    np.testing.assert_array_equal(back, palette[indices])
+
+
 def test_medium_flat_graphic_gets_the_strongest_level():
     """Flat data of 0.5-4 MB compresses to what libdeflate 12 makes of it (two bands aside)."""
     indices = flat_graphic(700, 1000, 20)
