@@ -8,7 +8,8 @@ when the search needed its size; for a size budget, also the time of the
 two compressions an exact answer needs (the answer and k + 1) alone.
 Times are CPU seconds of this process (compression runs on two threads,
 both counted), so that other work on a shared machine changes them less
-than wall time.
+than wall time.  ``--unguided`` runs the size searches without size
+estimates, compressing every k they try, for comparison.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import kqcodec
-from kqcodec import imageio, paletteimage, quantizer
+from kqcodec import imageio, paletteimage, quantizer, search
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
@@ -64,6 +65,11 @@ class Recorder:
         quantizer._quantize = self._quantize
         paletteimage.PaletteImage.to_png = self._to_png
         paletteimage.PaletteImage.estimated_png_size = self._estimate
+
+
+def unguided(encode_at, **options):
+    """search.find_k without size estimates, for comparison."""
+    return search.find_k(encode_at, **{**options, "estimate_size": None})
 
 
 def cpu(function):
@@ -119,7 +125,11 @@ def main(argv=None):
     parser.add_argument("--targets", default="35,38,41", help="PSNR targets, dB (default 35,38,41; empty: the budget only)")
     parser.add_argument("--budget", type=float, default=0.5,
                         help="size budget as a share of the k=256 file (default 0.5)")
+    parser.add_argument("--unguided", action="store_true",
+                        help="size searches without size estimates: every k tried is compressed")
     args = parser.parse_args(argv)
+    if args.unguided:
+        quantizer.find_k = unguided
     paths = []
     for path in args.paths or [DEFAULT_FOLDER]:
         paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
