@@ -775,15 +775,19 @@ def perceptual_tables(ok):
                 medians[m, a, what] = float(np.median(values)) if values else None
                 cells.append(f'{np.median(values):+.1f}% ({len(values)})' if values else '')
         lines.append(f'| {PERCEPTUAL_NAMES[m]} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '| target, photos, median picture | best kqcodec mode | measured | target |',
-              '|---|---|---|---|']
-    for anchor, target in (('pngquant-fs', '<= -35%'), ('pngquant-s1', '<= -20%')):
-        found = [(v, m) for (m, a, what), v in medians.items()
-                 if a == anchor and what == 'photos' and v is not None]
-        if found:
-            value, mode = min(found)
-            lines.append(f'| BD-rate in SSIMULACRA2 against {PERCEPTUAL_NAMES[anchor]} | '
-                         f'{PERCEPTUAL_NAMES[mode]} | {value:+.1f}% | {target} |')
+    # The targets ask one mode for both: the mode with the lowest photo median
+    # against pngquant's dithered output, and its median against the other.
+    found = [(v, m) for (m, a, what), v in medians.items()
+             if a == 'pngquant-fs' and what == 'photos' and v is not None]
+    if found:
+        mode = min(found)[1]
+        lines += ['', f'| target, photos, median picture | {PERCEPTUAL_NAMES[mode]} '
+                  '(the best against pngquant default) | target |', '|---|---|---|']
+        for anchor, target in (('pngquant-fs', '<= -35%'), ('pngquant-s1', '<= -20%')):
+            value = medians.get((mode, anchor, 'photos'))
+            if value is not None:
+                lines.append(f'| BD-rate in SSIMULACRA2 against {PERCEPTUAL_NAMES[anchor]} | '
+                             f'{value:+.1f}% | {target} |')
     return '\n'.join(lines)
 
 
