@@ -177,16 +177,23 @@ def test_narrowing_keeps_its_invariant_on_a_non_monotone_function():
 
 
 
-@pytest.mark.parametrize("offset", [-10.0, 0.0, 10.0])
-def test_a_wrong_model_costs_ks_never_exactness(coffee, offset):
-    # The model only places the ks: 10 dB off, the answer still reaches the
-    # target while its neighbour below, measured, falls short.
-    hist = quantizer.prepare(coffee)
+def _warm_encoder(pixels):
+    """An ``encode_at(k, near)`` for find_k: one histogram, each k warm-started from `near`'s labels."""
+    hist = quantizer.prepare(pixels)
     labels = {}
 
     def encode_at(k, near):
         image, labels[k] = quantizer._quantize(hist, k, init=labels.get(near))
         return image
+
+    return encode_at
+
+
+@pytest.mark.parametrize("offset", [-10.0, 0.0, 10.0])
+def test_a_wrong_model_costs_ks_never_exactness(coffee, offset):
+    # The model only places the ks: 10 dB off, the answer still reaches the
+    # target while its neighbour below, measured, falls short.
+    encode_at = _warm_encoder(coffee)
 
     choice = search.find_k(encode_at, target_psnr=34.0,
                            predict_psnr=lambda k: 34.0 + 2.7 * np.log2(k / 40) + offset)
@@ -220,12 +227,7 @@ def test_a_wrong_size_estimate_costs_ks_never_exactness(coffee, wrong):
     # The estimates only place the ks: scaled, noisy or even decreasing in
     # k, the answer still fits while its neighbour above, compressed for
     # real, does not.
-    hist = quantizer.prepare(coffee)
-    labels = {}
-
-    def encode_at(k, near):
-        image, labels[k] = quantizer._quantize(hist, k, init=labels.get(near))
-        return image
+    encode_at = _warm_encoder(coffee)
 
     def estimate_size(image):
         size, level = image.estimated_png_size()
