@@ -139,6 +139,17 @@ def test_lossless_result_has_zero_error():
     assert image.mse == 0 and image.psnr == float("inf")
 
 
+def _assert_nearest_in_oklab(original, image, step):
+    """Every `step`-th pixel of `original` takes its nearest palette entry in Oklab."""
+    from kqcodec import oklab
+
+    pixels = oklab.rgb_to_oklab(original.reshape(-1, 3)[::step])
+    entries = oklab.rgb_to_oklab(image.palette)
+    dist = ((pixels[:, None, :] - entries[None]) ** 2).sum(axis=2)
+    chosen = image.indices.reshape(-1)[::step]
+    assert (dist[np.arange(len(pixels)), chosen] <= dist.min(axis=1) + 1e-9).all()
+
+
 def test_oklab_search_trades_psnr_for_oklab_error(coffee):
     from kqcodec import oklab
 
@@ -154,11 +165,7 @@ def test_oklab_search_trades_psnr_for_oklab_error(coffee):
     assert oklab_error(lab) < 0.9 * oklab_error(rgb)
     assert metrics.psnr(coffee, rgb.to_pixels()) > metrics.psnr(coffee, lab.to_pixels())
     # Every pixel is mapped to its nearest entry in Oklab.
-    pixels = oklab.rgb_to_oklab(coffee.reshape(-1, 3)[::89])
-    entries = oklab.rgb_to_oklab(lab.palette)
-    dist = ((pixels[:, None, :] - entries[None]) ** 2).sum(axis=2)
-    chosen = lab.indices.reshape(-1)[::89]
-    assert (dist[np.arange(len(pixels)), chosen] <= dist.min(axis=1) + 1e-9).all()
+    _assert_nearest_in_oklab(coffee, lab, step=89)
     # Deterministic.
     assert lab.to_png() == quantizer.quantize(coffee, 16, space="oklab").to_png()
 
@@ -198,8 +205,6 @@ def test_rgb_oklab_space_sits_between_rgb_and_oklab(coffee):
 
 
 def test_perceptual_space_scores_higher_than_rgb_and_oklab(pictures):
-    from kqcodec import oklab
-
     # A night sky over a rocket: smooth areas that band, and busy detail.
     rocket = kqcodec.read_image(pictures["skimage_rocket"])
     hist = quantizer.prepare(rocket)
@@ -213,11 +218,7 @@ def test_perceptual_space_scores_higher_than_rgb_and_oklab(pictures):
     assert images["perceptual"].psnr > images["oklab"].psnr - 0.3
     # Every pixel is mapped to its nearest entry in Oklab, as with oklab.
     image = images["perceptual"]
-    pixels = oklab.rgb_to_oklab(rocket.reshape(-1, 3)[::97])
-    entries = oklab.rgb_to_oklab(image.palette)
-    dist = ((pixels[:, None, :] - entries[None]) ** 2).sum(axis=2)
-    chosen = image.indices.reshape(-1)[::97]
-    assert (dist[np.arange(len(pixels)), chosen] <= dist.min(axis=1) + 1e-9).all()
+    _assert_nearest_in_oklab(rocket, image, step=97)
     assert image.to_png() == quantizer.quantize(rocket, 64, space="perceptual").to_png()
 
 
