@@ -76,9 +76,12 @@ _LARGE_FROM = 4 << 20
 # more often than level 1.
 _TRIAL_LEVEL = 6
 _FLAT_RATIO = 10.0
-# The bounds of the sample estimated_size compresses at the final level.
-_ESTIMATE_FROM = 32 << 10
-_ESTIMATE_UP_TO = 128 << 10
+# estimated_size compresses at most this many bytes of every layout at the
+# trial's level, and measures the final level's gain on a sample within
+# these bounds.
+_ESTIMATE_BYTES = 4 << 20
+_GAIN_FROM = 32 << 10
+_GAIN_UP_TO = 128 << 10
 # The trial compresses at most this many bytes, in bands spread over the image.
 _TRIAL_BYTES = 1 << 20
 _TRIAL_BANDS = 16
@@ -314,20 +317,28 @@ def _layouts(indices, palette, keep_order):
     return layouts
 
 
-def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
+def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, gains=None):
     """Estimate the size of :func:`image_data`'s zlib stream, in a fraction of its time.
 
-    The trial of :func:`image_data`, on layouts built on its rows only,
-    scaled to the whole data; times the ratio by which the final level
-    compresses an eighth of the best layout's rows (32 to 128 KB, in bands)
-    better than the trial's level.  On the photos and graphics of
-    ../shared/corpus/public the real size is 0.94 to 1.02 times the
-    estimate, and varies by 1 to 2% between neighbouring palettes.
+    Every layout is compressed at the trial's fast level on all its rows
+    (on bands spread over the image beyond 4 MB of them), and the best
+    one's size is multiplied by the final level's gain over the trial's,
+    measured on an eighth of the best layout's rows (32 to 128 KB, in
+    bands).  The fast level on all the rows follows the real size closely
+    from one palette to the next (their ratio moves by 0.1 to 0.4% between
+    neighbouring ks on the photos and graphics of ../shared/corpus/public),
+    while a gain measured anew on each palette's sample moves the estimate
+    by 1 to 2%: a search that estimates many palettes of one picture keeps
+    the first gain measured at each level in `gains`.
 
     Parameters
     ----------
     indices, palette, speed, keep_order
         As for :func:`image_data`.
+    gains : dict, optional
+        The gain by deflate level from earlier estimates of the same
+        picture at the same bit depth; a level it lacks is measured and
+        added to it.
 
     Returns
     -------
@@ -338,7 +349,7 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     """
     height, width = indices.shape
     size = (-(-width * bit_depth_for(len(palette)) // 8) + 1) * height
-    sampled = _trial_rows(height, width + 1)
+    sampled = _trial_rows(height, width + 1, _ESTIMATE_BYTES)
     layouts = _layouts(indices if len(sampled) == height else indices[sampled], palette,
                        keep_order)
     trials = _on_two_threads([lambda rows=rows: len(compress(rows, _TRIAL_LEVEL))
@@ -346,11 +357,14 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     best = min(range(len(layouts)), key=lambda i: (trials[i], i))
     rows = layouts[best][2]
     level = final_level(size, rows.nbytes / trials[best], speed)
-    part = rows[_trial_rows(len(rows), rows.shape[1],
-                            min(max(rows.nbytes // 8, _ESTIMATE_FROM), _ESTIMATE_UP_TO))]
-    gains = _on_two_threads([lambda: len(compress(part, level)),
-                             lambda: len(compress(part, _TRIAL_LEVEL))])
-    return trials[best] * height / len(sampled) * gains[0] / gains[1], level
+    gains = {} if gains is None else gains
+    if level not in gains:
+        part = rows[_trial_rows(len(rows), rows.shape[1],
+                                min(max(rows.nbytes // 8, _GAIN_FROM), _GAIN_UP_TO))]
+        final, trial = _on_two_threads([lambda: len(compress(part, level)),
+                                        lambda: len(compress(part, _TRIAL_LEVEL))])
+        gains[level] = final / trial
+    return trials[best] * height / len(sampled) * gains[level], level
 
 
 def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):

@@ -92,8 +92,17 @@ class PaletteImage:
                                   speed=speed, keep_order=keep_order)
         return stream.getvalue()
 
-    def estimated_png_size(self, *, speed=DEFAULT_SPEED):
+    def estimated_png_size(self, *, speed=DEFAULT_SPEED, gains=None):
         """Estimate the length of :meth:`to_png` from its fast trial compression.
+
+        Parameters
+        ----------
+        speed : int
+            As for :meth:`to_png`.
+        gains : dict, optional
+            The final deflate level's gain over the trial's, by level, kept
+            from earlier estimates at the same bit depth (see
+            :func:`layout.estimated_size`); filled in as measured.
 
         Returns
         -------
@@ -103,4 +112,5 @@ class PaletteImage:
         level : int
             The deflate level :meth:`to_png` compresses the image data at.
         """
-        return pngfile.estimated_size(self.indices, self.palette, color=self.color, speed=speed)
+        return pngfile.estimated_size(self.indices, self.palette, color=self.color, speed=speed,
+                                      gains=gains)

@@ -71,7 +71,8 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     png.write_chunks(stream, _chunks(indices.shape, palette[order], depth, color, data))
 
 
-def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_order=False):
+def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_order=False,
+                   gains=None):
     """Estimate the bytes :func:`write_palette_png` would write, from fast trials alone.
 
     The chunks are counted exactly, the image data as
@@ -81,6 +82,8 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     ----------
     indices, palette, color, speed, keep_order
         As for :func:`write_palette_png`.
+    gains : dict, optional
+        As for :func:`layout.estimated_size`.
 
     Returns
     -------
@@ -95,7 +98,8 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
         As :func:`write_palette_png`.
     """
     indices, palette = _checked(indices, palette)
-    data, level = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order)
+    data, level = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order,
+                                        gains=gains)
     framing = len(SIGNATURE) + sum(12 + len(body)
                                     for _, body in _chunks(indices.shape, palette, 8, color, b""))
     return framing + data, level

@@ -55,6 +55,10 @@ _RATIO = 1.0
 # How far apart, in log2, the estimates of neighbouring ks often err: 1%.
 _NOISE = math.log2(1.01)
 
+# How far a calibrated estimate is often off the real size, in log2: 0.4%
+# within a few ks of a k compressed for real (see _Search.calibrated).
+_CALIBRATED_NOISE = math.log2(1.004)
+
 # Real compressions placed by the estimates before the real sizes alone
 # narrow the bracket: 2 to 4 on the pictures of ../shared/corpus/public.
 _GUIDED = 5
@@ -309,7 +313,7 @@ def _corrected(lo, hi, known, model):
     return hi - 1
 
 
-def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3):
+def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle=None):
     """Shrink a bracket to two adjacent ks.
 
     Each k tried is placed where the measured values predict the target
@@ -335,11 +339,14 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3):
         k -> a prediction of the value, for every k (see :func:`_corrected`).
     patience : int
         Moves of the same end in a row before bisecting, without a model.
+    settle : callable, optional
+        k -> bool: a k tried for which it is true ends the narrowing at
+        once, as (k, k).
 
     Returns
     -------
     (lo, hi)
-        With hi = lo + 1, the same invariant.
+        With hi = lo + 1, the same invariant; or (k, k) for a k settled.
     """
     known = {k: value(k) for k in {*seen, lo, hi} if k >= 2 and k >= lo}
     moved = []
@@ -350,6 +357,8 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3):
         else:
             k = _predict(lo, hi, known, slope, model)
         known[k] = value(k)
+        if settle is not None and settle(k):
+            return k, k
         if above(k):
             hi = k
         else:
@@ -498,11 +507,13 @@ def _search_size_estimated(search, budget, max_colors):
 
 
 def _nearest_budget(search, budget, lo, hi, max_colors):
-    """Of the two adjacent ks the estimates place around the budget, the doubtful one in (lo, hi).
+    """The k in (lo, hi) to compress next: the estimates place the budget's crossing there.
 
-    hi = max_colors + 1 stands for "none over the budget yet".  The ks
-    estimated so far narrow the estimates' bracket first, then
-    :func:`_narrow` places new ones.
+    A k estimated within the estimates' noise of the budget, or else of
+    the two adjacent ks the estimates place around the budget, the
+    doubtful one.  hi = max_colors + 1 stands for "none over the budget
+    yet".  The ks estimated so far narrow the estimates' bracket first,
+    then :func:`_narrow` places new ones.
     """
     def value(k):
         return math.log2(search.calibrated(k) / budget)
@@ -515,6 +526,15 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
                and (value(k) <= _NOISE if k == hi - 1 else value(k) >= -_NOISE)]
     if closing:
         return min(closing, key=lambda k: abs(value(k)))
+    # A k estimated within the estimates' noise of the budget is as likely
+    # to fit as its neighbours: estimating them would not tell which one is
+    # the answer, and its real size will calibrate theirs.  Once a real size
+    # calibrates them, the noise is smaller than the step between ks.
+    noise = _CALIBRATED_NOISE if search.sizes else _NOISE
+    settled = [k for k in search.estimates if lo < k < hi and k <= max_colors
+               and abs(value(k)) <= noise]
+    if settled:
+        return min(settled, key=lambda k: (abs(value(k)), k))
     top = hi
     if hi > max_colors:
         if value(max_colors) <= 0:
@@ -526,6 +546,7 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
     # from one side for a few ks, and still land nearer it than a bisection
     # (whose k-means is as dear) would.
     pair = _narrow(low, top, value, lambda k: value(k) > 0, _SIZE_EXPONENT,
-                   seen=list(search.estimates), patience=5)
+                   seen=list(search.estimates), patience=5,
+                   settle=lambda k: abs(value(k)) <= noise)
     inside = [k for k in pair if lo < k < hi]
     return min(inside, key=lambda k: abs(value(k)))
