@@ -92,9 +92,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         fixed k: ``k="auto"`` does not dither.
     speed : int
         Effort, in pngquant's sense: 1 (smallest file, slowest) to 10
-        (fastest); sets both the palette search and the compression.
-        ``k="auto"`` searches and compresses at the default effort, whatever
-        `speed` is (it is still checked).
+        (fastest); sets both the palette search and the compression, with
+        ``k="auto"`` as well (see :func:`quantizer.choose_k`).
     target_psnr, max_bytes, max_colors
         The target of ``k="auto"``; the sizes measured include the color
         chunks.
@@ -140,7 +139,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
                                         color="keep" if keep_profile else "srgb", strict=strict)
     if auto:
         choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
-                          max_colors=max_colors, color=tags or None, space=space)
+                          max_colors=max_colors, color=tags or None, space=space, speed=speed)
         image, k, trials = choice.image, choice.k, choice.trials
 
         def produce():

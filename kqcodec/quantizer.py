@@ -44,17 +44,11 @@ K_RANGE = range(2, 257)
 # its ks; see choose_k).
 _LLOYD_GAIN = 0.6
 
-# A size search places its ks by size estimates from this many pixels on.
-# On smaller pictures a real compression costs little more than an estimate
-# (whose sample at the final level is a quarter to all of the data), and
-# the search compresses every k it tries: fewer ks, less time on the icons
-# of ../shared/corpus/public.
-_ESTIMATED_FROM = 1 << 17
-
-# The final deflate level's gain over the trial's changes with k: from
-# k = 256 to k = 45 it grows by up to 7% on the photos of
-# ../shared/corpus/public.  A size search measures it again when k moves
-# by more than this factor from where it was measured.
+# The final deflate level's gain over the trial's changes with k: on
+# ../shared/corpus/public/seed_image_square.png the gain measured at
+# k = 256 put the estimate at k = 38 7% above the real size.  A size
+# search measures it again when k moves by more than this factor from
+# where it was measured.
 _SAME_GAIN = 1.25
 
 #: Weight of the Oklab distance beside the RGB one in the ``rgb+oklab``
@@ -179,8 +173,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         than edges and texture, which hide errors).
     speed : int
         Search effort, 1 (best palette, slowest) to 10 (fastest).  The
-        compression effort is given when writing (:meth:`PaletteImage.to_png`).
-        ``k="auto"`` searches at the default effort whatever `speed` is.
+        compression effort is given when writing (:meth:`PaletteImage.to_png`),
+        except with ``k="auto"``, whose search measures the files as
+        written at this speed (see :func:`choose_k`).
     target_psnr, max_bytes, max_colors
         The target of ``k="auto"``; see :func:`choose_k`.  ``k="auto"`` does
         not dither: `dither` must be 0 with it.
@@ -207,7 +202,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         if check_strength(dither):
             raise UsageError("dither goes with a fixed k")
         return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
-                        max_colors=max_colors, histogram=histogram, space=space).image
+                        max_colors=max_colors, histogram=histogram, space=space,
+                        speed=speed).image
     if target_psnr is not None or max_bytes is not None:
         raise UsageError("a target PSNR or size goes with k='auto'")
     k = check_k(k)
@@ -346,7 +342,7 @@ def _as_pixels(image):
 
 
 def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histogram=None,
-             color=None, space="rgb"):
+             color=None, space="rgb", speed=DEFAULT_SPEED):
     """Quantize to the palette size that meets a PSNR target or a size budget.
 
     The histogram is computed once, each k tried is warm-started from the
@@ -371,6 +367,11 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
     space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
         Where the palette search measures distances (see :func:`quantize`);
         the target is PSNR whatever the space.
+    speed : int
+        1 (smallest files, slowest) to 10 (fastest): the effort of the
+        first clustering and of every file's compression, as for
+        :func:`quantize` and :meth:`PaletteImage.to_png`; the answer's
+        ``data`` is compressed at it.
 
     Returns
     -------
@@ -387,6 +388,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         For bad pixels or targets.
     """
     pixels = _check_pixels(_as_pixels(pixels))
+    speed = check_speed(speed)
     hist = histogram if histogram is not None else prepare(pixels)
 
     check_space(space)
@@ -397,13 +399,13 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
     # to start the others from: at the fastest speed it costs two thirds as
     # much, and the ks warm-started from it lose nothing (within 0.03 dB on
     # five pictures of ../shared/corpus/public at k = 45).
-    first_speed = max(SPEEDS) if max_bytes is not None else DEFAULT_SPEED
+    first_speed = max(SPEEDS) if max_bytes is not None else speed
 
-    def encode_at(k, near, speed=None):
-        if speed is None:
-            speed = first_speed if near is None else DEFAULT_SPEED
+    def encode_at(k, near, effort=None):
+        if effort is None:
+            effort = first_speed if near is None else speed
         image, labels[k] = _quantize(hist, k, space=space, init=labels.get(near), weights=weights,
-                                     speed=speed)
+                                     speed=effort)
         return replace(image, color=color)
 
     curve = []
@@ -438,20 +440,20 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         near, kept = gains.get(depth, (0, None))
         if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
             near, kept = gains[depth] = (colors, {})
-        size, level = image.estimated_png_size(gains=kept)
+        size, level = image.estimated_png_size(speed=speed, gains=kept)
         return size, (depth, level)
 
-    estimated = pixels.shape[0] * pixels.shape[1] >= _ESTIMATED_FROM
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size if estimated else None)
-    if choice.k == max_colors and first_speed != DEFAULT_SPEED and len(hist.colors) > max_colors:
-        # The whole palette fits: it is the answer, so it gets the default
-        # speed's search, as `quantize` would give it, if that file fits too.
-        image = encode_at(max_colors, None, DEFAULT_SPEED)
-        data = image.to_png()
+                    estimate_size=estimate_size,
+                    write=lambda image: image.to_png(speed=speed))
+    if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
+        # The whole palette fits: it is the answer, so it gets the search
+        # `quantize` would give it at this speed, if that file fits too.
+        image = encode_at(max_colors, None, speed)
+        data = image.to_png(speed=speed)
         if len(data) <= max_bytes:
             trial = Trial(max_colors, len(image.palette), image.psnr, len(data), image.palette)
             choice = Choice(max_colors, image, data, image.psnr, choice.trials + (trial,))

@@ -75,8 +75,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         Refuse a PNG that breaks any rule; see :func:`imageio.read_image`.
     speed : int
         Effort, 1 (smallest files) to 10 (fastest), as for ``encode``; the
-        search of `target_psnr` runs at the default effort, as
-        ``encode -k auto`` does.
+        search of `target_psnr` too, as ``encode -k auto --speed`` does.
     target_psnr : float, optional
         Also search every k from 2 to `max_colors` for the smallest whose
         file reaches this PSNR, and add its row (see :func:`report`).
@@ -135,12 +134,12 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     if target_psnr is not None:
         rows.append(_searched_row(path, pixels, hist, tags, target_psnr, max_colors, space,
                                   out=out, stem=stem, name=name, known=known, metrics=metrics,
-                                  force=force))
+                                  force=force, speed=speed))
     return tables.frame(rows, metrics)
 
 
 def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, stem, name,
-                  known, metrics, force):
+                  known, metrics, force, speed):
     """The row of the k the PSNR search chooses, its file as ``encode -k auto`` writes it.
 
     Out of reach, the row is the search's largest palette: its PSNR says how
@@ -149,7 +148,7 @@ def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, s
     start = time.perf_counter()
     try:
         choice = quantizer.choose_k(pixels, target_psnr=target, max_colors=max_colors,
-                                    histogram=hist, color=tags or None, space=space)
+                                    histogram=hist, color=tags or None, space=space, speed=speed)
     except TargetError as exc:
         choice = exc.closest
     relative = f"{stem.as_posix()}_k{choice.k}_psnr{target:g}.png"
@@ -287,7 +286,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     target_psnr : float, optional
         Also find, for each picture, the smallest k from 2 to `max_colors`
         whose file reaches this PSNR, by the search of ``encode -k auto``
-        (at the default effort, without dithering), and write that file as
+        (at `speed`, without dithering), and write that file as
         ``<stem>_k<k>_psnr<target>.png``.  Its row carries the target in the
         ``target_psnr`` column (empty on the rows of `ks`): that k reaches
         the target and k - 1, as the search encoded it, does not.  When no

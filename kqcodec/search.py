@@ -152,9 +152,10 @@ def check_target(target_psnr=None, max_bytes=None):
 class _Search:
     """The encodings made so far at each k, and how to make one more."""
 
-    def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None):
+    def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None):
         self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
         self.estimate = estimate
+        self.write = write if write is not None else (lambda image: image.to_png())
         self.images, self.psnrs, self.sizes, self.files = {}, {}, {}, {}
         self.estimates, self.kinds = {}, {}
         self.order = []
@@ -189,7 +190,7 @@ class _Search:
     def data(self, k):
         """The PNG file at k (kept: the search's answer is one of them)."""
         if k not in self.files:
-            self.files[k] = self.image(k).to_png()
+            self.files[k] = self.write(self.image(k))
             self.sizes[k] = len(self.files[k])
         return self.files[k]
 
@@ -368,7 +369,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
 
 
 def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
-           predict_psnr=None, estimate_size=None):
+           predict_psnr=None, estimate_size=None, write=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -401,6 +402,9 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         on the ks it compresses for real, and compresses only those near
         the budget.  Like `predict_psnr` it only guides the search: the
         answer and its neighbour are compressed for real.
+    write : callable, optional
+        ``write(image)`` returns the PNG file of an image, as the answer
+        will be written; ``image.to_png()`` if None.
 
     Returns
     -------
@@ -422,7 +426,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
-                     estimate_size)
+                     estimate_size, write)
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:

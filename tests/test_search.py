@@ -272,3 +272,21 @@ def test_a_budget_every_color_fits_gets_the_plain_encoding(coffee):
     choice = quantizer.choose_k(coffee, max_bytes=len(plain) + 1000)
     assert choice.k == 256
     assert choice.data == plain
+
+
+def test_the_search_writes_at_the_speed_asked(tmp_path, pictures, coffee):
+    # At speed 10 every file the search measures is compressed as speed 10
+    # compresses it, so the budget holds for the file written at that speed.
+    budget = 60_000
+    choice = quantizer.choose_k(coffee, max_bytes=budget, speed=10)
+    real = {t.k: t.size for t in choice.trials if t.size is not None}
+    assert len(choice.data) == real[choice.k] <= budget < real[choice.k + 1]
+    assert choice.data == choice.image.to_png(speed=10)
+    assert choice.data != choice.image.to_png()
+    # The CLI's --speed reaches the search.
+    dest = tmp_path / "out.png"
+    code, _, err = run("encode", pictures["skimage_coffee"], dest, "-k", "auto",
+                       "--max-bytes", str(budget), "--speed", "10")
+    assert code == 0, err
+    api = kqcodec.encode(pictures["skimage_coffee"], None, "auto", max_bytes=budget, speed=10)
+    assert dest.read_bytes() == api.data
