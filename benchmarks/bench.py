@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / 'shared/corpus/public'
 METHODS = ('kqcodec', 'kqcodec-s10', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
            'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither', 'kqcodec-perceptual',
-           'kqcodec-perceptual-dither', 'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
+           'kqcodec-perceptual-dither', 'kqcodec-oklab-reuse', 'kqcodec-oklab-reuse-s1', 'pngquant-s1', 'pngquant', 'pngquant-fs', 'pngquant3',
            'pillow-mediancut', 'pillow-fastoctree', 'notebook', 'kqcodec-sklearn')
 # kqcodec's modes: the options each adds to `kqcodec encode`.
 KQCODEC_OPTIONS = {
@@ -52,6 +52,8 @@ KQCODEC_OPTIONS = {
     'kqcodec-rgb+oklab-dither': ['--space', 'rgb+oklab', '--dither'],
     'kqcodec-perceptual': ['--space', 'perceptual'],
     'kqcodec-perceptual-dither': ['--space', 'perceptual', '--dither'],
+    'kqcodec-oklab-reuse': ['--space', 'oklab', '--reuse'],
+    'kqcodec-oklab-reuse-s1': ['--space', 'oklab', '--reuse', '--speed', '1'],
     # The library route for the same weighted colors: scikit-learn's KMeans.
     'kqcodec-sklearn': ['--engine', 'sklearn'],
 }
@@ -548,7 +550,8 @@ def rate_distortion(ok):
     print(table.reset_index().to_string(index=False))
     modes = [m for m in ('kqcodec', 'kqcodec-dither', 'kqcodec-oklab', 'kqcodec-oklab-dither',
                          'kqcodec-rgb+oklab', 'kqcodec-rgb+oklab-dither', 'kqcodec-perceptual',
-                         'kqcodec-perceptual-dither') if m in methods]
+                         'kqcodec-perceptual-dither', 'kqcodec-oklab-reuse',
+                         'kqcodec-oklab-reuse-s1') if m in methods]
     anchors = [m for m in ('pngquant-fs', 'pngquant-s1', 'kqcodec') if m in methods]
     rows = []
     for image, group in ok.groupby('image', sort=False):
@@ -713,6 +716,8 @@ PERCEPTUAL_NAMES = {
     'kqcodec-rgb+oklab-dither': 'kqcodec `--space rgb+oklab --dither`',
     'kqcodec-perceptual': 'kqcodec `--space perceptual`',
     'kqcodec-perceptual-dither': 'kqcodec `--space perceptual --dither`',
+    'kqcodec-oklab-reuse': 'kqcodec `--space oklab --reuse`',
+    'kqcodec-oklab-reuse-s1': 'kqcodec `--space oklab --reuse --speed 1`',
     'pngquant-s1': 'pngquant `--nofs --speed 1`', 'pngquant-fs': 'pngquant default (dithered)'}
 
 
@@ -747,7 +752,8 @@ def perceptual_tables(ok):
     lines += ['', f'| per picture, median | {head} |', '|---|' + '---|' * len(ks)]
     for m, o in (('kqcodec-dither', 'pngquant-fs'), ('kqcodec-rgb+oklab-dither', 'pngquant-fs'),
                  ('kqcodec-oklab', 'kqcodec'), ('kqcodec-rgb+oklab', 'kqcodec'),
-             ('kqcodec-perceptual', 'kqcodec'), ('kqcodec-perceptual', 'kqcodec-oklab')):
+             ('kqcodec-perceptual', 'kqcodec'), ('kqcodec-perceptual', 'kqcodec-oklab'),
+             ('kqcodec-oklab-reuse', 'kqcodec-oklab'), ('kqcodec-oklab-reuse-s1', 'kqcodec-oklab')):
         both = _pairs(ok, m, o)
         if both.empty:
             continue

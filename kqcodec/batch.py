@@ -16,7 +16,7 @@ from .errors import (InputError, KqcodecError, NotSmallerError, OutputExistsErro
                      WriteError)
 from .quantizer import shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
-from .dither import check_strength
+from .dither import check_reuse, check_strength
 from .scan import find_images, free_stem
 from .workers import run_jobs, worker_count
 
@@ -157,7 +157,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
                  shared=False, force=False, skip_if_larger=False, max_pixels=MAX_PIXELS, seed=0,
                  engine="kqcodec", target_psnr=None, max_bytes=None, max_colors=256,
                  keep_profile=False, space="rgb", strict=False, dither=0.0,
-                 speed=DEFAULT_SPEED):
+                 speed=DEFAULT_SPEED, reuse=0.0):
     """Encode many pictures into `out_dir`, yielding one :class:`Outcome` each.
 
     Parameters
@@ -186,6 +186,8 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         As for :func:`codec.encode`; a shared palette is not dithered (only
         `dither` 0 goes with `shared`) and is searched at the default
         effort, `speed` setting the compression.
+    reuse
+        As for :func:`codec.encode`; not with `shared`.
 
     Yields
     ------
@@ -199,6 +201,8 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     """
     if shared and check_strength(dither):
         raise UsageError("--dither does not go with --shared-palette")
+    if shared and check_reuse(reuse):
+        raise UsageError("--reuse does not go with --shared-palette")
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
     workers = worker_count(jobs, len(pairs))
     if not shared:
@@ -206,7 +210,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             seed=seed, force=force, max_pixels=max_pixels, engine=engine, target_psnr=target_psnr,
             max_bytes=max_bytes, max_colors=max_colors, skip_if_larger=skip_if_larger,
             keep_profile=keep_profile, space=space, strict=strict, dither=dither,
-            speed=speed))
+            speed=speed, reuse=reuse))
         yield from run_jobs(_encode_job, [(s, d, options) for s, d in pairs], workers=workers,
                             progress=progress, desc="encode")
         return

@@ -123,6 +123,17 @@ def _add_dither(sub):
                           "lower PSNR")
 
 
+def reuse_value(text):
+    """Parse a reuse margin, 0..16 Oklab levels."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the margin must be a number, not {text!r}") from None
+    if not 0.0 <= value <= 16.0:
+        raise argparse.ArgumentTypeError(f"the margin must be from 0 to 16, not {text}")
+    return value
+
+
 def _add_space(sub):
     sub.add_argument("--space", choices=SPACES, default="rgb",
                      help="where the palette search measures color distances: rgb (default) "
@@ -214,6 +225,12 @@ def build_parser():
                           "(default: convert a picture with a non-sRGB profile to sRGB first)")
     _add_space(enc)
     _add_dither(enc)
+    enc.add_argument("--reuse", type=reuse_value, nargs="?", const=1.0, default=0.0,
+                     metavar="MARGIN",
+                     help="let a pixel repeat its left or upper neighbour's color when that is "
+                          "at most MARGIN Oklab levels (x255) farther than its nearest, 3 times "
+                          "that on edges and texture (1 if given alone); default 0: nearest "
+                          "color. Smaller files, slightly lower fidelity; not with --dither")
     _add_speed(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
@@ -366,7 +383,7 @@ def _encode(args):
                           max_colors=args.max_colors or 256,
                           skip_if_larger=args.skip_if_larger, keep_profile=args.keep_profile,
                           space=args.space, strict=args.strict, dither=args.dither,
-                          speed=args.speed)
+                          speed=args.speed, reuse=args.reuse)
     if to_stdout:
         # The whole file is ready: nothing half-written reaches the pipe.
         sys.stdout.buffer.write(result.data)
@@ -406,7 +423,8 @@ def _encode_batch(args):
             max_pixels=args.max_pixels, seed=args.seed, engine=args.engine,
             target_psnr=args.target_psnr, max_bytes=args.max_bytes,
             max_colors=args.max_colors or 256, keep_profile=args.keep_profile,
-            space=args.space, strict=args.strict, dither=args.dither, speed=args.speed):
+            space=args.space, strict=args.strict, dither=args.dither, speed=args.speed,
+            reuse=args.reuse):
         outcomes.append(outcome)
         if outcome.status == "failed":
             workers.say(f"kqcodec: error: {outcome.message}")

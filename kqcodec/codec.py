@@ -12,7 +12,7 @@ from . import imageio, pngfile
 from .errors import NotSmallerError, UsageError
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
-from .dither import check_strength
+from .dither import check_reuse, check_strength
 from .quantizer import check_k, check_space, check_speed, choose_k, prepare, quantize, remap
 from .safefile import atomic_output, check_input, check_output
 from .search import check_target
@@ -56,7 +56,7 @@ class Encoding(PaletteImage):
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
            engine="kqcodec", keep_profile=False, space="rgb", strict=False, dither=0.0,
            speed=DEFAULT_SPEED, target_psnr=None, max_bytes=None, max_colors=256,
-           skip_if_larger=False):
+           skip_if_larger=False, reuse=0.0):
     """Read a picture, quantize it and write a palette PNG.
 
     Parameters
@@ -100,6 +100,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     skip_if_larger : bool
         Write nothing, and raise :class:`NotSmallerError`, when the PNG
         would not be smaller than the input file.
+    reuse : float
+        Margin in Oklab levels within which a pixel repeats a neighbour's
+        entry; see :func:`quantize`.  Only with a fixed k, without `dither`.
 
     Returns
     -------
@@ -128,6 +131,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     check_space(space)
     if check_strength(dither) and auto:
         raise UsageError("--dither goes with a fixed k")
+    if check_reuse(reuse) and auto:
+        raise UsageError("--reuse goes with a fixed k")
     speed = check_speed(speed)
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if not in_memory:
@@ -146,7 +151,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
             return choice.data
     else:
         image = replace(quantize(pixels, k, seed=seed, engine=engine, space=space,
-                                 dither=dither, speed=speed),
+                                 dither=dither, speed=speed, reuse=reuse),
                         color=tags or None)
         trials = ()
 

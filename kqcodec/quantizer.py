@@ -14,7 +14,7 @@ import numpy as np
 
 from . import oklab
 from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
-from .dither import check_strength, dither_indices, visibility
+from .dither import check_reuse, check_strength, dither_indices, reuse_indices, visibility
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
@@ -139,7 +139,7 @@ def _entries(centres, channels, space="rgb"):
 
 
 def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb", dither=0.0,
-             speed=DEFAULT_SPEED, target_psnr=None, max_bytes=None, max_colors=256):
+             speed=DEFAULT_SPEED, target_psnr=None, max_bytes=None, max_colors=256, reuse=0.0):
     """Reduce an image to at most k colors by weighted k-means.
 
     Parameters
@@ -179,6 +179,11 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     target_psnr, max_bytes, max_colors
         The target of ``k="auto"``; see :func:`choose_k`.  ``k="auto"`` does
         not dither: `dither` must be 0 with it.
+    reuse : float
+        Margin, in Oklab levels (0..16), within which a pixel takes its left
+        or upper neighbour's entry instead of its nearest: smaller files for
+        a small, mostly hidden error (see :func:`dither.reuse_indices`).  0,
+        the default, keeps nearest mapping.  Not with `dither` nor ``k="auto"``.
 
     Returns
     -------
@@ -187,7 +192,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         fewer colors is kept exactly.  Every pixel maps to the nearest
         rounded entry in Euclidean distance in `space` (premultiplied by
         alpha for RGBA).  With `dither`, the indices come from error
-        diffusion instead (see :mod:`dither`), with the same palette.
+        diffusion instead (see :mod:`dither`), with the same palette; with
+        `reuse`, some pixels take a neighbour's entry.
 
     Raises
     ------
@@ -201,6 +207,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
             raise UsageError("k='auto' searches with kqcodec's own engine")
         if check_strength(dither):
             raise UsageError("dither goes with a fixed k")
+        if check_reuse(reuse):
+            raise UsageError("reuse goes with a fixed k")
         return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
                         max_colors=max_colors, histogram=histogram, space=space,
                         speed=speed).image
@@ -211,6 +219,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     check_space(space)
     dither = check_strength(dither)
+    if check_reuse(reuse) and dither:
+        raise UsageError("reuse does not go with dither")
     pixels = _check_pixels(pixels)
     check_speed(speed)
     if not 0 <= seed < 2**32:
@@ -220,6 +230,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
                       weights=_search_weights(pixels, hist, space))[0]
     if dither:
         indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
+        image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
+    elif reuse:
+        indices = reuse_indices(pixels, image.palette, image.indices, reuse, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
     return image
 

@@ -214,3 +214,18 @@ def test_dither_and_space_through_the_command(tmp_path, pictures):
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
                       "--dither", "1.5")
     assert code == 2 and "the strength must be from 0 to 1" in err
+
+
+def test_reuse_through_the_command(tmp_path, pictures):
+    out = tmp_path / "r.png"
+    assert main(["encode", str(pictures["skimage_rocket"]), str(out), "-k", "64", "--space",
+                 "oklab", "--reuse"]) == 0
+    expected = quantizer.quantize(kqcodec.read_image(pictures["skimage_rocket"]), 64,
+                                  space="oklab", reuse=1.0)
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected.to_pixels())
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
+                      "--reuse", "1", "--dither")
+    assert code == 2 and "reuse does not go with dither" in one_line(err)
+    code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "y.png", "-k", "16",
+                      "--reuse", "20")
+    assert code == 2 and "the margin must be from 0 to 16" in err

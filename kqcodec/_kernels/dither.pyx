@@ -160,6 +160,90 @@ cdef void _diffuse(const float[:, :, ::1] target, const float[:, ::1] palette,
         below = swap
 
 
+def follow_neighbours(const float[:, :, ::1] target, const float[:, ::1] palette,
+                      const unsigned char[:, ::1] base, const float[:, ::1] margin,
+                      const int[::1] group, unsigned char[:, ::1] out):
+    """Map pixels to their nearest entry, or to a neighbour's entry that is nearly as close.
+
+    One pass in raster order.  A pixel takes the entry of its left or upper
+    neighbour (already mapped) when that entry's distance from it is within
+    `margin` of its base entry's distance; of the two, the closer (the left
+    one on a tie).  Repeating a neighbour's index is what deflate and the
+    PNG filters encode cheaply.
+
+    Parameters
+    ----------
+    target : (H, W, 3) float32 C-contiguous array
+        Pixel colors in the space distances are measured in.
+    palette : (P, 3) float32 C-contiguous array
+        Entries in the same space.
+    base : (H, W) uint8 C-contiguous array
+        Each pixel's nearest entry.
+    margin : (H, W) float32 C-contiguous array
+        How much farther than its base entry a pixel's entry may be; 0 keeps
+        the base entry.
+    group : (P,) int32 array
+        A pixel only takes an entry of its base entry's group (same alpha).
+    out : (H, W) uint8 C-contiguous array
+        Receives the entry of every pixel (allocated by the caller).
+    """
+    cdef Py_ssize_t h = target.shape[0]
+    cdef Py_ssize_t w = target.shape[1]
+    cdef Py_ssize_t p = palette.shape[0]
+    if target.shape[2] != 3 or palette.shape[1] != 3 or p == 0 or p > 256:
+        raise ValueError("target must be (H, W, 3) and palette (P, 3), 1 <= P <= 256")
+    if (base.shape[0] != h or base.shape[1] != w or margin.shape[0] != h
+            or margin.shape[1] != w or out.shape[0] != h or out.shape[1] != w
+            or group.shape[0] != p):
+        raise ValueError("base, margin, out must be (H, W); group (P,)")
+    with nogil:
+        _follow(target, palette, base, margin, group, out)
+
+
+cdef inline float _distance(const float[:, :, ::1] target, Py_ssize_t y, Py_ssize_t x,
+                            const float[:, ::1] palette, Py_ssize_t j) noexcept nogil:
+    cdef float d = 0
+    cdef float diff
+    cdef Py_ssize_t c
+    for c in range(3):
+        diff = target[y, x, c] - palette[j, c]
+        d = d + diff * diff
+    return sqrtf(d)
+
+
+cdef void _follow(const float[:, :, ::1] target, const float[:, ::1] palette,
+                  const unsigned char[:, ::1] base, const float[:, ::1] margin,
+                  const int[::1] group, unsigned char[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t h = target.shape[0]
+    cdef Py_ssize_t w = target.shape[1]
+    cdef Py_ssize_t y, x, g, j, best
+    cdef float m, limit, d, dbest
+    for y in range(h):
+        for x in range(w):
+            g = base[y, x]
+            m = margin[y, x]
+            out[y, x] = <unsigned char>g
+            if m <= 0:
+                continue
+            limit = _distance(target, y, x, palette, g) + m
+            best = g
+            dbest = limit
+            if x > 0:
+                j = out[y, x - 1]
+                if j != g and group[j] == group[g]:
+                    d = _distance(target, y, x, palette, j)
+                    if d <= dbest:
+                        best = j
+                        dbest = d
+            if y > 0:
+                j = out[y - 1, x]
+                if j != g and j != best and group[j] == group[g]:
+                    d = _distance(target, y, x, palette, j)
+                    if d < dbest or (d <= dbest and best == g):
+                        best = j
+                        dbest = d
+            out[y, x] = <unsigned char>best
+
 
 def local_contrast(const unsigned char[:, :, ::1] pixels, unsigned char[:, ::1] out):
     """Largest channel difference between neighbours, anywhere in each pixel's 3x3 area.
