@@ -29,7 +29,9 @@ features, each color mapped to its nearest entry in those features:
   their colors in sRGB code values or in linear light, not in Oklab;
 - ``oklab, then rgb``: the Oklab palette refined by Lloyd iterations in RGB;
 - ``perceptual, masked W``: kqcodec's ``perceptual`` with another weight
-  for pixels on edges and in texture (kqcodec's is 0.3).
+  for pixels on edges and in texture (kqcodec's is 0.3);
+- ``oklab, reuse M[, edges xF]``: ``oklab`` with ``--reuse M``, the margin
+  F times as wide on edges and in texture (kqcodec's is M = 1, F = 3).
 
 Opaque pictures only.  Without --ssimulacra2-tool the PyPI port scores
 (slower; see the README on how far it is from the reference tool).
@@ -100,6 +102,13 @@ VARIANTS = {
     'perceptual, masked 0.1': ('masked', 0.1),
     'perceptual, masked 0.5': ('masked', 0.5),
     'perceptual, dither 0.5': ('perceptual', 0.5),
+    # kqcodec's --reuse (margin 1, three times that on edges and texture), and other margins.
+    'oklab, reuse 1': ('reuse', 1.0, 3.0),
+    'oklab, reuse 0.5': ('reuse', 0.5, 3.0),
+    'oklab, reuse 2': ('reuse', 2.0, 3.0),
+    'oklab, reuse 1, edges x2': ('reuse', 1.0, 2.0),
+    'oklab, reuse 1, edges x4': ('reuse', 1.0, 4.0),
+    'oklab, reuse 2, edges x1': ('reuse', 2.0, 1.0),
 }
 PNGQUANT = {'pngquant default': [], 'pngquant --nofs --speed 1': ['--nofs', '--speed', '1']}
 
@@ -155,6 +164,10 @@ def encode(pixels, hist, k, space):
         return quantizer.quantize(pixels, k, histogram=hist, space=space)
     if space[0] == 'masked':
         return masked(pixels, hist, k, space[1])
+    if space[0] == 'reuse':
+        image = quantizer.quantize(pixels, k, histogram=hist, space='oklab')
+        return PaletteImage(image.palette, dither.reuse_indices(
+            pixels, image.palette, image.indices, space[1], masked=space[2], histogram=hist))
     if isinstance(space[0], str):
         return quantizer.quantize(pixels, k, histogram=hist, space=space[0], dither=space[1])
     return candidate(hist, k, space)
