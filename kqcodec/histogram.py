@@ -37,6 +37,13 @@ class Histogram:
     _pixels: np.ndarray  # (H*W, C) uint8: the pixels counted
     _table: np.ndarray  # the hash table that finds each pixel's row in `colors`
 
+    @property
+    def pixels(self):
+        """(H*W, C) uint8 ndarray: the pixels counted, in raster order (read-only view)."""
+        view = self._pixels.view()
+        view.flags.writeable = False
+        return view
+
     def spread(self, values):
         """Give every pixel the value of its color.
 

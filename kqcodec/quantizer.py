@@ -24,6 +24,7 @@ from .nearest import Assignment
 from .paletteimage import PaletteImage
 from .pngfile import bit_depth_for
 from .search import Choice, Trial, find_k
+from .ties import follow_neighbours_within
 
 __all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
            "check_speed", "K_RANGE"]
@@ -191,9 +192,13 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         With at most k entries, transparent ones first, and its ``mse``.  An image with k or
         fewer colors is kept exactly.  Every pixel maps to the nearest
         rounded entry in Euclidean distance in `space` (premultiplied by
-        alpha for RGBA).  With `dither`, the indices come from error
-        diffusion instead (see :mod:`dither`), with the same palette; with
-        `reuse`, some pixels take a neighbour's entry.
+        alpha for RGBA), except, in the ``rgb`` space, near ties: a pixel
+        almost as near its left or upper neighbour's entry may take it,
+        for at most :data:`ties.BUDGET` more squared error over the
+        picture (see :mod:`ties`).  With `dither`, the indices come from
+        error diffusion instead (see :mod:`dither`), from the nearest
+        entries, with the same palette; with `reuse`, some pixels take a
+        neighbour's entry, from the nearest entries too.
 
     Raises
     ------
@@ -226,8 +231,10 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     if not 0 <= seed < 2**32:
         raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
     hist = histogram if histogram is not None else prepare(pixels)
+    # Error diffusion and reuse start from the nearest entries, without near ties.
     image = _quantize(hist, k, seed=seed, engine=engine, space=space, speed=speed,
-                      weights=_search_weights(pixels, hist, space))[0]
+                      weights=_search_weights(pixels, hist, space),
+                      ties=not (dither or reuse))[0]
     if dither:
         indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
@@ -238,13 +245,15 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
 
 
 def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
-              speed=DEFAULT_SPEED, weights=None):
+              speed=DEFAULT_SPEED, weights=None, ties=True):
     """The PaletteImage of a histogram at k, and each distinct color's entry.
 
     `init`: each color's entry in another quantization of the same
     histogram, to warm-start the k-means from (see
     :func:`kmeans.resize_centres`); `speed` as for :func:`quantize`;
-    `weights`: each color's weight in the search, its pixel count if None.
+    `weights`: each color's weight in the search, its pixel count if None;
+    `ties`: in the ``rgb`` space, settle near ties towards the neighbours'
+    entries (see :mod:`ties`), else every pixel keeps its nearest entry.
     Prior validation is assumed.
     """
     if len(hist.colors) <= k:
@@ -253,9 +262,12 @@ def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
         palette, labels = _cluster(hist.colors, hist.counts if weights is None else weights, k,
                                    seed=seed, engine=engine, space=space, init=init, speed=speed)
     used, per_color = _tidy(palette, labels)
-    image = PaletteImage(used, hist.spread(per_color),
-                         _mse(hist.colors, hist.counts, used[per_color]))
-    return image, per_color
+    indices = hist.spread(per_color)
+    mse = _mse(hist.colors, hist.counts, used[per_color])
+    if ties and space == "rgb" and mse > 0:
+        # Near ties go the neighbours' way: fewer bytes for at most 0.019 dB.
+        mse = follow_neighbours_within(hist.pixels, hist.shape, used, indices, mse)
+    return PaletteImage(used, indices, mse), per_color
 
 
 def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
