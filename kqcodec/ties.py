@@ -5,12 +5,13 @@ entries are nearly as close (noise on a smooth gradient, the dark background
 of a photo, the anti-aliased edge of an icon) the choice flips from pixel
 to pixel for a difference nobody sees, and each flip breaks the repeats that
 deflate compresses.  Here a pixel takes the entry of its left neighbour, or
-else of its upper one, when that entry's squared distance exceeds its
-nearest one's by at most a tolerance.  The tolerance is chosen so that the
-cheapest such changes spend a fixed share of the picture's error, and a hard
-cap on the error added keeps the PSNR within :data:`BUDGET` of the nearest
-mapping's (0.019 dB), while the files come out several percent smaller at
-the same PSNR.
+else of its upper one, when that entry has the same alpha as its nearest one
+(an opaque pixel stays opaque, a transparent one transparent) and its
+squared distance exceeds the nearest one's by at most a tolerance.  The
+tolerance is chosen so that the cheapest such changes spend a fixed share of
+the picture's error, and a hard cap on the error added keeps the PSNR within
+:data:`BUDGET` of the nearest mapping's (0.019 dB), while the files come out
+up to several percent smaller at the same PSNR.
 """
 
 import math

@@ -21,12 +21,15 @@ def candidate(pixels, width, palette, indices, i, tolerance):
     own = indices[i]
     left = indices[i - 1] if i % width else own
     up = indices[i - width] if i >= width else own
-    if left == own and up == own:
+    # Only entries of the same alpha as the pixel's own are candidates.
+    left_ok = left != own and palette[left, -1] == palette[own, -1] if len(pixels[i]) == 4 else left != own
+    up_ok = up != own and palette[up, -1] == palette[own, -1] if len(pixels[i]) == 4 else up != own
+    if not left_ok and not up_ok:
         return None
     base = distance(pixels[i], palette[own])
-    if left != own:
+    if left_ok:
         extra = distance(pixels[i], palette[left]) - base
-        if extra <= tolerance or up in (own, left):
+        if extra <= tolerance or not up_ok or up == left:
             return left, extra
     return up, distance(pixels[i], palette[up]) - base
 
@@ -42,6 +45,8 @@ def test_kernels_match_plain_python(channels, seed):
     rng = np.random.default_rng(seed)
     height, width = 9, 13
     palette = rng.integers(0, 256, (6, channels), dtype=np.uint8)
+    if channels == 4:
+        palette[:, 3] = [0, 255, 255, 255, 128, 128]  # transparent, opaque and translucent entries
     # Pixels near the entries, so that many have a close second entry.
     pixels = palette[rng.integers(0, 6, height * width)].astype(np.int64)
     pixels = np.clip(pixels + rng.integers(-60, 61, pixels.shape), 0, 255).astype(np.uint8)
@@ -82,3 +87,17 @@ def test_fewer_bytes_for_at_most_the_budgeted_error(request, picture, k):
     assert nearest_image.psnr - image.psnr <= 10 * np.log10(1 + ties.BUDGET) + 1e-9
     assert (image.indices != nearest_image.indices).any()
     assert len(image.to_png()) < len(nearest_image.to_png())
+
+
+def test_alpha_classes_are_kept():
+    # Random RGBA noise: the mean error is large, so the tolerance is too,
+    # yet no pixel changes between transparent, translucent and opaque.
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    pixels[..., 3] = rng.choice([0, 255, 200, 16], (40, 50))
+    image = quantizer.quantize(pixels, 12)
+    nearest_image = quantizer.remap(pixels, image.palette)
+    assert (image.indices != nearest_image.indices).any()
+    alpha = image.palette[image.indices][..., 3]
+    np.testing.assert_array_equal(alpha, nearest_image.palette[nearest_image.indices][..., 3])
+    assert (alpha[pixels[..., 3] == 0] == 0).all()

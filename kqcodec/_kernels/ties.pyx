@@ -34,21 +34,25 @@ cdef inline int64_t _extra(const uint8_t[:, ::1] pixels, Py_ssize_t i, Py_ssize_
                            Py_ssize_t channels, int64_t tolerance, uint8_t *other) noexcept nogil:
     """What pixel i's error grows by if it takes its left neighbour's entry, else its upper one's.
 
-    The left one is taken when within `tolerance`; -1 when both neighbours
-    have the pixel's own entry.
+    The left one is taken when within `tolerance`; -1 when neither
+    neighbour has another entry of the same alpha as the pixel's own (an
+    opaque pixel stays opaque, a transparent one transparent).
     """
     cdef uint8_t own = indices[i], left = own, up = own
+    cdef bint left_ok = False, up_ok = False
     cdef int64_t own_distance, extra
     if i % width:
         left = indices[i - 1]
+        left_ok = left != own and (channels == 3 or palette[left, 3] == palette[own, 3])
     if i >= width:
         up = indices[i - width]
-    if left == own and up == own:
+        up_ok = up != own and (channels == 3 or palette[up, 3] == palette[own, 3])
+    if not left_ok and not up_ok:
         return -1
     own_distance = _distance(pixels, i, palette, own, channels)
-    if left != own:
+    if left_ok:
         extra = _distance(pixels, i, palette, left, channels) - own_distance
-        if extra <= tolerance or up == own or up == left:
+        if extra <= tolerance or not up_ok or up == left:
             other[0] = left
             return extra
     other[0] = up
@@ -92,7 +96,8 @@ def follow_neighbours(const uint8_t[:, ::1] pixels, Py_ssize_t width, const uint
     """Give a pixel its left (else upper) neighbour's entry when that costs little more.
 
     Pixels are visited in raster order; a pixel takes the entry its left
-    neighbour now has, or else its upper neighbour's, if that entry's
+    neighbour now has, or else its upper neighbour's, if that entry has the
+    same alpha as its own (RGBA), if that entry's
     squared distance exceeds its own entry's by at most `tolerance`, and
     while the added error stays within `budget`.
 
