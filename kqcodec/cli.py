@@ -103,15 +103,20 @@ def _add_common(sub):
                           "(default %(default)s; 0 = no limit)")
 
 
-def strength_value(text):
-    """Parse a dithering strength, 0..1."""
+def _number(text, low, high, what):
+    """Parse a number from `low` to `high`; `what` names it in the error."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"the strength must be a number, not {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"the strength must be from 0 to 1, not {text}")
+        raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be from {low:g} to {high:g}, not {text}")
     return value
+
+
+def strength_value(text):
+    """Parse a dithering strength, 0..1."""
+    return _number(text, 0.0, 1.0, "the strength")
 
 
 def _add_dither(sub):
@@ -125,13 +130,16 @@ def _add_dither(sub):
 
 def reuse_value(text):
     """Parse a reuse margin, 0..16 Oklab levels."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"the margin must be a number, not {text!r}") from None
-    if not 0.0 <= value <= 16.0:
-        raise argparse.ArgumentTypeError(f"the margin must be from 0 to 16, not {text}")
-    return value
+    return _number(text, 0.0, 16.0, "the margin")
+
+
+def _add_reuse(sub):
+    sub.add_argument("--reuse", type=reuse_value, nargs="?", const=1.0, default=0.0,
+                     metavar="MARGIN",
+                     help="let a pixel repeat its left or upper neighbour's color when that is "
+                          "at most MARGIN Oklab levels (x255) farther than its nearest, 3 times "
+                          "that on edges and texture (1 if given alone); default 0: nearest "
+                          "color. Smaller files, slightly lower fidelity; not with --dither")
 
 
 def _add_space(sub):
@@ -225,12 +233,7 @@ def build_parser():
                           "(default: convert a picture with a non-sRGB profile to sRGB first)")
     _add_space(enc)
     _add_dither(enc)
-    enc.add_argument("--reuse", type=reuse_value, nargs="?", const=1.0, default=0.0,
-                     metavar="MARGIN",
-                     help="let a pixel repeat its left or upper neighbour's color when that is "
-                          "at most MARGIN Oklab levels (x255) farther than its nearest, 3 times "
-                          "that on edges and texture (1 if given alone); default 0: nearest "
-                          "color. Smaller files, slightly lower fidelity; not with --dither")
+    _add_reuse(enc)
     _add_speed(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
@@ -309,6 +312,7 @@ def build_parser():
     rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
     _add_space(rep)
     _add_dither(rep)
+    _add_reuse(rep)
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_speed(rep)
     _add_common(rep)
@@ -477,7 +481,7 @@ def _report(args):
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,
-        strict=args.strict, dither=args.dither, speed=args.speed,
+        strict=args.strict, dither=args.dither, speed=args.speed, reuse=args.reuse,
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
         scheduler=args.scheduler, resume=args.resume,
         announce=None if args.quiet else _tell,

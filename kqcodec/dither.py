@@ -74,6 +74,42 @@ def _to_space(rgb, space):
     return np.ascontiguousarray(values, np.float32)
 
 
+def _pixels_in(space, pixels, histogram=None):
+    """(H, W, 3) float32: each pixel's color in `space`.
+
+    With the picture's histogram, each distinct color is converted once and
+    spread, far faster than converting every pixel.
+    """
+    if histogram is not None and space != "srgb":
+        numbers = histogram.spread(np.arange(len(histogram.colors), dtype=np.int32))
+        return _to_space(histogram.colors[:, :3], space)[numbers]
+    return _to_space(pixels[..., :3], space)
+
+
+def _alpha_groups(palette):
+    """(P,) int32: the entries a pixel may move between share a group, their alpha."""
+    return (palette[:, 3].astype(np.int32) if palette.shape[1] == 4
+            else np.zeros(len(palette), np.int32))
+
+
+def _remap_arrays(pixels, palette, indices):
+    """The arrays of a remap that starts from the nearest `indices`, checked to match.
+
+    Raises
+    ------
+    UsageError
+        When the shapes do not go together.
+    """
+    pixels = np.asarray(pixels)
+    palette = np.asarray(palette)
+    indices = np.ascontiguousarray(indices, np.uint8)
+    if (pixels.ndim != 3 or indices.shape != pixels.shape[:2] or palette.ndim != 2
+            or palette.shape[1] != pixels.shape[2] or not 1 <= len(palette) <= 256):
+        raise UsageError(f"pixels {pixels.shape}, palette {palette.shape} and indices "
+                         f"{indices.shape} do not match")
+    return pixels, palette, indices
+
+
 def dither_map(pixels, *, low=EDGE_LOW, high=EDGE_HIGH):
     """How much error each pixel may take: 1 in smooth areas, 0 on edges and texture.
 
@@ -201,26 +237,15 @@ def reuse_indices(pixels, palette, indices, margin=1.0, *, masked=REUSE_MASKED, 
     from ._kernels.dither import follow_neighbours
 
     margin = check_reuse(margin)
-    pixels = np.asarray(pixels)
-    palette = np.asarray(palette)
-    indices = np.ascontiguousarray(indices, np.uint8)
-    if (pixels.ndim != 3 or indices.shape != pixels.shape[:2] or palette.ndim != 2
-            or palette.shape[1] != pixels.shape[2] or not 1 <= len(palette) <= 256):
-        raise UsageError(f"pixels {pixels.shape}, palette {palette.shape} and indices "
-                         f"{indices.shape} do not match")
+    pixels, palette, indices = _remap_arrays(pixels, palette, indices)
     if margin == 0 or len(palette) == 1:
         return indices.copy()
     smooth = dither_map(pixels)
     widths = np.float32(margin) * (np.float32(masked) - np.float32(masked - 1) * smooth)
     if pixels.shape[2] == 4:
         widths[pixels[..., 3] != 255] = 0
-    if histogram is not None:
-        numbers = histogram.spread(np.arange(len(histogram.colors), dtype=np.int32))
-        target = _to_space(histogram.colors[:, :3], "oklab")[numbers]
-    else:
-        target = _to_space(pixels[..., :3], "oklab")
-    group = (palette[:, 3].astype(np.int32) if palette.shape[1] == 4
-             else np.zeros(len(palette), np.int32))
+    target = _pixels_in("oklab", pixels, histogram)
+    group = _alpha_groups(palette)
     out = np.empty_like(indices)
     follow_neighbours(target, _to_space(palette[:, :3], "oklab"), indices,
                       np.ascontiguousarray(widths, np.float32), group, out)
@@ -268,23 +293,13 @@ def dither_indices(pixels, palette, indices, strength=1.0, *, space=ERROR_SPACE,
     from ._kernels.dither import floyd_steinberg
 
     strength = check_strength(strength)
-    pixels = np.asarray(pixels)
-    palette = np.asarray(palette)
-    indices = np.ascontiguousarray(indices, np.uint8)
-    if (pixels.ndim != 3 or indices.shape != pixels.shape[:2] or palette.ndim != 2
-            or palette.shape[1] != pixels.shape[2] or not 1 <= len(palette) <= 256):
-        raise UsageError(f"pixels {pixels.shape}, palette {palette.shape} and indices "
-                         f"{indices.shape} do not match")
+    pixels, palette, indices = _remap_arrays(pixels, palette, indices)
     if strength == 0 or len(palette) == 1:
         return indices.copy()
     if weight is None:
         weight = dither_map(pixels)
     weight = np.ascontiguousarray(weight * np.float32(strength), np.float32)
-    if histogram is not None and space != "srgb":
-        numbers = histogram.spread(np.arange(len(histogram.colors), dtype=np.int32))
-        target = _to_space(histogram.colors[:, :3], space)[numbers]
-    else:
-        target = _to_space(pixels[..., :3], space)
+    target = _pixels_in(space, pixels, histogram)
     entries = _to_space(palette[:, :3], space)
     gap = np.sqrt(((entries[:, None, :].astype(np.float64) - entries[None, :, :]) ** 2).sum(axis=2))
     order = np.argsort(gap, axis=1, kind="stable").astype(np.int32)
@@ -295,8 +310,7 @@ def dither_indices(pixels, palette, indices, strength=1.0, *, space=ERROR_SPACE,
     order[own, where] = first
     order[:, 0] = own
     reach = np.take_along_axis(gap, order, axis=1).astype(np.float32)
-    group = (palette[:, 3].astype(np.int32) if palette.shape[1] == 4
-             else np.zeros(len(palette), np.int32))
+    group = _alpha_groups(palette)
     low, high = float(entries.min()), float(entries.max())
     out = np.empty_like(indices)
     floyd_steinberg(target, np.ascontiguousarray(entries), indices, weight,

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as tables
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
-from .dither import check_strength
+from .dither import check_reuse, check_strength
 from .errors import (FormatError, InputError, KqcodecError, OutputExistsError, TargetError,
                      UsageError, WriteError)
 from .safefile import check_input, write_bytes
@@ -44,7 +44,7 @@ _CROP = 1024
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
                  dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED,
-                 target_psnr=None, max_colors=256):
+                 target_psnr=None, max_colors=256, reuse=0.0):
     """Encode one picture at every k, write the files, and measure them.
 
     Parameters
@@ -67,7 +67,10 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         Where the palette search measures distances (see :func:`kqcodec.quantize`).
     dither : float
         Error diffusion strength 0..1 (see :func:`kqcodec.quantize`).
-    metrics : sequence of str
+    reuse : float
+        Margin, in Oklab levels, within which a pixel repeats a neighbour's
+        entry (see :func:`kqcodec.quantize`); 0 for none.  Not with
+        `dither` nor with `target_psnr`.
         Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
         ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
         ``ssimulacra2`` column is there only when asked.
@@ -93,12 +96,13 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
     ------
     UsageError
         If a k is outside 2..256, or none is given without `target_psnr`;
-        for an unknown space or measure; for `target_psnr` with `dither`.
+        for an unknown space or measure; for `target_psnr` with `dither`
+        or `reuse`.
     """
     path = Path(path)
     name = name or path.name
     stem = Path(stem) if stem is not None else Path(path.stem)
-    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither)
+    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
     ks = _check_ks(ks, empty=target_psnr is not None)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
@@ -120,7 +124,7 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         try:
             start = time.perf_counter()
             image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space,
-                                       dither=dither, speed=speed)
+                                       dither=dither, speed=speed, reuse=reuse)
             data = replace(image, color=tags or None).to_png(speed=speed)
             _make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
@@ -172,11 +176,16 @@ def _check_ks(ks, empty=False):
     return ks
 
 
-def _check_search(target_psnr, max_colors, dither):
+def _check_search(target_psnr, max_colors, dither, reuse):
+    if check_strength(dither) and check_reuse(reuse):
+        raise UsageError("--reuse does not go with --dither")
     if target_psnr is not None:
         target_psnr = check_target(target_psnr)[0]
         if check_strength(dither):
             raise UsageError("the search for a target PSNR does not dither: "
+                             "give one or the other")
+        if check_reuse(reuse):
+            raise UsageError("the search for a target PSNR does not reuse neighbours' entries: "
                              "give one or the other")
     return target_psnr, quantizer.check_k(max_colors)
 
@@ -234,7 +243,7 @@ def _report_job(job):
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
            dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
-           announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256):
+           announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256, reuse=0.0):
     """Build the size/quality table of every picture in a folder.
 
     The table is kept in ``report.csv`` in `out` as it grows: the rows of
@@ -261,7 +270,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     progress : bool
         Show a progress bar on stderr.
     max_pixels : int or None
-    space, dither, metrics
+    space, dither, metrics, reuse
         See :func:`report_image`.
     strict : bool
         Refuse PNG pictures that break any rule; see :func:`imageio.read_image`.
@@ -316,10 +325,11 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     """
     folder = Path(folder)
     ks = _check_ks(ks)
-    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither)
+    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
     metrics = tables.check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
+    reuse = check_reuse(reuse)
     speed = quantizer.check_speed(speed)
     if scheduler is not None:
         cluster.check_address(scheduler)
@@ -336,6 +346,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     # a search is not among them: rows of another target are dropped.)
     options = dict(seed=seed, space=space, dither=dither, speed=speed, max_pixels=max_pixels,
                    strict=strict, metrics=list(metrics), max_colors=max_colors)
+    if reuse:  # absent when off: tables made before the option still resume
+        options["reuse"] = reuse
     if resume:
         _check_options(Path(out) / journal.OPTIONS, options)
     kept = (_kept_rows(store, images, names, ks, out, metrics, target_psnr) if resume
@@ -353,7 +365,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                                          force=force, seed=seed, max_pixels=max_pixels, space=space,
                                          dither=dither, metrics=metrics, strict=strict,
                                          speed=speed, target_psnr=target_psnr if search else None,
-                                         max_colors=max_colors)))
+                                         max_colors=max_colors, reuse=reuse)))
     if announce is None and progress:
         announce = _announce
     if jobs_list:
@@ -385,8 +397,8 @@ def _check_options(path, options):
     recorded = journal.load_options(path)
     if recorded is None:
         return
-    changed = [f"{key}={recorded.get(key)}" for key in sorted(options)
-               if recorded.get(key) != options[key]]
+    changed = [f"{key}={recorded.get(key)}" for key in sorted(set(options) | set(recorded))
+               if recorded.get(key) != options.get(key)]
     if changed:
         raise UsageError(f"{path.parent / journal.FILENAME}: its rows were made with "
                          f"{', '.join(changed)}; resume with the same options, or start anew")

@@ -298,3 +298,24 @@ def test_report_with_dither_writes_what_encode_writes(folder, tmp_path):
     rows = reporting.report_image(folder / "rocket.jpg", (8,), out=tmp_path, dither=0.7)
     image = kqcodec.quantize(kqcodec.read_image(folder / "rocket.jpg"), 8, dither=0.7)
     assert (tmp_path / rows["encoded_file"].iloc[0]).read_bytes() == image.to_png()
+
+
+def test_report_reuse_writes_what_encode_reuse_writes(tmp_path, pictures):
+    # The table's file at k is the one `encode -k K --reuse` writes, and
+    # the option is kept with the table: a resumed run without it is refused.
+    folder, out = tmp_path / "pics", tmp_path / "out"
+    folder.mkdir()
+    (folder / "rocket.jpg").write_bytes(pictures["skimage_rocket"].read_bytes())
+    code, _, err = run("report", folder, "--out", out, "-k", "16", "--space", "oklab",
+                       "--reuse", "--jobs", "1", "--quiet")
+    assert code == 0, err
+    written = (out / "rocket_k16.png").read_bytes()
+    encoded = kqcodec.encode(folder / "rocket.jpg", None, 16, space="oklab", reuse=1.0).data
+    assert written == encoded
+    assert written != kqcodec.encode(folder / "rocket.jpg", None, 16, space="oklab").data
+    code, _, err = run("report", folder, "--out", out, "-k", "16", "--space", "oklab",
+                       "--jobs", "1", "--quiet", "--resume")
+    assert code == 2 and "reuse" in err, err
+    code, _, err = run("report", folder, "--out", tmp_path / "o2", "-k", "16", "--reuse",
+                       "--target-psnr", "35", "--quiet")
+    assert code == 2 and "reuse" in err, err

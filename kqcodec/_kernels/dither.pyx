@@ -48,16 +48,11 @@ def floyd_steinberg(const float[:, :, ::1] target, const float[:, ::1] palette,
     out : (H, W) uint8 C-contiguous array
         Receives the entry of every pixel (allocated by the caller).
     """
-    cdef Py_ssize_t h = target.shape[0]
     cdef Py_ssize_t w = target.shape[1]
     cdef Py_ssize_t p = palette.shape[0]
-    if target.shape[2] != 3 or palette.shape[1] != 3 or p == 0 or p > 256:
-        raise ValueError("target must be (H, W, 3) and palette (P, 3), 1 <= P <= 256")
-    if (base.shape[0] != h or base.shape[1] != w or weight.shape[0] != h or weight.shape[1] != w
-            or out.shape[0] != h or out.shape[1] != w or order.shape[0] != p
-            or order.shape[1] != p or reach.shape[0] != p or reach.shape[1] != p
-            or group.shape[0] != p):
-        raise ValueError("base, weight, out must be (H, W); order, reach (P, P); group (P,)")
+    _check_remap(target, palette, base, weight, group, out, "weight")
+    if order.shape[0] != p or order.shape[1] != p or reach.shape[0] != p or reach.shape[1] != p:
+        raise ValueError("order and reach must be (P, P)")
     # Errors of the current and next rows, with a pixel of margin each side.
     cdef float *here = <float *>calloc((w + 2) * 3, sizeof(float))
     cdef float *below = <float *>calloc((w + 2) * 3, sizeof(float))
@@ -187,17 +182,24 @@ def follow_neighbours(const float[:, :, ::1] target, const float[:, ::1] palette
     out : (H, W) uint8 C-contiguous array
         Receives the entry of every pixel (allocated by the caller).
     """
+    _check_remap(target, palette, base, margin, group, out, "margin")
+    with nogil:
+        _follow(target, palette, base, margin, group, out)
+
+
+cdef _check_remap(const float[:, :, ::1] target, const float[:, ::1] palette,
+                  const unsigned char[:, ::1] base, const float[:, ::1] per_pixel,
+                  const int[::1] group, unsigned char[:, ::1] out, str name):
+    """Raise ValueError unless the arrays of a remap go together; `name` is the per-pixel one's."""
     cdef Py_ssize_t h = target.shape[0]
     cdef Py_ssize_t w = target.shape[1]
     cdef Py_ssize_t p = palette.shape[0]
     if target.shape[2] != 3 or palette.shape[1] != 3 or p == 0 or p > 256:
         raise ValueError("target must be (H, W, 3) and palette (P, 3), 1 <= P <= 256")
-    if (base.shape[0] != h or base.shape[1] != w or margin.shape[0] != h
-            or margin.shape[1] != w or out.shape[0] != h or out.shape[1] != w
+    if (base.shape[0] != h or base.shape[1] != w or per_pixel.shape[0] != h
+            or per_pixel.shape[1] != w or out.shape[0] != h or out.shape[1] != w
             or group.shape[0] != p):
-        raise ValueError("base, margin, out must be (H, W); group (P,)")
-    with nogil:
-        _follow(target, palette, base, margin, group, out)
+        raise ValueError(f"base, {name}, out must be (H, W); group (P,)")
 
 
 cdef inline float _distance(const float[:, :, ::1] target, Py_ssize_t y, Py_ssize_t x,
