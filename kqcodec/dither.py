@@ -47,6 +47,16 @@ EDGE_LOW = 16.0
 EDGE_HIGH = 48.0
 
 
+def _number(value, low, high, what):
+    """`value` as a float from `low` to `high`; `what` names it in the error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise UsageError(f"{what} must be a number from {low} to {high}, not {value!r}")
+    value = float(value)
+    if not low <= value <= high:
+        raise UsageError(f"{what} must be from {low} to {high}, not {value:g}")
+    return value
+
+
 def check_strength(strength):
     """Return `strength` as a float if it is a dithering strength, 0..1.
 
@@ -55,12 +65,7 @@ def check_strength(strength):
     UsageError
         Outside 0..1 or not a number.
     """
-    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
-        raise UsageError(f"dither strength must be a number from 0 to 1, not {strength!r}")
-    strength = float(strength)
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"dither strength must be from 0 to 1, not {strength:g}")
-    return strength
+    return _number(strength, 0, 1, "dither strength")
 
 
 def _to_space(rgb, space):
@@ -187,12 +192,7 @@ def check_reuse(margin):
     UsageError
         Outside 0..16 or not a number.
     """
-    if isinstance(margin, bool) or not isinstance(margin, (int, float, np.floating, np.integer)):
-        raise UsageError(f"reuse margin must be a number from 0 to 16, not {margin!r}")
-    margin = float(margin)
-    if not 0.0 <= margin <= 16.0:
-        raise UsageError(f"reuse margin must be from 0 to 16, not {margin:g}")
-    return margin
+    return _number(margin, 0, 16, "reuse margin")
 
 
 def reuse_indices(pixels, palette, indices, margin=1.0, *, masked=REUSE_MASKED, histogram=None):
