@@ -90,8 +90,9 @@ _TRIAL_BANDS = 16
 # second band's lost history costs more: 0.1-0.7% on photos of 1-3 MP.
 _BANDS_FROM = _LARGE_FROM
 # Up to this speed every layout of data below _MEDIUM_FROM is compressed at
-# the final level (the one-byte layout within _ONE_BYTE_MARGIN), and up to the next one, the best two of larger data when
-# the trial finds them this close: the trial cannot tell such layouts apart.
+# the final level (the one-byte layout within _ONE_BYTE_MARGIN), and up to
+# the next one, the best two of larger data when the trial finds them this
+# close: the trial cannot tell such layouts apart.
 _ALL_UP_TO_SPEED = 4
 _CLOSE_UP_TO_SPEED = 3
 _CLOSE = 0.03
