@@ -138,8 +138,9 @@ def _add_reuse(sub):
                      metavar="MARGIN",
                      help="let a pixel repeat its left or upper neighbour's color when that is "
                           "at most MARGIN Oklab levels (x255) farther than its nearest, 3 times "
-                          "that on edges and texture (1 if given alone); default 0: nearest "
-                          "color. Smaller files, slightly lower fidelity; not with --dither")
+                          "that on edges and texture (1 if given alone), with the palette "
+                          "refitted to that mapping; default 0: nearest color. Smaller files, "
+                          "slightly lower fidelity; not with --dither")
 
 
 def _add_space(sub):

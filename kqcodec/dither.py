@@ -25,7 +25,7 @@ import numpy as np
 from . import oklab
 from .errors import UsageError
 
-__all__ = ["dither_indices", "dither_map", "visibility", "check_strength", "reuse_indices",
+__all__ = ["dither_indices", "dither_map", "visibility", "check_strength", "reuse_indices", "Reuse",
            "check_reuse", "LIMIT", "FLOOR", "ERROR_SPACE", "MASKED", "REUSE_MASKED"]
 
 #: Where the error is measured and diffused: Oklab x 255 (see :mod:`oklab`).
@@ -207,6 +207,7 @@ def reuse_indices(pixels, palette, indices, margin=1.0, *, masked=REUSE_MASKED, 
     Oklab levels (Oklab x 255, Euclidean) farther from its color than its
     nearest entry; `masked` times that on edges and in texture.  Each pixel
     stays within that margin of its nearest entry, so errors do not drift.
+    :class:`Reuse` does the same for several palettes of one picture.
 
     Parameters
     ----------
@@ -234,22 +235,70 @@ def reuse_indices(pixels, palette, indices, margin=1.0, *, masked=REUSE_MASKED, 
     UsageError
         For a margin outside 0..16 or shapes that do not match.
     """
-    from ._kernels.dither import follow_neighbours
+    return Reuse(pixels, margin, masked=masked, histogram=histogram).indices(palette, indices)
 
-    margin = check_reuse(margin)
-    pixels, palette, indices = _remap_arrays(pixels, palette, indices)
-    if margin == 0 or len(palette) == 1:
-        return indices.copy()
-    smooth = dither_map(pixels)
-    widths = np.float32(margin) * (np.float32(masked) - np.float32(masked - 1) * smooth)
-    if pixels.shape[2] == 4:
-        widths[pixels[..., 3] != 255] = 0
-    target = _pixels_in("oklab", pixels, histogram)
-    group = _alpha_groups(palette)
-    out = np.empty_like(indices)
-    follow_neighbours(target, _to_space(palette[:, :3], "oklab"), indices,
-                      np.ascontiguousarray(widths, np.float32), group, out)
-    return out
+
+class Reuse:
+    """The reuse pass of :func:`reuse_indices` for one picture, ready for any palette.
+
+    The picture's Oklab colors and per-pixel margins are computed once, so
+    that mapping it onto several palettes in turn (as the palette is
+    refitted to the mapping) costs one compiled pass each.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    margin, masked, histogram
+        As for :func:`reuse_indices`.
+
+    Raises
+    ------
+    UsageError
+        For a margin outside 0..16.
+    """
+
+    def __init__(self, pixels, margin=1.0, *, masked=REUSE_MASKED, histogram=None):
+        self.margin = check_reuse(margin)
+        self.pixels = np.asarray(pixels)
+        self._masked, self._histogram = masked, histogram
+        self._target = self._widths = None
+
+    def indices(self, palette, indices):
+        """Reused indices of the picture on `palette`, from its nearest `indices`.
+
+        Parameters
+        ----------
+        palette : (P, 3) or (P, 4) uint8 ndarray
+        indices : (H, W) uint8 ndarray
+            The nearest-mapping indices (every value below P).
+
+        Returns
+        -------
+        (H, W) uint8 ndarray
+            As for :func:`reuse_indices`.
+
+        Raises
+        ------
+        UsageError
+            When the shapes do not match.
+        """
+        from ._kernels.dither import follow_neighbours
+
+        pixels, palette, indices = _remap_arrays(self.pixels, palette, indices)
+        if self.margin == 0 or len(palette) == 1:
+            return indices.copy()
+        if self._target is None:
+            smooth = dither_map(pixels)
+            masked = np.float32(self._masked)
+            widths = np.float32(self.margin) * (masked - (masked - 1) * smooth)
+            if pixels.shape[2] == 4:
+                widths[pixels[..., 3] != 255] = 0
+            self._widths = np.ascontiguousarray(widths, np.float32)
+            self._target = _pixels_in("oklab", pixels, self._histogram)
+        out = np.empty_like(indices)
+        follow_neighbours(self._target, _to_space(palette[:, :3], "oklab"), indices,
+                          self._widths, _alpha_groups(palette), out)
+        return out
 
 
 def dither_indices(pixels, palette, indices, strength=1.0, *, space=ERROR_SPACE, limit=LIMIT,
