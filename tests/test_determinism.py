@@ -30,11 +30,11 @@ def large(tmp_path_factory):
     return path
 
 
-def encode_with_threads(source, dest, k, threads):
+def encode_with_threads(source, dest, k, threads, *options):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(source), str(dest),
-                           "-k", str(k)], capture_output=True, text=True, env=env)
+                           "-k", str(k), *options], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return dest.read_bytes()
 
@@ -42,6 +42,14 @@ def encode_with_threads(source, dest, k, threads):
 def test_one_or_two_threads_give_the_same_bytes(tmp_path, large):
     one = encode_with_threads(large, tmp_path / "one.png", 256, 1)
     two = encode_with_threads(large, tmp_path / "two.png", 256, 2)
+    assert one == two
+
+
+def test_reuse_gives_the_same_bytes_on_one_or_two_threads(tmp_path):
+    # The reuse pass and the palette refits (float64 sums over the pixels in order).
+    rocket = PICTURES / "skimage_rocket.jpg"
+    one = encode_with_threads(rocket, tmp_path / "one.png", 64, 1, "--space", "oklab", "--reuse")
+    two = encode_with_threads(rocket, tmp_path / "two.png", 64, 2, "--space", "oklab", "--reuse")
     assert one == two
 
 
