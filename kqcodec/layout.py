@@ -368,6 +368,34 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
     return trials[best] * height / len(sampled) * gains[level], level
 
 
+def _trial(layouts, size, speed, every):
+    """The final deflate level and the layouts to compress at it, best first, from a trial.
+
+    `size` is the image data's size in bytes, `every` whether every layout
+    close enough is to be compressed at the final level (see
+    :func:`image_data`).
+    """
+    height = layouts[0][2].shape[0]
+    widest = max(rows.shape[1] for _, _, rows in layouts)
+    sampled = _trial_rows(height, widest)
+    whole = len(sampled) == height
+    samples = [rows if whole else rows[sampled] for _, _, rows in layouts]
+    trials = _on_two_threads([lambda data=data: len(compress(data, _TRIAL_LEVEL))
+                              for data in samples])
+    ranked = sorted(range(len(layouts)), key=lambda i: (trials[i], i))
+    best = ranked[0]
+    level = final_level(size, samples[best].nbytes / trials[best], speed)
+    if every:
+        chosen = [i for i in ranked if layouts[i][1] == layouts[0][1] or layouts[0][1] < 4
+                  or trials[i] <= (1 + _ONE_BYTE_MARGIN) * trials[best]]
+    elif (speed <= _CLOSE_UP_TO_SPEED and len(ranked) > 1
+          and trials[ranked[1]] <= (1 + _CLOSE) * trials[best]):
+        chosen = ranked[:2]
+    else:
+        chosen = [best]
+    return level, chosen
+
+
 def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     """Choose the byte layout of a palette image and compress it.
 
@@ -378,7 +406,9 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     deflate level with the speed, and which layout to keep.  At the slower
     speeds every layout of small data (the one-byte one if its trial is
     close enough), or the best two of larger data when the trial finds them
-    close, are compressed at the final level and the smallest is kept.  From
+    close, are compressed at the final level and the smallest is kept; where
+    that level does not depend on the trial and there is no one-byte layout
+    of 4-bit data to let in or leave out, the trial is skipped.  From
     4 MB of image data on, a single layout is deflated in two bands on two
     threads, joined into one stream.
 
@@ -404,27 +434,19 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
         The zlib stream for IDAT.
     """
     layouts = _layouts(indices, palette, keep_order)
-    widest = max(rows.shape[1] for _, _, rows in layouts)
-    sampled = _trial_rows(indices.shape[0], widest)
-    whole = len(sampled) == indices.shape[0]
-    samples = [rows if whole else rows[sampled] for _, _, rows in layouts]
-    trials = _on_two_threads([lambda data=data: len(compress(data, _TRIAL_LEVEL))
-                              for data in samples])
-    ranked = sorted(range(len(layouts)), key=lambda i: (trials[i], i))
-    best = ranked[0]
     size = layouts[0][2].nbytes
-    level = final_level(size, samples[best].nbytes / trials[best], speed)
-    if size < _MEDIUM_FROM and speed <= _ALL_UP_TO_SPEED:
-        chosen = [i for i in ranked if layouts[i][1] == layouts[0][1] or layouts[0][1] < 4
-                  or trials[i] <= (1 + _ONE_BYTE_MARGIN) * trials[best]]
-    elif (speed <= _CLOSE_UP_TO_SPEED and len(ranked) > 1
-          and trials[ranked[1]] <= (1 + _CLOSE) * trials[best]):
-        chosen = ranked[:2]
+    every = size < _MEDIUM_FROM and speed <= _ALL_UP_TO_SPEED
+    level = final_level(size, 1.0, speed)
+    if every and layouts[0][1] != 4 and level == final_level(size, _FLAT_RATIO, speed):
+        # Every layout is compressed at a level the trial would not change,
+        # and no one-byte layout waits for the trial to be let in: the trial
+        # would decide nothing (the smallest file wins, ties to the first).
+        chosen = list(range(len(layouts)))
     else:
-        chosen = [best]
+        level, chosen = _trial(layouts, size, speed, every)
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
     if len(chosen) == 1 and size >= _BANDS_FROM and _libdeflate is not None:
-        results = [(_compress_in_bands(layouts[best][2], level), best)]
+        results = [(_compress_in_bands(layouts[chosen[0]][2], level), chosen[0])]
     else:
         results = _on_two_threads([lambda i=i: (compress(layouts[i][2], level), i)
                                    for i in chosen])
