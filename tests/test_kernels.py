@@ -274,3 +274,44 @@ def test_weighted_sums_equal_numpy_bincount():
         np.testing.assert_array_equal(
             sums[:, c], np.bincount(labels, weights=weights * points[:, c], minlength=30))
     assert mass[7] == 0 and (sums[7] == 0).all()
+
+
+def reference_cut(centred, weights, order, proj):
+    """Every cut's error from numpy's prefix sums; the best cut's index and sums, or None."""
+    w, x = weights[order], centred[order]
+    cw, cx = np.cumsum(w), np.cumsum(x * w[:, None], axis=0)
+    cxx = np.cumsum(w * (x * x).sum(axis=1))
+    lw, lx, lxx = cw[:-1], cx[:-1], cxx[:-1]
+    rw, rx, rxx = cw[-1] - lw, cx[-1] - lx, cxx[-1] - lxx
+    left = lxx - (lx**2).sum(axis=1) / lw
+    right = rxx - (rx**2).sum(axis=1) / rw
+    cost = left + right
+    sorted_proj = proj[order]
+    cost[sorted_proj[1:] <= sorted_proj[:-1]] = np.inf
+    if not np.isfinite(cost).any():
+        return None
+    c = int(np.argmin(cost))
+    return c, np.concatenate([[lw[c]], lx[c], [rw[c]], rx[c], [left[c], right[c]]])
+
+
+@pytest.mark.parametrize("channels, n, levels", [
+    (3, 2, 256), (3, 3000, 256), (4, 500, 4), (6, 800, 16),
+    (3, 50, 1),  # one projection: no cut
+])
+def test_best_cut_equals_numpy_prefix_sums(channels, n, levels):
+    rng = np.random.default_rng(n + channels)
+    points = rng.integers(0, levels, (n, channels)).astype(np.float64) * 1.37
+    weights = rng.integers(1, 5000, n).astype(np.float64)
+    centred = points - weights @ points / weights.sum()
+    proj = centred @ rng.normal(size=channels)
+    if levels > 1:
+        proj[::7] = proj[0]  # runs of equal projections: no cut inside them
+    order = np.argsort(proj, kind="stable")
+    out = np.full(2 * channels + 4, np.nan)
+    c = kmeans.best_cut(centred, weights, order, proj, out)
+    expected = reference_cut(centred, weights, order, proj)
+    if expected is None:
+        assert c == -1
+    else:
+        assert c == expected[0]
+        np.testing.assert_array_equal(out, expected[1])  # to the last bit

@@ -7,6 +7,7 @@ pass is memory-bound and short), so every sum is the same whatever the
 machine, and equal to numpy's ``bincount`` of the same products.
 """
 
+from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 
 
@@ -36,3 +37,124 @@ def weighted_sums(const float[:, ::1] points, const double[::1] weights,
             mass[j] += w
             for c in range(channels):
                 sums[j, c] += w * <double>points[i, c]
+
+
+def best_cut(const double[:, ::1] centred, const double[::1] weights,
+             const int64_t[::1] order, const double[::1] proj, double[::1] out):
+    """The cut of points sorted along an axis that leaves the least summed squared error.
+
+    Cutting after the i-th point of `order` leaves two halves whose errors
+    come from prefix sums: SSE = sum w|x|^2 - |sum w x|^2 / sum w.  Every
+    sum is accumulated point after point in `order`, and each squared norm
+    channel after channel, so the values are those of numpy's ``cumsum``
+    and ``sum(axis=1)`` over the same arrays, to the last bit.  No cut falls
+    between two points of equal projection.
+
+    Parameters
+    ----------
+    centred : (M, C) float64
+        The points, minus their weighted mean.
+    weights : (M,) float64
+        Positive.
+    order : (M,) int64
+        The points by increasing projection (a stable sort).
+    proj : (M,) float64
+        Each point's projection on the axis (in the points' own order).
+    out : (2 C + 4,) float64, written
+        For the best cut: the weight and the weighted sum of the first half
+        (1 + C values), of the second half (1 + C), and the errors of the
+        two halves.
+
+    Returns
+    -------
+    int
+        The number of points in the first half minus one, or -1 if no cut
+        is allowed (all projections equal) or there is no point.
+    """
+    cdef Py_ssize_t n = order.shape[0], channels = centred.shape[1], i, c, best = -1
+    cdef double w, tw = 0, txx = 0, lw = 0, lxx = 0, norm, left, right, cost
+    cdef double best_cost = 0, value
+    if n < 2 or channels > 64:
+        return -1
+    cdef double tx[64]
+    cdef double lx[64]
+    cdef double bx[64]
+    cdef double best_left = 0, best_right = 0, best_lw = 0
+    with nogil:
+        # The totals: the last entries of the prefix sums.
+        for c in range(channels):
+            tx[c] = 0
+            lx[c] = 0
+        for i in range(n):
+            w = weights[order[i]]
+            norm = 0
+            for c in range(channels):
+                value = centred[order[i], c]
+                if c == 0:
+                    norm = value * value
+                else:
+                    norm = norm + value * value
+                if i == 0:
+                    tx[c] = value * w
+                else:
+                    tx[c] = tx[c] + value * w
+            if i == 0:
+                tw = w
+                txx = w * norm
+            else:
+                tw = tw + w
+                txx = txx + w * norm
+        for i in range(n - 1):
+            w = weights[order[i]]
+            norm = 0
+            for c in range(channels):
+                value = centred[order[i], c]
+                if c == 0:
+                    norm = value * value
+                else:
+                    norm = norm + value * value
+                if i == 0:
+                    lx[c] = value * w
+                else:
+                    lx[c] = lx[c] + value * w
+            if i == 0:
+                lw = w
+                lxx = w * norm
+            else:
+                lw = lw + w
+                lxx = lxx + w * norm
+            if proj[order[i + 1]] <= proj[order[i]]:
+                continue
+            # left = lxx - |lx|^2 / lw, right the same with the totals minus these.
+            norm = 0
+            for c in range(channels):
+                if c == 0:
+                    norm = lx[c] * lx[c]
+                else:
+                    norm = norm + lx[c] * lx[c]
+            left = lxx - norm / lw
+            norm = 0
+            for c in range(channels):
+                value = tx[c] - lx[c]
+                if c == 0:
+                    norm = value * value
+                else:
+                    norm = norm + value * value
+            right = (txx - lxx) - norm / (tw - lw)
+            cost = left + right
+            if cost == cost and cost != INFINITY and (best < 0 or cost < best_cost):
+                best, best_cost = i, cost
+                best_left, best_right, best_lw = left, right, lw
+                for c in range(channels):
+                    bx[c] = lx[c]
+    if best < 0:
+        return -1
+    out[0] = best_lw
+    for c in range(channels):
+        out[1 + c] = bx[c]
+    out[1 + channels] = tw - best_lw
+    for c in range(channels):
+        out[2 + channels + c] = tx[c] - bx[c]
+    out[2 + 2 * channels] = best_left
+    out[3 + 2 * channels] = best_right
+    return best
