@@ -19,11 +19,13 @@ from .dither import Reuse, check_reuse, check_strength, dither_indices, visibili
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
-from .kmeans import ENGINES, merge_errors, resize_centres, sklearn_kmeans, weighted_kmeans
+from .kmeans import (ENGINES, merge_errors, merge_pairs, resize_centres, sklearn_kmeans,
+                     weighted_kmeans)
+from .layout import merged_entropies
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
-from .pngfile import bit_depth_for
+from .pngfile import bit_depth_for, framing_size
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
@@ -536,7 +538,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
-    gains = {}
+    gains, estimated = {}, []
 
     def estimate_size(image):
         # The ratio of the real size to the estimate jumps where the bit
@@ -550,13 +552,37 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
             near, kept = gains[depth] = (colors, {})
         size, level = image.estimated_png_size(speed=speed, gains=kept)
+        if not estimated:
+            estimated.append((image, size))
         return size, (depth, level)
+
+    model = []
+
+    def predict_size(k):
+        # The first clustering's indices, their clusters merged down by
+        # Ward's cost: the bits of each index given its neighbour at every
+        # smaller k follow the size of the image data far better than k
+        # does (see layout.merged_entropies).  Scaled to the first
+        # estimate's image data, plus the chunks at k (a fifth of a small
+        # icon's file at k = 256); the search corrects what remains.
+        if not model:
+            first = next(iter(labels))
+            image, size = estimated[0]
+            entries = int(labels[first].max()) + 1
+            pairs = merge_pairs(_features(hist.colors), hist.counts, labels[first])
+            bits = merged_entropies(hist.spread(labels[first].astype(np.uint8)), entries, pairs)
+            framing = framing_size(hist.shape, image.palette, color=color)
+            scale = (size - framing) / bits[0] if bits[0] > 0 else 0.0
+            model.append((bits[::-1] * scale, image.palette))  # by k - 1
+        data, palette = model[0]
+        k = min(k, len(data))
+        return math.log2(data[k - 1] + framing_size(hist.shape, palette[:k], color=color))
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size,
+                    estimate_size=estimate_size, predict_size=predict_size,
                     write=lambda image: image.to_png(speed=speed))
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
