@@ -31,7 +31,10 @@ features, each color mapped to its nearest entry in those features:
 - ``perceptual, masked W``: kqcodec's ``perceptual`` with another weight
   for pixels on edges and in texture (kqcodec's is 0.3);
 - ``oklab, reuse M[, edges xF]``: ``oklab`` with ``--reuse M``, the margin
-  F times as wide on edges and in texture (kqcodec's is M = 1, F = 3).
+  F times as wide on edges and in texture (kqcodec's is M = 1, F = 3), the
+  palette refitted to the mapping as ``--reuse`` does; ``, no refits`` /
+  ``, 1 refit``: the same with the palette refitted 0 or 1 times instead of
+  ``quantizer.REUSE_REFITS``.
 
 Opaque pictures only.  Without --ssimulacra2-tool the PyPI port scores
 (slower; see the README on how far it is from the reference tool).
@@ -109,6 +112,8 @@ VARIANTS = {
     'oklab, reuse 1, edges x2': ('reuse', 1.0, 2.0),
     'oklab, reuse 1, edges x4': ('reuse', 1.0, 4.0),
     'oklab, reuse 2, edges x1': ('reuse', 2.0, 1.0),
+    'oklab, reuse 1, no refits': ('reuse', 1.0, 3.0, 0),
+    'oklab, reuse 1, 1 refit': ('reuse', 1.0, 3.0, 1),
 }
 PNGQUANT = {'pngquant default': [], 'pngquant --nofs --speed 1': ['--nofs', '--speed', '1']}
 
@@ -166,8 +171,8 @@ def encode(pixels, hist, k, space):
         return masked(pixels, hist, k, space[1])
     if space[0] == 'reuse':
         image = quantizer.quantize(pixels, k, histogram=hist, space='oklab')
-        return PaletteImage(image.palette, dither.reuse_indices(
-            pixels, image.palette, image.indices, space[1], masked=space[2], histogram=hist))
+        return quantizer._reuse(pixels, hist, image, space[1], 'oklab', refits=(*space, None)[3],
+                                masked=space[2])
     if isinstance(space[0], str):
         return quantizer.quantize(pixels, k, histogram=hist, space=space[0], dither=space[1])
     return candidate(hist, k, space)

@@ -255,14 +255,17 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     return image
 
 
-def _reuse(pixels, hist, image, margin, space, refits=None):
+def _reuse(pixels, hist, image, margin, space, refits=None, masked=None):
     """`image` with reused indices and its palette refitted to them (see :data:`REUSE_REFITS`).
 
-    Prior validation is assumed; `refits` is :data:`REUSE_REFITS` when None.
+    Prior validation is assumed; `refits` is :data:`REUSE_REFITS` and
+    `masked` :data:`dither.REUSE_MASKED` when None (other values are for
+    the benchmarks).
     """
     refits = REUSE_REFITS if refits is None else refits
     palette = image.palette
-    reuse = Reuse(pixels, margin, histogram=hist)
+    reuse = Reuse(pixels, margin, histogram=hist,
+                  **({} if masked is None else {"masked": masked}))
     indices = reuse.indices(palette, image.indices)
     if refits:
         feats = _features(hist.colors, space)
