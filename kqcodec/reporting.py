@@ -369,7 +369,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     if announce is None and progress:
         announce = _announce
     if jobs_list:
-        engine = (_LocalEngine(jobs) if scheduler is None else
+        engine = (_LocalEngine(jobs, metrics) if scheduler is None else
                   _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], metrics, announce))
         # The engine checks what it needs (a cluster, paths its workers see)
         # before the table file is started anew.
@@ -433,8 +433,8 @@ def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
 class _LocalEngine:
     """Pictures in local processes, or in this one: the default engine."""
 
-    def __init__(self, jobs):
-        self.jobs = jobs
+    def __init__(self, jobs, metrics=()):
+        self.jobs, self.metrics = jobs, metrics
 
     def __enter__(self):
         return self.run
@@ -449,6 +449,10 @@ class _LocalEngine:
             for job in jobs_list:
                 yield _report_job(job)
             return
+        if multiprocessing.get_start_method() == "fork":
+            # Imported once here, the measures' libraries are shared by the
+            # forked workers instead of being imported by each.
+            measures.preload(self.metrics)
         pool = multiprocessing.Pool(workers, initializer=worker_start)
         try:
             yield from pool.imap_unordered(_report_job, jobs_list)
