@@ -29,8 +29,8 @@ from .pngfile import bit_depth_for, framing_size
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
-__all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
-           "check_speed", "K_RANGE"]
+__all__ = ["quantize", "choose_k", "size_model", "shared_palette", "remap", "prepare", "check_k",
+           "check_space", "check_speed", "K_RANGE"]
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
@@ -562,24 +562,11 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
     model = []
 
     def predict_size(k):
-        # The first clustering's indices, their clusters merged down by
-        # Ward's cost: the bits of each index given its neighbour at every
-        # smaller k follow the size of the image data far better than k
-        # does (see layout.merged_entropies).  Scaled to the first
-        # estimate's image data, plus the chunks at k (a fifth of a small
-        # icon's file at k = 256); the search corrects what remains.
         if not model:
-            first = next(iter(labels))
             image, size = estimated[0]
-            entries = int(labels[first].max()) + 1
-            pairs = merge_pairs(_features(hist.colors), hist.counts, labels[first])
-            bits = merged_entropies(hist.spread(labels[first].astype(np.uint8)), entries, pairs)
-            framing = framing_size(hist.shape, image.palette, color=color)
-            scale = (size - framing) / bits[0] if bits[0] > 0 else 0.0
-            model.append((bits[::-1] * scale, image.palette))  # by k - 1
-        data, palette = model[0]
-        k = min(k, len(data))
-        return math.log2(data[k - 1] + framing_size(hist.shape, palette[:k], color=color))
+            model.append(np.log2(size_model(hist, labels[next(iter(labels))], image.palette, size,
+                                            color=color)))
+        return float(model[0][min(k, len(model[0])) - 1])
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
@@ -596,6 +583,46 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             trial = Trial(max_colors, len(image.palette), image.psnr, len(data), image.palette)
             choice = Choice(max_colors, image, data, image.psnr, choice.trials + (trial,))
     return choice
+
+
+def size_model(hist, labels, palette, size, *, color=None):
+    """A model of the file's size at every palette size, from one clustering.
+
+    The clustering's indices, its clusters merged down two at a time by
+    Ward's cost (:func:`kmeans.merge_pairs`): the bits each index takes
+    given its left or upper neighbour at every smaller count
+    (:func:`layout.merged_entropies`) follow the size of the image data far
+    better than the count does.  They are scaled to the image data of
+    `size`, and the chunks at each count are added (a fifth of a small
+    icon's file at 256 colors).  A size search places its ks by it, and
+    corrects what remains with the sizes it estimates.
+
+    Parameters
+    ----------
+    hist : Histogram
+    labels : (U,) int ndarray
+        Each distinct color's entry in the clustering, entries 0..P-1 all
+        used.
+    palette : (P, C) uint8 ndarray
+        Its palette, in the order the file would have it.
+    size : float
+        The file's size (or estimate) with that palette.
+    color : colorprofile.ColorTags, optional
+        The color chunks the file carries.
+
+    Returns
+    -------
+    (P,) float64 ndarray
+        Entry k - 1: the modelled bytes of the file at k colors.
+    """
+    labels = np.asarray(labels, np.int64)
+    entries = int(labels.max()) + 1
+    pairs = merge_pairs(_features(hist.colors), hist.counts, labels)
+    bits = merged_entropies(hist.spread(labels.astype(np.uint8)), entries, pairs)[::-1]
+    framing = np.array([framing_size(hist.shape, palette[:k], color=color)
+                        for k in range(1, entries + 1)], np.float64)
+    scale = (size - framing[-1]) / bits[-1] if bits[-1] > 0 else 0.0
+    return bits * scale + framing
 
 
 def prepare(pixels):
