@@ -38,7 +38,7 @@ def main(argv=None):
         hist = quantizer.prepare(pixels)
         first, labels = quantizer._quantize(hist, 256, speed=10)
         size = first.estimated_png_size()[0]
-        model = quantizer.size_model(hist, labels, first.palette, size)
+        model = quantizer.size_model(hist, labels, first, size)
         cells = []
         for k in KS:
             if k >= len(model):

@@ -399,8 +399,7 @@ def _trial(layouts, size, speed, every):
 
 def _xlogx(values):
     """Sum of x log2 x over an array of counts (0 log 0 = 0)."""
-    values = values[values > 0]
-    return float(values @ np.log2(values))
+    return float(values @ np.log2(np.maximum(values, 1.0)))
 
 
 def merged_entropies(indices, entries, pairs):
@@ -442,16 +441,18 @@ def merged_entropies(indices, entries, pairs):
     pair_sum, row_sum = _xlogx(counts.ravel()), _xlogx(before)
     bits = np.empty(len(pairs) + 1)
     bits[0] = row_sum - pair_sum
-    for i, (a, b) in enumerate(np.asarray(pairs, np.int64)):
-        old = (_xlogx(counts[[a, b], :].ravel()) + _xlogx(counts[:, [a, b]].ravel())
-               - _xlogx(counts[np.ix_([a, b], [a, b])].ravel()))
-        counts[a, :] += counts[b, :]
-        counts[b, :] = 0
+    for i, (a, b) in enumerate(np.asarray(pairs, np.int64).tolist()):
+        # Rows a and b, then columns a and b: the four cells they share
+        # are counted twice.
+        lines = np.concatenate([counts[a], counts[b], counts[:, a], counts[:, b]])
+        old = _xlogx(lines) - _xlogx(counts[[a, a, b, b], [a, b, a, b]])
+        counts[a] += counts[b]
+        counts[b] = 0
         counts[:, a] += counts[:, b]
         counts[:, b] = 0
-        new = _xlogx(counts[a, :]) + _xlogx(counts[:, a]) - _xlogx(counts[a, a:a + 1])
+        new = _xlogx(np.concatenate([counts[a], counts[:, a]])) - _xlogx(counts[a, a:a + 1])
         pair_sum += new - old
-        row_sum += _xlogx(before[a:a + 1] + before[b:b + 1]) - _xlogx(before[[a, b]])
+        row_sum += _xlogx(np.array([before[a] + before[b]])) - _xlogx(before[[a, b]])
         before[a] += before[b]
         before[b] = 0
         bits[i + 1] = row_sum - pair_sum

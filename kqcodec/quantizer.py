@@ -55,6 +55,12 @@ _LLOYD_GAIN = 0.6
 # where it was measured.
 _SAME_GAIN = 1.25
 
+# size_model counts neighbours on about this many pixels at most, in bands
+# of this many rows: a sample's entropies differ from the whole picture's by
+# a ratio that changes slowly with k, which the search corrects anyway.
+_MODEL_PIXELS = 1 << 18
+_MODEL_BAND = 32
+
 #: Weight of the Oklab distance beside the RGB one in the ``rgb+oklab``
 #: space: squared distance = RGB + (OKLAB_WEIGHT x Oklab x 255)^2.  Measured
 #: on photos against the reference SSIMULACRA2 tool (README, "Perceptual
@@ -564,7 +570,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
     def predict_size(k):
         if not model:
             image, size = estimated[0]
-            model.append(np.log2(size_model(hist, labels[next(iter(labels))], image.palette, size,
+            model.append(np.log2(size_model(hist, labels[next(iter(labels))], image, size,
                                             color=color)))
         return float(model[0][min(k, len(model[0])) - 1])
 
@@ -585,17 +591,18 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
     return choice
 
 
-def size_model(hist, labels, palette, size, *, color=None):
+def size_model(hist, labels, image, size, *, color=None):
     """A model of the file's size at every palette size, from one clustering.
 
     The clustering's indices, its clusters merged down two at a time by
     Ward's cost (:func:`kmeans.merge_pairs`): the bits each index takes
     given its left or upper neighbour at every smaller count
-    (:func:`layout.merged_entropies`) follow the size of the image data far
-    better than the count does.  They are scaled to the image data of
-    `size`, and the chunks at each count are added (a fifth of a small
-    icon's file at 256 colors).  A size search places its ks by it, and
-    corrects what remains with the sizes it estimates.
+    (:func:`layout.merged_entropies`, counted on bands of rows spread over
+    large pictures) follow the size of the image data far better than the
+    count does.  They are scaled to the image data of `size`, and the
+    chunks at each count are added (a fifth of a small icon's file at 256
+    colors).  A size search places its ks by it, and corrects what remains
+    with the sizes it estimates.
 
     Parameters
     ----------
@@ -603,8 +610,9 @@ def size_model(hist, labels, palette, size, *, color=None):
     labels : (U,) int ndarray
         Each distinct color's entry in the clustering, entries 0..P-1 all
         used.
-    palette : (P, C) uint8 ndarray
-        Its palette, in the order the file would have it.
+    image : PaletteImage
+        The clustering's picture: its (P, C) palette and (H, W) indices,
+        in the same numbering as `labels`.
     size : float
         The file's size (or estimate) with that palette.
     color : colorprofile.ColorTags, optional
@@ -615,10 +623,15 @@ def size_model(hist, labels, palette, size, *, color=None):
     (P,) float64 ndarray
         Entry k - 1: the modelled bytes of the file at k colors.
     """
-    labels = np.asarray(labels, np.int64)
-    entries = int(labels.max()) + 1
+    indices, palette = image.indices, image.palette
+    share = indices.size // _MODEL_PIXELS
+    if share > 1:
+        # Bands of rows: their neighbours are the picture's, but for the
+        # rows where two bands meet.
+        indices = indices[(np.arange(len(indices)) // _MODEL_BAND) % share == 0]
+    entries = len(palette)
     pairs = merge_pairs(_features(hist.colors), hist.counts, labels)
-    bits = merged_entropies(hist.spread(labels.astype(np.uint8)), entries, pairs)[::-1]
+    bits = merged_entropies(indices, entries, pairs)[::-1]
     framing = np.array([framing_size(hist.shape, palette[:k], color=color)
                         for k in range(1, entries + 1)], np.float64)
     scale = (size - framing[-1]) / bits[-1] if bits[-1] > 0 else 0.0
