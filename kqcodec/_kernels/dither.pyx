@@ -1,8 +1,9 @@
 # cython: language_level=3
-"""Floyd-Steinberg error diffusion, the one loop numpy cannot express.
+"""Floyd-Steinberg error diffusion and the reuse pass, loops numpy cannot express.
 
 Each pixel's choice depends on the error its already mapped neighbours
-left, so the image is one sequential chain.  The caller (:mod:`kqcodec.dither`)
+left, or on the entries chosen for the row above, so the image is one
+sequential chain.  The caller (:mod:`kqcodec.dither`)
 decides the error space, the per-pixel strength map and the limits; this
 only walks the pixels, serpentine, without the GIL.  One thread, a fixed
 order and float32 arithmetic in a fixed sequence: the same input gives the
@@ -10,7 +11,7 @@ same indices on every run and machine with IEEE floats.
 """
 
 from libc.math cimport sqrtf
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from cython.view cimport array
 
 
@@ -155,16 +156,31 @@ cdef void _diffuse(const float[:, :, ::1] target, const float[:, ::1] palette,
         below = swap
 
 
-def follow_neighbours(const float[:, :, ::1] target, const float[:, ::1] palette,
-                      const unsigned char[:, ::1] base, const float[:, ::1] margin,
-                      const int[::1] group, unsigned char[:, ::1] out):
-    """Map pixels to their nearest entry, or to a neighbour's entry that is nearly as close.
+cdef enum:
+    # Each pixel's own candidates in the reuse pass: its nearest entries
+    # (the base entry first); the upper and left neighbours' come besides.
+    NEAREST = 3
+    # At most this many candidates per pixel (the rest of the left pixel's are dropped).
+    MOST = 12
 
-    One pass in raster order.  A pixel takes the entry of its left or upper
-    neighbour (already mapped) when that entry's distance from it is within
-    `margin` of its base entry's distance; of the two, the closer (the left
-    one on a tie).  Repeating a neighbour's index is what deflate and the
-    PNG filters encode cheaply.
+
+def reuse_rows(const float[:, :, ::1] target, const float[:, ::1] palette,
+               const unsigned char[:, ::1] base, const float[:, ::1] margin,
+               const int[::1] group, const int[:, ::1] order, const float[:, ::1] reach,
+               float change, float mismatch, unsigned char[:, ::1] out):
+    """Map each row, given the row above, to the entries that cost least in error plus runs.
+
+    Row by row from the top, a Viterbi pass picks each pixel's entry among a
+    few candidates: its ``NEAREST`` nearest entries, the entry of the pixel
+    above, and the left pixel's candidates; only entries at most `margin`
+    farther than its base entry (same alpha group).  The row's cost is the
+    sum, over its pixels, of (distance - base distance) / margin, plus
+    `change` for each index that differs from its left neighbour's and
+    `mismatch` for each that differs from the one above.  Deflate and the
+    PNG filters encode runs and repeated rows cheaply; the costs are in
+    margins, so one margin bounds each pixel's extra error as before.
+    float32 arithmetic in a fixed order, first candidate on ties: the same
+    indices on every run.
 
     Parameters
     ----------
@@ -179,12 +195,151 @@ def follow_neighbours(const float[:, :, ::1] target, const float[:, ::1] palette
         the base entry.
     group : (P,) int32 array
         A pixel only takes an entry of its base entry's group (same alpha).
+    order : (P, P) int32 C-contiguous array
+        For each entry, all entries by increasing distance from it (itself first).
+    reach : (P, P) float32 C-contiguous array
+        Those distances.
+    change, mismatch : float
+        Costs, in margins, of an index change along the row and of a
+        difference from the pixel above.
     out : (H, W) uint8 C-contiguous array
         Receives the entry of every pixel (allocated by the caller).
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not go together.
+    MemoryError
     """
+    cdef Py_ssize_t w = target.shape[1]
+    cdef Py_ssize_t p = palette.shape[0]
     _check_remap(target, palette, base, margin, group, out, "margin")
-    with nogil:
-        _follow(target, palette, base, margin, group, out)
+    if order.shape[0] != p or order.shape[1] != p or reach.shape[0] != p or reach.shape[1] != p:
+        raise ValueError("order and reach must be (P, P)")
+    cdef int *cand = <int *>malloc(max(w, 1) * MOST * sizeof(int))
+    cdef int *count = <int *>malloc(max(w, 1) * sizeof(int))
+    cdef float *cost = <float *>malloc(max(w, 1) * MOST * sizeof(float))
+    cdef float *total = <float *>malloc(max(w, 1) * MOST * sizeof(float))
+    cdef signed char *back = <signed char *>malloc(max(w, 1) * MOST)
+    if cand == NULL or count == NULL or cost == NULL or total == NULL or back == NULL:
+        free(cand); free(count); free(cost); free(total); free(back)
+        raise MemoryError()
+    try:
+        with nogil:
+            _rows(target, palette, base, margin, group, order, reach, change, mismatch, out,
+                  cand, count, cost, total, back)
+    finally:
+        free(cand); free(count); free(cost); free(total); free(back)
+
+
+cdef inline bint _holds(const int *cand, Py_ssize_t n, int j) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if cand[i] == j:
+            return True
+    return False
+
+
+cdef void _rows(const float[:, :, ::1] target, const float[:, ::1] palette,
+                const unsigned char[:, ::1] base, const float[:, ::1] margin,
+                const int[::1] group, const int[:, ::1] order, const float[:, ::1] reach,
+                float change, float mismatch, unsigned char[:, ::1] out,
+                int *cand, int *count, float *cost, float *total,
+                signed char *back) noexcept nogil:
+    cdef Py_ssize_t h = target.shape[0]
+    cdef Py_ssize_t w = target.shape[1]
+    cdef Py_ssize_t p = palette.shape[0]
+    cdef Py_ssize_t y, x, i, k, n, m, g, j, pick
+    cdef int *here
+    cdef float near[NEAREST]
+    cdef float width, db, bound, d, v, best, scan
+    for y in range(h):
+        # Candidates and their own costs.
+        for x in range(w):
+            here = cand + x * MOST
+            g = base[y, x]
+            width = margin[y, x]
+            here[0] = g
+            cost[x * MOST] = 0
+            n = 1
+            if width > 0:
+                db = _distance(target, y, x, palette, g)
+                bound = db + width
+                # The nearest others within the bound, by distance then index.
+                # An entry j can only be within it if its distance from the
+                # base entry is at most db + bound (with slack for rounding).
+                scan = (db + bound) * <float>1.001 + <float>0.01
+                m = 0
+                for i in range(1, p):
+                    if reach[g, i] > scan:
+                        break
+                    j = order[g, i]
+                    if group[j] != group[g]:
+                        continue
+                    d = _distance(target, y, x, palette, j)
+                    if d > bound:
+                        continue
+                    k = m
+                    while k > 0 and (d < near[k - 1] or (d == near[k - 1] and j < here[k])):
+                        if k < NEAREST - 1:
+                            here[k + 1] = here[k]
+                            near[k] = near[k - 1]
+                        k -= 1
+                    if k < NEAREST - 1:
+                        here[k + 1] = <int>j
+                        near[k] = d
+                        if m < NEAREST - 1:
+                            m += 1
+                n = 1 + m
+                if y > 0:
+                    j = out[y - 1, x]
+                    if group[j] == group[g] and not _holds(here, n, <int>j) \
+                            and _distance(target, y, x, palette, j) <= bound:
+                        here[n] = <int>j
+                        n += 1
+                if x > 0:
+                    for i in range(count[x - 1]):
+                        if n == MOST:
+                            break
+                        j = cand[(x - 1) * MOST + i]
+                        if group[j] == group[g] and not _holds(here, n, <int>j) \
+                                and _distance(target, y, x, palette, j) <= bound:
+                            here[n] = <int>j
+                            n += 1
+                for i in range(n):
+                    j = here[i]
+                    v = (_distance(target, y, x, palette, j) - db) / width
+                    if y > 0 and j != out[y - 1, x]:
+                        v = v + mismatch
+                    cost[x * MOST + i] = v
+            count[x] = <int>n
+        # Least total cost of each candidate with the best path to its left.
+        for i in range(count[0]):
+            total[i] = cost[i]
+            back[i] = -1
+        for x in range(1, w):
+            for i in range(count[x]):
+                j = cand[x * MOST + i]
+                pick = 0
+                best = 0
+                for k in range(count[x - 1]):
+                    v = total[(x - 1) * MOST + k]
+                    if cand[(x - 1) * MOST + k] != j:
+                        v = v + change
+                    if k == 0 or v < best:
+                        best = v
+                        pick = k
+                total[x * MOST + i] = best + cost[x * MOST + i]
+                back[x * MOST + i] = <signed char>pick
+        pick = 0
+        for i in range(1, count[w - 1]):
+            if total[(w - 1) * MOST + i] < total[(w - 1) * MOST + pick]:
+                pick = i
+        x = w - 1
+        while x >= 0:
+            out[y, x] = <unsigned char>cand[x * MOST + pick]
+            pick = back[x * MOST + pick]
+            x -= 1
 
 
 cdef _check_remap(const float[:, :, ::1] target, const float[:, ::1] palette,
@@ -211,40 +366,6 @@ cdef inline float _distance(const float[:, :, ::1] target, Py_ssize_t y, Py_ssiz
         diff = target[y, x, c] - palette[j, c]
         d = d + diff * diff
     return sqrtf(d)
-
-
-cdef void _follow(const float[:, :, ::1] target, const float[:, ::1] palette,
-                  const unsigned char[:, ::1] base, const float[:, ::1] margin,
-                  const int[::1] group, unsigned char[:, ::1] out) noexcept nogil:
-    cdef Py_ssize_t h = target.shape[0]
-    cdef Py_ssize_t w = target.shape[1]
-    cdef Py_ssize_t y, x, g, j, best
-    cdef float m, limit, d, dbest
-    for y in range(h):
-        for x in range(w):
-            g = base[y, x]
-            m = margin[y, x]
-            out[y, x] = <unsigned char>g
-            if m <= 0:
-                continue
-            limit = _distance(target, y, x, palette, g) + m
-            best = g
-            dbest = limit
-            if x > 0:
-                j = out[y, x - 1]
-                if j != g and group[j] == group[g]:
-                    d = _distance(target, y, x, palette, j)
-                    if d <= dbest:
-                        best = j
-                        dbest = d
-            if y > 0:
-                j = out[y - 1, x]
-                if j != g and j != best and group[j] == group[g]:
-                    d = _distance(target, y, x, palette, j)
-                    if d < dbest or (d <= dbest and best == g):
-                        best = j
-                        dbest = d
-            out[y, x] = <unsigned char>best
 
 
 def local_contrast(const unsigned char[:, :, ::1] pixels, unsigned char[:, ::1] out):
