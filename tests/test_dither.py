@@ -165,10 +165,11 @@ def test_strength_zero_is_nearest_and_bad_strength_refused(coffee):
             quantizer.quantize(coffee, 8, dither=bad)
 
 
-def reference_follow(target, palette, base, margin, group):
-    """The reuse pass written plainly: float32 distances, left then upper neighbour."""
+def reference_rows(target, palette, base, margin, group, change, mismatch, nearest=3, most=12):
+    """The reuse pass written plainly: per row, candidates then a Viterbi pass, in float32."""
     h, w, _ = target.shape
     out = base.copy()
+    change, mismatch = F(change), F(mismatch)
 
     def dist(y, x, j):
         d = F(0)
@@ -178,39 +179,95 @@ def reference_follow(target, palette, base, margin, group):
         return np.sqrt(d, dtype=F)
 
     for y in range(h):
+        cands, costs = [], []
         for x in range(w):
-            g = base[y, x]
-            if margin[y, x] <= 0:
-                continue
-            best, dbest = g, F(dist(y, x, g) + margin[y, x])
-            for j, left in ((out[y, x - 1] if x else g, True), (out[y - 1, x] if y else g, False)):
-                if j == g or j == best or group[j] != group[g]:
-                    continue
-                d = dist(y, x, j)
-                if d < dbest or (d <= dbest and (left or best == g)):
-                    best, dbest = j, d
-            out[y, x] = best
+            g = int(base[y, x])
+            here, cost = [g], [F(0)]
+            if margin[y, x] > 0:
+                db = dist(y, x, g)
+                bound = F(db + margin[y, x])
+                within = sorted((dist(y, x, j), j) for j in range(len(palette))
+                                if j != g and group[j] == group[g] and dist(y, x, j) <= bound)
+                here += [j for _, j in within[:nearest - 1]]
+                more = ([int(out[y - 1, x])] if y else []) + (cands[x - 1] if x else [])
+                for j in more:
+                    if len(here) < most and j not in here and group[j] == group[g] \
+                            and dist(y, x, j) <= bound:
+                        here.append(j)
+                cost = []
+                for j in here:
+                    v = F(F(dist(y, x, j) - db) / F(margin[y, x]))
+                    if y and j != out[y - 1, x]:
+                        v = F(v + mismatch)
+                    cost.append(v)
+            cands.append(here)
+            costs.append(cost)
+        total, back = [list(costs[0])], [[None] * len(cands[0])]
+        for x in range(1, w):
+            row, rowback = [], []
+            for i, j in enumerate(cands[x]):
+                steps = [F(t + (change if c != j else 0)) for t, c in zip(total[-1], cands[x - 1])]
+                pick = min(range(len(steps)), key=lambda k: (steps[k], k))
+                row.append(F(steps[pick] + costs[x][i]))
+                rowback.append(pick)
+            total.append(row)
+            back.append(rowback)
+        pick = min(range(len(total[-1])), key=lambda k: (total[-1][k], k))
+        for x in range(w - 1, -1, -1):
+            out[y, x] = cands[x][pick]
+            pick = back[x][pick]
     return out
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_reuse_kernel_matches_the_plain_reference(seed):
-    from kqcodec._kernels.dither import follow_neighbours
+    from kqcodec._kernels.dither import reuse_rows
 
     rng = np.random.default_rng(seed)
     palette = rng.uniform(0, 255, (12, 3)).astype(F)
-    # Smooth colors plus noise: many pixels have a neighbour's entry nearly as close.
+    # Smooth colors plus noise: many pixels have several entries nearly as close.
     ramp = np.linspace(0, 255, 23, dtype=F)[None, :, None] * np.ones((17, 1, 3), F)
     target = np.ascontiguousarray(ramp + rng.normal(0, 20, (17, 23, 3)).astype(F))
     dist = ((target[:, :, None, :] - palette[None, None]) ** 2).sum(axis=3)
     base = dist.argmin(axis=2).astype(np.uint8)
     margin = rng.uniform(-5, 40, (17, 23)).astype(F)
     group = rng.integers(0, 2, 12).astype(np.int32)
-    out = np.empty_like(base)
-    follow_neighbours(target, palette, base, margin, group, out)
-    expected = reference_follow(target, palette, base, margin, group)
-    np.testing.assert_array_equal(out, expected)
-    assert (out != base).mean() > 0.02
+    order, reach = dither._by_distance(palette)
+    for change, mismatch in ((1.0, 1.2), (0.3, 0.0), (2.5, 0.7)):
+        out = np.empty_like(base)
+        reuse_rows(target, palette, base, margin, group, order, reach, change, mismatch, out)
+        expected = reference_rows(target, palette, base, margin, group, change, mismatch)
+        np.testing.assert_array_equal(out, expected)
+        assert (out != base).mean() > 0.005
+        # Nobody leaves its margin, nor its alpha group.
+        gap = np.sqrt(dist[np.arange(17)[:, None], np.arange(23), out]) - np.sqrt(
+            dist[np.arange(17)[:, None], np.arange(23), base])
+        assert (gap <= np.maximum(margin, 0) + 1e-3).all()
+        assert (group[out] == group[base]).all()
+
+
+def test_reuse_rows_trades_error_for_runs():
+    from kqcodec._kernels.dither import reuse_rows
+
+    # Two entries; each pixel's nearest alternates, but the other is within
+    # the margin: one run is cheaper than 7 changes, unless changes are free.
+    palette = np.array([[0, 0, 0], [10, 0, 0]], F)
+    target = np.zeros((1, 8, 3), F)
+    target[0, :, 0] = [4, 6, 4, 6, 4, 6, 4, 6]
+    base = np.array([[0, 1, 0, 1, 0, 1, 0, 1]], np.uint8)
+    group = np.zeros(2, np.int32)
+    order, reach = dither._by_distance(palette)
+    runs = {}
+    for change in (0.0, 1.0):
+        for width in (1.0, 3.0):
+            out = np.empty_like(base)
+            reuse_rows(target, palette, base, np.full((1, 8), width, F), group, order, reach,
+                       change, 0.0, out)
+            runs[change, width] = out[0].tolist()
+    assert runs[0.0, 3.0] == base[0].tolist()
+    assert len(set(runs[1.0, 3.0])) == 1
+    # A 2-level detour is beyond a margin of 1: nothing moves.
+    assert runs[1.0, 1.0] == base[0].tolist()
 
 
 def test_reuse_makes_the_rocket_smaller_for_a_small_score_loss(pictures):
@@ -220,8 +277,8 @@ def test_reuse_makes_the_rocket_smaller_for_a_small_score_loss(pictures):
     hist = quantizer.prepare(rocket)
     nearest = quantizer.quantize(rocket, 64, histogram=hist, space="oklab")
     image = quantizer.quantize(rocket, 64, histogram=hist, space="oklab", reuse=1.0)
-    # Measured: 65,361 -> 55,273 bytes (-15.4%); the port's SSIMULACRA2 48.2 -> 43.5,
-    # PSNR 33.97 -> 33.71 dB.
+    # Measured: 65,361 -> 53,706 bytes (-17.8%); the port's SSIMULACRA2 48.2 -> 43.8,
+    # PSNR 33.97 -> 33.77 dB.
     assert len(image.to_png()) < 0.9 * len(nearest.to_png())
     assert metrics.ssimulacra2(rocket, image.to_pixels()) > \
         metrics.ssimulacra2(rocket, nearest.to_pixels()) - 6
@@ -255,9 +312,11 @@ def test_refitting_the_palette_to_the_reused_mapping_lowers_its_error(pictures):
     assert quantizer.REUSE_REFITS > 0
     np.testing.assert_array_equal(kept.palette, nearest.palette)
     assert (refitted.palette != nearest.palette).any()
-    # Measured: 15.16 -> 15.05 squared Oklab levels, 55,767 -> 55,273 bytes.
+    # Measured: 14.83 -> 14.74 squared Oklab levels, the port's SSIMULACRA2
+    # 42.7 -> 43.8, for 53,069 -> 53,706 bytes.
     assert error(refitted) < error(kept) - 0.05
-    assert len(refitted.to_png()) < len(kept.to_png())
+    assert metrics.ssimulacra2(rocket, refitted.to_pixels()) > \
+        metrics.ssimulacra2(rocket, kept.to_pixels()) + 0.5
 
 
 @pytest.mark.parametrize("space", ["oklab", "rgb"])
