@@ -136,9 +136,10 @@ def reuse_value(text):
 def _add_reuse(sub):
     sub.add_argument("--reuse", type=reuse_value, nargs="?", const=1.0, default=0.0,
                      metavar="MARGIN",
-                     help="let a pixel repeat its left or upper neighbour's color when that is "
-                          "at most MARGIN Oklab levels (x255) farther than its nearest, 3 times "
-                          "that on edges and texture (1 if given alone), with the palette "
+                     help="let a pixel take a color at most MARGIN Oklab levels (x255) farther "
+                          "than its nearest, 3 times that on edges and texture (1 if given "
+                          "alone), where that makes runs of one index along the row or repeats "
+                          "the row above; each row is chosen as a whole, and the palette "
                           "refitted to that mapping; default 0: nearest color. Smaller files, "
                           "slightly lower fidelity; not with --dither")
 

@@ -69,8 +69,8 @@ _MODEL_BAND = 32
 OKLAB_WEIGHT = 2.5
 
 #: With `reuse`, how many times the palette is fitted again to the mapping:
-#: each entry moves to the mean of the pixels it holds once neighbours'
-#: entries are reused, then every pixel is mapped again (nearest, then
+#: each entry moves to the mean of the pixels it holds once entries are
+#: reused, then every pixel is mapped again (nearest, then
 #: reused), as a k-means step that knows the mapping.  On the photos of
 #: ../shared/corpus/public it gains score and bytes at every k (README,
 #: "Smaller files for the same look"); further steps move little.
@@ -198,8 +198,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         The target of ``k="auto"``; see :func:`choose_k`.  ``k="auto"`` does
         not dither: `dither` must be 0 with it.
     reuse : float
-        Margin, in Oklab levels (0..16), within which a pixel takes its left
-        or upper neighbour's entry instead of its nearest: smaller files for
+        Margin, in Oklab levels (0..16), within which a pixel may take
+        another entry than its nearest, where that makes runs along the row
+        or repeats the row above (a Viterbi pass per row): smaller files for
         a small, mostly hidden error (see :func:`dither.reuse_indices`); the
         palette is then refitted to that mapping :data:`REUSE_REFITS` times.
         0, the default, keeps nearest mapping.  Not with `dither` nor ``k="auto"``.
