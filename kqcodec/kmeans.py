@@ -33,7 +33,7 @@ from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
 __all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "merge_errors",
-           "merge_pairs", "ENGINES"]
+           "ENGINES"]
 
 #: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
 ENGINES = ("kqcodec", "sklearn")
@@ -548,17 +548,16 @@ def _merge(means, mass, k):
     means, mass = means.copy(), mass.copy()
     merges = _ward_merges(means, mass)
     for _ in range(len(means) - k):
-        _, alive, _ = next(merges)
+        _, alive = next(merges)
     return means[alive]
 
 
 def _ward_merges(means, mass):
     """Merge weighted centres two at a time, cheapest Ward cost first, down to one.
 
-    Yields, after each merge, its cost (the rise in weighted squared error),
-    the mask of the centres still alive and the two rows merged (lower
-    first); `means` and `mass` are updated in place, a merged pair living
-    on in the lower of its two rows.
+    Yields, after each merge, its cost (the rise in weighted squared error)
+    and the mask of the centres still alive; `means` and `mass` are updated
+    in place, a merged pair living on in the lower of its two rows.
     """
     alive = np.ones(len(means), bool)
     gap = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
@@ -577,7 +576,7 @@ def _ward_merges(means, mass):
         row[~alive] = np.inf
         row[a] = np.inf
         cost[a, :] = cost[:, a] = row
-        yield merged, alive, (int(a), int(b))
+        yield merged, alive
 
 
 def _grow(points, weights, means, labels, k):
@@ -635,37 +634,6 @@ def merge_errors(points, weights, labels):
     n = len(means)
     errors = np.full(n + 1, np.inf)
     errors[n] = base
-    for left, (merged, _, _) in zip(range(n - 1, 0, -1), _ward_merges(means, mass)):
+    for left, (merged, _) in zip(range(n - 1, 0, -1), _ward_merges(means, mass)):
         errors[left] = errors[left + 1] + merged
     return errors
-
-
-def merge_pairs(points, weights, labels):
-    """The clusters that Ward's cheapest merges join, in order, down to one.
-
-    The same merges as :func:`merge_errors`: after the first j of them, the
-    clustering given has j fewer clusters, each a union of the given ones.
-    A size search follows the labels of a picture's indices through them
-    (see :func:`layout.merged_entropies`).
-
-    Parameters
-    ----------
-    points : (M, C) float ndarray
-        Distinct colors as features.
-    weights : (M,) ndarray
-        Pixel count of each point.
-    labels : (M,) int ndarray
-        The cluster of every point.
-
-    Returns
-    -------
-    (n - 1, 2) int64 ndarray
-        Row i: the two labels joined by the i-th merge, the lower first (the
-        merged cluster keeps it); n is the number of non-empty clusters.
-    """
-    mass, sums = _cluster_sums(np.asarray(points, np.float64), np.asarray(weights, np.float64),
-                               np.asarray(labels, np.int64))
-    used = np.flatnonzero(mass > 0)
-    means = sums[used] / mass[used, None]
-    pairs = [pair for _, _, pair in _ward_merges(means, mass[used])]
-    return used[np.array(pairs, np.int64).reshape(-1, 2)]

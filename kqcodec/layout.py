@@ -53,7 +53,6 @@ __all__ = [
     "final_level",
     "image_data",
     "estimated_size",
-    "merged_entropies",
 ]
 
 # Deflate level by speed (1..10) and by the image data: up to 512 KB, up to
@@ -395,68 +394,6 @@ def _trial(layouts, size, speed, every):
     else:
         chosen = [best]
     return level, chosen
-
-
-def _xlogx(values):
-    """Sum of x log2 x over an array of counts (0 log 0 = 0)."""
-    return float(values @ np.log2(np.maximum(values, 1.0)))
-
-
-def merged_entropies(indices, entries, pairs):
-    """Bits to code each index knowing its left or upper neighbour, as entries are merged.
-
-    The conditional entropy of an index given the index beside or above
-    it, summed over the pairs of neighbours, for the indices as given and
-    after each merge of two entries into one.  Deflate codes an index
-    after its neighbour, so the size of the image data follows it from one
-    palette size to the next far more closely than the palette size
-    itself: on the photos and graphics of ../shared/corpus/public, the
-    ratio of the estimated size (:func:`estimated_size`) of k-means
-    palettes to this entropy of merged ones moves by 0.1 to 0.4 in log2
-    between k = 256 and 8, where their sizes move by 2 to 5.  A size search
-    places its ks by it.
-
-    Parameters
-    ----------
-    indices : (H, W) uint8 ndarray
-        Every value below `entries`.
-    entries : int
-        Palette size P.
-    pairs : (m, 2) int ndarray
-        The merges, in order: entry ``pairs[i, 1]`` joins ``pairs[i, 0]``.
-
-    Returns
-    -------
-    (m + 1,) float64 ndarray
-        Entry j: the bits after the first j merges.
-    """
-    counts = np.zeros((entries, entries), np.int64)
-    kernels.neighbour_counts(np.ascontiguousarray(indices, np.uint8), counts,
-                             np.zeros(entries, np.int64))
-    counts = counts.astype(np.float64)
-    before = counts.sum(axis=1)
-    # bits = sum over neighbours b of n_b log2 n_b, less the same sum over
-    # the pairs (b, a): H(a | b) in total bits.  A merge changes only two
-    # rows and two columns, so both sums are updated, not recomputed.
-    pair_sum, row_sum = _xlogx(counts.ravel()), _xlogx(before)
-    bits = np.empty(len(pairs) + 1)
-    bits[0] = row_sum - pair_sum
-    for i, (a, b) in enumerate(np.asarray(pairs, np.int64).tolist()):
-        # Rows a and b, then columns a and b: the four cells they share
-        # are counted twice.
-        lines = np.concatenate([counts[a], counts[b], counts[:, a], counts[:, b]])
-        old = _xlogx(lines) - _xlogx(counts[[a, a, b, b], [a, b, a, b]])
-        counts[a] += counts[b]
-        counts[b] = 0
-        counts[:, a] += counts[:, b]
-        counts[:, b] = 0
-        new = _xlogx(np.concatenate([counts[a], counts[:, a]])) - _xlogx(counts[a, a:a + 1])
-        pair_sum += new - old
-        row_sum += _xlogx(np.array([before[a] + before[b]])) - _xlogx(before[[a, b]])
-        before[a] += before[b]
-        before[b] = 0
-        bits[i + 1] = row_sum - pair_sum
-    return bits
 
 
 def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):

@@ -22,7 +22,6 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "bit_depth_for",
     "written_bit_depth",
-    "framing_size",
     "write_palette_png",
     "estimated_size",
     "color_chunks",
@@ -101,28 +100,9 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     indices, palette = _checked(indices, palette)
     data, level = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order,
                                         gains=gains)
-    return framing_size(indices.shape, palette, color=color) + data, level
-
-
-def framing_size(shape, palette, *, color=None):
-    """The bytes :func:`write_palette_png` writes around the image data's zlib stream.
-
-    Parameters
-    ----------
-    shape : (int, int)
-        Height and width of the image.
-    palette : (P, 3) or (P, 4) uint8 ndarray
-    color : colorprofile.ColorTags, optional
-
-    Returns
-    -------
-    int
-        The signature and every chunk's length, type and CRC, with the
-        bodies of all but IDAT.
-    """
-    return len(SIGNATURE) + sum(12 + len(body)
-                                for _, body in _chunks(shape, np.asarray(palette, np.uint8), 8,
-                                                       color, b""))
+    framing = len(SIGNATURE) + sum(12 + len(body)
+                                    for _, body in _chunks(indices.shape, palette, 8, color, b""))
+    return framing + data, level
 
 
 def _checked(indices, palette):

@@ -19,18 +19,16 @@ from .dither import Reuse, check_reuse, check_strength, dither_indices, visibili
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
-from .kmeans import (ENGINES, merge_errors, merge_pairs, resize_centres, sklearn_kmeans,
-                     weighted_kmeans)
-from .layout import merged_entropies
+from .kmeans import ENGINES, merge_errors, resize_centres, sklearn_kmeans, weighted_kmeans
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
-from .pngfile import bit_depth_for, framing_size
+from .pngfile import bit_depth_for
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
-__all__ = ["quantize", "choose_k", "size_model", "shared_palette", "remap", "prepare", "check_k",
-           "check_space", "check_speed", "K_RANGE"]
+__all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
+           "check_speed", "K_RANGE"]
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
@@ -54,12 +52,6 @@ _LLOYD_GAIN = 0.6
 # search measures it again when k moves by more than this factor from
 # where it was measured.
 _SAME_GAIN = 1.25
-
-# size_model counts neighbours on about this many pixels at most, in bands
-# of this many rows: a sample's entropies differ from the whole picture's by
-# a ratio that changes slowly with k, which the search corrects anyway.
-_MODEL_PIXELS = 1 << 18
-_MODEL_BAND = 32
 
 #: Weight of the Oklab distance beside the RGB one in the ``rgb+oklab``
 #: space: squared distance = RGB + (OKLAB_WEIGHT x Oklab x 255)^2.  Measured
@@ -548,7 +540,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
-    gains, estimated = {}, []
+    gains = {}
 
     def estimate_size(image):
         # The ratio of the real size to the estimate jumps where the bit
@@ -562,24 +554,13 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
             near, kept = gains[depth] = (colors, {})
         size, level = image.estimated_png_size(speed=speed, gains=kept)
-        if not estimated:
-            estimated.append((image, size))
         return size, (depth, level)
-
-    model = []
-
-    def predict_size(k):
-        if not model:
-            image, size = estimated[0]
-            model.append(np.log2(size_model(hist, labels[next(iter(labels))], image, size,
-                                            color=color)))
-        return float(model[0][min(k, len(model[0])) - 1])
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size, predict_size=predict_size,
+                    estimate_size=estimate_size,
                     write=lambda image: image.to_png(speed=speed))
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
@@ -590,53 +571,6 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             trial = Trial(max_colors, len(image.palette), image.psnr, len(data), image.palette)
             choice = Choice(max_colors, image, data, image.psnr, choice.trials + (trial,))
     return choice
-
-
-def size_model(hist, labels, image, size, *, color=None):
-    """A model of the file's size at every palette size, from one clustering.
-
-    The clustering's indices, its clusters merged down two at a time by
-    Ward's cost (:func:`kmeans.merge_pairs`): the bits each index takes
-    given its left or upper neighbour at every smaller count
-    (:func:`layout.merged_entropies`, counted on bands of rows spread over
-    large pictures) follow the size of the image data far better than the
-    count does.  They are scaled to the image data of `size`, and the
-    chunks at each count are added (a fifth of a small icon's file at 256
-    colors).  A size search places its ks by it, and corrects what remains
-    with the sizes it estimates.
-
-    Parameters
-    ----------
-    hist : Histogram
-    labels : (U,) int ndarray
-        Each distinct color's entry in the clustering, entries 0..P-1 all
-        used.
-    image : PaletteImage
-        The clustering's picture: its (P, C) palette and (H, W) indices,
-        in the same numbering as `labels`.
-    size : float
-        The file's size (or estimate) with that palette.
-    color : colorprofile.ColorTags, optional
-        The color chunks the file carries.
-
-    Returns
-    -------
-    (P,) float64 ndarray
-        Entry k - 1: the modelled bytes of the file at k colors.
-    """
-    indices, palette = image.indices, image.palette
-    share = indices.size // _MODEL_PIXELS
-    if share > 1:
-        # Bands of rows: their neighbours are the picture's, but for the
-        # rows where two bands meet.
-        indices = indices[(np.arange(len(indices)) // _MODEL_BAND) % share == 0]
-    entries = len(palette)
-    pairs = merge_pairs(_features(hist.colors), hist.counts, labels)
-    bits = merged_entropies(indices, entries, pairs)[::-1]
-    framing = np.array([framing_size(hist.shape, palette[:k], color=color)
-                        for k in range(1, entries + 1)], np.float64)
-    scale = (size - framing[-1]) / bits[-1] if bits[-1] > 0 else 0.0
-    return bits * scale + framing
 
 
 def prepare(pixels):

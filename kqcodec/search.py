@@ -12,9 +12,7 @@ The histogram is computed once.  Each k tried is a full k-means
 warm-started from the palette of the nearest k already tried (see
 :func:`kmeans.resize_centres`), so that neighbouring palettes are alike and
 cheap to find.  The ks are chosen by interpolation in log k (PSNR and log
-size are close to linear in log k), safeguarded by bisection, or by a model
-of the value at every k made from the first clustering, which the measured
-ks correct (see :func:`find_k`'s `predict_psnr` and `predict_size`).
+size are close to linear in log k), safeguarded by bisection.
 
 What "exact" means
 ------------------
@@ -64,11 +62,6 @@ _CALIBRATED_NOISE = math.log2(1.004)
 # Real compressions placed by the estimates before the real sizes alone
 # narrow the bracket: 2 to 4 on the pictures of ../shared/corpus/public.
 _GUIDED = 5
-
-# How much log2 of the estimated size over predict_size's model falls per
-# halving of k below the first clustering (see layout.merged_entropies):
-# 0.03 to 0.16 from k = 256 to 24 on the pictures of ../shared/corpus/public.
-_DRIFT = 0.08
 
 # A histogram PSNR this close to the target is checked on the pixels: the
 # sums are the same, but float rounding could differ in the last bits.
@@ -376,7 +369,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
 
 
 def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
-           predict_psnr=None, estimate_size=None, predict_size=None, write=None):
+           predict_psnr=None, estimate_size=None, write=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -409,12 +402,6 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         on the ks it compresses for real, and compresses only those near
         the budget.  Like `predict_psnr` it only guides the search: the
         answer and its neighbour are compressed for real.
-    predict_size : callable, optional
-        ``predict_size(k)``, called after the first encoding (at
-        `max_colors`): a number that follows log2 of the size at any k up
-        to a slowly changing offset (or ``-inf``), which the estimates
-        measured correct, to place the ks a size search estimates.  Only
-        with `estimate_size`; it only guides the search.
     write : callable, optional
         ``write(image)`` returns the PNG file of an image, as the answer
         will be written; ``image.to_png()`` if None.
@@ -443,7 +430,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:
-        k = _search_size_estimated(search, max_bytes, max_colors, predict_size)
+        k = _search_size_estimated(search, max_bytes, max_colors)
     else:
         k = _search_size(search, max_bytes, max_colors)
     return _choice(search, k)
@@ -488,7 +475,7 @@ def _fitting(search, budget, lo):
     return lo
 
 
-def _search_size_estimated(search, budget, max_colors, predict=None):
+def _search_size_estimated(search, budget, max_colors):
     """A size search that compresses for real only the ks the estimates place at the budget.
 
     The bracket (lo, hi) holds real sizes: the file at lo fits (lo = 1:
@@ -506,7 +493,7 @@ def _search_size_estimated(search, budget, max_colors, predict=None):
     for _ in range(_GUIDED):
         if hi - lo <= 1:
             break
-        k = _nearest_budget(search, budget, lo, hi, max_colors, predict)
+        k = _nearest_budget(search, budget, lo, hi, max_colors)
         search.estimated(k)
         if search.size(k) > budget:
             hi = k
@@ -523,7 +510,7 @@ def _search_size_estimated(search, budget, max_colors, predict=None):
     return _fitting(search, budget, lo)
 
 
-def _nearest_budget(search, budget, lo, hi, max_colors, predict=None):
+def _nearest_budget(search, budget, lo, hi, max_colors):
     """The k in (lo, hi) to compress next: the estimates place the budget's crossing there.
 
     A k estimated within the estimates' noise of the budget, or else of
@@ -557,25 +544,13 @@ def _nearest_budget(search, budget, lo, hi, max_colors, predict=None):
         if value(max_colors) <= 0:
             return max_colors
         top = max_colors
-    if predict is not None and top == max_colors and lo < 2 and len(search.estimates) == 1:
-        # Only the first clustering is estimated: its offset from the model
-        # places the first k, a few ks from the answer where the model holds.
-        offset = value(top) - predict(top)
-        value(max((k for k in range(lo + 1, top) if predict(k) + offset
-                   - _DRIFT * math.log2(top / k) <= 0), default=lo + 1))
     top = min((k for k in search.estimates if lo < k <= top and value(k) > 0), default=top)
     low = max((k for k in search.estimates if lo < k < top and value(k) <= 0), default=lo)
     # Where log size bends in log k, interpolation may approach the budget
     # from one side for a few ks, and still land nearer it than a bisection
     # (whose k-means is as dear) would.
-    model = None
-    if predict is not None:
-        log_budget = math.log2(budget)
-
-        def model(k):
-            return predict(k) - log_budget
     pair = _narrow(low, top, value, lambda k: value(k) > 0, _SIZE_EXPONENT,
-                   seen=list(search.estimates), model=model, patience=5,
+                   seen=list(search.estimates), patience=5,
                    settle=lambda k: abs(value(k)) <= noise)
     inside = [k for k in pair if lo < k < hi]
     return min(inside, key=lambda k: abs(value(k)))

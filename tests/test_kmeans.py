@@ -119,32 +119,3 @@ def test_merge_errors_run_from_the_clustering_to_one_cluster():
     assert errors[1] == pytest.approx(sse(np.zeros(400, int)), rel=1e-9)
     assert (np.diff(errors[1:]) <= 1e-6 * errors[1]).all()
 
-
-
-def test_merge_pairs_are_the_merges_of_merge_errors(coffee):
-    # Joining the clusters pair by pair as merge_pairs lists them gives,
-    # after each merge, the error merge_errors gives at that count: the
-    # same merges, named by the labels given.
-    image, labels = quantizer._quantize(quantizer.prepare(coffee[::4, ::4]), 24)
-    hist = quantizer.prepare(coffee[::4, ::4])
-    points = quantizer._features(hist.colors).astype(np.float64)
-    weights = hist.counts.astype(np.float64)
-    pairs = kmeans.merge_pairs(points, weights, labels)
-    errors = kmeans.merge_errors(points, weights, labels)
-    n = len(np.unique(labels))
-    assert pairs.shape == (n - 1, 2) and (pairs[:, 0] < pairs[:, 1]).all()
-
-    def sse(groups):
-        total = 0.0
-        for g in np.unique(groups):
-            m = groups == g
-            mean = weights[m] @ points[m] / weights[m].sum()
-            total += weights[m] @ ((points[m] - mean) ** 2).sum(axis=1)
-        return total
-
-    groups = labels.copy()
-    for count, (a, b) in zip(range(n - 1, 0, -1), pairs):
-        assert (groups == b).any() and (groups == a).any()
-        groups[groups == b] = a
-        if count in (20, 9, 2, 1):
-            assert sse(groups) == pytest.approx(errors[count], rel=1e-9)

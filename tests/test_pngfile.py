@@ -348,28 +348,3 @@ def test_large_flat_graphic_compresses_like_a_strong_level(monkeypatch):
     assert len(data) < len(deflate.zlib_compress(plain, 9))
     back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     np.testing.assert_array_equal(back, palette[indices])
-
-
-def neighbour_bits(indices):
-    """Bits of each index given its left or upper neighbour, counted with np.unique."""
-    ix = indices.astype(np.int64)
-    pairs = np.concatenate([ix[:, :-1].ravel() * 256 + ix[:, 1:].ravel(),
-                            ix[:-1].ravel() * 256 + ix[1:].ravel()])
-    _, joint = np.unique(pairs, return_counts=True)
-    _, first = np.unique(pairs // 256, return_counts=True)
-    return (first * np.log2(first)).sum() - (joint * np.log2(joint)).sum()
-
-
-def test_merged_entropies_follow_the_merges(coffee):
-    # After each merge, the bits are those of the indices relabelled by
-    # the merges so far, counted from scratch.
-    image = quantizer.quantize(coffee[:150, :200], 20)
-    entries = len(image.palette)
-    pairs = np.array([[0, 5], [3, 4], [0, 3], [10, 19], [1, 2], [0, 1]])
-    bits = layout.merged_entropies(image.indices, entries, pairs)
-    names = np.arange(entries)
-    want = [neighbour_bits(image.indices)]
-    for a, b in pairs:
-        names[names == b] = a
-        want.append(neighbour_bits(names[image.indices]))
-    np.testing.assert_allclose(bits, want, rtol=1e-9)

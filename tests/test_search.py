@@ -250,32 +250,6 @@ def test_a_wrong_size_estimate_costs_ks_never_exactness(coffee, wrong):
     assert len(real) <= 14
 
 
-@pytest.mark.parametrize("wrong", ["flat", "backwards", "steep"])
-def test_a_wrong_size_model_costs_ks_never_exactness(coffee, wrong):
-    # The model only places the ks the search estimates: flat, decreasing
-    # or three times too steep in log k, the answer still fits while its
-    # neighbour above, compressed for real, does not.
-    encode_at = _warm_encoder(coffee)
-    predict = {"flat": lambda k: 16.0, "backwards": lambda k: 20.0 - np.log2(k),
-               "steep": lambda k: 3.0 * np.log2(k)}[wrong]
-    budget = 70_000
-    choice = search.find_k(encode_at, max_bytes=budget, predict_size=predict,
-                           estimate_size=lambda image: image.estimated_png_size())
-    real = {t.k: t.size for t in choice.trials if t.size is not None}
-    assert choice.size == real[choice.k] <= budget < real[choice.k + 1]
-    assert len(choice.trials) <= 16
-
-
-@pytest.mark.parametrize("budget", [45_000, 60_000, 90_000])
-def test_the_first_k_a_size_search_tries_is_near_the_answer(coffee, budget):
-    # The entropy of the first clustering's merges (layout.merged_entropies)
-    # places the first k after 256 within a tenth of the answer (a fixed
-    # exponent of k placed it 14% off at 90,000 bytes).
-    choice = quantizer.choose_k(coffee, max_bytes=budget)
-    first = choice.trials[1].k
-    assert abs(np.log(first / choice.k)) < np.log(1.1)
-
-
 def test_size_estimates_of_neighbouring_ks_move_with_the_real_sizes(coffee):
     # With the final level's gain measured once and kept, the estimates of
     # neighbouring palettes follow their real sizes far closer than the
