@@ -72,7 +72,7 @@ def best_cut(const double[:, ::1] centred, const double[::1] weights,
         is allowed (all projections equal) or there is no point.
     """
     cdef Py_ssize_t n = order.shape[0], channels = centred.shape[1], i, c, best = -1
-    cdef double w, tw = 0, txx = 0, lw = 0, lxx = 0, norm, left, right, cost
+    cdef double tw = 0, txx = 0, lw = 0, lxx = 0, norm, left, right, cost
     cdef double best_cost = 0, value
     if n < 2 or channels > 64:
         return -1
@@ -82,47 +82,10 @@ def best_cut(const double[:, ::1] centred, const double[::1] weights,
     cdef double best_left = 0, best_right = 0, best_lw = 0
     with nogil:
         # The totals: the last entries of the prefix sums.
-        for c in range(channels):
-            tx[c] = 0
-            lx[c] = 0
         for i in range(n):
-            w = weights[order[i]]
-            norm = 0
-            for c in range(channels):
-                value = centred[order[i], c]
-                if c == 0:
-                    norm = value * value
-                else:
-                    norm = norm + value * value
-                if i == 0:
-                    tx[c] = value * w
-                else:
-                    tx[c] = tx[c] + value * w
-            if i == 0:
-                tw = w
-                txx = w * norm
-            else:
-                tw = tw + w
-                txx = txx + w * norm
+            _add_point(centred, order[i], weights[order[i]], channels, i == 0, &tw, tx, &txx)
         for i in range(n - 1):
-            w = weights[order[i]]
-            norm = 0
-            for c in range(channels):
-                value = centred[order[i], c]
-                if c == 0:
-                    norm = value * value
-                else:
-                    norm = norm + value * value
-                if i == 0:
-                    lx[c] = value * w
-                else:
-                    lx[c] = lx[c] + value * w
-            if i == 0:
-                lw = w
-                lxx = w * norm
-            else:
-                lw = lw + w
-                lxx = lxx + w * norm
+            _add_point(centred, order[i], weights[order[i]], channels, i == 0, &lw, lx, &lxx)
             if proj[order[i + 1]] <= proj[order[i]]:
                 continue
             # left = lxx - |lx|^2 / lw, right the same with the totals minus these.
@@ -158,3 +121,32 @@ def best_cut(const double[:, ::1] centred, const double[::1] weights,
     out[2 + 2 * channels] = best_left
     out[3 + 2 * channels] = best_right
     return best
+
+
+cdef inline void _add_point(const double[:, ::1] centred, int64_t row, double w,
+                            Py_ssize_t channels, bint first, double *sw, double *sx,
+                            double *sxx) noexcept nogil:
+    """Add one point to running sums of weight, weighted coordinates and weighted squared norm.
+
+    The first point is assigned rather than added to zero, and the norm is
+    summed channel after channel, so the sums are numpy's ``cumsum`` and
+    ``sum(axis=1)`` to the last bit.
+    """
+    cdef Py_ssize_t c
+    cdef double value, norm = 0
+    for c in range(channels):
+        value = centred[row, c]
+        if c == 0:
+            norm = value * value
+        else:
+            norm = norm + value * value
+        if first:
+            sx[c] = value * w
+        else:
+            sx[c] = sx[c] + value * w
+    if first:
+        sw[0] = w
+        sxx[0] = w * norm
+    else:
+        sw[0] = sw[0] + w
+        sxx[0] = sxx[0] + w * norm
