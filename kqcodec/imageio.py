@@ -36,6 +36,7 @@ __all__ = [
     "write_image",
     "output_format",
     "shown_as_read",
+    "pixel_count",
     "INPUT_FORMATS",
     "OUTPUT_FORMATS",
 ]
@@ -537,6 +538,27 @@ def shown_as_read(path):
                 "RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I")
     except Exception:  # anything unreadable here simply gets a copy
         return False
+
+
+def pixel_count(path):
+    """The number of pixels a picture file's header announces, without decoding it.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    int or None
+        Width times height; None for a file whose header cannot be read
+        (reading it fully then says why).
+    """
+    try:
+        with _pixel_limit(None), Image.open(path, formats=INPUT_FORMATS) as img:
+            width, height = img.size
+    except Exception:  # anything unreadable is left for read_picture to report
+        return None
+    return width * height
 
 
 def output_format(path):

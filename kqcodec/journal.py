@@ -2,9 +2,10 @@
 
 A report keeps its table in ``report.csv`` in the output folder.  The file
 starts as the header (and, on a resumed run, the rows kept from before), then
-the rows of each finished picture are appended in one write and flushed, so a
-crash, a Ctrl-C or a killed process loses only the pictures in flight.  At the
-end the file is replaced, atomically, by the table in its final order.
+the rows of each finished job (a picture, or some of its ks) are appended in
+one write and flushed, so a crash, a Ctrl-C or a killed process loses only the
+jobs in flight.  At the end the file is replaced, atomically, by the table in
+its final order.
 
 This module moves bytes; what a row holds is :mod:`kqcodec.table`'s business.
 Only the process that gathers the results writes here, so a picture's rows are

@@ -3,16 +3,19 @@
 This is the only module that imports tqdm and runs worker processes.  Each
 picture is read and its color histogram computed once, then encoded at every
 k exactly as ``kqcodec encode`` would, written, decoded back *from the
-written file* and measured.  Pictures run in parallel processes, one picture
-per process at a time, so memory is bounded by ``jobs`` pictures; or, with a
-scheduler, as tasks on a Dask cluster (:mod:`kqcodec.cluster`).  The rows of
-each finished picture are appended to the table file at once
+written file* and measured.  Jobs run in parallel processes, one per process
+at a time, so memory is bounded by ``jobs`` pictures: a job is a picture, or,
+when the pictures are too few or too unequal to keep every process busy to
+the end, some of a picture's ks (see :func:`_balanced`).  With a scheduler,
+each picture is a task on a Dask cluster (:mod:`kqcodec.cluster`).  The rows
+of each finished job are appended to the table file at once
 (:mod:`kqcodec.journal`), which makes a stopped run resumable, and become a
 table in :mod:`kqcodec.table`.
 """
 
 import contextlib
 import io
+import math
 import multiprocessing
 import os
 import sys
@@ -39,6 +42,14 @@ DEFAULT_KS = REPORT_KS
 # SSIMULACRA2 port: 80 s and 6 GB); beyond this many pixels they are computed
 # on the centre crop of this side.
 _CROP = 1024
+
+# Jobs per worker that _balanced aims at when it splits pictures into parts:
+# the last job to finish then leaves the other workers idle for about a
+# third of a worker's share at most.
+_PARTS_PER_WORKER = 3
+# What the search of a target PSNR costs, counted in ks of the list: it
+# estimates the size of many palettes and encodes a few of them.
+_SEARCH_COST = 4
 
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
@@ -247,9 +258,10 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     """Build the size/quality table of every picture in a folder.
 
     The table is kept in ``report.csv`` in `out` as it grows: the rows of
-    each finished picture are appended, so a stopped run loses only the
-    pictures in flight, and `resume` continues it.  At the end the file
-    holds the returned table.
+    each finished job (a picture, or some of its ks when the pictures are
+    fewer than the processes can share evenly) are appended, so a stopped
+    run loses only the jobs in flight, and `resume` continues it.  At the
+    end the file holds the returned table, whatever the jobs were.
 
     Parameters
     ----------
@@ -369,23 +381,99 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     if announce is None and progress:
         announce = _announce
     if jobs_list:
+        pictures = len(jobs_list)
+        if scheduler is None:
+            jobs_list = _balanced(jobs_list, jobs or os.cpu_count() or 1)
         engine = (_LocalEngine(jobs, metrics) if scheduler is None else
                   _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], metrics, announce))
+        # Parts of a picture still to come; the bar counts whole pictures.
+        pending = {}
+        for _, kwargs in jobs_list:
+            pending[kwargs["name"]] = pending.get(kwargs["name"], 0) + 1
+        unread = set()
         # The engine checks what it needs (a cluster, paths its workers see)
         # before the table file is started anew.
         with engine as run_jobs:
-            bar = _progress(len(images), progress, initial=len(images) - len(jobs_list))
+            bar = _progress(len(images), progress, initial=len(images) - pictures)
             try:
                 with journal.Journal(store, tables.csv_text(kept)) as rows, \
                         contextlib.closing(run_jobs(jobs_list)) as frames:
                     for frame in frames:
-                        rows.append(tables.csv_text(frame, header=False))
-                        bar.update()
+                        name = frame["image"].iloc[0]
+                        rows.append(tables.csv_text(_once_unread(frame, unread), header=False))
+                        pending[name] -= 1
+                        if not pending[name]:
+                            bar.update()
             finally:
                 bar.close()
     table = tables.in_order(tables.read_csv(store, metrics), names)
     journal.replace(store, tables.csv_text(table))
     return table
+
+
+def _balanced(jobs_list, workers):
+    """The jobs of one picture each, split into parts so that `workers` processes end together.
+
+    A picture costs about its pixels times its ks.  Four pictures on two
+    processes, one of them a small icon, leave one process encoding two
+    large pictures while the other waits; a picture whose cost is above a
+    share (the total over :data:`_PARTS_PER_WORKER` jobs per process) is
+    split into parts of interleaved ks (the search of a target PSNR being
+    a part of its own), and the largest jobs go first.  Each part reads the
+    picture and counts its colors anew: a few percent of the time of one k.
+    The encodings do not depend on the parts, since each k is encoded from
+    the picture alone.
+
+    Parameters
+    ----------
+    jobs_list : list of (Path, dict)
+        One job per picture: its path and the keyword arguments of
+        :func:`report_image`.
+    workers : int
+        Processes that run the jobs; 1 keeps `jobs_list` as it is.
+
+    Returns
+    -------
+    list of (Path, dict)
+        The jobs, those of a split picture with a share of its ``ks`` and,
+        in one of them, its ``target_psnr``.
+    """
+    if workers <= 1 or not jobs_list:
+        return jobs_list
+    costs = []
+    for path, kwargs in jobs_list:
+        units = len(kwargs["ks"]) + (_SEARCH_COST if kwargs["target_psnr"] is not None else 0)
+        costs.append((imageio.pixel_count(path) or 1) * units)
+    share = sum(costs) / (workers * _PARTS_PER_WORKER)
+    parts = []
+    for (path, kwargs), cost in zip(jobs_list, costs):
+        ks = kwargs["ks"]
+        count = min(len(ks), math.ceil(cost / share))
+        if count <= 1:
+            parts.append((cost, (path, kwargs)))
+            continue
+        pixels = cost / (len(ks) + (_SEARCH_COST if kwargs["target_psnr"] is not None else 0))
+        for i in range(count):
+            part = ks[i::count]
+            parts.append((pixels * len(part), (path, dict(kwargs, ks=part, target_psnr=None))))
+        if kwargs["target_psnr"] is not None:
+            parts.append((pixels * _SEARCH_COST, (path, dict(kwargs, ks=[]))))
+    parts.sort(key=lambda part: -part[0])  # stable: ties keep the pictures' order
+    return [job for _, job in parts]
+
+
+def _once_unread(frame, unread):
+    """`frame` without the row saying its picture cannot be read, if an earlier part said so.
+
+    Every part of a split picture that cannot be read gives that row; the
+    table keeps one.  `unread`, the pictures already given it, is updated.
+    """
+    failed = frame["k"].isna()
+    if not failed.any():
+        return frame
+    seen = failed & frame["image"].isin(unread)
+    unread.update(frame.loc[failed, "image"])
+    return frame[~seen]
 
 
 def _announce(message):

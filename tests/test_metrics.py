@@ -1,10 +1,12 @@
-"""SSIMULACRA2 through the library, with transparency handled like the reference tool."""
+"""PSNR to the bit on either path; SSIMULACRA2 through the library, with transparency handled
+like the reference tool."""
 
 import numpy as np
 import pytest
 import ssimulacra2
 from PIL import Image
 
+import kqcodec
 from kqcodec import metrics, quantizer
 
 
@@ -46,3 +48,19 @@ def test_transparency_scores_over_dark_and_light_keeping_the_lower(tmp_path, pre
 def test_too_small_to_score_is_nan():
     tiny = np.zeros((7, 20, 3), np.uint8)
     assert np.isnan(metrics.ssimulacra2(tiny, tiny))
+
+
+@pytest.mark.parametrize("k", [2, 256])
+def test_psnr_of_opaque_rgb_is_the_float64_mean_to_the_bit(coffee, k):
+    decoded = quantizer.quantize(coffee, k).to_pixels()
+    a, b = coffee.astype(np.float64), decoded.astype(np.float64)
+    expected = 10 * np.log10(255.0**2 / float(np.mean((a - b) ** 2)))
+    assert metrics.psnr(coffee, decoded) == expected
+    # With an opaque alpha channel, the general path: the mean also runs over
+    # the alpha channel, whose differences are zero.
+    opaque = np.dstack([coffee, np.full(coffee.shape[:2], 255, np.uint8)])
+    four = float(np.sum((a - b) ** 2)) / (a.size // 3 * 4)
+    assert metrics.psnr(opaque, decoded) == 10 * np.log10(255.0**2 / four)
+    assert metrics.psnr(coffee, coffee) == float("inf")
+    with pytest.raises(kqcodec.UsageError):
+        metrics.psnr(coffee, decoded[:-1])

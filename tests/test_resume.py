@@ -131,3 +131,44 @@ def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
     table = kqcodec.report(folder, [2, 16], out=tmp_path, jobs=1, resume=True)
     assert sorted(name for name, _ in calls) == sorted(set(table["image"]))
     assert all(ks == (16,) for name, ks in calls if name != "p9_broken.jpg")
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory, pictures):
+    """A crop of a real photo eighteen times as large as the other picture."""
+    root = tmp_path_factory.mktemp("uneven")
+    photo = Image.open(pictures["skimage_coffee"])
+    photo.crop((150, 100, 390, 280)).save(root / "large.png")
+    photo.crop((0, 0, 40, 60)).save(root / "small.png")
+    return root
+
+
+def test_parts_of_a_picture_cover_its_ks_once_largest_first(uneven):
+    plan = [(uneven / "large.png", dict(name="large.png", ks=[2, 4, 16, 64], target_psnr=30.0)),
+            (uneven / "small.png", dict(name="small.png", ks=[2, 4, 16, 64], target_psnr=30.0))]
+    assert reporting._balanced(plan, 1) == plan
+    parts = reporting._balanced(plan, 2)
+    large = [kwargs for path, kwargs in parts if kwargs["name"] == "large.png"]
+    # Its cost is 18 times the other's: split into one part per k, the
+    # search (counted as 4 ks) apart and first; the small picture stays
+    # whole, last.
+    assert [(kw["ks"], kw["target_psnr"]) for kw in large] == [
+        ([], 30.0), ([2], None), ([4], None), ([16], None), ([64], None)]
+    assert parts[-1] == plan[1]
+    # With larger shares the ks are interleaved over fewer parts.
+    plain = [(path, dict(kw, target_psnr=None)) for path, kw in plan]
+    parts = reporting._balanced(plain[:1] * 3 + plain[1:], 2)
+    assert [kw["ks"] for _, kw in parts] == [[2, 16], [4, 64]] * 3 + [[2, 4, 16, 64]]
+
+
+def test_parts_give_the_table_and_files_of_one_job_per_picture(uneven, tmp_path):
+    one, parts = tmp_path / "one", tmp_path / "parts"
+    whole = kqcodec.report(uneven, [2, 16, 64], out=one, jobs=1, target_psnr=30)
+    split = kqcodec.report(uneven, [2, 16, 64], out=parts, jobs=2, target_psnr=30)
+    same_table(split, whole)
+    same_table(tables.read_csv(parts / journal.FILENAME), whole)
+    assert len(whole) == 8 and (whole["status"] == "ok").all()
+    written = sorted(path.name for path in one.glob("*.png"))
+    assert written == sorted(path.name for path in parts.glob("*.png")) and len(written) == 8
+    for name in written:
+        assert (parts / name).read_bytes() == (one / name).read_bytes()
