@@ -7,7 +7,9 @@ samples scaled (not clipped) and EXIF orientation applied, and the color
 tags the file carries; a picture in a non-sRGB profile is converted to sRGB
 unless asked otherwise.  It chooses the reader by the format: PNG files are
 read by :mod:`kqcodec.pngread` (Pillow accepts damaged ones and keeps only 8
-bits of 16-bit color), the others by Pillow.
+bits of 16-bit color), the others by Pillow.  Pillow is imported by the
+functions that call it: reading a PNG without EXIF data, the usual input of
+``encode``, does not pay for its import.
 """
 
 import contextlib
@@ -19,7 +21,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
@@ -77,6 +78,8 @@ def _pixel_limit(max_pixels):
     screen, say) before allocating for them; with its limit lifted, 37 bytes
     of GIF can make it fill a 4-gigapixel image.
     """
+    from PIL import Image
+
     # The setting is Pillow's global: threads reading at once take turns.
     with _PIXEL_LIMIT_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
@@ -226,6 +229,8 @@ def _png_bytes(path):
 
 
 def _open(source, formats):
+    from PIL import Image
+
     try:
         return Image.open(source, formats=formats)
     except Image.UnidentifiedImageError:
@@ -239,6 +244,8 @@ def _open(source, formats):
 
 
 def _over_limit():
+    from PIL import Image
+
     return FormatError(
         f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
         "(raise it with --max-pixels)"
@@ -247,6 +254,8 @@ def _over_limit():
 
 def _load(img):
     """Decode fully now, so that truncation shows before any output exists."""
+    from PIL import Image
+
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -265,6 +274,8 @@ def _damage(img, exc):
 
 
 def _warn_frames(img):
+    from PIL import Image
+
     # Counting frames parses the whole file: a later frame can be damaged
     # while the first is fine, and Pillow then raises whatever it meets.
     try:
@@ -351,6 +362,8 @@ def from_pil(img):
     UsageError
         If `img` is not a Pillow image, or is empty.
     """
+    from PIL import Image
+
     if not isinstance(img, Image.Image):
         raise UsageError(f"expected a PIL.Image.Image, not {type(img).__name__}")
     if 0 in img.size:
@@ -375,6 +388,8 @@ def to_pil(palette, indices):
         alpha of each entry, as Pillow sets it when it opens a palette PNG
         with a tRNS chunk, so ``convert("RGBA")`` and ``save`` keep it.
     """
+    from PIL import Image
+
     palette = np.asarray(palette, np.uint8)
     img = Image.fromarray(np.ascontiguousarray(indices, np.uint8), "P")
     img.putpalette(palette[:, :3].tobytes(), "RGB")
@@ -479,6 +494,8 @@ def _exif_orientation(exif):
     """The orientation tag (1 to 8) of raw EXIF data, or 1."""
     if not exif:
         return 1
+    from PIL import Image
+
     try:
         tags = Image.Exif()
         tags.load(exif)
@@ -532,6 +549,8 @@ def shown_as_read(path):
         True for a single-frame PNG, JPEG, GIF or WebP in RGB, RGBA, grey or
         palette; False otherwise, also for a file that cannot be opened.
     """
+    from PIL import Image
+
     try:
         with _pixel_limit(None), Image.open(path, formats=_BROWSER_FORMATS) as img:
             return getattr(img, "n_frames", 1) == 1 and img.mode in (
@@ -553,6 +572,8 @@ def pixel_count(path):
         Width times height; None for a file whose header cannot be read
         (reading it fully then says why).
     """
+    from PIL import Image
+
     try:
         with _pixel_limit(None), Image.open(path, formats=INPUT_FORMATS) as img:
             width, height = img.size
@@ -600,6 +621,8 @@ def write_image(path, pixels, *, force=False, color=None):
     WriteError
         If writing fails; no partial file remains.
     """
+    from PIL import Image
+
     fmt = output_format(path)
     options = OUTPUT_FORMATS[Path(path).suffix.lower()][1]
     pixels = np.asarray(pixels)
@@ -655,6 +678,8 @@ def memory_file(pixels):
     io.BytesIO
         A binary PPM, positioned at its start.
     """
+    from PIL import Image
+
     stream = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(stream, format="PPM")
     stream.seek(0)

@@ -71,7 +71,9 @@ def preload(names):
         Measures, of ``psnr``, ``ssim``, ``ssimulacra2``.
     """
     if "ssim" in names:
-        import skimage.metrics  # noqa: F401
+        # The function itself: ``skimage.metrics`` alone is a lazy stub,
+        # which leaves SciPy to each worker's first call.
+        from skimage.metrics import structural_similarity  # noqa: F401
     if "ssimulacra2" in names:
         import ssimulacra2  # noqa: F401
 

@@ -9,7 +9,6 @@ destination is untouched.
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -125,8 +124,10 @@ def atomic_output(dest, *, force=False):
         return
 
     # A short prefix of the name keeps the temporary name legal when the
-    # destination's own name is near the 255-byte limit.
-    tmp = dest.with_name(f".{dest.name[:64]}.{secrets.token_hex(4)}.tmp")
+    # destination's own name is near the 255-byte limit.  The random part
+    # comes from os.urandom, as secrets.token_hex would take it, without
+    # importing secrets (hmac and OpenSSL's hashes: 10 ms of every start).
+    tmp = dest.with_name(f".{dest.name[:64]}.{os.urandom(4).hex()}.tmp")
     try:
         # O_EXCL: never reuse a file someone else created; mode 0o666 lets
         # the umask decide the final permissions as for any new file.

@@ -229,3 +229,20 @@ def test_reuse_through_the_command(tmp_path, pictures):
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "y.png", "-k", "16",
                       "--reuse", "20")
     assert code == 2 and "the margin must be from 0 to 16" in err
+
+
+def test_what_a_start_imports(tmp_path, pictures):
+    """--help without numpy; a PNG encoded without Pillow, pandas or secrets (hmac, OpenSSL)."""
+    def imported(*args):
+        code = ("import sys; from kqcodec.cli import main\n"
+                "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+                "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))")
+        proc = subprocess.run([sys.executable, "-c", code, *map(str, args)],
+                              capture_output=True, text=True, check=True)
+        return set(proc.stdout.split("\n")[-2].split())
+
+    assert "numpy" not in imported("--help")
+    out = tmp_path / "out.png"
+    modules = imported("encode", pictures["skimage_coffee"], out, "-k", "16")
+    assert out.stat().st_size > 0 and "numpy" in modules
+    assert not modules & {"PIL", "pandas", "secrets", "hmac"}

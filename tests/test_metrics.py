@@ -1,6 +1,9 @@
 """PSNR to the bit on either path; SSIMULACRA2 through the library, with transparency handled
 like the reference tool."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import ssimulacra2
@@ -64,3 +67,13 @@ def test_psnr_of_opaque_rgb_is_the_float64_mean_to_the_bit(coffee, k):
     assert metrics.psnr(coffee, coffee) == float("inf")
     with pytest.raises(kqcodec.UsageError):
         metrics.psnr(coffee, decoded[:-1])
+
+
+def test_preload_imports_what_ssim_calls():
+    # Forked workers share what the parent imported: SciPy must be among it,
+    # not only scikit-image's lazy stub.
+    code = ("import sys; from kqcodec import metrics; metrics.preload(['ssim']); "
+            "print('scipy.ndimage' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "True"
