@@ -493,8 +493,9 @@ def _search_size_estimated(search, budget, max_colors):
     for _ in range(_GUIDED):
         if hi - lo <= 1:
             break
-        k = _nearest_budget(search, budget, lo, hi, max_colors)
-        search.estimated(k)
+        k, estimate = _nearest_budget(search, budget, lo, hi, max_colors)
+        if estimate:
+            search.estimated(k)
         if search.size(k) > budget:
             hi = k
         else:
@@ -511,16 +512,29 @@ def _search_size_estimated(search, budget, max_colors):
 
 
 def _nearest_budget(search, budget, lo, hi, max_colors):
-    """The k in (lo, hi) to compress next: the estimates place the budget's crossing there.
+    """The k in (lo, hi) to compress next, and whether to estimate it first.
 
-    A k estimated within the estimates' noise of the budget, or else of
-    the two adjacent ks the estimates place around the budget, the
-    doubtful one.  hi = max_colors + 1 stands for "none over the budget
-    yet".  The ks estimated so far narrow the estimates' bracket first,
-    then :func:`_narrow` places new ones.
+    The neighbour of a real end of the bracket when the sizes known place
+    the budget's crossing within half a k of it (not estimated: its real
+    size is needed whatever its estimate says); else a k estimated within
+    the estimates' noise of the budget, or of the two adjacent ks the
+    estimates place around the budget, the doubtful one.  hi =
+    max_colors + 1 stands for "none over the budget yet".  The ks estimated
+    so far narrow the estimates' bracket first, then :func:`_narrow` places
+    new ones.
     """
     def value(k):
         return math.log2(search.calibrated(k) / budget)
+
+    # Next to a real end, a k whose real size is needed whatever its
+    # estimate: the real end's neighbour when the crossing is within half a
+    # k of it.  Its estimate would calibrate no k that is still needed.
+    crossing = _crossing(search, value, lo, hi, max_colors)
+    if crossing is not None:
+        if lo >= 2 and crossing < lo + 1.5:
+            return lo + 1, False
+        if hi <= max_colors and crossing > hi - 1.5:
+            return hi - 1, False
 
     # A k next to a real end of the bracket, estimated within the estimates'
     # noise of the budget or on the far side of it, may close the bracket
@@ -529,7 +543,7 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
                if real and lo < k < hi and k in search.estimates
                and (value(k) <= _NOISE if k == hi - 1 else value(k) >= -_NOISE)]
     if closing:
-        return min(closing, key=lambda k: abs(value(k)))
+        return min(closing, key=lambda k: abs(value(k))), True
     # A k estimated within the estimates' noise of the budget is as likely
     # to fit as its neighbours: estimating them would not tell which one is
     # the answer, and its real size will calibrate theirs.  Once a real size
@@ -538,11 +552,11 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
     settled = [k for k in search.estimates if lo < k < hi and k <= max_colors
                and abs(value(k)) <= noise]
     if settled:
-        return min(settled, key=lambda k: (abs(value(k)), k))
+        return min(settled, key=lambda k: (abs(value(k)), k)), True
     top = hi
     if hi > max_colors:
         if value(max_colors) <= 0:
-            return max_colors
+            return max_colors, True
         top = max_colors
     top = min((k for k in search.estimates if lo < k <= top and value(k) > 0), default=top)
     low = max((k for k in search.estimates if lo < k < top and value(k) <= 0), default=lo)
@@ -553,4 +567,19 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
                    seen=list(search.estimates), patience=5,
                    settle=lambda k: abs(value(k)) <= noise)
     inside = [k for k in pair if lo < k < hi]
-    return min(inside, key=lambda k: abs(value(k)))
+    return min(inside, key=lambda k: abs(value(k))), True
+
+
+def _crossing(search, value, lo, hi, max_colors):
+    """Where the sizes known in [lo, hi] cross the budget, as a fractional k; None if nowhere.
+
+    The lowest two consecutive ks known (estimated or compressed) that
+    fall on either side of the budget, interpolated in log k.
+    """
+    known = sorted(k for k in {*search.estimates, *search.sizes}
+                   if lo <= k <= min(hi, max_colors) and k >= 2)
+    for a, b in zip(known, known[1:]):
+        if value(a) <= 0 < value(b):
+            t = -value(a) / (value(b) - value(a))
+            return 2 ** (math.log2(a) + t * math.log2(b / a))
+    return None

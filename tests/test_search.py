@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import metrics, quantizer, search, ties
+from kqcodec import metrics, paletteimage, quantizer, search, ties
 from kqcodec.errors import TargetError, UsageError
 
 from .conftest import png_chunks
@@ -297,3 +297,27 @@ def test_the_search_writes_at_the_speed_asked(tmp_path, pictures, coffee):
     assert code == 0, err
     api = kqcodec.encode(pictures["skimage_coffee"], None, "auto", max_bytes=budget, speed=10)
     assert dest.read_bytes() == api.data
+
+
+def test_a_neighbour_the_sizes_place_at_the_budget_is_compressed_without_an_estimate():
+    # Sizes growing as k ** 0.4, estimated 2% high: once a real size
+    # calibrates the estimates, the k next to a real end that the sizes
+    # place at the budget is compressed at once, its estimate skipped.
+    estimated, written = [], []
+
+    def encode_at(k, near):
+        return paletteimage.PaletteImage(np.zeros((k, 3), np.uint8), np.zeros((1, 1), np.uint8), 1.0)
+
+    def estimate_size(image):
+        estimated.append(len(image.palette))
+        return 1.02 * 1000 * len(image.palette) ** 0.4, "kind"
+
+    def write(image):
+        written.append(len(image.palette))
+        return bytes(int(1000 * len(image.palette) ** 0.4))
+
+    choice = search.find_k(encode_at, max_bytes=4000, estimate_size=estimate_size, write=write)
+    assert choice.k == 32 and int(1000 * 33 ** 0.4) > 4000
+    assert written[-2:] == [32, 33]
+    assert 33 not in estimated
+    assert len(written) <= 3
