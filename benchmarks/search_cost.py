@@ -10,10 +10,21 @@ Times are CPU seconds of this process (compression runs on two threads,
 both counted), so that other work on a shared machine changes them less
 than wall time.  ``--unguided`` runs the size searches without size
 estimates, compressing every k they try, for comparison.
+
+``--wall N`` measures what a user waits for instead: the whole-process wall
+time of ``kqcodec encode PICTURE OUT -k 256`` and of ``kqcodec encode
+PICTURE OUT -k auto --max-bytes B`` (B the budget's share of the first
+command's file), each run N times, alternately, after one untimed run of
+each; the medians and their ratio.  The last lines give the median and
+largest ratio over the pictures, per goal.
 """
 
 import argparse
+import os
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,7 +89,35 @@ def cpu(function):
     return result, time.process_time() - start
 
 
-def picture(path, targets, budget_share):
+def run_cli(args, env):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "kqcodec", "encode", *map(str, args), "--force"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def wall(path, budget_share, runs):
+    """Median whole-process wall times of encode -k 256 and of the size search, and their ratio."""
+    # Without the environment's PYTHONDONTWRITEBYTECODE, kqcodec's modules
+    # are compiled once (the untimed runs), not at every start.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "out.png"
+        run_cli([path, out, "-k", "256"], env)
+        budget = int(out.stat().st_size * budget_share)
+        search = [path, out, "-k", "auto", "--max-bytes", budget]
+        run_cli(search, env)
+        fixed, searched = [], []
+        for _ in range(runs):
+            fixed.append(run_cli([path, out, "-k", "256"], env))
+            searched.append(run_cli(search, env))
+    fixed, searched = statistics.median(fixed), statistics.median(searched)
+    print(f"wall, whole process (median of {runs}, alternated): encode -k 256 {fixed:.2f} s, "
+          f"-k auto --max-bytes {budget} {searched:.2f} s: {searched / fixed:.2f}x")
+    return searched / fixed
+
+
+def picture(path, targets, budget_share, runs=0):
     pixels, read = cpu(lambda: imageio.read_image(path, max_pixels=None))
     hist, counted = cpu(lambda: quantizer.prepare(pixels))
     with Recorder() as rec:
@@ -90,6 +129,7 @@ def picture(path, targets, budget_share):
           f"deflate {deflated:.2f} s; total {encode:.2f} s CPU, {len(data)} bytes")
     goals = [dict(target_psnr=t) for t in targets]
     goals.append(dict(max_bytes=int(len(data) * budget_share)))
+    ratios = {}
     for goal in goals:
         with Recorder() as rec:
             try:
@@ -103,6 +143,7 @@ def picture(path, targets, budget_share):
         deflate = sum(t for name, t in rec.events if name.startswith("deflate"))
         estimate = sum(t for name, t in rec.events if name.startswith("estimate"))
         name, value = next(iter(goal.items()))
+        ratios[name if name == "max_bytes" else f"{name}={value:g}"] = total / encode
         print(f"{name}={value:.10g}: {answer}; search {total / encode:.2f}x the encode "
               f"(k-means {kmeans:.2f} s, deflate {deflate:.2f} s, estimates {estimate:.2f} s): "
               f"{parts}")
@@ -114,8 +155,11 @@ def picture(path, targets, budget_share):
             floor = sum(t for name, t in rec.events if name in ends)
             print(f"  the compressions at k={choice.k} and k+1 alone: {floor:.2f} s, "
                   f"{floor / encode:.2f}x the encode")
+    if runs:
+        ratios["max_bytes, wall"] = wall(path, budget_share, runs)
     print()
     sys.stdout.flush()
+    return ratios
 
 
 def main(argv=None):
@@ -125,6 +169,9 @@ def main(argv=None):
     parser.add_argument("--targets", default="35,38,41", help="PSNR targets, dB (default 35,38,41; empty: the budget only)")
     parser.add_argument("--budget", type=float, default=0.5,
                         help="size budget as a share of the k=256 file (default 0.5)")
+    parser.add_argument("--wall", type=int, default=0, metavar="N",
+                        help="also time the two commands N times each as whole processes "
+                             "(default 0: not)")
     parser.add_argument("--unguided", action="store_true",
                         help="size searches without size estimates: every k tried is compressed")
     args = parser.parse_args(argv)
@@ -135,8 +182,17 @@ def main(argv=None):
         paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
             if path.is_dir() else [path]
     targets = [float(t) for t in args.targets.split(",") if t]
+    results = {}
     for path in paths:
-        picture(path, targets, args.budget)
+        for goal, ratio in picture(path, targets, args.budget, args.wall).items():
+            results.setdefault(goal, []).append((ratio, path.name))
+    if len(paths) > 1:
+        for goal, ratios in results.items():
+            largest = max(ratios)
+            kind = "wall" if goal.endswith("wall") else "CPU"
+            print(f"{goal}: search / encode k=256 ({kind}) over {len(ratios)} pictures: median "
+                  f"{statistics.median(r for r, _ in ratios):.2f}, largest {largest[0]:.2f} "
+                  f"({largest[1]})")
 
 
 if __name__ == "__main__":
