@@ -12,10 +12,25 @@ Python doing nothing, Python importing numpy (a required library), Python
 importing what ``kqcodec encode`` imports, the whole ``kqcodec encode`` and
 pngquant ``--nofs`` (when installed), and each time as a multiple of
 pngquant's.  Best of N, so that other work on the machine moves it less.
+
+``--targets`` prints instead the start-up and main-job targets: the median
+wall and CPU time (user + system, worker processes included) over
+``--repeat`` runs of ``kqcodec report test_pictures/`` (a fresh output folder
+each run) and of ``kqcodec encode test_pictures/skimage_coffee.png -k 256``
+(0.24 MP), and whether ``kqcodec --help`` imports numpy.  With ``--baseline
+PYTHON``, the Python of another environment where kqcodec is installed (one
+at another commit, say) runs the same commands, alternating with this one
+run by run, so that both see the same load.  Each command runs once first to
+write the bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped for them).
+
+    python benchmarks/startup.py --targets [--repeat 7] [--baseline PYTHON]
 """
 
 import argparse
+import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +41,12 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PICTURE = REPO.parent / "shared/corpus/public/skimage_logo.png"
+TEST_PICTURES = REPO / "test_pictures"
+# The targets: wall seconds of the report of test_pictures/ and of one
+# encode of a 0.25 MP photo, whole process.
+REPORT_TARGET, ENCODE_TARGET = 3.0, 0.35
+# Children write their bytecode caches, as an installed package has them.
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
 def best_wall(commands, repeat):
@@ -39,12 +60,83 @@ def best_wall(commands, repeat):
     return best
 
 
+def timed(argv, cwd):
+    """Wall and CPU seconds (user + system of the process and its workers) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=cwd, env=ENV)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def help_imports_numpy(python):
+    code = ("import sys\nfrom kqcodec.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\nprint('numpy' in sys.modules)")
+    out = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
+                         env=ENV).stdout
+    return out.splitlines()[-1] == "True"
+
+
+def targets(pythons, repeat):
+    """Median wall and CPU of the report and of the encode for each Python, runs alternating."""
+    jobs = {
+        "report": lambda work: ["-m", "kqcodec", "report", str(TEST_PICTURES), "--out",
+                                str(work / "out"), "--quiet"],
+        "encode": lambda work: ["-m", "kqcodec", "encode", str(TEST_PICTURES / "skimage_coffee.png"),
+                                str(work / "o.png"), "-k", "256", "--force"],
+    }
+    runs = {(name, job): [] for name in pythons for job in jobs}
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        for round_ in range(repeat + 1):
+            for job, args in jobs.items():
+                for name, python in pythons.items():
+                    shutil.rmtree(work / "out", ignore_errors=True)
+                    result = timed([python, *args(work)], work)
+                    if round_:  # the first round writes the bytecode caches
+                        runs[name, job].append(result)
+    medians = {key: tuple(statistics.median(r[i] for r in values) for i in (0, 1))
+               for key, values in runs.items()}
+    return medians, {name: help_imports_numpy(python) for name, python in pythons.items()}
+
+
+def print_targets(pythons, repeat):
+    medians, numpy_on_help = targets(pythons, repeat)
+    names = list(pythons)
+    print(f"median of {repeat} runs, {' and '.join(names)} alternating; "
+          f"load average before: {os.getloadavg()[0]:.2f}\n")
+    print("| what | target | " + " | ".join(f"{n}: wall | {n}: CPU" for n in names) + " |")
+    print("|---|---|" + "---|---|" * len(names))
+    for job, what, target in (
+            ("report", "`kqcodec report test_pictures/` (4 pictures, 8 ks)", REPORT_TARGET),
+            ("encode", "`kqcodec encode skimage_coffee.png -k 256` (0.24 MP)", ENCODE_TARGET)):
+        cells = " | ".join(f"{medians[n, job][0]:.2f} s | {medians[n, job][1]:.2f} s" for n in names)
+        print(f"| {what} | <= {target} s wall | {cells} |")
+    cells = " | ".join(f"{'yes' if numpy_on_help[n] else 'no'} | " for n in names)
+    print(f"| `kqcodec --help` imports numpy | no | {cells}|")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("picture", nargs="?", type=Path, default=DEFAULT_PICTURE)
     parser.add_argument("-k", type=int, default=256, help="palette size (default 256)")
-    parser.add_argument("--repeat", type=int, default=10, help="runs of each command (default 10)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs of each command (default 10; 7 with --targets)")
+    parser.add_argument("--targets", action="store_true",
+                        help="time the report of test_pictures/ and a 0.25 MP encode instead")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="with --targets, also run another environment's Python, alternating")
     args = parser.parse_args(argv)
+    if args.targets:
+        pythons = {"this": sys.executable}
+        if args.baseline:
+            pythons["baseline"] = args.baseline
+        print_targets(pythons, args.repeat or 7)
+        return
+    args.repeat = args.repeat or 10
     with tempfile.TemporaryDirectory() as work:
         src, out = Path(work) / "in.png", Path(work) / "out.png"
         with Image.open(args.picture) as image:
