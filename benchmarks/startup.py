@@ -102,11 +102,27 @@ def targets(pythons, repeat):
     return medians, {name: help_imports_numpy(python) for name, python in pythons.items()}
 
 
+def commit_of(python):
+    """The commit of the checkout `python` imports kqcodec from, '+' if modified; '?' if none."""
+    code = "import kqcodec, os; print(os.path.dirname(os.path.dirname(kqcodec.__file__)))"
+    root = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
+                          cwd=tempfile.gettempdir(), env=ENV).stdout.strip()
+    head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode:
+        return "?"
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + ("+" if dirty else "")
+
+
 def print_targets(pythons, repeat):
+    load = os.getloadavg()[0]
     medians, numpy_on_help = targets(pythons, repeat)
     names = list(pythons)
+    print(", ".join(f"{name}: kqcodec at {commit_of(python)}" for name, python in pythons.items()))
     print(f"median of {repeat} runs, {' and '.join(names)} alternating; "
-          f"load average before: {os.getloadavg()[0]:.2f}\n")
+          f"1-minute load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}\n")
     print("| what | target | " + " | ".join(f"{n}: wall | {n}: CPU" for n in names) + " |")
     print("|---|---|" + "---|---|" * len(names))
     for job, what, target in (
@@ -114,9 +130,8 @@ def print_targets(pythons, repeat):
             ("encode", "`kqcodec encode skimage_coffee.png -k 256` (0.24 MP)", ENCODE_TARGET)):
         cells = " | ".join(f"{medians[n, job][0]:.2f} s | {medians[n, job][1]:.2f} s" for n in names)
         print(f"| {what} | <= {target} s wall | {cells} |")
-    cells = " | ".join(f"{'yes' if numpy_on_help[n] else 'no'} | " for n in names)
-    print(f"| `kqcodec --help` imports numpy | no | {cells}|")
-    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    cells = " | ".join(f"{'yes' if numpy_on_help[n] else 'no'} | -" for n in names)
+    print(f"| `kqcodec --help` imports numpy | no | {cells} |")
 
 
 def main(argv=None):
