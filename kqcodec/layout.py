@@ -22,11 +22,12 @@ deflate has levels.  These choices change the file size by several percent:
   smallest is kept.  libdeflate (the ``deflate`` package) at level 10 gives
   files about 5% smaller than zlib at level 9, at level 12 about 6%; zlib is
   the fallback.
-* Deflate runs on one core.  From 4 MB of image data on, the chosen layout
-  is deflated as two bands of rows on two threads, and the two streams are
-  joined into one (as pigz does): at most 0.04% larger on 6 and 12 MP
-  photos, in about half the time.  The bands do not depend on the number of
-  threads, so neither do the bytes.
+* Deflate runs on one core.  From 4 MB of image data on (512 KB above
+  speed 3), the chosen layout is deflated as two bands of rows on two
+  threads, and the two streams are joined into one (as pigz does): at most
+  0.04% larger on 6 and 12 MP photos, 0.7% on photos of 1-3 MP, in about
+  half the time.  The bands do not depend on the number of threads, so
+  neither do the bytes.
 
 No function here knows about chunks; :mod:`pngfile` writes them.
 """
@@ -88,7 +89,13 @@ _TRIAL_BANDS = 16
 # From this much image data on, one layout is deflated in two bands at once,
 # one per core, and the two streams are joined into one.  Below it the
 # second band's lost history costs more: 0.1-0.7% on photos of 1-3 MP.
+# That is the price above _SLOW_UP_TO_SPEED from _MEDIUM_FROM on, for about
+# half the wall time of the compression: on ../shared/corpus/public at the
+# default speed (k = 16 to 256, data of 0.5 to 4 MB), 0.18% more bytes in
+# all, 0.70% at most (a photo), 0.22-0.25% on a flat chart.
 _BANDS_FROM = _LARGE_FROM
+_FAST_BANDS_FROM = _MEDIUM_FROM
+_SLOW_UP_TO_SPEED = 3
 # Up to this speed every layout of data below _MEDIUM_FROM is compressed at
 # the final level (the one-byte layout within _ONE_BYTE_MARGIN), and up to
 # the next one, the best two of larger data when the trial finds them this
@@ -409,8 +416,8 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     close, are compressed at the final level and the smallest is kept; where
     that level does not depend on the trial and there is no one-byte layout
     of 4-bit data to let in or leave out, the trial is skipped.  From
-    4 MB of image data on, a single layout is deflated in two bands on two
-    threads, joined into one stream.
+    4 MB of image data on (512 KB above speed 3), a single layout is
+    deflated in two bands on two threads, joined into one stream.
 
     Parameters
     ----------
@@ -445,7 +452,8 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     else:
         level, chosen = _trial(layouts, size, speed, every)
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
-    if len(chosen) == 1 and size >= _BANDS_FROM and _libdeflate is not None:
+    bands_from = _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
+    if len(chosen) == 1 and size >= bands_from and _libdeflate is not None:
         results = [(_compress_in_bands(layouts[chosen[0]][2], level), chosen[0])]
     else:
         results = _on_two_threads([lambda i=i: (compress(layouts[i][2], level), i)

@@ -270,6 +270,33 @@ def test_large_data_in_two_bands_gives_the_same_bytes_on_one_thread(monkeypatch)
     np.testing.assert_array_equal(back, palette[indices])
 
 
+@pytest.mark.parametrize("speed, banded", [(3, False), (4, True)])
+def test_medium_data_in_two_bands_above_speed_3(speed, banded):
+    """0.5-4 MB of image data: two bands at the default speed, one piece at the slower ones."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:760, 0:900]
+    indices = ((y // 5 + x // 11 + rng.integers(0, 4, y.shape)) % 120).astype(np.uint8)
+    palette = rng.integers(0, 256, (120, 3), dtype=np.uint8)
+    layouts = layout._layouts(indices, palette, False)
+    assert layout._MEDIUM_FROM <= layouts[0][2].nbytes < layout._LARGE_FROM
+    stream = io.BytesIO()
+    pngfile.write_palette_png(stream, indices, palette, speed=speed)
+    written = idat(stream.getvalue())
+    rows = zlib.decompress(written)
+    match = [i for i, (_, _, scanlines) in enumerate(layouts) if scanlines.tobytes() == rows]
+    assert match
+    scanlines = layouts[match[0]][2]
+    final = layout.final_level(scanlines.nbytes, 1.0, speed)  # photo-like data: a trial shrinks it < 10x
+    whole = deflate.zlib_compress(scanlines, final)
+    if banded:
+        assert written == layout._compress_in_bands(scanlines, final)
+        assert len(written) <= 1.01 * len(whole)
+    else:
+        assert written == whole
+    back = np.asarray(Image.open(io.BytesIO(stream.getvalue())).convert("RGB"))
+    np.testing.assert_array_equal(back, palette[indices])
+
+
 def test_medium_flat_graphic_gets_the_strongest_level():
     """Flat data of 0.5-4 MB compresses to what libdeflate 12 makes of it (two bands aside)."""
     indices = flat_graphic(700, 1000, 20)
