@@ -17,9 +17,10 @@ deflate has levels.  These choices change the file size by several percent:
   per index for small palettes) are built and given a fast trial
   compression.  The trial says how compressible the data is, which sets the
   deflate level together with the speed (see :func:`final_level`), and
-  which layout to keep; on small data (and, at the slowest speeds, when the
-  best two are close) those are compressed at the final level and the
-  smallest is kept.  libdeflate (the ``deflate`` package) at level 10 gives
+  which layout to keep; on small data (all of them at the slowest speeds,
+  those the trial finds within 7% of the best at the default one) and, at
+  the slowest speeds, on larger data when the best two are close, those are
+  compressed at the final level and the smallest is kept.  libdeflate (the ``deflate`` package) at level 10 gives
   files about 5% smaller than zlib at level 9, at level 12 about 6%; zlib is
   the fallback.
 * Deflate runs on one core.  From 4 MB of image data on (512 KB above
@@ -97,10 +98,15 @@ _BANDS_FROM = _LARGE_FROM
 _FAST_BANDS_FROM = _MEDIUM_FROM
 _SLOW_UP_TO_SPEED = 3
 # Up to this speed every layout of data below _MEDIUM_FROM is compressed at
-# the final level (the one-byte layout within _ONE_BYTE_MARGIN), and up to
-# the next one, the best two of larger data when the trial finds them this
-# close: the trial cannot tell such layouts apart.
-_ALL_UP_TO_SPEED = 4
+# the final level (the one-byte layout within _TRIAL_MARGIN), and up to
+# the next one, those whose trial is within _TRIAL_MARGIN of the best:
+# on the corpus the plain and filtered layouts of the same data swap places
+# at level 12 with trials up to 5.4% apart, never further.  Up to
+# _CLOSE_UP_TO_SPEED, the best two of larger data are compressed at the
+# final level when the trial finds them this close: the trial cannot tell
+# such layouts apart.
+_ALL_UP_TO_SPEED = 3
+_NEAR_UP_TO_SPEED = 4
 _CLOSE_UP_TO_SPEED = 3
 _CLOSE = 0.03
 # The trial's fast level underrates the one-byte layout, whose long repeats
@@ -110,7 +116,7 @@ _CLOSE = 0.03
 # margin it is not tried.  Against 1- and 2-bit data (4 or 8 indices a byte)
 # the trial misjudges it by more (on a photo at k=4: a trial 11% larger, 5%
 # smaller at level 12): it is always tried.
-_ONE_BYTE_MARGIN = 0.07
+_TRIAL_MARGIN = 0.07
 
 
 def bit_depth_for(entries):
@@ -380,7 +386,9 @@ def _trial(layouts, size, speed, every):
 
     `size` is the image data's size in bytes, `every` whether every layout
     close enough is to be compressed at the final level (see
-    :func:`image_data`).
+    :func:`image_data`): at the slowest speeds every one (the one-byte
+    layout of 4-bit data within _TRIAL_MARGIN of the best trial), at the
+    next one those within that margin, all of 1- and 2-bit data.
     """
     height = layouts[0][2].shape[0]
     widest = max(rows.shape[1] for _, _, rows in layouts)
@@ -392,9 +400,12 @@ def _trial(layouts, size, speed, every):
     ranked = sorted(range(len(layouts)), key=lambda i: (trials[i], i))
     best = ranked[0]
     level = final_level(size, samples[best].nbytes / trials[best], speed)
-    if every:
-        chosen = [i for i in ranked if layouts[i][1] == layouts[0][1] or layouts[0][1] < 4
-                  or trials[i] <= (1 + _ONE_BYTE_MARGIN) * trials[best]]
+    near = [i for i in ranked if layouts[0][1] < 4
+            or trials[i] <= (1 + _TRIAL_MARGIN) * trials[best]]
+    if every and speed <= _ALL_UP_TO_SPEED:
+        chosen = [i for i in ranked if layouts[i][1] == layouts[0][1] or i in near]
+    elif every:
+        chosen = near
     elif (speed <= _CLOSE_UP_TO_SPEED and len(ranked) > 1
           and trials[ranked[1]] <= (1 + _CLOSE) * trials[best]):
         chosen = ranked[:2]
@@ -412,8 +423,9 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     the same rows, tells how compressible the data is, which sets the final
     deflate level with the speed, and which layout to keep.  At the slower
     speeds every layout of small data (the one-byte one if its trial is
-    close enough), or the best two of larger data when the trial finds them
-    close, are compressed at the final level and the smallest is kept; where
+    close enough; at speed 4 every one whose trial is), or the best two of
+    larger data when the trial finds them close (speeds 1 to 3), are
+    compressed at the final level and the smallest is kept; where
     that level does not depend on the trial and there is no one-byte layout
     of 4-bit data to let in or leave out, the trial is skipped.  From
     4 MB of image data on (512 KB above speed 3), a single layout is
@@ -442,9 +454,10 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     """
     layouts = _layouts(indices, palette, keep_order)
     size = layouts[0][2].nbytes
-    every = size < _MEDIUM_FROM and speed <= _ALL_UP_TO_SPEED
+    every = size < _MEDIUM_FROM and speed <= _NEAR_UP_TO_SPEED
     level = final_level(size, 1.0, speed)
-    if every and layouts[0][1] != 4 and level == final_level(size, _FLAT_RATIO, speed):
+    if (every and speed <= _ALL_UP_TO_SPEED and layouts[0][1] != 4
+            and level == final_level(size, _FLAT_RATIO, speed)):
         # Every layout is compressed at a level the trial would not change,
         # and no one-byte layout waits for the trial to be let in: the trial
         # would decide nothing (the smallest file wins, ties to the first).

@@ -229,6 +229,28 @@ def test_small_palette_keeps_the_smallest_layout(coffee, k):
     np.testing.assert_array_equal(back, image.to_pixels())
 
 
+@pytest.mark.parametrize("k", [16, 64, 256])
+@pytest.mark.parametrize("speed", [3, 4])
+def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, coffee, k, speed):
+    """Small data: every layout at the final level up to speed 3, at speed 4 those within the margin."""
+    image = quantizer.quantize(coffee[:200, :300], k)
+    layouts = layout._layouts(image.indices, image.palette, False)
+    trials = [len(deflate.zlib_compress(rows, layout._TRIAL_LEVEL)) for _, _, rows in layouts]
+    level = layout.final_level(layouts[0][2].nbytes, 1.0, speed)
+    assert level == layout.final_level(layouts[0][2].nbytes, layout._FLAT_RATIO, speed)
+    near = [i for i, trial in enumerate(trials) if trial <= (1 + layout._TRIAL_MARGIN) * min(trials)]
+    expected = range(len(layouts)) if speed <= 3 else near
+    finals = {i: deflate.zlib_compress(layouts[i][2], level) for i in range(len(layouts))}
+    calls = []
+    real = layout.compress
+    monkeypatch.setattr(layout, "compress", lambda data, at: calls.append(at) or real(data, at))
+    data = image.to_png(speed=speed)
+    assert calls.count(level) == len(expected)
+    assert idat(data) == min((finals[i] for i in expected), key=len)
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(back, image.to_pixels())
+
+
 def test_one_byte_per_index_where_it_compresses_better(present):
     """A flat graphic's 16 entries: whole bytes let deflate find repeats that packing splits."""
     image = quantizer.quantize(present, 16)
