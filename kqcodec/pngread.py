@@ -48,6 +48,7 @@ __all__ = [
     "PngImage",
     "read_png",
     "inspect_png",
+    "read_header",
 ]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -289,6 +290,33 @@ def inspect_png(data, *, max_pixels=MAX_PIXELS, strict=True):
         As :func:`read_png`.
     """
     return read_png(data, max_pixels=max_pixels, strict=strict).header
+
+
+def read_header(data, *, max_pixels=MAX_PIXELS, strict=True):
+    """Check a PNG file's chunks and return its header, without inflating the image data.
+
+    The header of :func:`inspect_png`, in a fraction of its time: what only
+    decoding shows (damaged image data, palette indices past the palette)
+    is not checked.
+
+    Parameters
+    ----------
+    data : bytes
+    max_pixels : int or None
+    strict : bool
+
+    Returns
+    -------
+    PngHeader
+
+    Raises
+    ------
+    FormatError
+        As :func:`read_png`, for what the chunks show.
+    """
+    if not data.startswith(SIGNATURE):
+        raise FormatError("not a PNG file (bad signature)")
+    return _walk(data, max_pixels, _Problems(strict))["header"]
 
 
 def _chunks(data):

@@ -124,3 +124,29 @@ def test_corrupt_files_raise_format_error():
     for path in CORRUPT:
         with pytest.raises(FormatError):
             imageio.read_image(path)
+
+
+def test_read_header_is_the_header_of_a_full_check():
+    """The chunks alone give the header a full decode gives, palette and tRNS included."""
+    from kqcodec import pngread
+
+    for path in VALID:
+        data = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = pngread.inspect_png(data, strict=False)
+            header = pngread.read_header(data, strict=False)
+        assert (header.width, header.height, header.bit_depth, header.color_type,
+                header.interlaced) == (full.width, full.height, full.bit_depth, full.color_type,
+                                       full.interlaced), path.name
+        for field in ("palette", "transparency"):
+            a, b = getattr(header, field), getattr(full, field)
+            assert (a is None and b is None) or np.array_equal(a, b), (path.name, field)
+    for path in CORRUPT:
+        # What the chunks show is refused by both; damaged image data only by the decode.
+        data = path.read_bytes()
+        try:
+            pngread.read_header(data)
+        except FormatError:
+            with pytest.raises(FormatError):
+                pngread.inspect_png(data)
