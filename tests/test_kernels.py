@@ -276,6 +276,44 @@ def test_weighted_sums_equal_numpy_bincount():
     assert mass[7] == 0 and (sums[7] == 0).all()
 
 
+def reference_cells(points, cell):
+    """Cube numbers the numpy way: floor, shift to 0, mixed-radix keys, np.unique."""
+    grid = np.floor(points / np.float32(cell)).astype(np.int64)
+    grid -= grid.min(axis=0)
+    key = np.zeros(len(points), np.int64)
+    for j in range(points.shape[1]):
+        key = key * (int(grid[:, j].max()) + 1) + grid[:, j]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    return len(uniq), inverse.ravel()
+
+
+@pytest.mark.parametrize("channels, n, cell, scale", [
+    (3, 20000, 8.0, 128),  # one pass of the radix sort
+    (3, 20000, 2.0, 128),  # two passes
+    (4, 5000, 2.0, 128),
+    (6, 3000, 0.5, 128),  # more bits than two passes hold
+    (3, 4000, 0.37, 3),  # a cell that is not a power of two, values near 0
+    (3, 1, 4.0, 128),
+    (3, 500, 8.0, 0),  # every point in one cube: no pass at all
+])
+def test_number_cells_equals_numpy_unique(channels, n, cell, scale):
+    rng = np.random.default_rng(n + channels)
+    points = rng.normal(0, scale / 2, (n, channels)).clip(-128, 127).astype(np.float32)
+    points[::5] = np.round(points[::5])  # points on the cubes' faces
+    members = np.full(n, -1, np.int64)
+    count = kmeans.number_cells(points, cell, members)
+    expected_count, expected = reference_cells(points, cell)
+    assert count == expected_count
+    np.testing.assert_array_equal(members, expected)
+
+
+def test_number_cells_refuses_keys_too_long():
+    points = np.array([[-1e6, -1e6, -1e6], [1e6, 1e6, 1e6]], np.float32)
+    with pytest.raises(ValueError, match="too many cubes"):
+        kmeans.number_cells(points, 1e-3, np.empty(2, np.int64))
+    assert kmeans.number_cells(points[:0], 1.0, np.empty(0, np.int64)) == 0
+
+
 def reference_cut(centred, weights, order, proj):
     """Every cut's error from numpy's prefix sums; the best cut's index and sums, or None."""
     w, x = weights[order], centred[order]

