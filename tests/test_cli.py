@@ -251,3 +251,22 @@ def test_what_a_start_imports(tmp_path, pictures):
     assert out.stat().st_size > 0 and "numpy" in modules
     by_numpy = imported("import sys, numpy")
     assert not (modules - by_numpy) & {"PIL", "pandas", "secrets", "hmac"}
+
+
+def test_blas_starts_one_thread_unless_the_user_chose(tmp_path, pictures):
+    """The command loads OpenBLAS with one thread, or with the number the user set."""
+    code = ("import sys; from kqcodec.cli import main; main(sys.argv[1:])\n"
+            "from threadpoolctl import threadpool_info\n"
+            "print(sorted({i['num_threads'] for i in threadpool_info() "
+            "if i['internal_api'] == 'openblas'}))")
+    argv = ["encode", str(pictures["skimage_coffee"]), str(tmp_path / "out.png"), "-k", "16"]
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+
+    def threads(**extra):
+        proc = subprocess.run([sys.executable, "-c", code, *argv, "--force"], capture_output=True,
+                              text=True, check=True, env=dict(env, **extra))
+        return proc.stdout.split("\n")[-2]
+
+    assert threads() == "[1]"
+    assert threads(OPENBLAS_NUM_THREADS="2") == "[2]"
