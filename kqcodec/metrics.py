@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["psnr", "ssim", "ssimulacra2", "visible", "preload", "BACKGROUNDS"]
+__all__ = ["psnr", "ssim", "ssimulacra2", "visible", "preload", "Reference", "BACKGROUNDS"]
 
 #: Backgrounds (sRGB, 0..1) a transparent picture is scored over, as the
 #: reference SSIMULACRA2 tool does: the lower score counts.
@@ -124,17 +124,78 @@ def ssim(reference, test):
         1.0 when identical.  Images smaller than 7x7 are compared with the
         largest odd window that fits; below 3x3, where SSIM is undefined,
         the value is 1 minus the mean absolute difference over 255.
-    """
-    from skimage.metrics import structural_similarity
 
-    a, b = _pair(reference, test)
-    side = min(a.shape[0], a.shape[1], 7)
-    if side % 2 == 0:
-        side -= 1
-    if side < 3:
-        return 1.0 if np.array_equal(a, b) else float(1 - np.mean(np.abs(a - b)) / 255)
-    return float(structural_similarity(a.astype(np.float32), b.astype(np.float32),
-                                       channel_axis=2, data_range=255, win_size=side))
+    Raises
+    ------
+    UsageError
+        If the sizes differ.
+    """
+    return Reference(reference).ssim(test)
+
+
+class Reference:
+    """An original image to compare several decodings with, prepared once.
+
+    What :func:`ssim` computes of the original alone (its channels in
+    float32, premultiplied by alpha when it has one) is kept for the next
+    comparison: about a tenth of the time of one SSIM at 0.24 MP.  Every
+    value is the one :func:`ssim` gives.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+        The original.
+    """
+
+    def __init__(self, pixels):
+        self.pixels = np.asarray(pixels)
+        self._channels = {}
+
+    def ssim(self, test):
+        """:func:`ssim` of the original and `test`.
+
+        Parameters
+        ----------
+        test : (H, W, 3) or (H, W, 4) uint8 ndarray
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        UsageError
+            If the sizes differ.
+        """
+        from skimage.metrics import structural_similarity
+
+        test = np.asarray(test)
+        reference = self.pixels
+        if reference.shape[:2] != test.shape[:2]:
+            raise UsageError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")
+        side = min(reference.shape[0], reference.shape[1], 7)
+        if side % 2 == 0:
+            side -= 1
+        if side < 3:
+            a, b = _pair(reference, test)
+            return 1.0 if np.array_equal(a, b) else float(1 - np.mean(np.abs(a - b)) / 255)
+        # An RGB image equals an RGBA one whose alpha is all 255.
+        channels = max(reference.shape[-1], test.shape[-1])
+        if channels not in self._channels:
+            self._channels[channels] = _compared(reference, channels)
+        return float(structural_similarity(self._channels[channels], _compared(test, channels),
+                                           channel_axis=2, data_range=255, win_size=side))
+
+
+def _compared(pixels, channels):
+    """The float32 channels SSIM compares: those of :func:`visible`, with `channels` of them."""
+    if pixels.shape[-1] != channels:
+        pixels = _as_rgba(pixels)
+    if pixels.shape[-1] == 3 and pixels.dtype == np.uint8:
+        # Integers, exact in float32: the values visible() would give, without
+        # the float64 copy.
+        return pixels.astype(np.float32)
+    return visible(pixels).astype(np.float32)
 
 
 def ssimulacra2(reference, test):

@@ -77,3 +77,28 @@ def test_preload_imports_what_ssim_calls():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "True"
+
+
+def skimage_ssim(reference, test):
+    """scikit-image's SSIM on both images' visible channels, made float64 then float32."""
+    from skimage.metrics import structural_similarity
+
+    a, b = metrics._pair(reference, test)
+    return float(structural_similarity(a.astype(np.float32), b.astype(np.float32),
+                                       channel_axis=2, data_range=255, win_size=7))
+
+
+def test_a_prepared_reference_gives_the_same_ssim_bits(coffee, present):
+    # The original is prepared once and compared with several decodings,
+    # RGB and RGBA mixed: every value is the library's on the images as given.
+    opaque = np.dstack([coffee, np.full(coffee.shape[:2], 255, np.uint8)])
+    for original in (coffee, present, opaque):
+        reference = metrics.Reference(original)
+        for k in (4, 64):
+            decoded = quantizer.quantize(original, k).to_pixels()
+            for test in (decoded, decoded[..., :3], original):
+                expected = skimage_ssim(original, test)
+                assert reference.ssim(test) == expected == metrics.ssim(original, test)
+    assert metrics.Reference(coffee).ssim(coffee) == 1.0
+    with pytest.raises(kqcodec.UsageError):
+        metrics.Reference(coffee).ssim(coffee[:-1])
