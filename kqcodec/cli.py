@@ -471,7 +471,8 @@ def _decode(args):
 
 
 def _report(args):
-    from . import reporting, scan, table as tables, textreport
+    # Not the table yet: pandas is imported once the workers have started.
+    from . import reporting, scan
 
     if args.max_colors is not None and args.target_psnr is None:
         raise UsageError("--max-colors bounds the search of --target-psnr")
@@ -490,6 +491,8 @@ def _report(args):
         announce=None if args.quiet else _tell,
         target_psnr=args.target_psnr, max_colors=args.max_colors or 256,
     )
+    from . import table as tables, textreport
+
     if args.target_psnr is None:
         args.target_psnr = TARGET_PSNR
     # The table first: whatever happens to the extras, the work is not lost.

@@ -11,6 +11,11 @@ each picture is a task on a Dask cluster (:mod:`kqcodec.cluster`).  The rows
 of each finished job are appended to the table file at once
 (:mod:`kqcodec.journal`), which makes a stopped run resumable, and become a
 table in :mod:`kqcodec.table`.
+
+Jobs return their rows as plain dicts (:mod:`kqcodec.rows`): pandas is
+imported by :mod:`kqcodec.table` alone, in the parent, once the worker
+processes have started.  Its import (about 0.2 s) then overlaps their work
+rather than delaying it, and the workers, forked without it, never pay for it.
 """
 
 import contextlib
@@ -23,12 +28,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import cluster, imageio, journal, pngfile, pngread, quantizer, table as tables
+from . import cluster, imageio, journal, pngfile, pngread, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
 from .errors import (FormatError, InputError, KqcodecError, OutputExistsError, TargetError,
                      UsageError, WriteError)
+from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
 from .search import check_target
@@ -54,7 +60,7 @@ _SEARCH_COST = 4
 
 def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
                  force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED,
+                 dither=0.0, metrics=DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED,
                  target_psnr=None, max_colors=256, reuse=0.0):
     """Encode one picture at every k, write the files, and measure them.
 
@@ -110,12 +116,25 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         for an unknown space or measure; for `target_psnr` with `dither`
         or `reuse`.
     """
+    from . import table as tables
+
+    metrics = check_metrics(metrics)
+    return tables.frame(_picture_rows(path, ks, out=out, stem=stem, name=name, force=force,
+                                      seed=seed, max_pixels=max_pixels, space=space,
+                                      dither=dither, metrics=metrics, strict=strict, speed=speed,
+                                      target_psnr=target_psnr, max_colors=max_colors,
+                                      reuse=reuse), metrics)
+
+
+def _picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, dither, metrics,
+                  strict, speed, target_psnr, max_colors, reuse):
+    """The rows of :func:`report_image`, as dicts."""
     path = Path(path)
     name = name or path.name
     stem = Path(stem) if stem is not None else Path(path.stem)
     target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
     ks = _check_ks(ks, empty=target_psnr is not None)
-    metrics = tables.check_metrics(metrics)
+    metrics = check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
     try:
@@ -125,9 +144,10 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
         pixels, tags = imageio.read_picture(path, max_pixels=max_pixels, strict=strict)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
-        return tables.frame([tables.error_row(name, None, str(exc))], metrics)
+        return [error_row(name, None, str(exc))]
     height, width = pixels.shape[:2]
     known = dict(width=width, height=height, original_bytes=original_bytes)
+    original = _Original(pixels)
     rows = []
     for k in ks:
         relative = f"{stem.as_posix()}_k{k}.png"
@@ -142,18 +162,18 @@ def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, na
                 raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
-            rows.append(dict(_measure(pixels, dest, known, metrics), image=name, k=k, seconds=seconds,
-                             encoded_file=relative, status="ok", error=""))
+            rows.append(dict(_measure(original, dest, known, metrics), image=name, k=k,
+                             seconds=seconds, encoded_file=relative, status="ok", error=""))
         except KqcodecError as exc:
-            rows.append(tables.error_row(name, k, str(exc), **known))
+            rows.append(error_row(name, k, str(exc), **known))
     if target_psnr is not None:
-        rows.append(_searched_row(path, pixels, hist, tags, target_psnr, max_colors, space,
+        rows.append(_searched_row(path, original, hist, tags, target_psnr, max_colors, space,
                                   out=out, stem=stem, name=name, known=known, metrics=metrics,
                                   force=force, speed=speed))
-    return tables.frame(rows, metrics)
+    return rows
 
 
-def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, stem, name,
+def _searched_row(path, original, hist, tags, target, max_colors, space, *, out, stem, name,
                   known, metrics, force, speed):
     """The row of the k the PSNR search chooses, its file as ``encode -k auto`` writes it.
 
@@ -162,7 +182,7 @@ def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, s
     """
     start = time.perf_counter()
     try:
-        choice = quantizer.choose_k(pixels, target_psnr=target, max_colors=max_colors,
+        choice = quantizer.choose_k(original.pixels, target_psnr=target, max_colors=max_colors,
                                     histogram=hist, color=tags or None, space=space, speed=speed)
     except TargetError as exc:
         choice = exc.closest
@@ -174,8 +194,8 @@ def _searched_row(path, pixels, hist, tags, target, max_colors, space, *, out, s
             raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
         write_bytes(dest, choice.data, force=force)
     except KqcodecError as exc:
-        return tables.error_row(name, choice.k, str(exc), target_psnr=target, **known)
-    return dict(_measure(pixels, dest, known, metrics), image=name, k=choice.k,
+        return error_row(name, choice.k, str(exc), target_psnr=target, **known)
+    return dict(_measure(original, dest, known, metrics), image=name, k=choice.k,
                 target_psnr=target, seconds=time.perf_counter() - start,
                 encoded_file=relative, status="ok", error="")
 
@@ -210,8 +230,8 @@ def _make_folder(folder):
         raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
 
 
-def _measure(pixels, dest, known, metrics):
-    """Decode the written file with kqcodec's own decoder and measure it."""
+def _measure(original, dest, known, metrics):
+    """Decode the written file with kqcodec's own decoder and measure it against an _Original."""
     data = Path(dest).read_bytes()
     # Decoded once: read_image checks the whole file strictly, the header
     # is read from the chunks alone.
@@ -223,20 +243,28 @@ def _measure(pixels, dest, known, metrics):
         known, colors=len(header.palette), bitdepth=header.bit_depth,
         encoded_bytes=encoded, ratio=known["original_bytes"] / encoded,
         raw_ratio=area * 3 / encoded, bpp=8 * encoded / area,
-        **_scores(pixels, decoded, metrics),
+        **original.scores(decoded, metrics),
     )
 
 
-def _scores(reference, decoded, metrics):
-    cropped, decoded_crop = _centre(reference), _centre(decoded)
-    scores = {}
-    if "psnr" in metrics:
-        scores["psnr"] = measures.psnr(reference, decoded)
-    if "ssim" in metrics:
-        scores["ssim"] = measures.ssim(cropped, decoded_crop)
-    if "ssimulacra2" in metrics:
-        scores["ssimulacra2"] = measures.ssimulacra2(cropped, decoded_crop)
-    return scores
+class _Original:
+    """A picture, and what its measures need of it computed once for all its ks."""
+
+    def __init__(self, pixels):
+        self.pixels = pixels
+        self.crop = measures.Reference(_centre(pixels))
+
+    def scores(self, decoded, metrics):
+        """The `metrics` of a decoding of the picture, as a dict."""
+        decoded_crop = _centre(decoded)
+        scores = {}
+        if "psnr" in metrics:
+            scores["psnr"] = measures.psnr(self.pixels, decoded)
+        if "ssim" in metrics:
+            scores["ssim"] = self.crop.ssim(decoded_crop)
+        if "ssimulacra2" in metrics:
+            scores["ssimulacra2"] = measures.ssimulacra2(self.crop.pixels, decoded_crop)
+        return scores
 
 
 def _centre(pixels):
@@ -249,13 +277,14 @@ def _centre(pixels):
 
 
 def _report_job(job):
+    """The rows of a job (a picture, or some of its ks), as dicts."""
     path, kwargs = job
-    return report_image(path, **kwargs)
+    return _picture_rows(path, **kwargs)
 
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-           dither=0.0, metrics=tables.DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
+           dither=0.0, metrics=DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
            announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256, reuse=0.0):
     """Build the size/quality table of every picture in a folder.
 
@@ -340,7 +369,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     folder = Path(folder)
     ks = _check_ks(ks)
     target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
-    metrics = tables.check_metrics(metrics)
+    metrics = check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
     reuse = check_reuse(reuse)
@@ -362,14 +391,16 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                    strict=strict, metrics=list(metrics), max_colors=max_colors)
     if reuse:  # absent when off: tables made before the option still resume
         options["reuse"] = reuse
+    kept, done, searched = None, set(), set()
     if resume:
+        from . import table as tables
+
         _check_options(Path(out) / journal.OPTIONS, options)
-    kept = (_kept_rows(store, images, names, ks, out, metrics, target_psnr) if resume
-            else tables.frame([], metrics))
+        kept = _kept_rows(store, images, names, ks, out, metrics, target_psnr)
+        found = tables.searched(kept)
+        done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
+        searched = set(kept.loc[found, "image"])
     journal.save_options(Path(out) / journal.OPTIONS, options)
-    found = tables.searched(kept)
-    done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
-    searched = set(kept.loc[found, "image"])
     jobs_list = []
     for path, name in zip(images, names):
         missing = [k for k in ks if (name, k) not in done]
@@ -387,7 +418,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         if scheduler is None:
             jobs_list = _balanced(jobs_list, jobs or os.cpu_count() or 1)
         engine = (_LocalEngine(jobs, metrics) if scheduler is None else
-                  _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], metrics, announce))
+                  _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], announce))
         # Parts of a picture still to come; the bar counts whole pictures.
         pending = {}
         for _, kwargs in jobs_list:
@@ -395,19 +426,26 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         unread = set()
         # The engine checks what it needs (a cluster, paths its workers see)
         # before the table file is started anew.
-        with engine as run_jobs:
+        with engine as run_jobs, contextlib.closing(run_jobs(jobs_list)) as results:
+            # The local workers are at work already: pandas loads meanwhile.
+            from . import table as tables
+
+            if kept is None:
+                kept = tables.frame([], metrics)
             bar = _progress(len(images), progress, initial=len(images) - pictures)
             try:
-                with journal.Journal(store, tables.csv_text(kept)) as rows, \
-                        contextlib.closing(run_jobs(jobs_list)) as frames:
-                    for frame in frames:
-                        name = frame["image"].iloc[0]
-                        rows.append(tables.csv_text(_once_unread(frame, unread), header=False))
+                with journal.Journal(store, tables.csv_text(kept)) as journal_rows:
+                    for rows in results:
+                        name = rows[0]["image"]
+                        rows = tables.frame(_once_unread(rows, unread), metrics)
+                        journal_rows.append(tables.csv_text(rows, header=False))
                         pending[name] -= 1
                         if not pending[name]:
                             bar.update()
             finally:
                 bar.close()
+    from . import table as tables
+
     table = tables.in_order(tables.read_csv(store, metrics), names)
     journal.replace(store, tables.csv_text(table))
     return table
@@ -464,18 +502,20 @@ def _balanced(jobs_list, workers):
     return [job for _, job in parts]
 
 
-def _once_unread(frame, unread):
-    """`frame` without the row saying its picture cannot be read, if an earlier part said so.
+def _once_unread(rows, unread):
+    """`rows` without the row saying its picture cannot be read, if an earlier part said so.
 
     Every part of a split picture that cannot be read gives that row; the
     table keeps one.  `unread`, the pictures already given it, is updated.
     """
-    failed = frame["k"].isna()
-    if not failed.any():
-        return frame
-    seen = failed & frame["image"].isin(unread)
-    unread.update(frame.loc[failed, "image"])
-    return frame[~seen]
+    kept = []
+    for row in rows:
+        if row["k"] is None:
+            if row["image"] in unread:
+                continue
+            unread.add(row["image"])
+        kept.append(row)
+    return kept
 
 
 def _announce(message):
@@ -496,6 +536,8 @@ def _check_options(path, options):
 
 def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
     """The rows a stopped run left that still hold, as :func:`report` says."""
+    from . import table as tables
+
     text = journal.recover(store)
     if not text:
         return tables.frame([], metrics)
@@ -521,46 +563,50 @@ def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
 
 
 class _LocalEngine:
-    """Pictures in local processes, or in this one: the default engine."""
+    """Pictures in local processes, or in this one: the default engine.
+
+    The worker processes start, with the jobs handed to them, when
+    :meth:`run` is called rather than when its first result is asked for:
+    what the caller does meanwhile overlaps their work.
+    """
 
     def __init__(self, jobs, metrics=()):
         self.jobs, self.metrics = jobs, metrics
+        self._pool = None
 
     def __enter__(self):
         return self.run
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, traceback):
+        if self._pool is not None:
+            # After an error or a Ctrl-C the jobs in flight are stopped;
+            # otherwise they are all done.
+            if exc_type is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
         return False
 
     def run(self, jobs_list):
-        """Yield each picture's table as it is done, in any order."""
+        """Start the jobs; return an iterator of each job's rows as it is done, in any order."""
         workers = min(self.jobs or os.cpu_count() or 1, len(jobs_list))
         if workers <= 1:
-            for job in jobs_list:
-                yield _report_job(job)
-            return
+            return (_report_job(job) for job in jobs_list)
         if multiprocessing.get_start_method() == "fork":
             # Imported once here, the measures' libraries are shared by the
             # forked workers instead of being imported by each.
             measures.preload(self.metrics)
-        pool = multiprocessing.Pool(workers, initializer=worker_start)
-        try:
-            yield from pool.imap_unordered(_report_job, jobs_list)
-        except BaseException:
-            pool.terminate()
-            raise
-        else:
-            pool.close()
-        finally:
-            pool.join()
+        self._pool = multiprocessing.Pool(workers, initializer=worker_start)
+        return (rows for rows in self._pool.imap_unordered(_report_job, jobs_list))
 
 
 class _DaskEngine:
     """Pictures as tasks on a Dask cluster, with paths made absolute for the workers."""
 
-    def __init__(self, scheduler, jobs, folder, out, sample, metrics, announce):
+    def __init__(self, scheduler, jobs, folder, out, sample, announce):
         self.scheduler, self.jobs, self.announce = scheduler, jobs, announce
-        self.metrics = metrics
         self.folder, self.out = Path(folder).absolute(), Path(out).absolute()
         self.sample = Path(sample).absolute()
         self._session = self._client = None
@@ -582,14 +628,12 @@ class _DaskEngine:
         return self._session.__exit__(*exc)
 
     def run(self, jobs_list):
-        """Yield each picture's table as its task completes."""
+        """Yield each picture's rows as its task completes."""
         calls = (((str(Path(path).absolute()), dict(kwargs, out=str(self.out))),)
                  for path, kwargs in jobs_list)
         for index, result in cluster.run(self._client, _report_job, calls):
             if isinstance(result, cluster.WorkerLost):
-                name = jobs_list[index][1]["name"]
-                result = tables.frame([tables.error_row(name, None, result.message)],
-                                      self.metrics)
+                result = [error_row(jobs_list[index][1]["name"], None, result.message)]
             yield result
 
 

@@ -1,98 +1,26 @@
-"""The report as a table: its columns, the recommended k, medians per k, CSV.
+"""The report as a table: the recommended k, medians per k, CSV.
 
 This is the only module that imports pandas.  A row is one picture at one
-k; a picture that cannot be read has a single row with ``k`` missing.
+k; a picture that cannot be read has a single row with ``k`` missing.  The
+columns, the measures and the rows as dicts are defined in
+:mod:`kqcodec.rows`, which needs no pandas.
 """
 
 import numpy as np
 import pandas as pd
 
-from .defaults import METRICS, REPORT_METRICS, TARGET_PSNR
+from .defaults import TARGET_PSNR
 from .errors import UsageError
+from .rows import COLUMNS, DEFAULT_METRICS, METRICS, check_metrics, columns, error_row
 from .safefile import atomic_output
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "frame",
            "error_row", "concat", "searched", "recommend", "recommended_ks", "summary",
            "save_csv", "csv_text", "read_csv", "in_order", "done_rows"]
 
-COLUMNS = [
-    "image", "width", "height", "k", "target_psnr", "colors", "bitdepth", "original_bytes",
-    "encoded_bytes", "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "encoded_file",
-    "status", "error",
-]
-
-DEFAULT_METRICS = REPORT_METRICS
-
 _INTEGERS = ("width", "height", "k", "colors", "bitdepth", "original_bytes", "encoded_bytes")
 _FLOATS = ("target_psnr", "ratio", "raw_ratio", "bpp", "psnr", "ssim", "ssimulacra2", "seconds")
-
-
-def columns(metrics=DEFAULT_METRICS):
-    """The columns of a report computing `metrics`: :data:`COLUMNS`, plus
-    ``ssimulacra2`` after ``ssim`` when it is among them.
-
-    Parameters
-    ----------
-    metrics : sequence of str
-
-    Returns
-    -------
-    list of str
-    """
-    if "ssimulacra2" not in metrics:
-        return list(COLUMNS)
-    at = COLUMNS.index("ssim") + 1
-    return COLUMNS[:at] + ["ssimulacra2"] + COLUMNS[at:]
-
-
-def check_metrics(metrics):
-    """Return `metrics` as a tuple in the order of :data:`METRICS`.
-
-    Parameters
-    ----------
-    metrics : sequence of str
-
-    Returns
-    -------
-    tuple of str
-
-    Raises
-    ------
-    UsageError
-        For an unknown measure, or none.
-    """
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise UsageError(f"unknown measure {', '.join(unknown)}; use {', '.join(METRICS)}")
-    if not metrics:
-        raise UsageError("give at least one measure")
-    return tuple(m for m in METRICS if m in metrics)
 _TEXTS = ("encoded_file", "error")
-
-
-def error_row(name, k, message, **known):
-    """One row for a picture or a k that failed.
-
-    Parameters
-    ----------
-    name : str
-        The ``image`` column.
-    k : int or None
-        None when the picture itself could not be read.
-    message : str
-        The one-line reason, the ``error`` column.
-    **known
-        Columns already known (size of the picture, its output file).
-
-    Returns
-    -------
-    dict
-    """
-    row = dict.fromkeys(COLUMNS)
-    row.update(known, image=name, k=k, status="error", error=message)
-    return row
 
 
 def frame(rows, metrics=DEFAULT_METRICS):

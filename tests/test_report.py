@@ -319,3 +319,29 @@ def test_report_reuse_writes_what_encode_reuse_writes(tmp_path, pictures):
     code, _, err = run("report", folder, "--out", tmp_path / "o2", "-k", "16", "--reuse",
                        "--target-psnr", "35", "--quiet")
     assert code == 2 and "reuse" in err, err
+
+
+def test_workers_start_without_pandas_and_the_table_is_the_same(folder, table, tmp_path):
+    # The workers are forked before the parent imports pandas and return
+    # plain rows; the parent alone makes the table, the same as in one process.
+    table, _ = table
+    code = ("import sys\n"
+            "from kqcodec import reporting\n"
+            "from kqcodec.cli import main\n"
+            "real = reporting._report_job\n"
+            "def job(args):\n"
+            "    rows = real(args)\n"
+            "    with open(sys.argv[1], 'a') as log:\n"
+            "        log.write(f\"{'pandas' in sys.modules}\\n\")\n"
+            "    return rows\n"
+            "reporting._report_job = job\n"
+            "sys.exit(main(sys.argv[2:]))\n")
+    log, out = tmp_path / "log", tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", code, log, "report", folder, "--out", out,
+                           "-k", ",".join(map(str, KS)), "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr  # broken.jpg
+    jobs = log.read_text().split()
+    assert len(jobs) >= 3 and set(jobs) == {"False"}
+    made = tables.read_csv(out / "report.csv")
+    pd.testing.assert_frame_equal(made.drop(columns="seconds"), table.drop(columns="seconds"))

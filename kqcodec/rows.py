@@ -1,0 +1,86 @@
+"""The report's rows as plain dicts: their columns, the measures, a row for a failure.
+
+Worker processes make rows and nothing more, so this module imports no
+pandas: a report's workers start before the parent loads it, and never
+load it themselves.  :mod:`kqcodec.table` makes tables of these rows.
+"""
+
+from .defaults import METRICS, REPORT_METRICS
+from .errors import UsageError
+
+__all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "error_row"]
+
+COLUMNS = [
+    "image", "width", "height", "k", "target_psnr", "colors", "bitdepth", "original_bytes",
+    "encoded_bytes", "ratio", "raw_ratio", "bpp", "psnr", "ssim", "seconds", "encoded_file",
+    "status", "error",
+]
+
+DEFAULT_METRICS = REPORT_METRICS
+
+
+def columns(metrics=DEFAULT_METRICS):
+    """The columns of a report computing `metrics`: :data:`COLUMNS`, plus
+    ``ssimulacra2`` after ``ssim`` when it is among them.
+
+    Parameters
+    ----------
+    metrics : sequence of str
+
+    Returns
+    -------
+    list of str
+    """
+    if "ssimulacra2" not in metrics:
+        return list(COLUMNS)
+    at = COLUMNS.index("ssim") + 1
+    return COLUMNS[:at] + ["ssimulacra2"] + COLUMNS[at:]
+
+
+def check_metrics(metrics):
+    """Return `metrics` as a tuple in the order of :data:`METRICS`.
+
+    Parameters
+    ----------
+    metrics : sequence of str
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    UsageError
+        For an unknown measure, or none.
+    """
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise UsageError(f"unknown measure {', '.join(unknown)}; use {', '.join(METRICS)}")
+    if not metrics:
+        raise UsageError("give at least one measure")
+    return tuple(m for m in METRICS if m in metrics)
+
+
+def error_row(name, k, message, **known):
+    """One row for a picture or a k that failed.
+
+    Parameters
+    ----------
+    name : str
+        The ``image`` column.
+    k : int or None
+        None when the picture itself could not be read.
+    message : str
+        The one-line reason, the ``error`` column.
+    **known
+        Columns already known (size of the picture, its output file).
+
+    Returns
+    -------
+    dict
+    """
+    row = dict.fromkeys(COLUMNS)
+    row.update(known, image=name, k=k, status="error", error=message)
+    return row
