@@ -1,0 +1,172 @@
+"""What an encode costs besides its palette search, against pngquant's whole run.
+
+    python benchmarks/floor.py [FOLDER] [-k 16,32,64,128,256] [--min-mp 0.25] [--repeat 3]
+
+The default encode spends its time on start-up (the interpreter, numpy and
+kqcodec's modules), reading the picture, the color histogram, the palette
+search, mapping the pixels, and writing the PNG (filters, layouts,
+deflate).  Only the palette search and the mapping are free to be made
+faster without changing the file; the rest is fixed by the bytes the file
+must have (the deflate effort, see ``deflate_rules.py``) or by Python.
+This script measures that rest, the floor a faster search can approach but
+not pass, as a whole process, the way ``bench.py`` times kqcodec:
+
+- ``encode``: ``kqcodec encode PNG OUT -k K`` at the default speed, run by
+  this script in a process of its own;
+- ``floor``: the same process and command, with the palette search and the
+  nearest-entry mapping replaced by loading their result (the palette and
+  each distinct color's entry) from a file saved by a first run; the file
+  written is checked to be byte for byte the encode's;
+- ``pngquant``: pngquant ``--nofs`` at its default speed on the same PNG.
+
+Each command runs ``--repeat`` times in rotating order and keeps its fastest
+run, so the floor is if anything too low.  The table gives each time as a
+multiple of pngquant's, and the summary the medians and worst cases that
+the compiled core's targets are stated in (wall time <= 0.7x pngquant on
+pictures of 1 MP or more, median; <= 1.0x on every picture of 0.25 MP or
+more).  Pictures are converted to PNG first, as ``bench.py`` does.
+"""
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (input preparation and the timed launcher of the benchmark)
+
+STAGES = ('encode', 'floor', 'pngquant')
+
+
+def child(mode, cache, argv):
+    """Run ``kqcodec`` with `argv` in this process, its palette search recorded or replayed.
+
+    Parameters
+    ----------
+    mode : {'record', 'replay', 'plain'}
+        'record' runs the search and saves its result to `cache`; 'replay'
+        loads it from `cache` instead of searching; 'plain' changes nothing.
+    cache : str
+        Path of the ``.npz`` file holding the palette and labels.
+    argv : list of str
+        The command line after ``kqcodec``.
+
+    Returns
+    -------
+    int
+        kqcodec's exit status.
+    """
+    import numpy as np
+
+    from kqcodec import cli, quantizer
+
+    search = quantizer._cluster
+    if mode == 'record':
+        def recorded(*args, **kwargs):
+            palette, labels = search(*args, **kwargs)
+            np.savez(cache, palette=palette, labels=labels)
+            return palette, labels
+        quantizer._cluster = recorded
+    elif mode == 'replay':
+        def replayed(*args, **kwargs):
+            with np.load(cache) as saved:
+                return saved['palette'], saved['labels']
+        quantizer._cluster = replayed
+    return cli.main(argv)
+
+
+def measure(src, k, repeat, tmp, pngquant):
+    """Fastest wall time of each stage for one picture and k, in seconds.
+
+    Raises
+    ------
+    RuntimeError
+        If a command fails, or the replayed encode writes other bytes.
+    """
+    me = [sys.executable, str(Path(__file__).resolve()), '--child']
+    cache = str(tmp / 'search.npz')
+    outs = {stage: tmp / f'{stage}.png' for stage in STAGES}
+    argvs = {
+        'encode': me + ['plain', cache, 'encode', str(src), str(outs['encode']), '-k', str(k),
+                        '--force'],
+        'floor': me + ['replay', cache, 'encode', str(src), str(outs['floor']), '-k', str(k),
+                       '--force'],
+        'pngquant': [pngquant, '--nofs', '--strip', '--force', '-o', str(outs['pngquant']),
+                     str(k), str(src)],
+    }
+    record = me + ['record', cache, 'encode', str(src), str(tmp / 'record.png'), '-k', str(k),
+                   '--force']
+    code, _, _, err = bench.run_timed(record, tmp)
+    if code:
+        raise RuntimeError(f'{src.name} k={k}: {err}')
+    best = {}
+    for run in range(repeat):
+        order = STAGES[run % 3:] + STAGES[:run % 3]
+        for stage in order:
+            code, wall, _, err = bench.run_timed(argvs[stage], tmp)
+            if code:
+                raise RuntimeError(f'{src.name} k={k} {stage}: {err}')
+            best[stage] = min(best.get(stage, wall), wall)
+    if outs['floor'].read_bytes() != outs['encode'].read_bytes():
+        raise RuntimeError(f'{src.name} k={k}: the replayed search wrote other bytes')
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('folder', nargs='?', type=Path, default=bench.DEFAULT_FOLDER)
+    parser.add_argument('-k', default='16,32,64,128,256', help='palette sizes, comma-separated')
+    parser.add_argument('--min-mp', type=float, default=0.25,
+                        help='only pictures of at least this many megapixels (default 0.25)')
+    parser.add_argument('--repeat', type=int, default=3, help='runs of each command (fastest kept)')
+    args = parser.parse_args(argv)
+    pngquant = shutil.which('pngquant')
+    if not pngquant:
+        parser.error('pngquant is not on PATH (apt-get install pngquant)')
+    ks = [int(k) for k in args.k.split(',')]
+    import numpy as np
+    from PIL import Image
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for src in sorted(p for p in args.folder.iterdir()
+                          if p.suffix.lower() in bench.IMAGE_SUFFIXES):
+            with Image.open(src) as img:
+                mp = img.width * img.height / 1e6
+            if mp < args.min_mp:
+                continue
+            png, _, _ = bench.prepare(src, tmp)
+            for k in ks:
+                best = measure(png, k, args.repeat, tmp, pngquant)
+                rows.append({'image': src.name, 'mp': mp, 'k': k, **best})
+                print(f"{src.name} {mp:.2f} MP k={k}: encode {best['encode']:.2f} s, "
+                      f"floor {best['floor']:.2f} s, pngquant {best['pngquant']:.2f} s",
+                      file=sys.stderr, flush=True)
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    df['encode / pngquant'] = df['encode'] / df['pngquant']
+    df['floor / pngquant'] = df['floor'] / df['pngquant']
+    df['search share'] = 1 - df['floor'] / df['encode']
+    print(df.to_markdown(index=False, floatfmt='.2f'))
+    print()
+    large = df[df.mp >= 1.0]
+    summary = [
+        ('median over pictures of 1 MP or more', large, np.median),
+        ('worst over pictures of 0.25 MP or more', df, np.max),
+    ]
+    print('| measure | encode / pngquant | floor / pngquant | target |')
+    print('|---|---|---|---|')
+    for (label, frame, how), target in zip(summary, ('<= 0.7', '<= 1.0')):
+        if len(frame):
+            print(f"| {label} | {how(frame['encode / pngquant']):.2f} | "
+                  f"{how(frame['floor / pngquant']):.2f} | {target} |")
+    share = statistics.median(df['search share']) if len(df) else float('nan')
+    print(f'\nmedian share of the palette search and mapping in the encode: {share:.0%}')
+
+
+if __name__ == '__main__':
+    if len(sys.argv) > 1 and sys.argv[1] == '--child':
+        sys.exit(child(sys.argv[2], sys.argv[3], sys.argv[4:]))
+    main()
