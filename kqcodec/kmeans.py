@@ -117,8 +117,12 @@ def _split_worst(points, weights, clusters, means, errors, k):
     `clusters` holds each cluster's member indices, `means` and `errors`
     its weighted mean and weighted squared error (lists, one per cluster).
     """
+    # The errors in an array of every cluster to come: np.argmax over a list
+    # would convert the whole list at every split.
+    errors = np.concatenate([np.asarray(errors, np.float64),
+                             np.zeros(max(k - len(errors), 0))])
     while len(clusters) < k:
-        worst = int(np.argmax(errors))
+        worst = int(np.argmax(errors[:len(clusters)]))
         if errors[worst] <= 0:
             break
         members = clusters[worst]
@@ -128,9 +132,9 @@ def _split_worst(points, weights, clusters, means, errors, k):
             continue
         (first, second), halves, halves_errors = cut
         clusters[worst], means[worst], errors[worst] = members[first], halves[0], halves_errors[0]
+        errors[len(clusters)] = halves_errors[1]
         clusters.append(members[second])
         means.append(halves[1])
-        errors.append(halves_errors[1])
     return np.array(means)
 
 
@@ -162,6 +166,26 @@ def _split(points, weights):
     return halves, centres, (max(float(sums[-2]), 0.0), max(float(sums[-1]), 0.0))
 
 
+def _cells(points, weights, cell):
+    """Exact sums of the points in each cube of side `cell`.
+
+    Returns
+    -------
+    members : (M,) int64 ndarray
+        The cube of every point; cubes are numbered in the order of their
+        coordinates (the first most significant).
+    totals : (B,) float64 ndarray
+        Summed weight of each cube.
+    sums : (B, C) float64 ndarray
+        Weighted sum of each cube's points.
+    """
+    members = np.empty(len(points), np.int64)
+    count = kernels.number_cells(points, cell, members)
+    totals, sums = np.zeros(count), np.zeros((count, points.shape[1]))
+    kernels.weighted_sums(points, weights, members, totals, sums)
+    return members, totals, sums
+
+
 def _bin(points, weights, cell):
     """Group points into cubes of side `cell`: exact sums, coarse positions.
 
@@ -179,13 +203,9 @@ def _bin(points, weights, cell):
     totals : (B,) float64 ndarray
         Summed weight of each bin.
     members : (M,) int64 ndarray
-        The bin of every point; bins are numbered in the order of their
-        cubes (first coordinate most significant).
+        The bin of every point (see :func:`_cells`).
     """
-    members = np.empty(len(points), np.int64)
-    count = kernels.number_cells(points, cell, members)
-    totals, sums = np.zeros(count), np.zeros((count, points.shape[1]))
-    kernels.weighted_sums(points, weights, members, totals, sums)
+    members, totals, sums = _cells(points, weights, cell)
     return (sums / totals[:, None]).astype(np.float32), totals, members
 
 
@@ -333,7 +353,7 @@ def _inherit(parent, points, members, weights, max_iter):
     child = Assignment(
         points,
         parent.centres,
-        labels=parent.labels[members].copy(),
+        labels=parent.labels[members],  # a new array already
         upper=parent.upper[members] + offset,
         lower=parent.lower[members] - offset,
     )
@@ -343,7 +363,7 @@ def _inherit(parent, points, members, weights, max_iter):
     return child
 
 
-def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
+def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0), first=None):
     """Bins of 8, 4, 2 levels or single colors, as fine as the error needs.
 
     A bin whose own squared error (its colors about its mean) exceeds
@@ -353,6 +373,9 @@ def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
     Sums and counts stay exact, and the grids nest: a bin of side 2 lies in
     exactly one adaptive bin.
 
+    `first`, if given, is what :func:`_cells` returns for the first of
+    `cells` (the caller may have it already).
+
     Returns
     -------
     means : (B, C) float32, totals : (B,) float64, members : (M,) int64
@@ -361,16 +384,21 @@ def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0)):
     means, totals = [], []
     active = np.arange(len(points))
     found = 0
-    for cell in cells:
-        pts, w = points[active], weights[active]
-        if cell:
-            inside = np.empty(len(pts), np.int64)
-            count = kernels.number_cells(pts, cell, inside)
+    for level, cell in enumerate(cells):
+        if level == 0 and first is not None:
+            pts, w = points, weights
+            inside, total, sums = first
+            count = len(total)
+        elif cell:
+            pts, w = points[active], weights[active]
+            inside, total, sums = _cells(pts, w, cell)
+            count = len(total)
         else:
+            pts, w = points[active], weights[active]
             inside = np.arange(len(pts))
             count = len(pts)
-        total, sums = np.zeros(count), np.zeros((count, pts.shape[1]))
-        kernels.weighted_sums(pts, w, inside, total, sums)
+            total, sums = np.zeros(count), np.zeros((count, pts.shape[1]))
+            kernels.weighted_sums(pts, w, inside, total, sums)
         square = np.bincount(inside, weights=w * np.einsum("ij,ij->i", pts, pts).astype(np.float64),
                              minlength=count)
         error = square - (sums**2).sum(axis=1) / total
@@ -431,13 +459,16 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
         # Estimate the error of a k-clustering from the coarsest bins, then
         # make bins fine enough that none holds a sizeable part of a
         # cluster's share of it.
-        means, totals, _ = _bin(points, weights, _COARSE_CELL)
+        first = _cells(points, weights, _COARSE_CELL)
+        _, totals, sums = first
+        means = (sums / totals[:, None]).astype(np.float32)
         start = divisive_split(means, totals, k).astype(np.float32)
         estimate = float(totals @ Assignment(means, start).upper.astype(np.float64) ** 2)
         large = len(points) > _LARGE_POINTS
-        cells = (8.0, 4.0, 2.0) if large else (8.0, 4.0, 2.0, 0.0)
+        # The coarsest bins are the first level of the adaptive ones.
+        cells = (_COARSE_CELL, 4.0, 2.0) if large else (_COARSE_CELL, 4.0, 2.0, 0.0)
         coarse, coarse_w, members = _adaptive_bins(points, weights, estimate / (k * _BIN_SHARE),
-                                                   cells)
+                                                   cells, first)
         start = divisive_split(coarse, coarse_w, k).astype(np.float32)
     assignment = Assignment(coarse, start)
     _lloyd(assignment, coarse_w, _COARSE_ITER)

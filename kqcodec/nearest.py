@@ -105,9 +105,9 @@ class Assignment:
             How many points changed label.
         """
         centres = np.asarray(centres, np.float32)
-        before = self.labels.copy()
         if len(self.points) * len(centres) <= _SMALL_WORK:
             # Bookkeeping would cost more than searching everything.
+            before = self.labels.copy()
             self.centres = centres.copy()
             self._search(np.arange(len(self.points)))
             return int(np.count_nonzero(self.labels != before))
@@ -130,11 +130,14 @@ class Assignment:
             near_drop = shift[ring.order].max(axis=1)
             far = np.ascontiguousarray(ring.reach[:, -1])
             reach, order = np.ascontiguousarray(ring.reach), np.ascontiguousarray(ring.order)
+        # Every per-centre array is float32 (int64 for the lists) already:
+        # asarray, not astype, so as not to copy them at every move.
         return int(kernels.move(self.points, self.centres, np.ascontiguousarray(self.centres.T),
                                 self.labels, self.upper, self.lower, shift,
-                                near_drop.astype(np.float32), far.astype(np.float32),
-                                ring.half_gap.astype(np.float32), reach.astype(np.float32),
-                                order.astype(np.int64), np.array(ring.sizes, np.int64), _MARGIN))
+                                np.asarray(near_drop, np.float32), np.asarray(far, np.float32),
+                                np.asarray(ring.half_gap, np.float32),
+                                np.asarray(reach, np.float32), np.asarray(order, np.int64),
+                                np.array(ring.sizes, np.int64), _MARGIN))
 
     def _ring(self, shift=None):
         """Each centre's nearest other centres, nearest first, for local searches.
@@ -164,7 +167,12 @@ class Assignment:
         k = len(c)
         gram = c @ c.T
         norms = np.diag(gram)
-        dist = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0))
+        # sqrt(max(|a|^2 + |b|^2 - 2 a.b, 0)), in place: a k x k array each
+        # step costs more than the arithmetic at k = 256.
+        dist = norms[:, None] + norms[None, :]
+        dist -= 2 * gram
+        np.maximum(dist, 0, out=dist)
+        np.sqrt(dist, out=dist)
         np.fill_diagonal(dist, np.inf)
         sizes = tuple(m for m in _TIERS if m < k - 1)
         if not sizes:
@@ -172,8 +180,10 @@ class Assignment:
         widest = sizes[-1]
         part = np.argpartition(dist, widest, axis=1)[:, : widest + 1]
         rows = np.arange(k)[:, None]
-        part = part[rows, np.argsort(dist[rows, part], axis=1, kind="stable")]
-        ranked = dist[rows, part].astype(np.float32)
+        near = dist[rows, part]
+        by_distance = np.argsort(near, axis=1, kind="stable")
+        part = part[rows, by_distance]
+        ranked = near[rows, by_distance].astype(np.float32)
         # reach[:, t]: distance to the nearest centre outside tier t's list.
         reach = ranked[:, list(sizes)]
         return _Ring(part[:, :widest], reach, sizes, 0.5 * ranked[:, 0])
