@@ -36,6 +36,7 @@ No function here knows about chunks; :mod:`pngfile` writes them.
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,6 +56,7 @@ __all__ = [
     "final_level",
     "image_data",
     "estimated_size",
+    "Estimate",
 ]
 
 # Deflate level by speed (1..10) and by the image data: up to 512 KB, up to
@@ -78,10 +80,8 @@ _LARGE_FROM = 4 << 20
 # more often than level 1.
 _TRIAL_LEVEL = 6
 _FLAT_RATIO = 10.0
-# estimated_size compresses at most this many bytes of every layout at the
-# trial's level, and measures the final level's gain on a sample within
-# these bounds.
-_ESTIMATE_BYTES = 4 << 20
+# estimated_size measures the final level's gain over the trial's on a
+# sample within these bounds.
 _GAIN_FROM = 32 << 10
 _GAIN_UP_TO = 128 << 10
 # The trial compresses at most this many bytes, in bands spread over the image.
@@ -311,78 +311,171 @@ def final_level(size, trial_ratio, speed):
     return level if _libdeflate is not None else min(level, 9)
 
 
-def _layouts(indices, palette, keep_order):
-    """The candidate layouts: (order, bit depth, scanlines) each, in order of preference on ties."""
+def _layouts(indices, palette, keep_order, only=None, rows=None):
+    """The candidate layouts: (order, bit depth, scanlines) each, in order of preference on ties.
+
+    With `only` (layout numbers), the others are None: their rows are not
+    built.  With `rows` (sorted row numbers), the scanlines are those rows
+    of the whole image's, filtered as there (the palette order is still the
+    whole image's).
+    """
     entries = len(palette)
     depth = bit_depth_for(entries)
     identity = np.arange(entries)
-    layouts = [(identity, depth, _scanlines(pack_rows(indices, depth), 0))]
+    picked = indices if rows is None else indices[rows]
+    wanted = (lambda i: True) if only is None else (lambda i: i in only)
+    layouts = [(identity, depth, _scanlines(pack_rows(picked, depth), 0)) if wanted(0) else None]
     if entries >= 3:
-        first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
-        order = identity if keep_order else adjacency_order(indices, entries, first=first)
-        renumber = np.empty(entries, np.uint8)
-        renumber[order] = np.arange(entries, dtype=np.uint8)
-        layouts.append((order, depth, _adaptive(pack_rows(renumber[indices], depth))))
+        if wanted(1):
+            first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
+            order = identity if keep_order else adjacency_order(indices, entries, first=first)
+            layouts.append((order, depth, _filtered(indices, order, depth, rows)))
+        else:
+            layouts.append(None)
     if depth < 8:
         # One byte per index although fewer bits would do: deflate then finds
         # the repeats that packing splits across byte boundaries, and on
         # graphics and some photos the file is 3-10% smaller for it.
-        layouts.append((identity, 8, _scanlines(indices, 0)))
+        layouts.append((identity, 8, _scanlines(picked, 0)) if wanted(len(layouts)) else None)
     return layouts
+
+
+def _filtered(indices, order, depth, rows=None):
+    """The scanlines of the indices renumbered by `order`, filtered; only `rows` of them if given.
+
+    A row's filter depends on the row above alone, so the rows asked for
+    are filtered together with the rows above them, and come out as in the
+    whole image.
+    """
+    renumber = np.empty(len(order), np.uint8)
+    renumber[order] = np.arange(len(order), dtype=np.uint8)
+    if rows is None:
+        return _adaptive(pack_rows(renumber[indices], depth))
+    needed = np.union1d(rows, rows[rows > 0] - 1)
+    out = _adaptive(pack_rows(renumber[indices[needed]], depth))
+    return out[np.searchsorted(needed, rows)]
+
+
+class Estimate(NamedTuple):
+    """What :func:`estimated_size` found: the size, and the choices :func:`image_data` would make.
+
+    Attributes
+    ----------
+    size : float
+        Estimated bytes of the zlib stream.
+    level : int
+        The deflate level :func:`image_data` compresses it at.
+    layout : int
+        The layout estimated, numbered as :func:`image_data` numbers them
+        (0 plain, then reordered and filtered, then one byte per index): the
+        best of the trial, which :func:`image_data` compresses first.
+    plan : tuple
+        ``(level, layouts)``: the trial's decision, which :func:`image_data`
+        of the same indices, palette, speed and order takes as its `plan`
+        instead of making the trial again.
+    """
+
+    size: float
+    level: int
+    layout: int
+    plan: tuple
+
+
+def _size(indices, entries):
+    """Bytes of the unfiltered image data: rows of packed indices, each with its filter byte."""
+    height, width = indices.shape
+    return (-(-width * bit_depth_for(entries) // 8) + 1) * height
 
 
 def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, gains=None):
     """Estimate the size of :func:`image_data`'s zlib stream, in a fraction of its time.
 
-    Every layout is compressed at the trial's fast level on all its rows
-    (on bands spread over the image beyond 4 MB of them), and the best
-    one's size is multiplied by the final level's gain over the trial's,
-    measured on an eighth of the best layout's rows (32 to 128 KB, in
-    bands).  The fast level on all the rows follows the real size closely
-    from one palette to the next (their ratio moves by 0.1 to 0.4% between
-    neighbouring ks on the photos and graphics of ../shared/corpus/public),
+    The layouts and the trial are :func:`image_data`'s own, so the layout
+    estimated is the one it compresses: on large photos the plain and the
+    filtered layouts swap places from one palette to the next, and their
+    final sizes differ by 1 to 2% at equal trials.  That layout is
+    compressed at the trial's fast level on all its rows (the trial's rows
+    when they are all of them, else in two halves on two threads), and the
+    size is multiplied by the final level's gain over the trial's for this
+    layout, measured on an eighth of its rows (32 to 128 KB, in bands).
+    The fast level on all the rows follows the real size closely from one
+    palette to the next (their ratio moves by 0.1 to 0.4% between
+    neighbouring ks on the photos and graphics of ../shared/corpus/public;
+    on a sample of a third of the rows of a 12 MP photo, by up to 1%),
     while a gain measured anew on each palette's sample moves the estimate
     by 1 to 2%: a search that estimates many palettes of one picture keeps
-    the first gain measured at each level in `gains`.
+    the first gain measured at each level and layout in `gains`.
 
     Parameters
     ----------
     indices, palette, speed, keep_order
         As for :func:`image_data`.
     gains : dict, optional
-        The gain by deflate level from earlier estimates of the same
-        picture at the same bit depth; a level it lacks is measured and
+        The gain by (deflate level, layout) from earlier estimates of the
+        same picture at the same bit depth; one it lacks is measured and
         added to it.
 
     Returns
     -------
-    size : float
-        Estimated bytes of the zlib stream.
-    level : int
-        The deflate level :func:`image_data` compresses it at.
+    Estimate
     """
     height, width = indices.shape
-    size = (-(-width * bit_depth_for(len(palette)) // 8) + 1) * height
-    sampled = _trial_rows(height, width + 1, _ESTIMATE_BYTES)
-    layouts = _layouts(indices if len(sampled) == height else indices[sampled], palette,
-                       keep_order)
-    trials = _on_two_threads([lambda rows=rows: len(compress(rows, _TRIAL_LEVEL))
-                              for _, _, rows in layouts])
-    best = min(range(len(layouts)), key=lambda i: (trials[i], i))
-    rows = layouts[best][2]
-    level = final_level(size, rows.nbytes / trials[best], speed)
+    size = _size(indices, len(palette))
+    # The trial's own rows (see _trial; the one-byte layout, or any at 8
+    # bits, is the widest), built alone when they are not all of them: the
+    # trial then sees all of these.
+    sampled = _trial_rows(height, width + 1)
+    whole = len(sampled) == height
+    layouts = _layouts(indices, palette, keep_order, rows=None if whole else sampled)
+    level, chosen, trials, _ = _plan(layouts, size, speed)
+    if trials is None:
+        # The final level did not wait for a trial (small data, every layout
+        # compressed at it): the estimate needs one all the same.
+        trials = _on_two_threads([lambda rows=rows: len(compress(rows, _TRIAL_LEVEL))
+                                  for _, _, rows in layouts])
+        chosen = sorted(chosen, key=lambda i: (trials[i], i))
+    best = chosen[0]
+    order, depth, rows = layouts[best]
+    if whole:
+        fast = trials[best]
+    else:
+        rows = (_filtered(indices, order, depth) if best == 1 and len(palette) >= 3
+                else _scanlines(pack_rows(indices, depth), 0))
+        cut = len(rows) // 2
+        fast = sum(_on_two_threads([lambda: len(compress(rows[:cut], _TRIAL_LEVEL)),
+                                    lambda: len(compress(rows[cut:], _TRIAL_LEVEL))]))
     gains = {} if gains is None else gains
-    if level not in gains:
+    if (level, best) not in gains:
         part = rows[_trial_rows(len(rows), rows.shape[1],
                                 min(max(rows.nbytes // 8, _GAIN_FROM), _GAIN_UP_TO))]
         final, trial = _on_two_threads([lambda: len(compress(part, level)),
                                         lambda: len(compress(part, _TRIAL_LEVEL))])
-        gains[level] = final / trial
-    return trials[best] * height / len(sampled) * gains[level], level
+        gains[level, best] = final / trial
+    return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen)))
+
+
+def _plan(layouts, size, speed):
+    """The final level and the layouts to compress at it, best first where a trial ranked them.
+
+    Returns ``(level, chosen, trials, whole)``: the trial's sizes by layout
+    (None when no trial was needed) and whether it saw every row.
+    """
+    every = size < _MEDIUM_FROM and speed <= _NEAR_UP_TO_SPEED
+    level = final_level(size, 1.0, speed)
+    if (every and speed <= _ALL_UP_TO_SPEED and layouts[0][1] != 4
+            and level == final_level(size, _FLAT_RATIO, speed)):
+        # Every layout is compressed at a level the trial would not change,
+        # and no one-byte layout waits for the trial to be let in: the trial
+        # would decide nothing (the smallest file wins, ties to the first).
+        return level, list(range(len(layouts))), None, False
+    return _trial(layouts, size, speed, every)
 
 
 def _trial(layouts, size, speed, every):
     """The final deflate level and the layouts to compress at it, best first, from a trial.
+
+    Returns ``(level, chosen, trials, whole)``, `trials` the trial's sizes
+    by layout and `whole` whether it saw every row.
 
     `size` is the image data's size in bytes, `every` whether every layout
     close enough is to be compressed at the final level (see
@@ -411,10 +504,10 @@ def _trial(layouts, size, speed, every):
         chosen = ranked[:2]
     else:
         chosen = [best]
-    return level, chosen
+    return level, chosen, trials, whole
 
 
-def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
+def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):
     """Choose the byte layout of a palette image and compress it.
 
     The candidate layouts are the plain one (palette as given, no filter),
@@ -442,6 +535,10 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
         Keep the palette as given (files that must share their PLTE and
         tRNS bytes): the reordered layout keeps the identity order, and only
         the row filters are chosen.
+    plan : tuple, optional
+        The ``plan`` of an :class:`Estimate` of the same indices, palette,
+        speed and `keep_order`: the trial it made decides, and the layouts
+        it did not choose are not built.  The bytes are the same.
 
     Returns
     -------
@@ -452,18 +549,14 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False):
     data : bytes
         The zlib stream for IDAT.
     """
-    layouts = _layouts(indices, palette, keep_order)
-    size = layouts[0][2].nbytes
-    every = size < _MEDIUM_FROM and speed <= _NEAR_UP_TO_SPEED
-    level = final_level(size, 1.0, speed)
-    if (every and speed <= _ALL_UP_TO_SPEED and layouts[0][1] != 4
-            and level == final_level(size, _FLAT_RATIO, speed)):
-        # Every layout is compressed at a level the trial would not change,
-        # and no one-byte layout waits for the trial to be let in: the trial
-        # would decide nothing (the smallest file wins, ties to the first).
-        chosen = list(range(len(layouts)))
+    if plan is None:
+        layouts = _layouts(indices, palette, keep_order)
+        level, chosen, _, _ = _plan(layouts, layouts[0][2].nbytes, speed)
     else:
-        level, chosen = _trial(layouts, size, speed, every)
+        # The trial is the estimate's: only the layouts it chose are built.
+        level, chosen = plan
+        layouts = _layouts(indices, palette, keep_order, only=chosen)
+    size = _size(indices, len(palette))
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
     bands_from = _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
     if len(chosen) == 1 and size >= bands_from and _libdeflate is not None:

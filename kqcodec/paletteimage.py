@@ -85,11 +85,16 @@ class PaletteImage:
 
         return imageio.to_pil(self.palette, self.indices)
 
-    def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False):
-        """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`."""
+    def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):
+        """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`.
+
+        `plan` is the ``plan`` of :meth:`estimated_png_size` at the same
+        speed, whose trial compression is then not made again (the bytes
+        are the same).
+        """
         stream = io.BytesIO()
         pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color,
-                                  speed=speed, keep_order=keep_order)
+                                  speed=speed, keep_order=keep_order, plan=plan)
         return stream.getvalue()
 
     def estimated_png_size(self, *, speed=DEFAULT_SPEED, gains=None):
@@ -100,17 +105,17 @@ class PaletteImage:
         speed : int
             As for :meth:`to_png`.
         gains : dict, optional
-            The final deflate level's gain over the trial's, by level, kept
-            from earlier estimates at the same bit depth (see
+            The final deflate level's gain over the trial's, by level and
+            layout, kept from earlier estimates at the same bit depth (see
             :func:`layout.estimated_size`); filled in as measured.
 
         Returns
         -------
-        size : float
-            Estimated bytes, within a few percent (see
-            :func:`pngfile.estimated_size`).
-        level : int
-            The deflate level :meth:`to_png` compresses the image data at.
+        layout.Estimate
+            ``size``: estimated bytes, within a few percent (see
+            :func:`pngfile.estimated_size`); ``level``: the deflate level
+            :meth:`to_png` compresses the image data at; ``layout``: the
+            layout estimated; ``plan``: for :meth:`to_png`.
         """
         return pngfile.estimated_size(self.indices, self.palette, color=self.color, speed=speed,
                                       gains=gains)

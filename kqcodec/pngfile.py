@@ -34,7 +34,7 @@ SIGNATURE = png.signature
 
 
 def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPEED,
-                      keep_order=False):
+                      keep_order=False, plan=None):
     """Write a color type 3 PNG: IHDR, color chunks, PLTE, tRNS if needed, IDAT, IEND.
 
     The palette may be written in another order than given, with the indices
@@ -59,6 +59,10 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     keep_order : bool
         Write the palette exactly as given, unused entries included, so
         that pictures sharing a palette share their PLTE and tRNS bytes.
+    plan : tuple, optional
+        The ``plan`` of :func:`estimated_size` of the same picture, speed
+        and `keep_order`, whose trial the image data then reuses (see
+        :func:`layout.image_data`); the bytes are the same.
 
     Raises
     ------
@@ -67,13 +71,14 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
         pypng would write such a file without complaint.
     """
     indices, palette = _checked(indices, palette)
-    order, depth, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order)
+    order, depth, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order,
+                                           plan=plan)
     png.write_chunks(stream, _chunks(indices.shape, palette[order], depth, color, data))
 
 
 def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_order=False,
                    gains=None):
-    """Estimate the bytes :func:`write_palette_png` would write, from fast trials alone.
+    """Estimate the bytes :func:`write_palette_png` would write, from fast compressions alone.
 
     The chunks are counted exactly, the image data as
     :func:`layout.estimated_size` estimates it (within a few percent).
@@ -87,10 +92,9 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
 
     Returns
     -------
-    size : float
-        Estimated bytes of the file.
-    level : int
-        The deflate level its image data would be compressed at.
+    layout.Estimate
+        Its ``size`` the estimated bytes of the file, chunks included;
+        ``level``, ``layout`` and ``plan`` those of the image data.
 
     Raises
     ------
@@ -98,11 +102,11 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
         As :func:`write_palette_png`.
     """
     indices, palette = _checked(indices, palette)
-    data, level = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order,
-                                        gains=gains)
+    data = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order,
+                                 gains=gains)
     framing = len(SIGNATURE) + sum(12 + len(body)
                                     for _, body in _chunks(indices.shape, palette, 8, color, b""))
-    return framing + data, level
+    return data._replace(size=framing + data.size)
 
 
 def _checked(indices, palette):

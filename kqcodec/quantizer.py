@@ -540,28 +540,34 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
-    gains = {}
+    gains, plans = {}, {}
 
     def estimate_size(image):
         # The ratio of the real size to the estimate jumps where the bit
-        # depth or the deflate level changes, and drifts slowly between.
-        # So does the final level's gain over the trial's: measured afresh
-        # at each k, from a sample, it would move the estimates of
-        # neighbouring ks by more than their sizes differ, so it is kept
-        # for the ks within _SAME_GAIN of the one it was measured at.
+        # depth, the deflate level or the layout changes, and drifts slowly
+        # between.  So does the final level's gain over the trial's:
+        # measured afresh at each k, from a sample, it would move the
+        # estimates of neighbouring ks by more than their sizes differ, so
+        # it is kept for the ks within _SAME_GAIN of the one it was
+        # measured at.
         depth, colors = bit_depth_for(len(image.palette)), len(image.palette)
         near, kept = gains.get(depth, (0, None))
         if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
             near, kept = gains[depth] = (colors, {})
-        size, level = image.estimated_png_size(speed=speed, gains=kept)
-        return size, (depth, level)
+        estimate = image.estimated_png_size(speed=speed, gains=kept)
+        # The search keeps every image it makes, so their ids stay theirs.
+        plans[id(image)] = estimate.plan
+        return estimate.size, (depth, estimate.level, estimate.layout)
+
+    def write(image):
+        # A k estimated before it is compressed keeps its estimate's trial.
+        return image.to_png(speed=speed, plan=plans.get(id(image)))
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size,
-                    write=lambda image: image.to_png(speed=speed))
+                    estimate_size=estimate_size, write=write)
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
         # `quantize` would give it at this speed, if that file fits too.

@@ -224,9 +224,30 @@ def test_size_search_compresses_only_the_ks_near_the_budget(coffee):
 def test_size_estimate_is_near_the_real_size(coffee, present):
     for pixels, k in [(coffee, 40), (coffee, 12), (present, 30)]:
         image = kqcodec.quantize(pixels, k)
-        size, level = image.estimated_png_size()
-        assert 0.9 < len(image.to_png()) / size < 1.1
-        assert level in range(1, 13)
+        estimate = image.estimated_png_size()
+        assert 0.9 < len(image.to_png()) / estimate.size < 1.1
+        assert estimate.level in range(1, 13)
+        # The estimate's trial is the one the file's compression makes.
+        assert image.to_png(plan=estimate.plan) == image.to_png()
+
+
+def test_the_estimate_makes_the_trial_the_file_makes(coffee):
+    # Beyond 1 MB of image data the trial sees bands of rows: the estimate
+    # builds those rows alone, filtered as in the whole image, and its
+    # decision (level, layouts) is the one the file's compression makes,
+    # which then reuses it for the same bytes.
+    tiled = np.tile(coffee, (3, 3, 1))  # 1800 x 1200: 2.2 MB of image data at 8 bits
+    image = kqcodec.quantize(tiled, 40, speed=10)
+    height, width = image.indices.shape
+    rows = kqcodec.layout._trial_rows(height, width + 1)
+    assert len(rows) < height
+    order = kqcodec.layout.adjacency_order(image.indices, 40)
+    whole = kqcodec.layout._filtered(image.indices, order, 8)
+    assert np.array_equal(kqcodec.layout._filtered(image.indices, order, 8, rows), whole[rows])
+    estimate = image.estimated_png_size()
+    assert estimate.plan[1][0] == estimate.layout
+    assert image.to_png(plan=estimate.plan) == image.to_png()
+    assert 0.97 < len(image.to_png()) / estimate.size < 1.03
 
 
 @pytest.mark.parametrize("wrong", ["half", "double", "noisy", "backwards"])
@@ -237,7 +258,7 @@ def test_a_wrong_size_estimate_costs_ks_never_exactness(coffee, wrong):
     encode_at = _warm_encoder(coffee)
 
     def estimate_size(image):
-        size, level = image.estimated_png_size()
+        size, level = image.estimated_png_size()[:2]
         k = len(image.palette)
         size = {"half": size / 2, "double": size * 2, "noisy": size * (0.7 + (k * 37 % 61) / 100),
                 "backwards": 1e7 / k}[wrong]
@@ -261,12 +282,12 @@ def test_size_estimates_of_neighbouring_ks_move_with_the_real_sizes(coffee):
     for k in range(38, 43):
         image = encode_at(k, near)
         near = k
-        size, level = image.estimated_png_size(gains=gains)
+        size, level, layout = image.estimated_png_size(gains=gains)[:3]
         ratios.append(len(image.to_png()) / size)
-    assert list(gains) == [level]
+    assert list(gains) == [(level, layout)]
     assert max(ratios) / min(ratios) < 1.01
     # A gain given is used as it is: twice the gain, twice the image data.
-    doubled = image.estimated_png_size(gains={level: 2 * gains[level]})[0]
+    doubled = image.estimated_png_size(gains={(level, layout): 2 * gains[level, layout]})[0]
     framing = len(image.to_png()) - len(kqcodec.layout.image_data(image.indices,
                                                                  image.palette)[2])
     assert doubled - framing == pytest.approx(2 * (size - framing), rel=1e-9)
