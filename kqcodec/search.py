@@ -514,11 +514,10 @@ def _search_size_estimated(search, budget, max_colors):
 def _nearest_budget(search, budget, lo, hi, max_colors):
     """The k in (lo, hi) to compress next, and whether to estimate it first.
 
-    The neighbour of a real end of the bracket when the sizes known place
-    the budget's crossing within half a k of it (not estimated: its real
-    size is needed whatever its estimate says); else a k estimated within
-    the estimates' noise of the budget, or of the two adjacent ks the
-    estimates place around the budget, the doubtful one.  hi =
+    The last k between two real ends of the bracket (not estimated: its
+    real size is needed whatever its estimate says); else a k estimated
+    within the estimates' noise of the budget, or of the two adjacent ks
+    the estimates place around the budget, the doubtful one.  hi =
     max_colors + 1 stands for "none over the budget yet".  The ks estimated
     so far narrow the estimates' bracket first, then :func:`_narrow` places
     new ones.
@@ -526,29 +525,33 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
     def value(k):
         return math.log2(search.calibrated(k) / budget)
 
-    # Next to a real end, a k whose real size is needed whatever its
-    # estimate: the real end's neighbour when the crossing is within half a
-    # k of it.  Its estimate would calibrate no k that is still needed.
-    crossing = _crossing(search, value, lo, hi, max_colors)
-    if crossing is not None:
-        if lo >= 2 and crossing < lo + 1.5:
-            return lo + 1, False
-        if hi <= max_colors and crossing > hi - 1.5:
-            return hi - 1, False
+    # The last k left needs its real size whatever its estimate says.  A
+    # neighbour of a real end with more ks beyond it is estimated first:
+    # where the sizes grow by less than 0.5% a k near the budget (two photos
+    # of ../shared/corpus/public at half their k = 256 size), the sizes
+    # known, a real end and a far estimate, placed the budget next to that
+    # end three times in a row while it was two or three ks further, and
+    # each step cost a compression.  The estimates (about a fifth of a
+    # compression's time, their trial reused by it) tell which k to compress.
+    if lo >= 2 and hi <= max_colors and hi - lo == 2:
+        return lo + 1, False
 
     # A k next to a real end of the bracket, estimated within the estimates'
     # noise of the budget or on the far side of it, may close the bracket
-    # at once: compress it without estimating more ks.
+    # at once: compress it without estimating more ks.  A real size
+    # calibrates them: within its smaller noise, so that where the sizes
+    # grow by less than the first noise per k, the search does not step
+    # down (up) from a real end one compression at a time.
+    noise = _CALIBRATED_NOISE if search.sizes else _NOISE
     closing = [k for k, real in ((hi - 1, hi <= max_colors), (lo + 1, lo >= 2))
                if real and lo < k < hi and k in search.estimates
-               and (value(k) <= _NOISE if k == hi - 1 else value(k) >= -_NOISE)]
+               and (value(k) <= noise if k == hi - 1 else value(k) >= -noise)]
     if closing:
         return min(closing, key=lambda k: abs(value(k))), True
     # A k estimated within the estimates' noise of the budget is as likely
     # to fit as its neighbours: estimating them would not tell which one is
     # the answer, and its real size will calibrate theirs.  Once a real size
     # calibrates them, the noise is smaller than the step between ks.
-    noise = _CALIBRATED_NOISE if search.sizes else _NOISE
     settled = [k for k in search.estimates if lo < k < hi and k <= max_colors
                and abs(value(k)) <= noise]
     if settled:
@@ -568,18 +571,3 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
                    settle=lambda k: abs(value(k)) <= noise)
     inside = [k for k in pair if lo < k < hi]
     return min(inside, key=lambda k: abs(value(k))), True
-
-
-def _crossing(search, value, lo, hi, max_colors):
-    """Where the sizes known in [lo, hi] cross the budget, as a fractional k; None if nowhere.
-
-    The lowest two consecutive ks known (estimated or compressed) that
-    fall on either side of the budget, interpolated in log k.
-    """
-    known = sorted(k for k in {*search.estimates, *search.sizes}
-                   if lo <= k <= min(hi, max_colors) and k >= 2)
-    for a, b in zip(known, known[1:]):
-        if value(a) <= 0 < value(b):
-            t = -value(a) / (value(b) - value(a))
-            return 2 ** (math.log2(a) + t * math.log2(b / a))
-    return None

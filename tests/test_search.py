@@ -320,25 +320,30 @@ def test_the_search_writes_at_the_speed_asked(tmp_path, pictures, coffee):
     assert dest.read_bytes() == api.data
 
 
-def test_a_neighbour_the_sizes_place_at_the_budget_is_compressed_without_an_estimate():
-    # Sizes growing as k ** 0.4, estimated 2% high: once a real size
-    # calibrates the estimates, the k next to a real end that the sizes
-    # place at the budget is compressed at once, its estimate skipped.
+def test_calibrated_estimates_keep_the_search_from_stepping_one_compression_at_a_time():
+    # Sizes growing by 0.2% a k around the budget, estimated 2% low: the
+    # first k compressed (over the budget) calibrates the estimates, which
+    # then place the answer; the search does not compress its way down from
+    # that k one neighbour at a time (46, 45, 44, ...), as it did while a
+    # neighbour estimated within 1% of the budget was compressed at once.
     estimated, written = [], []
+
+    def size(k):
+        return int(4000 * (1 + 0.002 * (k - 40)) if 30 <= k <= 50 else 4000 * (k / 40) ** 0.4)
 
     def encode_at(k, near):
         return paletteimage.PaletteImage(np.zeros((k, 3), np.uint8), np.zeros((1, 1), np.uint8), 1.0)
 
     def estimate_size(image):
         estimated.append(len(image.palette))
-        return 1.02 * 1000 * len(image.palette) ** 0.4, "kind"
+        return 0.98 * size(len(image.palette)), "kind"
 
     def write(image):
         written.append(len(image.palette))
-        return bytes(int(1000 * len(image.palette) ** 0.4))
+        return bytes(size(len(image.palette)))
 
     choice = search.find_k(encode_at, max_bytes=4000, estimate_size=estimate_size, write=write)
-    assert choice.k == 32 and int(1000 * 33 ** 0.4) > 4000
-    assert written[-2:] == [32, 33]
-    assert 33 not in estimated
-    assert len(written) <= 3
+    assert choice.k == 40 and size(41) > 4000
+    assert sorted(written[-2:]) == [40, 41]
+    assert 45 not in written and 44 not in written
+    assert len(written) <= 4
