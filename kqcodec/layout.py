@@ -311,13 +311,14 @@ def final_level(size, trial_ratio, speed):
     return level if _libdeflate is not None else min(level, 9)
 
 
-def _layouts(indices, palette, keep_order, only=None, rows=None):
+def _layouts(indices, palette, keep_order, only=None, rows=None, order=None):
     """The candidate layouts: (order, bit depth, scanlines) each, in order of preference on ties.
 
     With `only` (layout numbers), the others are None: their rows are not
     built.  With `rows` (sorted row numbers), the scanlines are those rows
     of the whole image's, filtered as there (the palette order is still the
-    whole image's).
+    whole image's).  `order` is the filtered layout's palette order when
+    already known.
     """
     entries = len(palette)
     depth = bit_depth_for(entries)
@@ -328,7 +329,8 @@ def _layouts(indices, palette, keep_order, only=None, rows=None):
     if entries >= 3:
         if wanted(1):
             first = int((palette[:, 3] < 255).sum()) if palette.shape[1] == 4 else 0
-            order = identity if keep_order else adjacency_order(indices, entries, first=first)
+            if order is None:
+                order = identity if keep_order else adjacency_order(indices, entries, first=first)
             layouts.append((order, depth, _filtered(indices, order, depth, rows)))
         else:
             layouts.append(None)
@@ -370,9 +372,10 @@ class Estimate(NamedTuple):
         (0 plain, then reordered and filtered, then one byte per index): the
         best of the trial, which :func:`image_data` compresses first.
     plan : tuple
-        ``(level, layouts)``: the trial's decision, which :func:`image_data`
-        of the same indices, palette, speed and order takes as its `plan`
-        instead of making the trial again.
+        ``(level, layouts, order)``: the trial's decision and the filtered
+        layout's palette order (None without one), which :func:`image_data`
+        of the same indices, palette, speed and `keep_order` takes as its
+        `plan` instead of making them again.
     """
 
     size: float
@@ -451,7 +454,8 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
         final, trial = _on_two_threads([lambda: len(compress(part, level)),
                                         lambda: len(compress(part, _TRIAL_LEVEL))])
         gains[level, best] = final / trial
-    return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen)))
+    order = layouts[1][0] if len(palette) >= 3 else None
+    return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen), order))
 
 
 def _plan(layouts, size, speed):
@@ -537,8 +541,9 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         the row filters are chosen.
     plan : tuple, optional
         The ``plan`` of an :class:`Estimate` of the same indices, palette,
-        speed and `keep_order`: the trial it made decides, and the layouts
-        it did not choose are not built.  The bytes are the same.
+        speed and `keep_order`: the trial it made decides, the palette order
+        it found is kept, and the layouts it did not choose are not built.
+        The bytes are the same.
 
     Returns
     -------
@@ -553,9 +558,10 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         layouts = _layouts(indices, palette, keep_order)
         level, chosen, _, _ = _plan(layouts, layouts[0][2].nbytes, speed)
     else:
-        # The trial is the estimate's: only the layouts it chose are built.
-        level, chosen = plan
-        layouts = _layouts(indices, palette, keep_order, only=chosen)
+        # The trial and the palette order are the estimate's: only the
+        # layouts it chose are built.
+        level, chosen, order = plan
+        layouts = _layouts(indices, palette, keep_order, only=chosen, order=order)
     size = _size(indices, len(palette))
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
     bands_from = _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
