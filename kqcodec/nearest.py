@@ -7,9 +7,10 @@ centre and a lower bound on its distance to any other.  When centres move,
 the bounds move by at most the shift, and only points whose bounds overlap
 are searched again.  Late k-means iterations and the final rounding move
 centres by fractions of a level, so most points are never searched again.
-The loops over points are compiled (:mod:`_kernels.nearest`); the
-per-centre bookkeeping (how far centres moved, each centre's nearest
-neighbours) stays here.
+The loops over points are compiled (:mod:`_kernels.nearest`), and so are
+the distances between centres and the sorting of each centre's neighbour
+list; the per-centre bookkeeping (how far centres moved, which centres are
+in a list) stays here.
 """
 
 from typing import NamedTuple
@@ -165,28 +166,21 @@ class Assignment:
     def _build_ring(self):
         c = self.centres.astype(np.float64)
         k = len(c)
-        gram = c @ c.T
-        norms = np.diag(gram)
-        # sqrt(max(|a|^2 + |b|^2 - 2 a.b, 0)), in place: a k x k array each
-        # step costs more than the arithmetic at k = 256.
-        dist = norms[:, None] + norms[None, :]
-        dist -= 2 * gram
-        np.maximum(dist, 0, out=dist)
-        np.sqrt(dist, out=dist)
-        np.fill_diagonal(dist, np.inf)
+        dist = np.empty((k, k))
+        kernels.centre_distances(c @ c.T, dist)
         sizes = tuple(m for m in _TIERS if m < k - 1)
         if not sizes:
             return _Ring(None, None, (), (0.5 * dist.min(axis=1)).astype(np.float32))
         widest = sizes[-1]
-        part = np.argpartition(dist, widest, axis=1)[:, : widest + 1]
-        rows = np.arange(k)[:, None]
-        near = dist[rows, part]
-        by_distance = np.argsort(near, axis=1, kind="stable")
-        part = part[rows, by_distance]
-        ranked = near[rows, by_distance].astype(np.float32)
+        # Which centres tie at the edge of a list, and the order of ties
+        # within it, are argpartition's: the lists stay numpy's own.
+        part = np.ascontiguousarray(np.argpartition(dist, widest, axis=1)[:, : widest + 1])
+        order = np.empty((k, widest), np.int64)
+        ranked = np.empty((k, widest + 1), np.float32)
+        kernels.rank_neighbours(dist, part, order, ranked)
         # reach[:, t]: distance to the nearest centre outside tier t's list.
         reach = ranked[:, list(sizes)]
-        return _Ring(part[:, :widest], reach, sizes, 0.5 * ranked[:, 0])
+        return _Ring(order, reach, sizes, 0.5 * ranked[:, 0])
 
     def copy(self):
         """An independent copy: same points (shared, read-only), own labels and bounds."""

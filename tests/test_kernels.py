@@ -260,6 +260,39 @@ def test_bounded_move_keeps_exact_labels_and_valid_bounds(k, monkeypatch):
     assert moved > 0
 
 
+@pytest.mark.parametrize("k, integer", [(1, False), (7, False), (256, False), (200, True)])
+def test_centre_distances_equal_numpy(k, integer):
+    rng = np.random.default_rng(k)
+    centres = rng.normal(0, 60, (k, 3))
+    if integer:
+        centres = np.round(centres / 8)  # many equal distances and coinciding centres
+    gram = centres @ centres.T
+    norms = np.diag(gram)
+    expected = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0))
+    np.fill_diagonal(expected, np.inf)
+    dist = np.full((k, k), np.nan)
+    nearest.centre_distances(gram, dist)
+    np.testing.assert_array_equal(dist, expected)  # to the last bit
+
+
+@pytest.mark.parametrize("k, width", [(30, 17), (256, 65), (3, 1)])
+def test_rank_neighbours_equal_numpy_stable_argsort(k, width):
+    rng = np.random.default_rng(width)
+    centres = np.round(rng.normal(0, 6, (k, 3)))  # integer centres: ties in distance
+    gram = centres @ centres.T
+    dist = np.empty((k, k))
+    nearest.centre_distances(gram, dist)
+    part = np.ascontiguousarray(np.argpartition(dist, width - 1, axis=1)[:, :width])
+    rows = np.arange(k)[:, None]
+    by_distance = np.argsort(dist[rows, part], axis=1, kind="stable")
+    order = np.full((k, width - 1), -1, np.int64)
+    ranked = np.full((k, width), np.nan, np.float32)
+    nearest.rank_neighbours(dist, part, order, ranked)
+    np.testing.assert_array_equal(order, part[rows, by_distance][:, :width - 1])
+    np.testing.assert_array_equal(ranked, dist[rows, part[rows, by_distance]].astype(np.float32))
+    assert width == 1 or (np.diff(ranked, axis=1) == 0).any()  # the ties were there
+
+
 def test_weighted_sums_equal_numpy_bincount():
     rng = np.random.default_rng(5)
     points = rng.normal(0, 50, (5000, 4)).astype(np.float32)

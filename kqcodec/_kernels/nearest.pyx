@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Nearest centres with Hamerly's bounds: the loops of :mod:`nearest`.
+"""Nearest centres with Hamerly's bounds, and the centres' neighbour lists: the loops of :mod:`nearest`.
 
 Each point is handled on its own, so the points are shared among threads
 (``prange``) and the result does not depend on how many there are.  A
@@ -11,7 +11,7 @@ exact integer, so ties are exact.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, sqrtf
+from libc.math cimport INFINITY, sqrt, sqrtf
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from openmp cimport omp_get_max_threads
@@ -216,3 +216,75 @@ def move(const float[:, ::1] points, const float[:, ::1] centres, const float[:,
             lower[i] = low
         free(dist)
     return changed
+
+
+def centre_distances(const double[:, ::1] gram, double[:, ::1] dist):
+    """Distances between centres from their Gram matrix; inf on the diagonal.
+
+    ``dist[i, j] = sqrt(max((gram[i, i] + gram[j, j]) - 2 gram[i, j], 0))``
+    in float64, the operations of numpy's ``norms[:, None] + norms[None, :]
+    - 2 * gram`` in that order: the same values to the last bit, in one
+    pass instead of five over a k x k array.
+
+    Parameters
+    ----------
+    gram : (k, k) float64
+        ``centres @ centres.T``.
+    dist : (k, k) float64, written
+    """
+    cdef Py_ssize_t k = gram.shape[0], i, j
+    cdef double value
+    with nogil:
+        for i in range(k):
+            for j in range(k):
+                value = (gram[i, i] + gram[j, j]) - 2 * gram[i, j]
+                dist[i, j] = INFINITY if i == j else sqrt(value if value > 0 else 0)
+
+
+def rank_neighbours(const double[:, ::1] dist, const int64_t[:, ::1] part,
+                    int64_t[:, ::1] order, float[:, ::1] ranked):
+    """Sort each centre's nearest others by distance, ties in the order given.
+
+    A stable insertion sort of every row of `part` by ``dist[row, part]``:
+    numpy's ``argsort(kind="stable")`` gives the same order, without three
+    gathers of a k x (W + 1) array.
+
+    Parameters
+    ----------
+    dist : (k, k) float64
+        Distances between centres.
+    part : (k, W + 1) int64
+        Each centre's W + 1 nearest others, in any order.
+    order : (k, W) int64, written
+        The first W of each sorted row.
+    ranked : (k, W + 1) float32, written
+        The distances of each sorted row.
+    """
+    cdef Py_ssize_t k = part.shape[0], width = part.shape[1], i, m, back
+    cdef int64_t index
+    cdef double value
+    cdef int64_t* row
+    cdef double* values
+    if k == 0 or width == 0:
+        return
+    with nogil:
+        row = <int64_t*>malloc(width * sizeof(int64_t))
+        values = <double*>malloc(width * sizeof(double))
+        for i in range(k):
+            for m in range(width):
+                index = part[i, m]
+                value = dist[i, index]
+                # Past every earlier entry that is strictly farther.
+                back = m
+                while back > 0 and values[back - 1] > value:
+                    values[back] = values[back - 1]
+                    row[back] = row[back - 1]
+                    back -= 1
+                values[back] = value
+                row[back] = index
+            for m in range(width):
+                if m < width - 1:
+                    order[i, m] = row[m]
+                ranked[i, m] = <float>values[m]
+        free(row)
+        free(values)
