@@ -112,10 +112,12 @@ def divisive_split(points, weights, k):
 
 
 def _split_worst(points, weights, clusters, means, errors, k):
-    """Split the cluster with the largest error, in place, until there are k; return the means.
+    """Split the cluster with the largest error until there are k; return the means.
 
     `clusters` holds each cluster's member indices, `means` and `errors`
-    its weighted mean and weighted squared error (lists, one per cluster).
+    its weighted mean and weighted squared error (one per cluster);
+    `clusters` and `means` are lists, extended in place, and `errors` is
+    read only.
     """
     # The errors in an array of every cluster to come: np.argmax over a list
     # would convert the whole list at every split.
