@@ -80,8 +80,11 @@ _LARGE_FROM = 4 << 20
 # more often than level 1.
 _TRIAL_LEVEL = 6
 _FLAT_RATIO = 10.0
-# estimated_size measures the final level's gain over the trial's on a
-# sample within these bounds.
+# estimated_size compresses at most this many bytes of the layout it
+# estimates at the trial's level (in bands spread over the image), and
+# measures the final level's gain over the trial's on a sample within these
+# bounds.
+_ESTIMATE_BYTES = 4 << 20
 _GAIN_FROM = 32 << 10
 _GAIN_UP_TO = 128 << 10
 # The trial compresses at most this many bytes, in bands spread over the image.
@@ -396,15 +399,15 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
     The layouts and the trial are :func:`image_data`'s own, so the layout
     estimated is the one it compresses: on large photos the plain and the
     filtered layouts swap places from one palette to the next, and their
-    final sizes differ by 1 to 2% at equal trials.  That layout is
-    compressed at the trial's fast level on all its rows (the trial's rows
-    when they are all of them, else in two halves on two threads), and the
-    size is multiplied by the final level's gain over the trial's for this
-    layout, measured on an eighth of its rows (32 to 128 KB, in bands).
-    The fast level on all the rows follows the real size closely from one
-    palette to the next (their ratio moves by 0.1 to 0.4% between
-    neighbouring ks on the photos and graphics of ../shared/corpus/public;
-    on a sample of a third of the rows of a 12 MP photo, by up to 1%),
+    final sizes differ by 1 to 2% where their trials are within 0.8%.
+    That layout is compressed at the trial's fast level on all its rows
+    (the trial's rows when they are all of them, else up to 4 MB of rows in
+    bands, in two halves on two threads), and the size is multiplied by
+    the final level's gain over the trial's for this layout, measured on an
+    eighth of those rows (32 to 128 KB, in bands).  The fast level follows
+    the real size closely from one palette to the next (their ratio moves
+    by 0.1 to 0.4% between neighbouring ks on the photos and graphics of
+    ../shared/corpus/public),
     while a gain measured anew on each palette's sample moves the estimate
     by 1 to 2%: a search that estimates many palettes of one picture keeps
     the first gain measured at each level and layout in `gains`.
@@ -442,11 +445,17 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
     if whole:
         fast = trials[best]
     else:
-        rows = (_filtered(indices, order, depth) if best == 1 and len(palette) >= 3
-                else _scanlines(pack_rows(indices, depth), 0))
+        # Up to 4 MB of the layout's rows, in bands: on a 12 MP photo the
+        # ratio of the final size to the estimate then moves by 0.3 to 0.4%
+        # from one k to the next, as on all the rows, at a third of the time.
+        estimated = _trial_rows(height, width + 1, _ESTIMATE_BYTES)
+        picked = None if len(estimated) == height else estimated
+        rows = (_filtered(indices, order, depth, picked) if best == 1 and len(palette) >= 3
+                else _scanlines(pack_rows(indices if picked is None else indices[picked], depth), 0))
         cut = len(rows) // 2
         fast = sum(_on_two_threads([lambda: len(compress(rows[:cut], _TRIAL_LEVEL)),
                                     lambda: len(compress(rows[cut:], _TRIAL_LEVEL))]))
+        fast *= height / len(estimated)
     gains = {} if gains is None else gains
     if (level, best) not in gains:
         part = rows[_trial_rows(len(rows), rows.shape[1],
