@@ -139,7 +139,8 @@ class Reference:
     What :func:`ssim` computes of the original alone (its channels in
     float32, premultiplied by alpha when it has one) is kept for the next
     comparison: about a tenth of the time of one SSIM at 0.24 MP.  Every
-    value is the one :func:`ssim` gives.
+    value is the one scikit-image gives on both images' channels in
+    float32.
 
     Parameters
     ----------
@@ -184,18 +185,25 @@ class Reference:
         if channels not in self._channels:
             self._channels[channels] = _compared(reference, channels)
         return float(structural_similarity(self._channels[channels], _compared(test, channels),
-                                           channel_axis=2, data_range=255, win_size=side))
+                                           channel_axis=0, data_range=255, win_size=side))
 
 
 def _compared(pixels, channels):
-    """The float32 channels SSIM compares: those of :func:`visible`, with `channels` of them."""
+    """The float32 channels SSIM compares, those of :func:`visible`, as `channels` planes.
+
+    Returns a (C, H, W) array: scikit-image filters one channel at a time,
+    and a contiguous plane filters faster (5% of the SSIM at 0.24 MP) than
+    a strided one, to the same values.
+    """
     if pixels.shape[-1] != channels:
         pixels = _as_rgba(pixels)
-    if pixels.shape[-1] == 3 and pixels.dtype == np.uint8:
-        # Integers, exact in float32: the values visible() would give, without
-        # the float64 copy.
-        return pixels.astype(np.float32)
-    return visible(pixels).astype(np.float32)
+    if not (pixels.shape[-1] == 3 and pixels.dtype == np.uint8):
+        pixels = visible(pixels)
+    # Opaque RGB goes straight to float32: integers, exact in both, so the
+    # values visible() would give without its float64 copy.
+    planes = np.empty((channels, *pixels.shape[:2]), np.float32)
+    planes[...] = np.moveaxis(pixels, -1, 0)
+    return planes
 
 
 def ssimulacra2(reference, test):
