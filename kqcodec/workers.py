@@ -85,15 +85,26 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
                 yield result
             return
         pool = None
+        done = 0
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
             pool = multiprocessing.Pool(workers, initializer=worker_start)
             for result in pool.imap(function, jobs):
+                done += 1
                 bar.update()
                 yield result
         except BaseException:
             if pool is not None:
-                pool.terminate()
+                # A caller that stops after the last result (the generator
+                # closed at its last yield) leaves nothing in flight: the idle
+                # workers are let go as after the loop.  terminate() sends
+                # them SIGTERM while it holds their queue's lock, and a batch
+                # with a shared palette (which stops there) was seen to hang
+                # in it, a worker still waiting for that lock.
+                if done == len(jobs):
+                    pool.close()
+                else:
+                    pool.terminate()
             raise
         else:
             pool.close()
