@@ -527,12 +527,13 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
 
     # The last k left needs its real size whatever its estimate says.  A
     # neighbour of a real end with more ks beyond it is estimated first:
-    # where the sizes grow by less than 0.5% a k near the budget (two photos
-    # of ../shared/corpus/public at half their k = 256 size), the sizes
-    # known, a real end and a far estimate, placed the budget next to that
-    # end three times in a row while it was two or three ks further, and
-    # each step cost a compression.  The estimates (about a fifth of a
-    # compression's time, their trial reused by it) tell which k to compress.
+    # where the sizes change by 0 to 0.7% a k near the budget, or fall (two
+    # photos of ../shared/corpus/public at half their k = 256 size), the
+    # sizes known, a real end and an estimate further away, placed the
+    # budget next to that end three times in a row while it was two or three
+    # ks further, and each step cost a compression.  The estimates (about a
+    # fifth of a compression's time, their trial reused by it) tell which k
+    # to compress.
     if lo >= 2 and hi <= max_colors and hi - lo == 2:
         return lo + 1, False
 
