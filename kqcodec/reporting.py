@@ -38,7 +38,7 @@ from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_input, write_bytes
 from .scan import find_images, plan_outputs
 from .search import check_target
-from .workers import worker_start
+from .workers import start_pool, terminate
 
 __all__ = ["DEFAULT_KS", "report_image", "report"]
 
@@ -572,7 +572,7 @@ class _LocalEngine:
 
     def __init__(self, jobs, metrics=()):
         self.jobs, self.metrics = jobs, metrics
-        self._pool = None
+        self._pool = self._processes = None
 
     def __enter__(self):
         return self.run
@@ -584,9 +584,9 @@ class _LocalEngine:
             if exc_type is None:
                 self._pool.close()
             else:
-                self._pool.terminate()
+                terminate(self._pool, self._processes)
             self._pool.join()
-            self._pool = None
+            self._pool = self._processes = None
         return False
 
     def run(self, jobs_list):
@@ -598,7 +598,7 @@ class _LocalEngine:
             # Imported once here, the measures' libraries are shared by the
             # forked workers instead of being imported by each.
             measures.preload(self.metrics)
-        self._pool = multiprocessing.Pool(workers, initializer=worker_start)
+        self._pool, self._processes = start_pool(workers)
         return (rows for rows in self._pool.imap_unordered(_report_job, jobs_list))
 
 

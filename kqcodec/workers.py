@@ -9,8 +9,13 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 
-__all__ = ["run_jobs", "worker_count", "worker_start", "progress_bar", "say"]
+__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "terminate", "progress_bar",
+           "say"]
+
+# Seconds between the SIGTERMs that terminate() sends to workers still alive.
+_RESEND = 0.25
 
 
 def worker_count(jobs, tasks):
@@ -36,7 +41,64 @@ def worker_start():
 
 
 def _exit_on_term(signum, frame):
+    # Should this SystemExit be lost (see terminate), the next SIGTERM takes
+    # the default action and ends the worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(128 + signum)
+
+
+def start_pool(workers):
+    """Start a ``multiprocessing.Pool`` whose processes :func:`worker_start` sets up.
+
+    Parameters
+    ----------
+    workers : int
+        Number of processes.
+
+    Returns
+    -------
+    pool : multiprocessing.pool.Pool
+    processes : list of multiprocessing.Process
+        Its worker processes, for :func:`terminate`.
+    """
+    before = set(multiprocessing.active_children())
+    pool = multiprocessing.Pool(workers, initializer=worker_start)
+    return pool, [p for p in multiprocessing.active_children() if p not in before]
+
+
+def terminate(pool, processes):
+    """``pool.terminate()``, sending SIGTERM again to workers that outlive the first.
+
+    One SIGTERM is not always enough, and then ``Pool.terminate()`` waits
+    forever for a worker that waits forever for a task (while the pool holds
+    the task queue's lock).  A Python signal handler runs between bytecodes:
+    a SIGTERM that arrives just before a worker blocks on that lock leaves
+    the handler pending until another signal interrupts the wait; and its
+    SystemExit, raised inside a weakref callback that garbage collection
+    happens to run, is printed and ignored.  The worker's handler unwinds
+    what it holds (locks, half-written files); a second SIGTERM runs a
+    pending handler, or ends a worker that already lost its SystemExit.
+
+    Parameters
+    ----------
+    pool : multiprocessing.pool.Pool
+    processes : list of multiprocessing.Process
+        Its workers, as :func:`start_pool` returns them.
+    """
+    finished = threading.Event()
+
+    def resend():
+        while not finished.wait(_RESEND):
+            for process in processes:
+                process.terminate()  # nothing once the process is reaped
+
+    thread = threading.Thread(target=resend, daemon=True)
+    thread.start()
+    try:
+        pool.terminate()
+    finally:
+        finished.set()
+        thread.join()
 
 
 def progress_bar(total, enabled, desc):
@@ -88,7 +150,7 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
         done = 0
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
-            pool = multiprocessing.Pool(workers, initializer=worker_start)
+            pool, processes = start_pool(workers)
             for result in pool.imap(function, jobs):
                 done += 1
                 bar.update()
@@ -97,14 +159,11 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
             if pool is not None:
                 # A caller that stops after the last result (the generator
                 # closed at its last yield) leaves nothing in flight: the idle
-                # workers are let go as after the loop.  terminate() sends
-                # them SIGTERM while it holds their queue's lock, and a batch
-                # with a shared palette (which stops there) was seen to hang
-                # in it, a worker still waiting for that lock.
+                # workers are let go as after the loop.
                 if done == len(jobs):
                     pool.close()
                 else:
-                    pool.terminate()
+                    terminate(pool, processes)
             raise
         else:
             pool.close()

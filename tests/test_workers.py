@@ -1,10 +1,14 @@
 """Worker processes: how the pool ends."""
 
 import multiprocessing.pool
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from kqcodec.workers import run_jobs
+from kqcodec.workers import run_jobs, start_pool, terminate
 
 
 @pytest.fixture()
@@ -28,3 +32,36 @@ def test_a_caller_stopping_after_the_last_result_lets_the_workers_go(termination
     results.close()
     assert terminations == []
 
+
+
+def test_stopping_early_ends_every_time(tmp_path):
+    """Pools stopped with jobs in flight end, again and again.
+
+    One SIGTERM per worker is not enough: it can arrive just before a worker
+    blocks waiting for a task (the handler then stays pending), or land in a
+    weakref callback that swallows its SystemExit; Pool.terminate() then
+    waited forever.  Before terminate() sent SIGTERM again, about half of
+    the runs of 300 such pools hung.
+    """
+    script = (
+        "from kqcodec.workers import run_jobs\n"
+        "for _ in range(120):\n"
+        "    results = run_jobs(abs, [-3, -1, -2, -5], workers=2)\n"
+        "    assert next(results) == 3\n"
+        "    results.close()\n"
+        "print('ended')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "ended\n"
+
+
+def test_terminate_ends_the_workers_of_a_busy_pool():
+    pool, processes = start_pool(2)
+    pool.imap(time.sleep, [30, 30, 30, 30])
+    time.sleep(0.5)
+    terminate(pool, processes)
+    pool.join()
+    assert len(processes) == 2
+    # Ended by SIGTERM: by its handler's SystemExit, or by the default action.
+    assert {p.exitcode for p in processes} <= {128 + signal.SIGTERM, -signal.SIGTERM}
