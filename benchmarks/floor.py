@@ -1,7 +1,7 @@
 """What an encode costs besides its palette search, against pngquant's whole run.
 
     python benchmarks/floor.py [FOLDER] [-k 16,32,64,128,256] [--min-mp 0.25] [--repeat 3]
-                               [--speed S]
+                               [--speed S] [--level1]
 
 The default encode spends its time on start-up (the interpreter, numpy and
 kqcodec's modules), reading the picture, the color histogram, the palette
@@ -18,6 +18,10 @@ not pass, as a whole process, the way ``bench.py`` times kqcodec:
   nearest-entry mapping replaced by loading their result (the palette and
   each distinct color's entry) from a file saved by a first run; the file
   written is checked to be byte for byte the encode's;
+- ``level1`` (only with ``--level1``): the floor's process with every
+  deflate call of the PNG writer made at libdeflate's level 1, its fastest
+  that still compresses; the file is then larger than any speed writes, so
+  this is a floor under any encode whatever bytes it is allowed;
 - ``read``: a process that only starts, imports what an encode imports to
   read its input, and reads the picture with ``kqcodec.imageio.read_image``
   (the histogram, search, mapping and PNG writing all left out), a floor
@@ -44,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (input preparation and the timed launcher of the benchmark)
 
 STAGES = ('encode', 'floor', 'read', 'pngquant')
+LEVEL1_STAGES = ('encode', 'floor', 'level1', 'read', 'pngquant')
 
 
 def child(mode, cache, argv):
@@ -51,9 +56,10 @@ def child(mode, cache, argv):
 
     Parameters
     ----------
-    mode : {'record', 'replay', 'plain', 'read'}
+    mode : {'record', 'replay', 'level1', 'plain', 'read'}
         'record' runs the search and saves its result to `cache`; 'replay'
-        loads it from `cache` instead of searching; 'plain' changes nothing;
+        loads it from `cache` instead of searching; 'level1' replays and
+        deflates everything at level 1; 'plain' changes nothing;
         'read' only reads the input file (``argv[1]``) and returns 0.
     cache : str
         Path of the ``.npz`` file holding the palette and labels.
@@ -71,8 +77,24 @@ def child(mode, cache, argv):
         return 0
     import numpy as np
 
-    from kqcodec import cli, quantizer
+    from kqcodec import cli, layout, quantizer
 
+    if mode == 'level1':
+        fastest = layout._libdeflate
+        if fastest is None:
+            raise RuntimeError('the level1 stage needs libdeflate (the deflate package)')
+
+        class Level1:
+            @staticmethod
+            def zlib_compress(data, level):
+                return fastest.zlib_compress(data, 1)
+
+            @staticmethod
+            def deflate_compress(data, level):
+                return fastest.deflate_compress(data, 1)
+
+        layout._libdeflate = Level1
+        mode = 'replay'
     search = quantizer._cluster
     if mode == 'record':
         def recorded(*args, **kwargs):
@@ -88,7 +110,7 @@ def child(mode, cache, argv):
     return cli.main(argv)
 
 
-def measure(src, k, repeat, tmp, pngquant, speed=None):
+def measure(src, k, repeat, tmp, pngquant, speed=None, stages=STAGES):
     """Fastest wall time of each stage for one picture and k, in seconds.
 
     Raises
@@ -98,11 +120,12 @@ def measure(src, k, repeat, tmp, pngquant, speed=None):
     """
     me = [sys.executable, str(Path(__file__).resolve()), '--child']
     cache = str(tmp / 'search.npz')
-    outs = {stage: tmp / f'{stage}.png' for stage in STAGES}
+    outs = {stage: tmp / f'{stage}.png' for stage in LEVEL1_STAGES}
     options = ['-k', str(k), '--force'] + ([] if speed is None else ['--speed', str(speed)])
     argvs = {
         'encode': me + ['plain', cache, 'encode', str(src), str(outs['encode'])] + options,
         'floor': me + ['replay', cache, 'encode', str(src), str(outs['floor'])] + options,
+        'level1': me + ['level1', cache, 'encode', str(src), str(outs['level1'])] + options,
         'read': me + ['read', cache, 'encode', str(src)],
         'pngquant': [pngquant, '--nofs', '--strip', '--force', '-o', str(outs['pngquant']),
                      str(k), str(src)],
@@ -113,7 +136,7 @@ def measure(src, k, repeat, tmp, pngquant, speed=None):
         raise RuntimeError(f'{src.name} k={k}: {err}')
     best = {}
     for run in range(repeat):
-        order = STAGES[run % len(STAGES):] + STAGES[:run % len(STAGES)]
+        order = stages[run % len(stages):] + stages[:run % len(stages)]
         for stage in order:
             code, wall, _, err = bench.run_timed(argvs[stage], tmp)
             if code:
@@ -121,6 +144,9 @@ def measure(src, k, repeat, tmp, pngquant, speed=None):
             best[stage] = min(best.get(stage, wall), wall)
     if outs['floor'].read_bytes() != outs['encode'].read_bytes():
         raise RuntimeError(f'{src.name} k={k}: the replayed search wrote other bytes')
+    if 'level1' in stages:
+        best['level1 bytes / encode bytes'] = (outs['level1'].stat().st_size
+                                               / outs['encode'].stat().st_size)
     return best
 
 
@@ -133,6 +159,8 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=3, help='runs of each command (fastest kept)')
     parser.add_argument('--speed', type=int, default=None,
                         help="kqcodec's --speed (default: its default speed)")
+    parser.add_argument('--level1', action='store_true',
+                        help='add the level1 stage (search free, every deflate at level 1)')
     args = parser.parse_args(argv)
     pngquant = shutil.which('pngquant')
     if not pngquant:
@@ -151,16 +179,22 @@ def main(argv=None):
                 continue
             png, _, _ = bench.prepare(src, tmp)
             for k in ks:
-                best = measure(png, k, args.repeat, tmp, pngquant, args.speed)
+                best = measure(png, k, args.repeat, tmp, pngquant, args.speed,
+                               LEVEL1_STAGES if args.level1 else STAGES)
                 rows.append({'image': src.name, 'mp': mp, 'k': k, **best})
                 print(f"{src.name} {mp:.2f} MP k={k}: encode {best['encode']:.2f} s, "
-                      f"floor {best['floor']:.2f} s, read {best['read']:.2f} s, pngquant {best['pngquant']:.2f} s",
+                      f"floor {best['floor']:.2f} s, "
+                      + (f"level1 {best['level1']:.2f} s, " if args.level1 else '')
+                      + f"read {best['read']:.2f} s, pngquant {best['pngquant']:.2f} s",
                       file=sys.stderr, flush=True)
     import pandas as pd
     df = pd.DataFrame(rows)
     df['encode / pngquant'] = df['encode'] / df['pngquant']
     df['floor / pngquant'] = df['floor'] / df['pngquant']
     df['read / pngquant'] = df['read'] / df['pngquant']
+    columns = ['encode', 'floor'] + (['level1'] if args.level1 else []) + ['read']
+    if args.level1:
+        df['level1 / pngquant'] = df['level1'] / df['pngquant']
     df['search share'] = 1 - df['floor'] / df['encode']
     print(df.to_markdown(index=False, floatfmt='.2f'))
     print()
@@ -172,13 +206,12 @@ def main(argv=None):
                    ('worst over pictures of 0.25 MP or more', df, np.max, '<= 1.0')]
     speed = 'the default speed' if args.speed is None else f'--speed {args.speed}'
     print(f'kqcodec at {speed}:\n')
-    print('| measure | encode / pngquant | floor / pngquant | read / pngquant | target |')
-    print('|---|---|---|---|---|')
+    print('| measure | ' + ' | '.join(f'{c} / pngquant' for c in columns) + ' | target |')
+    print('|---' * (len(columns) + 2) + '|')
     for label, frame, how, target in summary:
         if len(frame):
-            print(f"| {label} | {how(frame['encode / pngquant']):.2f} | "
-                  f"{how(frame['floor / pngquant']):.2f} | "
-                  f"{how(frame['read / pngquant']):.2f} | {target} |")
+            cells = ' | '.join(f"{how(frame[f'{c} / pngquant']):.2f}" for c in columns)
+            print(f'| {label} | {cells} | {target} |')
     share = statistics.median(df['search share']) if len(df) else float('nan')
     print(f'\nmedian share of the palette search and mapping in the encode: {share:.0%}')
 
