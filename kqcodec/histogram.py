@@ -7,7 +7,7 @@ a hash table (:mod:`_kernels.histogram`) whose size follows the number of
 distinct colors, so memory stays a small multiple of the pixel data.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Histogram:
         Number of pixels of each color; sums to H * W.
     shape : tuple of int
         (H, W) of the image.
+    kept : dict
+        What a palette search made of these colors for any palette size,
+        kept by the quantizer for the next size (see :class:`kmeans.Shared`).
     """
 
     colors: np.ndarray
@@ -36,6 +39,7 @@ class Histogram:
     shape: tuple
     _pixels: np.ndarray  # (H*W, C) uint8: the pixels counted
     _table: np.ndarray  # the hash table that finds each pixel's row in `colors`
+    kept: dict = field(default_factory=dict, repr=False)
 
     @property
     def pixels(self):

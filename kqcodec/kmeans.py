@@ -32,7 +32,7 @@ from ._kernels import kmeans as kernels
 from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
-__all__ = ["KMeansResult", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "merge_errors",
+__all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "merge_errors",
            "ENGINES"]
 
 #: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
@@ -102,42 +102,70 @@ def divisive_split(points, weights, k):
     (k', C) float64 ndarray
         Weighted means of the k' <= k final clusters.
     """
-    points = np.asarray(points, np.float64)
-    weights = np.asarray(weights, np.float64)
-    total = weights.sum()
-    clusters = [np.arange(len(points))]
-    means = [weights @ points / total]
-    errors = [float(weights @ ((points - means[0]) ** 2).sum(axis=1))]
-    return _split_worst(points, weights, clusters, means, errors, k)
+    return _Splits.whole(points, weights).means(k)
 
 
-def _split_worst(points, weights, clusters, means, errors, k):
-    """Split the cluster with the largest error until there are k; return the means.
+class _Splits:
+    """Clusters cut worst first, one cut at a time, and the means after any number of cuts.
 
-    `clusters` holds each cluster's member indices, `means` and `errors`
-    its weighted mean and weighted squared error (one per cluster);
-    `clusters` and `means` are lists, extended in place, and `errors` is
-    read only.
+    The cluster with the largest error is cut across its principal axis,
+    until there are as many as wanted.  Which one is cut next does not
+    depend on how many are wanted: the splits into k clusters are the first
+    cuts of the splits into any larger number, and one sequence of cuts,
+    made as far as the largest k asks, serves every smaller k with the same
+    means (see :class:`Shared`).
+
+    `clusters` holds each starting cluster's member indices, `means` and
+    `errors` its weighted mean and weighted squared error.
     """
-    # The errors in an array of every cluster to come: np.argmax over a list
-    # would convert the whole list at every split.
-    errors = np.concatenate([np.asarray(errors, np.float64),
-                             np.zeros(max(k - len(errors), 0))])
-    while len(clusters) < k:
-        worst = int(np.argmax(errors[:len(clusters)]))
-        if errors[worst] <= 0:
-            break
-        members = clusters[worst]
-        cut = _split(points[members].astype(np.float64, copy=False), weights[members])
+
+    def __init__(self, points, weights, clusters, means, errors):
+        self.points, self.weights = points, weights
+        self._clusters = list(clusters)
+        self._first = list(means)
+        # The errors of every cluster to come, in an array: np.argmax over a
+        # list would convert the whole list at every cut.
+        self._errors = np.asarray(errors, np.float64)
+        self._cuts = []  # (cluster cut, mean of its first half, of its second)
+        self._ended = False
+
+    @classmethod
+    def whole(cls, points, weights):
+        """The splits of all `points` as one starting cluster."""
+        points = np.asarray(points, np.float64)
+        weights = np.asarray(weights, np.float64)
+        mean = weights @ points / weights.sum()
+        error = float(weights @ ((points - mean) ** 2).sum(axis=1))
+        return cls(points, weights, [np.arange(len(points))], [mean], [error])
+
+    def means(self, k):
+        """(k', C) float64 ndarray: the clusters' means once there are k (k' < k if no more cut)."""
+        while len(self._clusters) < k and not self._ended:
+            self._cut()
+        means = list(self._first)
+        for worst, first, second in self._cuts[:max(k - len(self._first), 0)]:
+            means[worst] = first
+            means.append(second)
+        return np.array(means)
+
+    def _cut(self):
+        count = len(self._clusters)
+        if len(self._errors) <= count:
+            self._errors = np.concatenate([self._errors, np.zeros(max(count, 16))])
+        worst = int(np.argmax(self._errors[:count]))
+        if self._errors[worst] <= 0:
+            self._ended = True
+            return
+        members = self._clusters[worst]
+        cut = _split(self.points[members].astype(np.float64, copy=False), self.weights[members])
         if cut is None:
-            errors[worst] = 0.0
-            continue
+            self._errors[worst] = 0.0
+            return
         (first, second), halves, halves_errors = cut
-        clusters[worst], means[worst], errors[worst] = members[first], halves[0], halves_errors[0]
-        errors[len(clusters)] = halves_errors[1]
-        clusters.append(members[second])
-        means.append(halves[1])
-    return np.array(means)
+        self._clusters[worst] = members[first]
+        self._clusters.append(members[second])
+        self._errors[worst], self._errors[count] = halves_errors
+        self._cuts.append((worst, halves[0], halves[1]))
 
 
 def _split(points, weights):
@@ -417,7 +445,38 @@ def _adaptive_bins(points, weights, limit, cells=(8.0, 4.0, 2.0, 0.0), first=Non
     return np.vstack(means).astype(np.float32), np.concatenate(totals), members
 
 
-def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
+class Shared:
+    """Points to cluster at several k, with what :func:`weighted_kmeans` makes of them for any k.
+
+    A report encodes each picture at several k.  The coarse bins of the
+    colors, the divisive split of those bins (or of the colors themselves,
+    when they are few: see :class:`_Splits`) and the bins of side 2 do not
+    depend on k: made for the first k, they are kept for the next, with the
+    same values, so the palettes are those of separate searches.
+
+    Parameters
+    ----------
+    points : (M, C) float32 ndarray
+    weights : (M,) float64 ndarray
+    """
+
+    def __init__(self, points, weights):
+        self.points = np.ascontiguousarray(points, np.float32)
+        self.weights = np.ascontiguousarray(weights, np.float64)
+        self._made = {}
+
+    def get(self, name, make):
+        """What `make()` returns, made on the first call for `name` only."""
+        if name not in self._made:
+            self._made[name] = make()
+        return self._made[name]
+
+
+def _made_now(name, make):
+    return make()
+
+
+def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None, shared=None):
     """Cluster weighted points into k centres minimising weighted squared error.
 
     Parameters
@@ -437,6 +496,9 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
         few more or fewer centres, which has escaped the local minima the
         swaps are for: only a few Lloyd iterations on the exact points
         follow, whatever the speed.
+    shared : Shared, optional
+        A :class:`Shared` of these `points` and `weights` (pass its own
+        arrays), which keeps for the next call what does not depend on k.
 
     Returns
     -------
@@ -454,17 +516,18 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
         _lloyd(assignment, weights, _WARM_ITER)
         return KMeansResult(assignment.centres, assignment, 0)
     trials = _swap_trials(k, speed)
+    made = shared.get if shared is not None else _made_now
     if len(points) <= _DIRECT_POINTS:
         coarse, coarse_w, members = points, weights, None
-        start = divisive_split(coarse, coarse_w, k).astype(np.float32)
+        start = made("splits", lambda: _Splits.whole(points, weights)).means(k).astype(np.float32)
     else:
         # Estimate the error of a k-clustering from the coarsest bins, then
         # make bins fine enough that none holds a sizeable part of a
         # cluster's share of it.
-        first = _cells(points, weights, _COARSE_CELL)
+        first = made("cells", lambda: _cells(points, weights, _COARSE_CELL))
         _, totals, sums = first
         means = (sums / totals[:, None]).astype(np.float32)
-        start = divisive_split(means, totals, k).astype(np.float32)
+        start = made("splits", lambda: _Splits.whole(means, totals)).means(k).astype(np.float32)
         estimate = float(totals @ Assignment(means, start).upper.astype(np.float64) ** 2)
         large = len(points) > _LARGE_POINTS
         # The coarsest bins are the first level of the adaptive ones.
@@ -481,7 +544,7 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None):
         # Many colors: the final iterations run on bins of side 2 (at most
         # 1.7 levels from any of their colors, and far fewer points), and the
         # exact colors only take their nearest centre.
-        fine, fine_w, fine_of = _bin(points, weights, 2.0)
+        fine, fine_w, fine_of = made("bins", lambda: _bin(points, weights, 2.0))
         parent = np.empty(len(fine), np.int64)
         parent[fine_of] = members
         assignment = _inherit(assignment, fine, parent, fine_w, _exact_iter(speed))
@@ -601,7 +664,7 @@ def _grow(points, weights, means, labels, k):
     means = list(means)
     errors = [float(weights[m] @ ((points[m] - means[j]) ** 2).sum(axis=1))
               for j, m in enumerate(clusters)]
-    return _split_worst(points, weights, clusters, means, errors, k)
+    return _Splits(points, weights, clusters, means, errors).means(k)
 
 
 def _cluster_sums(points, weights, labels):

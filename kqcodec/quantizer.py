@@ -19,7 +19,7 @@ from .dither import Reuse, check_reuse, check_strength, dither_indices, visibili
 from .errors import UsageError
 from ._kernels import quantizer as kernels
 from .histogram import color_histogram
-from .kmeans import ENGINES, merge_errors, resize_centres, sklearn_kmeans, weighted_kmeans
+from .kmeans import ENGINES, Shared, merge_errors, resize_centres, sklearn_kmeans, weighted_kmeans
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
@@ -243,9 +243,11 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         raise UsageError(f"seed must be from 0 to 2**32 - 1, not {seed}")
     hist = histogram if histogram is not None else prepare(pixels)
     # Error diffusion and reuse start from the nearest entries, without near ties.
+    # A histogram given is quantized at other ks too: the search keeps on it
+    # what does not depend on k.
     image = _quantize(hist, k, seed=seed, engine=engine, space=space, speed=speed,
                       weights=_search_weights(pixels, hist, space),
-                      ties=not (dither or reuse))[0]
+                      ties=not (dither or reuse), keep=histogram is not None)[0]
     if dither:
         indices = dither_indices(pixels, image.palette, image.indices, dither, histogram=hist)
         image = PaletteImage(image.palette, indices, _pixel_mse(pixels, image.palette[indices]))
@@ -305,7 +307,7 @@ def _refit(palette, indices, feats, numbers, weight, space):
 
 
 def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
-              speed=DEFAULT_SPEED, weights=None, ties=True):
+              speed=DEFAULT_SPEED, weights=None, ties=True, keep=False):
     """The PaletteImage of a histogram at k, and each distinct color's entry.
 
     `init`: each color's entry in another quantization of the same
@@ -322,7 +324,8 @@ def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
         with _one_blas_thread():
             palette, labels = _cluster(hist.colors, hist.counts if weights is None else weights,
                                        k, seed=seed, engine=engine, space=space, init=init,
-                                       speed=speed)
+                                       speed=speed,
+                                       kept=hist.kept if keep and weights is None else None)
     used, per_color = _tidy(palette, labels)
     indices = hist.spread(per_color)
     mse = _mse(hist.colors, hist.counts, used[per_color])
@@ -333,37 +336,43 @@ def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
 
 
 def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
-             speed=DEFAULT_SPEED):
+             speed=DEFAULT_SPEED, kept=None):
     """Palette entries for more than k weighted colors, and each color's nearest entry.
 
-    Prior validation is assumed.  Returns (k', C) uint8 entries (possibly
-    unused or repeated) and (U,) int64 labels.
+    `kept`, a dict, keeps the search's features and :class:`kmeans.Shared`
+    of these colors and counts by space, for the next k.  Prior validation
+    is assumed.  Returns (k', C) uint8 entries (possibly unused or
+    repeated) and (U,) int64 labels.
     """
     channels = colors.shape[1]
-
-    feats = _features(colors, space)
-    weights = counts.astype(np.float64)
-    search = np.ones(len(feats), bool)
-    if channels == 4 and (colors[:, 3] == 0).any():
-        # One fully transparent entry stays out of the search, so that
-        # invisible pixels stay invisible.
-        search = colors[:, 3] > 0
+    if kept is not None and space in kept:
+        feats, search, shared = kept[space]
+    else:
+        feats = _features(colors, space)
+        search = np.ones(len(feats), bool)
+        if channels == 4 and (colors[:, 3] == 0).any():
+            # One fully transparent entry stays out of the search, so that
+            # invisible pixels stay invisible.
+            search = colors[:, 3] > 0
+        shared = Shared(feats[search], counts[search])
+        if kept is not None:
+            kept[space] = feats, search, shared
     wanted = k - int(not search.all())
     if engine == "sklearn":
-        result = sklearn_kmeans(feats[search], weights[search], wanted, seed=seed)
+        result = sklearn_kmeans(shared.points, shared.weights, wanted, seed=seed)
     else:
         start = None
         if init is not None:
-            start = resize_centres(feats[search], weights[search], init[search], wanted)
+            start = resize_centres(shared.points, shared.weights, init[search], wanted)
             start = start if len(start) == wanted else None
-        result = weighted_kmeans(feats[search], weights[search], wanted, speed=speed,
-                                 init=start)
+        result = weighted_kmeans(shared.points, shared.weights, wanted, speed=speed,
+                                 init=start, shared=shared if kept is not None else None)
     centres = result.centres
     if channels == 4:
         # The labels may still be those of the bins (see weighted_kmeans):
         # close enough to tell which clusters are mostly opaque.
-        centres = _keep_opaque(centres, result.assignment.labels, feats[search],
-                               weights[search], colors[search, 3] == 255)
+        centres = _keep_opaque(centres, result.assignment.labels, shared.points,
+                               shared.weights, colors[search, 3] == 255)
     if not search.all():
         centres = np.vstack([centres, _features(np.zeros((1, 4), np.uint8), space)])
     palette = _entries(centres, channels, space)

@@ -119,3 +119,48 @@ def test_merge_errors_run_from_the_clustering_to_one_cluster():
     assert errors[1] == pytest.approx(sse(np.zeros(400, int)), rel=1e-9)
     assert (np.diff(errors[1:]) <= 1e-6 * errors[1]).all()
 
+
+
+@pytest.mark.parametrize("points", [3000, 20000])
+def test_the_splits_into_k_are_the_first_cuts_of_any_larger_split(points):
+    rng = np.random.default_rng(points)
+    colors = rng.normal(0, 50, (points, 3)).astype(np.float32)
+    weights = rng.integers(1, 50, points).astype(np.float64)
+    splits = kmeans._Splits.whole(colors, weights)
+    # Asked out of order: the cuts already made serve the smaller ks.
+    for k in (256, 3, 40, 1, 2, 255, 100):
+        np.testing.assert_array_equal(splits.means(k), kmeans.divisive_split(colors, weights, k))
+    assert splits.means(1).shape == (1, 3)
+
+
+def test_the_splits_stop_at_the_distinct_points():
+    points = np.array([[0, 0, 0], [0, 0, 0], [9, 9, 9], [20, 0, 0]], np.float32)
+    splits = kmeans._Splits.whole(points, np.ones(4))
+    assert len(splits.means(10)) == 3
+    np.testing.assert_array_equal(splits.means(2), kmeans.divisive_split(points, np.ones(4), 2))
+
+
+def _picture(rng, side, channels=3, levels=256):
+    """A smooth gradient with noise: many distinct colors, as in a photo."""
+    y, x = np.mgrid[:side, :side] / side
+    base = np.stack([x, y, (x + y) / 2, 1 - x * y][:channels], axis=-1) * (levels - 1)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["many colors", "some colors", "few colors, transparency"])
+def test_a_histogram_quantized_at_several_k_gives_the_palettes_of_separate_searches(case):
+    rng = np.random.default_rng(5)
+    if case == "many colors":  # beyond 40,000: the bins of side 2 are shared too
+        pixels = _picture(rng, 300)
+    elif case == "some colors":  # binned, from the colors themselves at the end
+        pixels = _picture(rng, 120) // 2 * 2
+    else:  # few enough to search the colors directly
+        pixels = _picture(rng, 90, channels=4) // 8 * 8
+        pixels[:10, :, 3] = 0
+    hist = quantizer.prepare(pixels)
+    for k in (256, 16, 70, 2):
+        shared = quantizer.quantize(pixels, k, histogram=hist)
+        alone = quantizer.quantize(pixels, k)
+        np.testing.assert_array_equal(shared.palette, alone.palette)
+        np.testing.assert_array_equal(shared.indices, alone.indices)
+    assert "rgb" in hist.kept
