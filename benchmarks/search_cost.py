@@ -15,8 +15,13 @@ estimates, compressing every k they try, for comparison.
 time of ``kqcodec encode PICTURE OUT -k 256`` and of ``kqcodec encode
 PICTURE OUT -k auto --max-bytes B`` (B the budget's share of the first
 command's file), each run N times, alternately, after one untimed run of
-each; the medians and their ratio.  The last lines give the median and
-largest ratio over the pictures, per goal.
+each; the medians and their ratio.  With ``--floor`` a third process is
+timed in the same rounds: an oracle that knows the search's answer k and
+does only what an exact answer needs (read, color histogram, k-means at k,
+then at k + 1 from it, compression of k and of k + 1, or only its estimate
+where the search did not compress it, and the file written); its ratio to
+the encode is the least a search can cost.  The last lines give the median
+and largest ratio over the pictures, per goal.
 """
 
 import argparse
@@ -96,8 +101,33 @@ def run_cli(args, env):
     return time.perf_counter() - start
 
 
-def wall(path, budget_share, runs):
-    """Median whole-process wall times of encode -k 256 and of the size search, and their ratio."""
+def oracle(path, k, compress_above, out):
+    """What an exact size search that knows its answer k must do: k, k + 1 and their files."""
+    pixels = imageio.read_image(path)
+    hist = quantizer.prepare(pixels)
+    image, labels = quantizer._quantize(hist, k)
+    above, _ = quantizer._quantize(hist, k + 1, init=labels)
+    data = image.to_png()
+    if compress_above:
+        above.to_png()
+    else:
+        above.estimated_png_size()
+    Path(out).write_bytes(data)
+
+
+def run_oracle(path, k, compress_above, out, env):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--oracle", str(path), str(k),
+                    str(int(compress_above)), str(out)], check=True, env=env)
+    return time.perf_counter() - start
+
+
+def wall(path, budget_share, runs, floor=None):
+    """Median whole-process wall times of encode -k 256 and of the size search, and their ratio.
+
+    `floor`: (k, whether k + 1 was compressed) of the search's answer, to
+    time the oracle too.
+    """
     # Without the environment's PYTHONDONTWRITEBYTECODE, kqcodec's modules
     # are compiled once (the untimed runs), not at every start.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -107,17 +137,27 @@ def wall(path, budget_share, runs):
         budget = int(out.stat().st_size * budget_share)
         search = [path, out, "-k", "auto", "--max-bytes", budget]
         run_cli(search, env)
-        fixed, searched = [], []
+        if floor:
+            run_oracle(path, *floor, out, env)
+        fixed, searched, least = [], [], []
         for _ in range(runs):
             fixed.append(run_cli([path, out, "-k", "256"], env))
             searched.append(run_cli(search, env))
+            if floor:
+                least.append(run_oracle(path, *floor, out, env))
     fixed, searched = statistics.median(fixed), statistics.median(searched)
     print(f"wall, whole process (median of {runs}, alternated): encode -k 256 {fixed:.2f} s, "
           f"-k auto --max-bytes {budget} {searched:.2f} s: {searched / fixed:.2f}x")
-    return searched / fixed
+    ratios = {"max_bytes, wall": searched / fixed}
+    if floor:
+        least = statistics.median(least)
+        print(f"  the oracle at k={floor[0]} ({'compressing' if floor[1] else 'estimating'} "
+              f"k+1): {least:.2f} s: {least / fixed:.2f}x")
+        ratios["max_bytes, wall floor"] = least / fixed
+    return ratios
 
 
-def picture(path, targets, budget_share, runs=0):
+def picture(path, targets, budget_share, runs=0, floor=False):
     pixels, read = cpu(lambda: imageio.read_image(path, max_pixels=None))
     hist, counted = cpu(lambda: quantizer.prepare(pixels))
     with Recorder() as rec:
@@ -129,7 +169,7 @@ def picture(path, targets, budget_share, runs=0):
           f"deflate {deflated:.2f} s; total {encode:.2f} s CPU, {len(data)} bytes")
     goals = [dict(target_psnr=t) for t in targets]
     goals.append(dict(max_bytes=int(len(data) * budget_share)))
-    ratios = {}
+    ratios, answer_k = {}, None
     for goal in goals:
         with Recorder() as rec:
             try:
@@ -151,12 +191,14 @@ def picture(path, targets, budget_share, runs=0):
             # What no exact size search can avoid: compressing the answer
             # and its neighbour above at the final level.
             colors = {t.k: t.colors for t in choice.trials}
+            above = {t.k: t.size for t in choice.trials}.get(choice.k + 1)
+            answer_k = (choice.k, above is not None) if choice.k < 256 else None
             ends = {f"deflate {colors[k]}" for k in (choice.k, choice.k + 1) if k in colors}
             floor = sum(t for name, t in rec.events if name in ends)
             print(f"  the compressions at k={choice.k} and k+1 alone: {floor:.2f} s, "
                   f"{floor / encode:.2f}x the encode")
     if runs:
-        ratios["max_bytes, wall"] = wall(path, budget_share, runs)
+        ratios.update(wall(path, budget_share, runs, answer_k if floor else None))
     print()
     sys.stdout.flush()
     return ratios
@@ -172,9 +214,18 @@ def main(argv=None):
     parser.add_argument("--wall", type=int, default=0, metavar="N",
                         help="also time the two commands N times each as whole processes "
                              "(default 0: not)")
+    parser.add_argument("--floor", action="store_true",
+                        help="with --wall, also time an oracle that knows the answer "
+                             "(the least an exact search can cost)")
+    parser.add_argument("--oracle", nargs=4, metavar=("PICTURE", "K", "COMPRESS", "OUT"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--unguided", action="store_true",
                         help="size searches without size estimates: every k tried is compressed")
     args = parser.parse_args(argv)
+    if args.oracle:
+        picture_path, k, compress_above, out = args.oracle
+        oracle(Path(picture_path), int(k), compress_above == "1", out)
+        return
     if args.unguided:
         quantizer.find_k = unguided
     paths = []
@@ -184,12 +235,12 @@ def main(argv=None):
     targets = [float(t) for t in args.targets.split(",") if t]
     results = {}
     for path in paths:
-        for goal, ratio in picture(path, targets, args.budget, args.wall).items():
+        for goal, ratio in picture(path, targets, args.budget, args.wall, args.floor).items():
             results.setdefault(goal, []).append((ratio, path.name))
     if len(paths) > 1:
         for goal, ratios in results.items():
             largest = max(ratios)
-            kind = "wall" if goal.endswith("wall") else "CPU"
+            kind = "wall" if "wall" in goal else "CPU"
             print(f"{goal}: search / encode k=256 ({kind}) over {len(ratios)} pictures: median "
                   f"{statistics.median(r for r, _ in ratios):.2f}, largest {largest[0]:.2f} "
                   f"({largest[1]})")

@@ -241,7 +241,7 @@ def build_parser():
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
                           "viewer shows it, in sRGB) of the result; with -k auto also the ks "
-                          "tried, each with its PSNR and size")
+                          "tried, each with its PSNR and size (or estimated size)")
     _add_common(enc)
     enc.set_defaults(run=_encode)
 
@@ -416,6 +416,8 @@ def _describe(name, result, psnr):
 
 def _trial(trial):
     size = "" if trial.size is None else f" {trial.size} B"
+    if trial.size is None and trial.estimate is not None:
+        size = f" ~{trial.estimate:.0f} B estimated"
     return f"{trial.k} ({trial.psnr:.2f} dB{size})"
 
 

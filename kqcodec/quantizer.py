@@ -53,6 +53,18 @@ _LLOYD_GAIN = 0.6
 # where it was measured.
 _SAME_GAIN = 1.25
 
+# How far below these estimates a file's real size can be (find_k's
+# `estimate_error`): at least _LOWEST_RATIO times the estimate, and within
+# two ks of a k of the same bit depth, level and layout compressed for
+# real, at least that k's real/estimated ratio less _DRIFT.  On
+# ../shared/corpus/public, within three ks of the answers at half and a
+# third of the k = 256 size (benchmarks/estimate_error.py), the smallest
+# ratio was 0.945 (223 estimates), and the ratio fell by at most 2.75% to a
+# k of the same kind one k away, 3.43% two ks away: the margins are 5% and
+# 1.6%.
+_LOWEST_RATIO = 0.90
+_DRIFT = 0.05
+
 #: Weight of the Oklab distance beside the RGB one in the ``rgb+oklab``
 #: space: squared distance = RGB + (OKLAB_WEIGHT x Oklab x 255)^2.  Measured
 #: on photos against the reference SSIMULACRA2 tool (README, "Perceptual
@@ -566,7 +578,9 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         estimate = image.estimated_png_size(speed=speed, gains=kept)
         # The search keeps every image it makes, so their ids stay theirs.
         plans[id(image)] = estimate.plan
-        return estimate.size, (depth, estimate.level, estimate.layout)
+        # The kind names the gain too: estimates made with another gain
+        # are off by another ratio.
+        return estimate.size, (depth, estimate.level, estimate.layout, near)
 
     def write(image):
         # A k estimated before it is compressed keeps its estimate's trial.
@@ -576,7 +590,8 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size, write=write)
+                    estimate_size=estimate_size, write=write,
+                    estimate_error=(_LOWEST_RATIO, _DRIFT))
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
         # `quantize` would give it at this speed, if that file fits too.

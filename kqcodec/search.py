@@ -25,9 +25,12 @@ without encoding every k.  The search keeps a bracket instead, and returns:
 * for a size budget, a k whose file fits while the search's encoding at
   k + 1 does not (or k is the upper bound).
 
-Both neighbours are encoded and measured, never estimated, and the file
-returned is the one measured: it never falls below the target nor goes over
-the budget.  When PSNR and size do grow with k, as on photos, this is the
+Both neighbours are encoded and measured, and the file returned is the one
+measured: it never falls below the target nor goes over the budget.  k + 1's
+size is measured too, by compressing it, unless its estimate is over the
+budget by more than the estimates' measured error (see find_k's
+`estimate_error`): its compression, as dear as the answer's, would only
+confirm it.  When PSNR and size do grow with k, as on photos, this is the
 smallest (largest) such k.  Where they do not, a k further away may also
 qualify: the bracket guarantees only the neighbour.
 """
@@ -59,6 +62,10 @@ _NOISE = math.log2(1.01)
 # within a few ks of a k compressed for real (see _Search.calibrated).
 _CALIBRATED_NOISE = math.log2(1.004)
 
+# How many ks from a k compressed for real its ratio of real to estimated
+# size bounds another k's (see find_k's `estimate_error`).
+_NEAR_DRIFT = 2
+
 # Real compressions placed by the estimates before the real sizes alone
 # narrow the bracket: 2 to 4 on the pictures of ../shared/corpus/public.
 _GUIDED = 5
@@ -83,6 +90,8 @@ class Trial:
         Bytes of the PNG file; None when the search did not need it.
     palette : (P, C) uint8 ndarray
         The palette found at k (every pixel takes its nearest entry).
+    estimate : float or None
+        The size search's estimate of the file's bytes, when it made one.
     """
 
     k: int
@@ -90,6 +99,7 @@ class Trial:
     psnr: float
     size: int = None
     palette: np.ndarray = None
+    estimate: float = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,9 +162,10 @@ def check_target(target_psnr=None, max_bytes=None):
 class _Search:
     """The encodings made so far at each k, and how to make one more."""
 
-    def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None):
+    def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None,
+                 estimate_error=None):
         self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
-        self.estimate = estimate
+        self.estimate, self.estimate_error = estimate, estimate_error
         self.write = write if write is not None else (lambda image: image.to_png())
         self.images, self.psnrs, self.sizes, self.files = {}, {}, {}, {}
         self.estimates, self.kinds = {}, {}
@@ -223,9 +234,24 @@ class _Search:
             return estimate * (ratio[below] + t * (ratio[above] - ratio[below]))
         return estimate * ratio[min(same, key=lambda j: (abs(math.log(j / k)), -j))]
 
+    def surely_over(self, k, budget):
+        """True if the estimate at k puts its file over `budget` by more than estimates err.
+
+        See find_k's `estimate_error` for the least real size an estimate
+        allows.  False without an estimate at k or a bound on its error.
+        """
+        if k not in self.estimates or self.estimate_error is None:
+            return False
+        lowest_ratio, drift = self.estimate_error
+        lowest = self.estimates[k] * lowest_ratio
+        for j in self.sizes:
+            if j in self.estimates and self.kinds[j] == self.kinds[k] and abs(j - k) <= _NEAR_DRIFT:
+                lowest = max(lowest, self.estimates[k] * self.sizes[j] / self.estimates[j] * (1 - drift))
+        return lowest > budget
+
     def trials(self):
         return tuple(Trial(k, len(self.images[k].palette), self.psnrs[k], self.sizes.get(k),
-                           self.images[k].palette) for k in self.order)
+                           self.images[k].palette, self.estimates.get(k)) for k in self.order)
 
 
 def _middle(lo, hi):
@@ -369,7 +395,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
 
 
 def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
-           predict_psnr=None, estimate_size=None, write=None):
+           predict_psnr=None, estimate_size=None, write=None, estimate_error=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -405,6 +431,14 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     write : callable, optional
         ``write(image)`` returns the PNG file of an image, as the answer
         will be written; ``image.to_png()`` if None.
+    estimate_error : (float, float), optional
+        ``(lowest, drift)``, bounds on how far below its estimate a file's
+        real size can be: at least `lowest` times the estimate, and, within
+        two ks of a k of the same kind compressed for real, at least the
+        estimate times that k's real/estimated ratio times ``1 - drift``.
+        With them, a k + 1 whose estimate these bounds put over the budget
+        is not compressed: it does not fit.  Without them (the default)
+        k + 1 is always compressed.
 
     Returns
     -------
@@ -426,7 +460,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
-                     estimate_size, write)
+                     estimate_size, write, estimate_error)
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:
@@ -487,19 +521,32 @@ def _search_size_estimated(search, budget, max_colors):
     the surer.  Its real size moves an end of the bracket and recalibrates
     the estimates nearby.  After `_GUIDED` real compressions the estimates
     are off, and the real sizes alone narrow what is left of the bracket,
-    as without estimates.
+    as without estimates.  Once the file at lo fits, an estimate at lo + 1
+    over the budget by more than the estimates err (see
+    :meth:`_Search.surely_over`) ends the search without compressing it.
     """
+    def closed(lo):
+        # The file at lo fits, and the estimate at lo + 1 is over the
+        # budget by more than estimates err: no need to compress it.
+        return 2 <= lo < max_colors and search.surely_over(lo + 1, budget)
+
     lo, hi = 1, max_colors + 1
     for _ in range(_GUIDED):
+        if closed(lo):
+            return lo
         if hi - lo <= 1:
             break
         k, estimate = _nearest_budget(search, budget, lo, hi, max_colors)
         if estimate:
             search.estimated(k)
+            if k == lo + 1 and closed(lo):
+                return lo
         if search.size(k) > budget:
             hi = k
         else:
             lo = k
+    if closed(lo):
+        return lo
     if hi > max_colors:
         if search.size(max_colors) <= budget:
             return max_colors

@@ -347,3 +347,44 @@ def test_calibrated_estimates_keep_the_search_from_stepping_one_compression_at_a
     assert sorted(written[-2:]) == [40, 41]
     assert 45 not in written and 44 not in written
     assert len(written) <= 4
+
+
+def test_a_neighbour_estimated_far_over_the_budget_is_not_compressed(coffee, monkeypatch):
+    # At 36,000 bytes the answer is k = 12.  k = 13's estimate is over the
+    # budget by more than the estimates' measured error, so the search does
+    # not compress it; compressed here, it does not fit indeed.
+    images, written = {}, []
+    find_k = quantizer.find_k
+
+    def recording_find_k(encode_at, *, write, **options):
+        def encode(k, near):
+            images[k] = encode_at(k, near)
+            return images[k]
+
+        def compress(image):
+            written.append(len(image.palette))
+            return write(image)
+
+        return find_k(encode, write=compress, **options)
+
+    monkeypatch.setattr(quantizer, "find_k", recording_find_k)
+    budget = 36_000
+    choice = quantizer.choose_k(coffee, max_bytes=budget)
+    assert choice.size <= budget
+    above = {t.k: t for t in choice.trials}[choice.k + 1]
+    assert choice.k + 1 not in written and above.size is None
+    assert above.estimate * quantizer._LOWEST_RATIO < budget < above.estimate
+    assert len(images[choice.k + 1].to_png()) > budget
+    # Without the bound on the estimates' error, k + 1 is compressed.
+    monkeypatch.setattr(quantizer, "_DRIFT", 1.0)
+    written.clear()
+    again = quantizer.choose_k(coffee, max_bytes=budget)
+    assert again.k == choice.k and again.data == choice.data
+    assert choice.k + 1 in written
+
+
+def test_verbose_gives_the_estimate_of_a_k_not_compressed(tmp_path, pictures):
+    code, _, err = run("encode", pictures["skimage_coffee"], tmp_path / "o.png", "-k", "auto",
+                       "--max-bytes", "36000", "-v")
+    assert code == 0, err
+    assert "B estimated" in err.strip().splitlines()[1]
