@@ -61,6 +61,7 @@ class Meter:
         self.spent = {}
         self.layout = layout
         self._calls = []
+        self._inside = []  # the part running on the main thread
         self._wrap(quantizer, "quantize", "palette search (quantize)")
         self._wrap(quantizer, "prepare", "read pictures, count colors")
         self._wrap(imageio, "read_picture", "read pictures, count colors")
@@ -106,14 +107,19 @@ class Meter:
         self.spent[label] = self.spent.get(label, 0.0) + seconds
 
     def _wrap(self, owner, name, label, clock=time.thread_time):
+        """Time `owner.name` into `label`, unless it runs inside another part (decoding reads)."""
         function = getattr(owner, name)
 
         def wrapper(*args, **kwargs):
+            if self._inside:
+                return function(*args, **kwargs)
+            self._inside.append(label)
             start = clock()
             try:
                 return function(*args, **kwargs)
             finally:
                 self._add(label, clock() - start)
+                self._inside.pop()
 
         setattr(owner, name, wrapper)
 
