@@ -1,7 +1,5 @@
 """``python -m kqcodec``: the same as the ``kqcodec`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -34,8 +34,8 @@ No function here knows about chunks; :mod:`pngfile` writes them.
 """
 
 import struct
+import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -291,11 +291,40 @@ def _compress_in_bands(scanlines, level):
 
 
 def _on_two_threads(jobs):
-    """Run the callables `jobs`, two at a time (deflate releases the GIL); their results."""
+    """Run the callables `jobs`, two at a time (deflate releases the GIL); their results.
+
+    The calling thread takes jobs too, beside one helper thread: no pool to
+    start, and no import of concurrent.futures (and logging) at start-up.
+    The first job's error, in the order of `jobs`, is raised once both
+    threads are done.
+    """
     if len(jobs) == 1:
         return [jobs[0]()]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda job: job(), jobs))
+    outcomes = [None] * len(jobs)
+    left = list(range(len(jobs) - 1, -1, -1))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                if not left:
+                    return
+                i = left.pop()
+            try:
+                outcomes[i] = (True, jobs[i]())
+            except BaseException as exc:  # raised in the calling thread below
+                outcomes[i] = (False, exc)
+
+    helper = threading.Thread(target=work, daemon=True)
+    helper.start()
+    try:
+        work()
+    finally:
+        helper.join()
+    for done, value in outcomes:
+        if not done:
+            raise value
+    return [value for _, value in outcomes]
 
 
 def _trial_rows(height, row_bytes, limit=_TRIAL_BYTES):

@@ -9,6 +9,7 @@ those entries back to the pixels.  Reading and writing files is
 
 import contextlib
 import math
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -407,8 +408,13 @@ def _one_blas_thread():
     saves.  Measured on two cores: a 0.25 MP encode took 0.2 s less CPU and
     wall time on one thread, a 1.8 MP one 0.3 s.  The products do not split
     their sums between threads, so the results are the same.  Without
-    threadpoolctl (scikit-learn brings it) nothing is limited.
+    threadpoolctl (scikit-learn brings it) nothing is limited.  Nor when
+    ``OPENBLAS_NUM_THREADS`` is 1 (the ``kqcodec`` command sets it before
+    numpy loads): OpenBLAS then has one thread already, and importing
+    threadpoolctl and finding the libraries would cost a few milliseconds.
     """
+    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        return contextlib.nullcontext()
     if not _BLAS:
         try:
             from threadpoolctl import ThreadpoolController
