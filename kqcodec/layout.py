@@ -190,58 +190,13 @@ def adjacency_order(indices, entries, *, first=0):
     popularity = np.zeros(entries, np.int64)
     kernels.neighbour_counts(np.ascontiguousarray(indices, np.uint8), counts, popularity)
     counts = counts + counts.T
-    np.fill_diagonal(counts, 0)
-    fixed = list(range(first))
+    # The greedy path cover runs compiled (kernels.greedy_paths): a loop over
+    # up to 32,640 pairs in Python took 10-17 ms on a 0.25 MP photo at k=256.
     movable = np.arange(first, entries)
-    sub = counts[np.ix_(movable, movable)]
-    rows, cols = np.triu_indices(len(movable), 1)
-    weight = sub[rows, cols]
-    keep = weight > 0
-    rows, cols, weight = rows[keep], cols[keep], weight[keep]
-    degree = np.zeros(len(movable), np.int64)
-    parent = list(range(len(movable)))
-    links = [[] for _ in movable]
-
-    def root(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for e in np.argsort(-weight, kind="stable"):
-        a, b = int(rows[e]), int(cols[e])
-        if degree[a] == 2 or degree[b] == 2:
-            continue
-        ra, rb = root(a), root(b)
-        if ra == rb:
-            continue
-        parent[ra] = rb
-        degree[a] += 1
-        degree[b] += 1
-        links[a].append(b)
-        links[b].append(a)
-    # Walk each path from an end; paths are joined most popular first.
-    seen = np.zeros(len(movable), bool)
-    paths = []
-    for start in np.argsort(-popularity[movable], kind="stable"):
-        if seen[start]:
-            continue
-        end = int(start)
-        previous = -1
-        while True:  # go to one end of the path
-            step = [n for n in links[end] if n != previous]
-            if not step:
-                break
-            previous, end = end, step[0]
-        path, previous, node = [], -1, end
-        while node != -1:
-            path.append(node)
-            seen[node] = True
-            step = [n for n in links[node] if n != previous]
-            previous, node = node, (step[0] if step else -1)
-        paths.append(path)
-    order = fixed + [int(movable[i]) for path in paths for i in path]
-    return np.array(order, np.int64)
+    paths = np.empty(len(movable), np.int64)
+    kernels.greedy_paths(np.ascontiguousarray(counts[first:, first:]),
+                         np.ascontiguousarray(popularity[first:]), paths)
+    return np.concatenate([np.arange(first, dtype=np.int64), movable[paths]])
 
 
 def compress(data, level):

@@ -185,6 +185,22 @@ def test_nearest_entries_match_numpy_with_ties_to_the_lower_index(seed):
     assert 7 not in out
 
 
+@pytest.mark.parametrize("count, channels", [(1, 3), (5, 4), (256, 3)])
+def test_nearest_entries_sum_channel_by_channel_in_float64(count, channels):
+    # Fractional coordinates (the oklab spaces): the distances are rounded,
+    # and the kernel's must be these, summed channel by channel in order.
+    rng = np.random.default_rng(count)
+    entries = rng.normal(0, 40, (count, channels))
+    points = np.vstack([rng.normal(0, 40, (900, channels)), entries + 1e-9])
+    total = np.zeros((len(points), count))
+    for c in range(channels):
+        step = points[:, None, c] - entries[None, :, c]
+        total = total + step * step
+    out = np.empty(len(points), np.int32)
+    quantizer.nearest_entries(points, entries, out)
+    np.testing.assert_array_equal(out, total.argmin(axis=1))
+
+
 def reference_squared(points, centres):
     """(N, k) float32 squared distances, summed channel by channel as the kernels do."""
     total = np.zeros((len(points), len(centres)), np.float32)
@@ -386,3 +402,67 @@ def test_best_cut_equals_numpy_prefix_sums(channels, n, levels):
     else:
         assert c == expected[0]
         np.testing.assert_array_equal(out, expected[1])  # to the last bit
+
+
+def reference_paths(weights, popularity):
+    """The greedy path cover as a plain Python loop over the pairs (numpy's sorts)."""
+    n = len(popularity)
+    rows, cols = np.triu_indices(n, 1)
+    weight = weights[rows, cols]
+    keep = weight > 0
+    rows, cols, weight = rows[keep], cols[keep], weight[keep]
+    degree, parent, links = [0] * n, list(range(n)), [[] for _ in range(n)]
+
+    def root(a):
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    for e in np.argsort(-weight, kind="stable"):
+        a, b = int(rows[e]), int(cols[e])
+        if degree[a] == 2 or degree[b] == 2 or root(a) == root(b):
+            continue
+        parent[root(a)] = root(b)
+        degree[a] += 1
+        degree[b] += 1
+        links[a].append(b)
+        links[b].append(a)
+    seen, order = [False] * n, []
+    for start in np.argsort(-popularity, kind="stable"):
+        if seen[start]:
+            continue
+        end, previous = int(start), -1
+        while True:
+            step = [m for m in links[end] if m != previous]
+            if not step:
+                break
+            previous, end = end, step[0]
+        previous, node = -1, end
+        while node != -1:
+            order.append(node)
+            seen[node] = True
+            step = [m for m in links[node] if m != previous]
+            previous, node = node, (step[0] if step else -1)
+    return order
+
+
+@pytest.mark.parametrize("n, top, seed", [(0, 1, 0), (1, 1, 0), (2, 3, 1), (40, 4, 2),
+                                          (256, 3, 3), (256, 1000, 4)])
+def test_greedy_paths_match_the_python_loop(n, top, seed):
+    # Small weights: many ties, which go to the first pair in row order.
+    rng = np.random.default_rng(seed)
+    weights = np.triu(rng.integers(0, top, (n, n)), 1)
+    weights = weights + weights.T
+    popularity = rng.integers(0, 3, n)
+    out = np.empty(n, np.int64)
+    layout.greedy_paths(weights.astype(np.int64), popularity.astype(np.int64), out)
+    assert out.tolist() == reference_paths(weights, popularity)
+    assert sorted(out.tolist()) == list(range(n))
+
+
+def test_greedy_paths_refuse_weights_out_of_range():
+    out = np.empty(2, np.int64)
+    with pytest.raises(ValueError):
+        layout.greedy_paths(np.array([[0, -1], [-1, 0]], np.int64), np.zeros(2, np.int64), out)
+    with pytest.raises(ValueError):
+        layout.greedy_paths(np.zeros((3, 3), np.int64), np.zeros(2, np.int64), out)

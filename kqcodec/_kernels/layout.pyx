@@ -9,7 +9,8 @@ thread count.
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdlib cimport qsort
 from libc.string cimport memset
 from openmp cimport omp_get_max_threads
 
@@ -189,6 +190,132 @@ def neighbour_counts(const uint8_t[:, ::1] indices, int64_t[:, ::1] counts,
     counts_np = np.asarray(counts)
     counts_np += total[: entries * entries].reshape(entries, entries)
     np.asarray(popularity)[:] += total[entries * entries :]
+
+
+# Sort keys: (limit - weight) above 16 bits of position, so that ascending
+# keys run by decreasing weight, ties in order of position.
+cdef int64_t _KEY_LIMIT = 1 << 47
+
+
+cdef int _ascending(const void* a, const void* b) noexcept nogil:
+    cdef uint64_t x = (<const uint64_t*>a)[0], y = (<const uint64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef Py_ssize_t _root(Py_ssize_t* parent, Py_ssize_t a) noexcept nogil:
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+cdef Py_ssize_t _next(const Py_ssize_t* links, const Py_ssize_t* degree, Py_ssize_t node,
+                      Py_ssize_t previous) noexcept nogil:
+    """The first neighbour of `node` on its path that is not `previous`; -1 at an end."""
+    cdef Py_ssize_t t
+    for t in range(degree[node]):
+        if links[2 * node + t] != previous:
+            return links[2 * node + t]
+    return -1
+
+
+def greedy_paths(const int64_t[:, ::1] weights, const int64_t[::1] popularity, int64_t[::1] out):
+    """Cover the nodes with paths, heaviest pairs first, and list the paths end to end.
+
+    The pairs (a, b), a < b, of positive weight are taken by decreasing
+    weight, ties in the order of a then b; a pair joins two paths when
+    neither node has two neighbours yet and they are not on the same path
+    already (greedy matching, as for a travelling-salesman tour).  The
+    paths are then listed from the most popular node not listed yet (ties:
+    the lower node), each walked from one end: the end reached by always
+    leaving a node through its first neighbour (in the order the pairs
+    joined), then back.  All integers: the same list on every machine.
+
+    Parameters
+    ----------
+    weights : (n, n) int64
+        Symmetric, >= 0 and below 2**47; the diagonal is not read.  n <= 256.
+    popularity : (n,) int64
+        >= 0 and below 2**47.
+    out : (n,) int64, written
+        Every node once, path after path.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, n > 256, or a weight or popularity is out of range.
+    """
+    cdef Py_ssize_t n = weights.shape[0], a, b, m = 0, e, i, ra, rb, node, end, previous, step
+    cdef Py_ssize_t written = 0
+    cdef int64_t w
+    if weights.shape[1] != n or popularity.shape[0] != n or out.shape[0] != n or n > 256:
+        raise ValueError("weights must be (n, n), popularity and out (n,), n <= 256")
+    keys_np = np.empty(max(n * (n - 1) // 2, 1), np.uint64)
+    ends_np = np.empty((max(n * (n - 1) // 2, 1), 2), np.intp)
+    starts_np = np.empty(max(n, 1), np.uint64)
+    parent_np = np.arange(n, dtype=np.intp)
+    degree_np = np.zeros(n, np.intp)
+    links_np = np.full(2 * n, -1, np.intp)
+    seen_np = np.zeros(n, np.uint8)
+    cdef uint64_t[::1] keys = keys_np, starts = starts_np
+    cdef Py_ssize_t[:, ::1] ends = ends_np
+    cdef Py_ssize_t[::1] parent = parent_np, degree = degree_np, links = links_np
+    cdef uint8_t[::1] seen = seen_np
+    cdef Py_ssize_t* up = &parent[0] if n else NULL
+    cdef Py_ssize_t* linked = &links[0] if n else NULL
+    cdef Py_ssize_t* degrees = &degree[0] if n else NULL
+    for a in range(n):
+        if not 0 <= popularity[a] < _KEY_LIMIT:
+            raise ValueError(f"popularity {popularity[a]} out of range")
+        for b in range(a + 1, n):
+            w = weights[a, b]
+            if not 0 <= w < _KEY_LIMIT:
+                raise ValueError(f"weight {w} out of range")
+    with nogil:
+        for a in range(n):
+            for b in range(a + 1, n):
+                w = weights[a, b]
+                if w > 0:
+                    keys[m] = (<uint64_t>(_KEY_LIMIT - w) << 16) | <uint64_t>m
+                    ends[m, 0] = a
+                    ends[m, 1] = b
+                    m += 1
+        qsort(&keys[0], m, sizeof(uint64_t), _ascending)
+        for e in range(m):
+            i = <Py_ssize_t>(keys[e] & 0xFFFF)
+            a = ends[i, 0]
+            b = ends[i, 1]
+            if degree[a] == 2 or degree[b] == 2:
+                continue
+            ra = _root(up, a)
+            rb = _root(up, b)
+            if ra == rb:
+                continue
+            parent[ra] = rb
+            links[2 * a + degree[a]] = b
+            degree[a] += 1
+            links[2 * b + degree[b]] = a
+            degree[b] += 1
+        for a in range(n):
+            starts[a] = (<uint64_t>(_KEY_LIMIT - popularity[a]) << 16) | <uint64_t>a
+        if n:
+            qsort(&starts[0], n, sizeof(uint64_t), _ascending)
+        for i in range(n):
+            end = <Py_ssize_t>(starts[i] & 0xFFFF)
+            if seen[end]:
+                continue
+            previous = -1
+            step = _next(linked, degrees, end, previous)
+            while step != -1:
+                previous, end = end, step
+                step = _next(linked, degrees, end, previous)
+            previous, node = -1, end
+            while node != -1:
+                out[written] = node
+                written += 1
+                seen[node] = 1
+                step = _next(linked, degrees, node, previous)
+                previous, node = node, step
 
 
 cdef extern from "zlib.h":
