@@ -129,10 +129,14 @@ def jobs_cpu(folder, workers, rounds):
     from threadpoolctl import threadpool_limits
 
     from kqcodec import metrics, reporting, scan
+    from kqcodec import workers as pool
     from kqcodec.defaults import DEFAULT_SPEED, REPORT_KS, REPORT_METRICS
 
     metrics.preload(REPORT_METRICS)
-    threadpool_limits(1)  # as in the workers
+    # As in the workers: one thread for BLAS and OpenMP, and malloc's options
+    # (absent from older trees).
+    threadpool_limits(1)
+    getattr(pool, "_keep_freed_memory", lambda: None)()
     meter = Meter()
     best = {}
     with tempfile.TemporaryDirectory() as tmp:
