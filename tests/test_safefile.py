@@ -139,10 +139,15 @@ def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
     folder.mkdir()
     for i in range(6):
         (folder / f"c{i}.png").write_bytes(pictures["skimage_coffee"].read_bytes())
+    # A job started in the background by a shell ignores Ctrl-C, and so do
+    # its children, this test's among them when the suite itself runs in the
+    # background: the command gets Ctrl-C's default handling, as a job in a
+    # terminal's foreground has it.
     proc = subprocess.Popen([sys.executable, "-m", "kqcodec", "report", str(folder), "--out", str(out),
                              "--quiet", "--jobs", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
         time.sleep(0.02)
