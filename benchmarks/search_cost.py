@@ -194,9 +194,9 @@ def picture(path, targets, budget_share, runs=0, floor=False):
             above = {t.k: t.size for t in choice.trials}.get(choice.k + 1)
             answer_k = (choice.k, above is not None) if choice.k < 256 else None
             ends = {f"deflate {colors[k]}" for k in (choice.k, choice.k + 1) if k in colors}
-            floor = sum(t for name, t in rec.events if name in ends)
-            print(f"  the compressions at k={choice.k} and k+1 alone: {floor:.2f} s, "
-                  f"{floor / encode:.2f}x the encode")
+            spent = sum(t for name, t in rec.events if name in ends)
+            print(f"  the compressions at k={choice.k} and k+1 alone: {spent:.2f} s, "
+                  f"{spent / encode:.2f}x the encode")
     if runs:
         ratios.update(wall(path, budget_share, runs, answer_k if floor else None))
     print()
