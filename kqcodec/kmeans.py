@@ -32,8 +32,8 @@ from ._kernels import kmeans as kernels
 from .defaults import DEFAULT_SPEED
 from .nearest import Assignment
 
-__all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divisive_split", "merge_errors",
-           "ENGINES"]
+__all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divisive_split",
+           "merge_errors", "ENGINES"]
 
 #: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
 ENGINES = ("kqcodec", "sklearn")
