@@ -70,6 +70,11 @@ _NEAR_DRIFT = 2
 # narrow the bracket: 2 to 4 on the pictures of ../shared/corpus/public.
 _GUIDED = 5
 
+# The first k of each bit depth after the first (2, 4 and 8 bits): a palette
+# PNG's image data doubles there, and its size jumps (on a flat chart of
+# ../shared/corpus/public, by 41% from k = 4 to 5 and 8% from 16 to 17).
+_DEPTH_STARTS = (3, 5, 17)
+
 # A histogram PSNR this close to the target is checked on the pixels: the
 # sums are the same, but float rounding could differ in the last bits.
 _PSNR_SLACK = 1e-6
@@ -260,7 +265,34 @@ def _middle(lo, hi):
     return min(max(k, lo + 1), hi - 1)
 
 
-def _predict(lo, hi, known, slope, model=None):
+def _depth(k, starts):
+    """The first and last k of k's bit depth, with `starts` the first k of each depth after 2."""
+    first = max((s for s in starts if s <= k), default=2)
+    return first, min((s for s in starts if s > k), default=257) - 1
+
+
+def _within_depth(k, lo, hi, known, starts):
+    """k, or the edge of a bit depth between k and an end of (lo, hi) in another depth.
+
+    A value that jumps between depths cannot be interpolated across them:
+    the edge's value, measured first, lets the next prediction stay within
+    one depth.
+    """
+    first, _ = _depth(hi, starts)
+    if k < first:
+        edge = first if first < hi else first - 1
+        if lo < edge < hi and edge not in known:
+            return edge
+    if lo >= 2:
+        _, last = _depth(lo, starts)
+        if k > last:
+            edge = last if last > lo else last + 1
+            if lo < edge < hi and edge not in known:
+                return edge
+    return k
+
+
+def _predict(lo, hi, known, slope, model=None, starts=()):
     """The k inside (lo, hi) where the value is predicted to cross 0.
 
     With a `model` of the value, the measured values correct it (see
@@ -271,6 +303,11 @@ def _predict(lo, hi, known, slope, model=None):
     `hi` is extrapolated with a gradient: the secant to another measured k
     at least a quarter doubling away, kept within a factor 4 of `slope`, or
     `slope` itself.
+
+    With `starts` (the first k of each bit depth where the value jumps,
+    see `_DEPTH_STARTS`), the secant is taken within hi's depth, and a k
+    predicted in another depth than the measured end it comes from gives
+    way to the edge of that end's depth (see :func:`_within_depth`).
     """
     if model is not None:
         k = _corrected(lo, hi, known, model)
@@ -284,7 +321,8 @@ def _predict(lo, hi, known, slope, model=None):
     elif y_lo is None:
         gradient = slope
         others = [k for k, y in known.items()
-                  if k > hi + 0.19 * hi and math.isfinite(y)]
+                  if k > hi + 0.19 * hi and math.isfinite(y)
+                  and (not starts or _depth(k, starts) == _depth(hi, starts))]
         if others:
             k2 = min(others)
             secant = (known[k2] - y_hi) / (math.log2(k2) - math.log2(hi))
@@ -292,7 +330,8 @@ def _predict(lo, hi, known, slope, model=None):
         x = math.log2(hi) - y_hi / gradient
     else:
         return _middle(lo, hi)
-    return min(max(round(2**x), lo + 1), hi - 1)
+    k = min(max(round(2**x), lo + 1), hi - 1)
+    return _within_depth(k, lo, hi, known, starts) if starts else k
 
 
 def _corrected(lo, hi, known, model):
@@ -340,7 +379,8 @@ def _corrected(lo, hi, known, model):
     return hi - 1
 
 
-def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle=None):
+def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle=None,
+            starts=()):
     """Shrink a bracket to two adjacent ks.
 
     Each k tried is placed where the measured values predict the target
@@ -369,6 +409,9 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
     settle : callable, optional
         k -> bool: a k tried for which it is true ends the narrowing at
         once, as (k, k).
+    starts : tuple of int
+        The first k of each bit depth, where the value jumps (see
+        :func:`_predict`); empty for a value without jumps.
 
     Returns
     -------
@@ -382,7 +425,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
         if run >= (patience if model is None else 5):
             k = _middle(lo, hi)
         else:
-            k = _predict(lo, hi, known, slope, model)
+            k = _predict(lo, hi, known, slope, model, starts)
         known[k] = value(k)
         if settle is not None and settle(k):
             return k, k
@@ -616,6 +659,6 @@ def _nearest_budget(search, budget, lo, hi, max_colors):
     # (whose k-means is as dear) would.
     pair = _narrow(low, top, value, lambda k: value(k) > 0, _SIZE_EXPONENT,
                    seen=list(search.estimates), patience=5,
-                   settle=lambda k: abs(value(k)) <= noise)
+                   settle=lambda k: abs(value(k)) <= noise, starts=_DEPTH_STARTS)
     inside = [k for k in pair if lo < k < hi]
     return min(inside, key=lambda k: abs(value(k))), True

@@ -184,6 +184,62 @@ def test_narrowing_keeps_its_invariant_on_a_non_monotone_function():
 
 
 
+def test_a_prediction_across_a_bit_depth_gives_way_to_the_depth_edge():
+    # Sizes jump where the bit depth changes: between a 2-bit k = 4 and a
+    # 4-bit k = 16, interpolation would place the budget at k = 12; the
+    # edge of 16's depth, k = 5, is measured first.
+    known = {4: -0.8, 16: 0.22}
+    assert search._predict(4, 16, known, 0.4) == 12
+    assert search._predict(4, 16, known, 0.4, starts=search._DEPTH_STARTS) == 5
+    # From an 8-bit k alone, a k predicted in the 2-bit depth gives way to
+    # 17, then 17 (measured over) to 16, the top of the depth below.
+    assert search._predict(1, 44, {44: 0.6, 256: 1.0}, 0.4) == 3
+    assert search._predict(1, 44, {44: 0.6, 256: 1.0}, 0.4, starts=search._DEPTH_STARTS) == 17
+    assert search._predict(1, 17, {17: 0.31, 44: 0.6}, 0.4, starts=search._DEPTH_STARTS) == 16
+    # Within one depth nothing changes.
+    assert search._predict(5, 16, {5: -0.28, 16: 0.22}, 0.4, starts=search._DEPTH_STARTS) \
+        == search._predict(5, 16, {5: -0.28, 16: 0.22}, 0.4)
+
+
+def test_a_size_search_does_not_interpolate_across_bit_depths(monkeypatch):
+    # Sizes shaped like a flat chart's: a jump at each new bit depth, a slow
+    # growth within one.  The answer is exact either way; measuring the
+    # depth edges first takes fewer estimates than interpolating across.
+    scale = {1: 0.45, 2: 0.55, 4: 0.8, 8: 1.25}
+
+    def depth(k):
+        return 1 if k <= 2 else 2 if k <= 4 else 4 if k <= 16 else 8
+
+    def size(k):
+        growth = (k / 5) ** 0.25 if depth(k) == 4 else (k / 17) ** 0.12 if depth(k) == 8 else 1
+        return int(30000 * scale[depth(k)] * growth)
+
+    def searched():
+        estimated, written = [], []
+
+        def encode_at(k, near):
+            return paletteimage.PaletteImage(np.zeros((k, 3), np.uint8), np.zeros((1, 1), np.uint8),
+                                             1.0)
+
+        def estimate_size(image):
+            estimated.append(len(image.palette))
+            return 1.01 * size(len(image.palette)), depth(len(image.palette))
+
+        def write(image):
+            written.append(len(image.palette))
+            return bytes(size(len(image.palette)))
+
+        choice = search.find_k(encode_at, max_bytes=31000, estimate_size=estimate_size, write=write)
+        return choice.k, estimated, sorted(written)
+
+    k, estimated, written = searched()
+    assert size(k) <= 31000 < size(k + 1) and written == [k, k + 1] == [13, 14]
+    assert estimated.index(17) < min(estimated.index(j) for j in estimated if j < 17)
+    monkeypatch.setattr(search, "_DEPTH_STARTS", ())
+    k_across, across, _ = searched()
+    assert k_across == k and len(estimated) < len(across)
+
+
 def _warm_encoder(pixels):
     """An ``encode_at(k, near)`` for find_k: one histogram, each k warm-started from `near`'s labels."""
     hist = quantizer.prepare(pixels)
@@ -350,7 +406,7 @@ def test_calibrated_estimates_keep_the_search_from_stepping_one_compression_at_a
 
 
 def test_a_neighbour_estimated_far_over_the_budget_is_not_compressed(coffee, monkeypatch):
-    # At 36,000 bytes the answer is k = 12.  k = 13's estimate is over the
+    # At 24,000 bytes the answer is k = 6.  k = 7's estimate is over the
     # budget by more than the estimates' measured error, so the search does
     # not compress it; compressed here, it does not fit indeed.
     images, written = {}, []
@@ -368,7 +424,7 @@ def test_a_neighbour_estimated_far_over_the_budget_is_not_compressed(coffee, mon
         return find_k(encode, write=compress, **options)
 
     monkeypatch.setattr(quantizer, "find_k", recording_find_k)
-    budget = 36_000
+    budget = 24_000
     choice = quantizer.choose_k(coffee, max_bytes=budget)
     assert choice.size <= budget
     above = {t.k: t for t in choice.trials}[choice.k + 1]
