@@ -363,12 +363,16 @@ class Estimate(NamedTuple):
         layout's palette order (None without one), which :func:`image_data`
         of the same indices, palette, speed and `keep_order` takes as its
         `plan` instead of making them again.
+    one_thread : bool
+        True when :func:`image_data` with that plan compresses on one
+        thread: a single layout, too small to be deflated in bands.
     """
 
     size: float
     level: int
     layout: int
     plan: tuple
+    one_thread: bool
 
 
 def _size(indices, entries):
@@ -448,7 +452,13 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
                                         lambda: len(compress(part, _TRIAL_LEVEL))])
         gains[level, best] = final / trial
     order = layouts[1][0] if len(palette) >= 3 else None
-    return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen), order))
+    one_thread = len(chosen) == 1 and not (size >= _bands_from(speed) and _libdeflate is not None)
+    return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen), order), one_thread)
+
+
+def _bands_from(speed):
+    """Bytes of image data from which a single layout is deflated in two bands."""
+    return _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
 
 
 def _plan(layouts, size, speed):
@@ -557,8 +567,7 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         layouts = _layouts(indices, palette, keep_order, only=chosen, order=order)
     size = _size(indices, len(palette))
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
-    bands_from = _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
-    if len(chosen) == 1 and size >= bands_from and _libdeflate is not None:
+    if len(chosen) == 1 and size >= _bands_from(speed) and _libdeflate is not None:
         results = [(_compress_in_bands(layouts[chosen[0]][2], level), chosen[0])]
     else:
         results = _on_two_threads([lambda i=i: (compress(layouts[i][2], level), i)

@@ -567,7 +567,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
-    gains, plans = {}, {}
+    gains, plans, alone = {}, {}, {}
 
     def estimate_size(image):
         # The ratio of the real size to the estimate jumps where the bit
@@ -583,7 +583,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             near, kept = gains[depth] = (colors, {})
         estimate = image.estimated_png_size(speed=speed, gains=kept)
         # The search keeps every image it makes, so their ids stay theirs.
-        plans[id(image)] = estimate.plan
+        plans[id(image)], alone[id(image)] = estimate.plan, estimate.one_thread
         # The kind names the gain too: estimates made with another gain
         # are off by another ratio.
         return estimate.size, (depth, estimate.level, estimate.layout, near)
@@ -597,7 +597,8 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
                     estimate_size=estimate_size, write=write,
-                    estimate_error=(_LOWEST_RATIO, _DRIFT))
+                    estimate_error=(_LOWEST_RATIO, _DRIFT),
+                    one_thread=lambda image: alone.get(id(image), False))
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
         # `quantize` would give it at this speed, if that file fits too.

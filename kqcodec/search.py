@@ -35,7 +35,9 @@ smallest (largest) such k.  Where they do not, a k further away may also
 qualify: the bracket guarantees only the neighbour.
 """
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,13 +170,17 @@ class _Search:
     """The encodings made so far at each k, and how to make one more."""
 
     def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None,
-                 estimate_error=None):
+                 estimate_error=None, budget=None, max_colors=256, one_thread=None):
         self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
         self.estimate, self.estimate_error = estimate, estimate_error
         self.write = write if write is not None else (lambda image: image.to_png())
+        self.budget, self.max_colors, self.one_thread = budget, max_colors, one_thread
         self.images, self.psnrs, self.sizes, self.files = {}, {}, {}, {}
         self.estimates, self.kinds = {}, {}
         self.order = []
+        # k -> file: a neighbour compressed beside another k (see data),
+        # which the search has not asked for yet.
+        self.spare = {}
 
     def image(self, k):
         """The encoding at k, warm-started from the nearest k encoded so far."""
@@ -204,11 +210,59 @@ class _Search:
         return len(self.data(k))
 
     def data(self, k):
-        """The PNG file at k (kept: the search's answer is one of them)."""
+        """The PNG file at k (kept: the search's answer is one of them).
+
+        Where the compression at k leaves a core idle (see find_k's
+        `one_thread`), a neighbour already encoded is compressed beside it,
+        on a second thread, and kept aside until the search asks for it:
+        what the search knows, and so the ks it tries, do not change.
+        """
         if k not in self.files:
-            self.files[k] = self.write(self.image(k))
-            self.sizes[k] = len(self.files[k])
+            data = self.spare.pop(k, None)
+            if data is None:
+                neighbour = self._neighbour(k)
+                data = self.write(self.image(k)) if neighbour is None else self._beside(k, neighbour)
+            self.files[k], self.sizes[k] = data, len(data)
         return self.files[k]
+
+    def _neighbour(self, k):
+        """The neighbour of k to compress beside it, or None.
+
+        k + 1 first where k's estimate fits the budget (the search will need
+        k + 1's size if k fits), k - 1 first otherwise; either only if
+        already encoded and estimated, compressed on one thread too, not
+        yet compressed, and (k + 1) not surely over the budget.
+        """
+        if self.budget is None or self.one_thread is None or k not in self.estimates \
+                or not self.one_thread(self.images[k]):
+            return None
+        order = (k + 1, k - 1) if self.calibrated(k) <= self.budget else (k - 1, k + 1)
+        for j in order:
+            if (j in self.estimates and j not in self.files and j not in self.spare
+                    and self.one_thread(self.images[j])
+                    and not (j == k + 1 and self.surely_over(j, self.budget))):
+                return j
+        return None
+
+    def _beside(self, k, j):
+        """The file at k, compressed while j's is compressed on a second thread (kept aside)."""
+        spare = []
+
+        def neighbour():
+            # A neighbour that fails is only left out: the search compresses
+            # it again, and meets the error then, if it needs it.
+            with contextlib.suppress(Exception):
+                spare.append(self.write(self.images[j]))
+
+        thread = threading.Thread(target=neighbour, name="kqcodec-neighbour", daemon=True)
+        thread.start()
+        try:
+            data = self.write(self.images[k])
+        finally:
+            thread.join()
+        if spare:
+            self.spare[j] = spare[0]
+        return data
 
     def estimated(self, k):
         """The estimated bytes of the file at k, with what sets its ratio to the real size."""
@@ -438,7 +492,8 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
 
 
 def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
-           predict_psnr=None, estimate_size=None, write=None, estimate_error=None):
+           predict_psnr=None, estimate_size=None, write=None, estimate_error=None,
+           one_thread=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -482,6 +537,14 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         With them, a k + 1 whose estimate these bounds put over the budget
         is not compressed: it does not fit.  Without them (the default)
         k + 1 is always compressed.
+    one_thread : callable, optional
+        ``one_thread(image)``, for an image whose size was estimated: True
+        when ``write(image)`` runs on one thread.  A size search then
+        compresses, beside such a k and on a second thread, a neighbour
+        already encoded that it is likely to need next (k + 1 when k's
+        estimate fits the budget, else k - 1).  That file waits until the
+        search asks for it, so the ks tried and the answer are the same as
+        without; a wrong guess costs CPU time on the idle core.
 
     Returns
     -------
@@ -503,7 +566,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
-                     estimate_size, write, estimate_error)
+                     estimate_size, write, estimate_error, max_bytes, max_colors, one_thread)
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:

@@ -1,5 +1,7 @@
 """Targets instead of k: the search's answer is exact for what it was asked."""
 
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -238,6 +240,113 @@ def test_a_size_search_does_not_interpolate_across_bit_depths(monkeypatch):
     monkeypatch.setattr(search, "_DEPTH_STARTS", ())
     k_across, across, _ = searched()
     assert k_across == k and len(estimated) < len(across)
+
+
+@pytest.mark.parametrize("speed, k", [(4, 8), (4, 64), (10, 64), (4, 256)])
+def test_an_estimate_says_whether_its_compression_runs_on_one_thread(coffee, monkeypatch, speed, k):
+    from kqcodec import layout
+
+    pixels = np.concatenate([coffee] * 4) if k == 256 else coffee  # 0.96 MB at k = 256: two bands
+    image = quantizer.quantize(pixels, k, speed=speed)
+    estimate = image.estimated_png_size(speed=speed)
+    threads = []
+    on_two, in_bands = layout._on_two_threads, layout._compress_in_bands
+    monkeypatch.setattr(layout, "_on_two_threads", lambda jobs: threads.append(len(jobs)) or on_two(jobs))
+    monkeypatch.setattr(layout, "_compress_in_bands",
+                        lambda *args: threads.append(2) or in_bands(*args))
+    image.to_png(speed=speed, plan=estimate.plan)
+    assert estimate.one_thread == (max(threads) == 1)
+
+
+def _neighbour_search(one_thread, sizes, budget, fail=()):
+    """find_k on made-up sizes, recording every compression and the thread it ran on."""
+    written = []
+
+    def encode_at(k, near):
+        return paletteimage.PaletteImage(np.zeros((k, 3), np.uint8), np.zeros((1, 1), np.uint8), 1.0)
+
+    def estimate_size(image):
+        return 1.01 * sizes(len(image.palette)), "kind"
+
+    def write(image):
+        k = len(image.palette)
+        written.append((k, threading.current_thread() is threading.main_thread()))
+        if k in fail:
+            raise MemoryError(f"no room for k = {k}")
+        return bytes(sizes(k))
+
+    choice = search.find_k(encode_at, max_bytes=budget, estimate_size=estimate_size, write=write,
+                           one_thread=one_thread)
+    return choice, written
+
+
+def test_a_size_search_on_a_photo_compresses_a_neighbour_beside_for_the_same_file(coffee, monkeypatch):
+    # Half the k = 256 size: the search compresses k = 42 (over the budget)
+    # with k = 41, already estimated, beside it, then asks for 41's file.
+    budget = len(quantizer.quantize(coffee, 256).to_png()) // 2
+    find_k, threads = quantizer.find_k, []
+
+    def recording_find_k(encode_at, *, write, one_thread=None, **options):
+        def compress(image):
+            threads.append(threading.current_thread() is threading.main_thread())
+            return write(image)
+
+        return find_k(encode_at, write=compress, one_thread=one_thread if beside else None,
+                      **options)
+
+    monkeypatch.setattr(quantizer, "find_k", recording_find_k)
+    choices = {}
+    for beside in (False, True):
+        threads.clear()
+        choices[beside] = quantizer.choose_k(coffee, max_bytes=budget)
+        assert any(not main for main in threads) == beside
+    assert choices[True].k == choices[False].k and choices[True].data == choices[False].data
+    assert [t.k for t in choices[True].trials] == [t.k for t in choices[False].trials]
+
+
+def _wavy(k):
+    """Sizes that grow with k, 1% up or down from one k to the next."""
+    return int(4000 * (k / 40) ** 0.4 * (1 + 0.01 * np.sin(1.7 * k)))
+
+
+@pytest.mark.parametrize("budget", [3500, 4000, 4150, 5000])
+def test_a_neighbour_compressed_beside_changes_nothing_the_search_sees(budget):
+    # Sizes near the budget in no steady order: the search compresses
+    # several ks there.  Compressing an estimated neighbour on a second
+    # thread beside one leaves the answer, its file and the ks tried as they
+    # are; a neighbour the search asks for later is not compressed again.
+    alone, written_alone = _neighbour_search(None, _wavy, budget)
+    beside, written = _neighbour_search(lambda image: True, _wavy, budget)
+    assert (beside.k, beside.data) == (alone.k, alone.data)
+    assert [(t.k, t.size, t.estimate) for t in beside.trials] \
+        == [(t.k, t.size, t.estimate) for t in alone.trials]
+    assert all(main for _, main in written_alone)
+    assert len({k for k, _ in written}) == len(written)
+    assert {k for k, _ in written} >= {k for k, _ in written_alone}
+    assert any(not main for _, main in written)
+
+
+def test_a_neighbour_that_fails_beside_fails_the_search_only_if_needed():
+    _, written = _neighbour_search(lambda image: True, _wavy, 4000)
+    beside = [k for k, main in written if not main]
+    assert beside
+    # A neighbour the search needs: its error is raised when the search
+    # compresses that k itself.
+    with pytest.raises(MemoryError, match=f"k = {beside[0]}"):
+        _neighbour_search(lambda image: True, _wavy, 4000, fail=(beside[0],))
+
+    # One it does not need (sizes rising 0.2% a k near the budget): its
+    # error is dropped with it.
+    def slow(k):
+        return int(4000 * (1 + 0.002 * (k - 40)) if 30 <= k <= 50 else 4000 * (k / 40) ** 0.4)
+
+    alone = _neighbour_search(None, slow, 4100)[0]
+    choice, written = _neighbour_search(lambda image: True, slow, 4100)
+    unused = [k for k, main in written if not main and k not in {t.k for t in alone.trials
+                                                                    if t.size is not None}]
+    assert unused
+    again, _ = _neighbour_search(lambda image: True, slow, 4100, fail=tuple(unused))
+    assert (again.k, again.data) == (alone.k, alone.data)
 
 
 def _warm_encoder(pixels):
