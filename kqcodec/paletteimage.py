@@ -115,7 +115,8 @@ class PaletteImage:
             ``size``: estimated bytes, within a few percent (see
             :func:`pngfile.estimated_size`); ``level``: the deflate level
             :meth:`to_png` compresses the image data at; ``layout``: the
-            layout estimated; ``plan``: for :meth:`to_png`.
+            layout estimated; ``plan``: for :meth:`to_png`; ``one_thread``:
+            whether :meth:`to_png` with that plan compresses on one thread.
         """
         return pngfile.estimated_size(self.indices, self.palette, color=self.color, speed=speed,
                                       gains=gains)

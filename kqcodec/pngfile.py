@@ -94,7 +94,7 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     -------
     layout.Estimate
         Its ``size`` the estimated bytes of the file, chunks included;
-        ``level``, ``layout`` and ``plan`` those of the image data.
+        ``level``, ``layout``, ``plan`` and ``one_thread`` those of the image data.
 
     Raises
     ------

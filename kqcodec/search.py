@@ -75,6 +75,8 @@ _GUIDED = 5
 # The first k of each bit depth after the first (2, 4 and 8 bits): a palette
 # PNG's image data doubles there, and its size jumps (on a flat chart of
 # ../shared/corpus/public, by 41% from k = 4 to 5 and 8% from 16 to 17).
+# These are ks asked for: a picture with fewer colors than k has a smaller
+# depth, which only makes a guide less apt, never an answer less exact.
 _DEPTH_STARTS = (3, 5, 17)
 
 # A histogram PSNR this close to the target is checked on the pixels: the
@@ -170,11 +172,11 @@ class _Search:
     """The encodings made so far at each k, and how to make one more."""
 
     def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None,
-                 estimate_error=None, budget=None, max_colors=256, one_thread=None):
+                 estimate_error=None, budget=None, one_thread=None):
         self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
         self.estimate, self.estimate_error = estimate, estimate_error
         self.write = write if write is not None else (lambda image: image.to_png())
-        self.budget, self.max_colors, self.one_thread = budget, max_colors, one_thread
+        self.budget, self.one_thread = budget, one_thread
         self.images, self.psnrs, self.sizes, self.files = {}, {}, {}, {}
         self.estimates, self.kinds = {}, {}
         self.order = []
@@ -213,9 +215,10 @@ class _Search:
         """The PNG file at k (kept: the search's answer is one of them).
 
         Where the compression at k leaves a core idle (see find_k's
-        `one_thread`), a neighbour already encoded is compressed beside it,
-        on a second thread, and kept aside until the search asks for it:
-        what the search knows, and so the ks it tries, do not change.
+        `one_thread`), a neighbour already encoded and estimated is
+        compressed beside it, on a second thread, and kept aside until the
+        search asks for it: what the search knows, and so the ks it tries,
+        do not change.
         """
         if k not in self.files:
             data = self.spare.pop(k, None)
@@ -228,10 +231,13 @@ class _Search:
     def _neighbour(self, k):
         """The neighbour of k to compress beside it, or None.
 
-        k + 1 first where k's estimate fits the budget (the search will need
-        k + 1's size if k fits), k - 1 first otherwise; either only if
-        already encoded and estimated, compressed on one thread too, not
-        yet compressed, and (k + 1) not surely over the budget.
+        k + 1 first where k's calibrated estimate fits the budget (the
+        search will need k + 1's size if k fits), k - 1 first otherwise;
+        either only if already encoded and estimated, of the same kind as k
+        (the same bit depth and deflate level: as dear to compress, so that
+        k's compression does not wait for a longer one), compressed on one
+        thread too, not yet compressed, and (k + 1) not surely over the
+        budget.
         """
         if self.budget is None or self.one_thread is None or k not in self.estimates \
                 or not self.one_thread(self.images[k]):
@@ -239,7 +245,7 @@ class _Search:
         order = (k + 1, k - 1) if self.calibrated(k) <= self.budget else (k - 1, k + 1)
         for j in order:
             if (j in self.estimates and j not in self.files and j not in self.spare
-                    and self.one_thread(self.images[j])
+                    and self.kinds[j] == self.kinds[k] and self.one_thread(self.images[j])
                     and not (j == k + 1 and self.surely_over(j, self.budget))):
                 return j
         return None
@@ -326,11 +332,12 @@ def _depth(k, starts):
 
 
 def _within_depth(k, lo, hi, known, starts):
-    """k, or the edge of a bit depth between k and an end of (lo, hi) in another depth.
+    """k, or the depth edge nearest the end of (lo, hi) that k is in another depth than.
 
     A value that jumps between depths cannot be interpolated across them:
     the edge's value, measured first, lets the next prediction stay within
-    one depth.
+    one depth.  That edge is the end's own depth's (its first or last k),
+    or, where the end is that k already, the next depth's towards k.
     """
     first, _ = _depth(hi, starts)
     if k < first:
@@ -361,7 +368,7 @@ def _predict(lo, hi, known, slope, model=None, starts=()):
     With `starts` (the first k of each bit depth where the value jumps,
     see `_DEPTH_STARTS`), the secant is taken within hi's depth, and a k
     predicted in another depth than the measured end it comes from gives
-    way to the edge of that end's depth (see :func:`_within_depth`).
+    way to the depth edge nearest that end (see :func:`_within_depth`).
     """
     if model is not None:
         k = _corrected(lo, hi, known, model)
@@ -528,7 +535,8 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         answer and its neighbour are compressed for real.
     write : callable, optional
         ``write(image)`` returns the PNG file of an image, as the answer
-        will be written; ``image.to_png()`` if None.
+        will be written; ``image.to_png()`` if None.  With `one_thread` it
+        may run on two threads at once, for two images.
     estimate_error : (float, float), optional
         ``(lowest, drift)``, bounds on how far below its estimate a file's
         real size can be: at least `lowest` times the estimate, and, within
@@ -541,10 +549,13 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         ``one_thread(image)``, for an image whose size was estimated: True
         when ``write(image)`` runs on one thread.  A size search then
         compresses, beside such a k and on a second thread, a neighbour
-        already encoded that it is likely to need next (k + 1 when k's
-        estimate fits the budget, else k - 1).  That file waits until the
-        search asks for it, so the ks tried and the answer are the same as
-        without; a wrong guess costs CPU time on the idle core.
+        already estimated, of the same kind, that it is likely to need next
+        (k + 1 when k's estimate fits the budget, else k - 1; the other one
+        if that one is not estimated, and k + 1 only if not surely over the
+        budget).  That file waits until the search asks for it, so the ks
+        tried and the answer are the same as without.  A wrong guess costs
+        CPU time on a core left idle, or taken from other work where every
+        core is busy (several searches at once).
 
     Returns
     -------
@@ -566,7 +577,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
-                     estimate_size, write, estimate_error, max_bytes, max_colors, one_thread)
+                     estimate_size, write, estimate_error, max_bytes, one_thread)
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:

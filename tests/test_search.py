@@ -242,11 +242,15 @@ def test_a_size_search_does_not_interpolate_across_bit_depths(monkeypatch):
     assert k_across == k and len(estimated) < len(across)
 
 
-@pytest.mark.parametrize("speed, k", [(4, 8), (4, 64), (10, 64), (4, 256)])
-def test_an_estimate_says_whether_its_compression_runs_on_one_thread(coffee, monkeypatch, speed, k):
+@pytest.mark.parametrize("speed, k, alone", [(4, 8, False), (4, 64, True), (10, 64, True),
+                                             (4, 256, False), (1, 64, False)])
+def test_an_estimate_says_whether_its_compression_runs_on_one_thread(coffee, monkeypatch, speed, k,
+                                                                     alone):
+    # Two layouts at the final level (4-bit data at speed 4, every close
+    # layout at speed 1), or two bands (0.96 MB at k = 256), or one layout.
     from kqcodec import layout
 
-    pixels = np.concatenate([coffee] * 4) if k == 256 else coffee  # 0.96 MB at k = 256: two bands
+    pixels = np.concatenate([coffee] * 4) if k == 256 else coffee
     image = quantizer.quantize(pixels, k, speed=speed)
     estimate = image.estimated_png_size(speed=speed)
     threads = []
@@ -255,7 +259,7 @@ def test_an_estimate_says_whether_its_compression_runs_on_one_thread(coffee, mon
     monkeypatch.setattr(layout, "_compress_in_bands",
                         lambda *args: threads.append(2) or in_bands(*args))
     image.to_png(speed=speed, plan=estimate.plan)
-    assert estimate.one_thread == (max(threads) == 1)
+    assert estimate.one_thread == (max(threads) == 1) == alone
 
 
 def _neighbour_search(one_thread, sizes, budget, fail=()):
@@ -281,8 +285,8 @@ def _neighbour_search(one_thread, sizes, budget, fail=()):
 
 
 def test_a_size_search_on_a_photo_compresses_a_neighbour_beside_for_the_same_file(coffee, monkeypatch):
-    # Half the k = 256 size: the search compresses k = 42 (over the budget)
-    # with k = 41, already estimated, beside it, then asks for 41's file.
+    # Half the k = 256 size: one of the ks the search compresses has an
+    # estimated neighbour of the same kind, compressed beside it.
     budget = len(quantizer.quantize(coffee, 256).to_png()) // 2
     find_k, threads = quantizer.find_k, []
 
