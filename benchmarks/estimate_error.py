@@ -6,8 +6,8 @@ its estimate is over the budget by more than the estimates err (see
 error: for every picture of FOLDER (default ../shared/corpus/public) and
 every budget share, it finds the search's answer k, then encodes the ks
 within ``--span`` of it as the search does (each warm-started from the one
-before, the final level's gain kept per bit depth within
-``quantizer._SAME_GAIN``), estimates each file and compresses it for real.
+before, the estimates kept as the search keeps them, by
+``quantizer.SizeEstimates``), estimates each file and compresses it for real.
 
 It prints one line per k (kind = bit depth, deflate level, layout and the k
 whose gain it uses; real / estimated size), then the smallest ratio of real
@@ -16,11 +16,9 @@ a k to another of the same kind within one and two ks.
 """
 
 import argparse
-import math
 from pathlib import Path
 
 from kqcodec import imageio, quantizer
-from kqcodec.layout import bit_depth_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
@@ -28,17 +26,15 @@ SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
 def sweep(hist, weights, first, ks):
-    """(k, kind, estimate, real) for each of `ks`, in order, warm-started one from the other."""
-    labels, gains, rows = first, {}, []
+    """(k, kind, estimate, real) for each of `ks`, in order, warm-started one from the other.
+
+    The estimates are kept as a size search keeps them (``quantizer.SizeEstimates``).
+    """
+    labels, sizes, rows = first, quantizer.SizeEstimates(), []
     for k in ks:
         image, labels = quantizer._quantize(hist, k, init=labels, weights=weights)
-        depth, colors = bit_depth_for(len(image.palette)), len(image.palette)
-        near, kept = gains.get(depth, (0, None))
-        if kept is None or abs(math.log(colors / near)) > math.log(quantizer._SAME_GAIN):
-            near, kept = gains[depth] = (colors, {})
-        estimate = image.estimated_png_size(gains=kept)
-        real = len(image.to_png(plan=estimate.plan))
-        rows.append((k, (depth, estimate.level, estimate.layout, near), estimate.size, real))
+        estimate, kind = sizes.estimate(image)
+        rows.append((k, kind, estimate, len(sizes.write(image))))
     return rows
 
 

@@ -28,8 +28,8 @@ from .pngfile import bit_depth_for
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
-__all__ = ["quantize", "choose_k", "shared_palette", "remap", "prepare", "check_k", "check_space",
-           "check_speed", "K_RANGE"]
+__all__ = ["quantize", "choose_k", "SizeEstimates", "shared_palette", "remap", "prepare", "check_k",
+           "check_space", "check_speed", "K_RANGE"]
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
@@ -481,6 +481,71 @@ def _as_pixels(image):
     return image
 
 
+class SizeEstimates:
+    """The size estimates of one picture's palette images, kept as a size search needs them.
+
+    The ratio of a file's real size to its estimate jumps where the bit
+    depth, the deflate level or the layout changes, and drifts slowly
+    between.  So does the final level's gain over the trial's: measured
+    afresh at each k, from a sample, it would move the estimates of
+    neighbouring ks by more than their sizes differ, so it is kept, per bit
+    depth, for the palettes within `_SAME_GAIN` of the size it was measured
+    at.  Each image estimated keeps its estimate's trial for its file.
+
+    Parameters
+    ----------
+    speed : int
+        The speed the files are written at, 1..10.
+    """
+
+    def __init__(self, speed=DEFAULT_SPEED):
+        self.speed = speed
+        self._gains, self._estimates = {}, {}
+
+    def estimate(self, image):
+        """The estimated bytes of `image`'s file, and the kind of that estimate.
+
+        Parameters
+        ----------
+        image : PaletteImage
+
+        Returns
+        -------
+        (float, tuple)
+            The estimate, and ``(bit depth, deflate level, layout, k)``, k
+            being the palette size whose gain it uses: estimates of one kind
+            are off by a ratio that changes slowly with k.
+        """
+        depth, colors = bit_depth_for(len(image.palette)), len(image.palette)
+        near, kept = self._gains.get(depth, (0, None))
+        if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
+            near, kept = self._gains[depth] = (colors, {})
+        estimate = image.estimated_png_size(speed=self.speed, gains=kept)
+        # Keyed by id, with the image kept alive so that its id stays its own.
+        self._estimates[id(image)] = (image, estimate)
+        return estimate.size, (depth, estimate.level, estimate.layout, near)
+
+    def write(self, image):
+        """`image`'s PNG file at this speed, reusing its estimate's trial if it has one.
+
+        Returns
+        -------
+        bytes
+        """
+        kept = self._estimates.get(id(image))
+        return image.to_png(speed=self.speed, plan=kept[1].plan if kept else None)
+
+    def one_thread(self, image):
+        """True if `image` was estimated and its file is compressed on one thread.
+
+        Returns
+        -------
+        bool
+        """
+        kept = self._estimates.get(id(image))
+        return bool(kept and kept[1].one_thread)
+
+
 def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histogram=None,
              color=None, space="rgb", speed=DEFAULT_SPEED):
     """Quantize to the palette size that meets a PSNR target or a size budget.
@@ -567,38 +632,14 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             curve.append(psnrs)
         return float(curve[0][k]) if k < len(curve[0]) else math.inf
 
-    gains, plans, alone = {}, {}, {}
-
-    def estimate_size(image):
-        # The ratio of the real size to the estimate jumps where the bit
-        # depth, the deflate level or the layout changes, and drifts slowly
-        # between.  So does the final level's gain over the trial's:
-        # measured afresh at each k, from a sample, it would move the
-        # estimates of neighbouring ks by more than their sizes differ, so
-        # it is kept for the ks within _SAME_GAIN of the one it was
-        # measured at.
-        depth, colors = bit_depth_for(len(image.palette)), len(image.palette)
-        near, kept = gains.get(depth, (0, None))
-        if kept is None or abs(math.log(colors / near)) > math.log(_SAME_GAIN):
-            near, kept = gains[depth] = (colors, {})
-        estimate = image.estimated_png_size(speed=speed, gains=kept)
-        # The search keeps every image it makes, so their ids stay theirs.
-        plans[id(image)], alone[id(image)] = estimate.plan, estimate.one_thread
-        # The kind names the gain too: estimates made with another gain
-        # are off by another ratio.
-        return estimate.size, (depth, estimate.level, estimate.layout, near)
-
-    def write(image):
-        # A k estimated before it is compressed keeps its estimate's trial.
-        return image.to_png(speed=speed, plan=plans.get(id(image)))
+    sizes = SizeEstimates(speed)
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
                     predict_psnr=predict_psnr if space == "rgb" else None,
-                    estimate_size=estimate_size, write=write,
-                    estimate_error=(_LOWEST_RATIO, _DRIFT),
-                    one_thread=lambda image: alone.get(id(image), False))
+                    estimate_size=sizes.estimate, write=sizes.write,
+                    estimate_error=(_LOWEST_RATIO, _DRIFT), one_thread=sizes.one_thread)
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
         # `quantize` would give it at this speed, if that file fits too.
