@@ -20,9 +20,7 @@ from pathlib import Path
 
 from kqcodec import imageio, quantizer
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
-SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from corpus import pictures
 
 
 def sweep(hist, weights, first, ks):
@@ -47,10 +45,7 @@ def main(argv=None):
     parser.add_argument("--span", type=int, default=3,
                         help="ks on either side of each answer (default 3)")
     args = parser.parse_args(argv)
-    paths = []
-    for path in args.paths or [DEFAULT_FOLDER]:
-        paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
-            if path.is_dir() else [path]
+    paths = pictures(args.paths)
     ratios, falls = [], {1: [], 2: []}
     for path in paths:
         pixels = imageio.read_image(path, max_pixels=None)

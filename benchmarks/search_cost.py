@@ -36,9 +36,7 @@ from pathlib import Path
 import kqcodec
 from kqcodec import imageio, paletteimage, quantizer, search
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
-SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from corpus import pictures
 
 
 class Recorder:
@@ -228,10 +226,7 @@ def main(argv=None):
         return
     if args.unguided:
         quantizer.find_k = unguided
-    paths = []
-    for path in args.paths or [DEFAULT_FOLDER]:
-        paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
-            if path.is_dir() else [path]
+    paths = pictures(args.paths)
     targets = [float(t) for t in args.targets.split(",") if t]
     results = {}
     for path in paths:

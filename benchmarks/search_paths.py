@@ -20,9 +20,7 @@ from pathlib import Path
 
 from kqcodec import imageio, quantizer
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FOLDER = REPO.parent / "shared/corpus/public"
-SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from corpus import pictures
 
 
 def path_of(choice, budget):
@@ -44,10 +42,7 @@ def main(argv=None):
                         help="budgets as shares of the k=256 file (default 0.5,0.33)")
     args = parser.parse_args(argv)
     shares = [float(share) for share in args.budgets.split(",")]
-    paths = []
-    for path in args.paths or [DEFAULT_FOLDER]:
-        paths += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
-            if path.is_dir() else [path]
+    paths = pictures(args.paths)
     estimates = reals = 0
     total = 0.0
     for path in paths:
