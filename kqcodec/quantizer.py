@@ -528,9 +528,16 @@ class SizeEstimates:
     def write(self, image):
         """`image`'s PNG file at this speed, reusing its estimate's trial if it has one.
 
+        Safe to call from two threads at once, for two images.
+
+        Parameters
+        ----------
+        image : PaletteImage
+
         Returns
         -------
         bytes
+            What :meth:`PaletteImage.to_png` gives at this speed.
         """
         kept = self._estimates.get(id(image))
         return image.to_png(speed=self.speed, plan=kept[1].plan if kept else None)
@@ -538,9 +545,14 @@ class SizeEstimates:
     def one_thread(self, image):
         """True if `image` was estimated and its file is compressed on one thread.
 
+        Parameters
+        ----------
+        image : PaletteImage
+
         Returns
         -------
         bool
+            False for an image not estimated here.
         """
         kept = self._estimates.get(id(image))
         return bool(kept and kept[1].one_thread)
