@@ -42,6 +42,7 @@ import bench  # noqa: E402  (the input preparation and the BD-rate of the benchm
 
 SMALL, LARGE = layout._MEDIUM_FROM, layout._LARGE_FROM
 WHOLE_LEVELS = (6, 8, 9, 10, 11, 12)
+SAMPLE_SHARES = (0.125, 0.25)
 BAND_LEVELS = (9, 10, 11, 12)
 
 
@@ -74,6 +75,13 @@ def measure(image):
                     bands={})
         for level in WHOLE_LEVELS:
             item["whole"][level] = timed(lambda: len(deflate.zlib_compress(rows, level)))
+        if size < SMALL:
+            # Samples of the rows (bands spread over the image) at the final
+            # level of small data, to rank the layouts by.
+            item["samples"] = {}
+            for share in SAMPLE_SHARES:
+                part = rows[layout._trial_rows(height, rows.shape[1], int(rows.nbytes * share))]
+                item["samples"][share] = timed(lambda: len(deflate.zlib_compress(part, 12)))
         if size >= SMALL:
             cut = rows.shape[0] // 2
             for level in BAND_LEVELS:
@@ -86,10 +94,23 @@ def measure(image):
     return entry
 
 
-def rule(near=None, small_level=12, photo=10, flat=12, bands=True):
+def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0):
     """A rule: small data's layouts within `near` of the best trial (None: all), the levels of
-    small data, of medium photos and of medium flat data, and medium data in two bands or not."""
+    small data, of medium photos and of medium flat data, and medium data in two bands or not.
+
+    With `sample` (a share of the rows), small data's layouts within `near` are ranked by a
+    level-12 compression of that share of their rows, and only the best, with those within
+    `tie` of it, reach the final level."""
     def choose(entry):
+        chosen, level, in_bands = pick(entry)
+        if sample is not None and entry["size"] < SMALL and len(chosen) > 1:
+            items = entry["layouts"]
+            sizes = {i: items[i]["samples"][sample][0] for i in chosen}
+            best = min(sizes.values())
+            chosen = [i for i in chosen if sizes[i] <= (1 + tie) * best]
+        return chosen, level, in_bands
+
+    def pick(entry):
         items = entry["layouts"]
         trials = [item["trial"] for item in items]
         best = min(range(len(items)), key=lambda i: (trials[i], i))
@@ -104,6 +125,8 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True):
             return chosen, small_level, False
         ratio = items[best]["sample"] / trials[best]
         return [best], flat if ratio >= layout._FLAT_RATIO else photo, bands
+    choose.sample = sample
+    choose.close = lambda entry: pick(entry)[0]
     return choose
 
 
@@ -120,6 +143,10 @@ RULES = [
     ("medium photos at 9", rule(0.07, photo=9)),
     ("small at 10, medium 9/9", rule(0.07, 10, photo=9, flat=9)),
     ("small at 9, medium 6/9 in one piece", rule(0.07, 9, photo=6, flat=9, bands=False)),
+    ("small data within 7%, ranked by 1/8 of the rows at 12", rule(0.07, sample=0.125)),
+    ("small data within 7%, ranked by 1/4 of the rows at 12", rule(0.07, sample=0.25)),
+    ("small data within 7%, ranked by 1/8 at 12, ties within 1%", rule(0.07, sample=0.125, tie=0.01)),
+    ("small data within 7%, ranked by 1/4 at 12, ties within 1%", rule(0.07, sample=0.25, tie=0.01)),
 ]
 
 
@@ -133,6 +160,11 @@ def evaluate(entries, choose):
         chosen, level, bands = choose(entry)
         items = entry["layouts"]
         trial = sum(item["trial_s"] for item in items)
+        share = getattr(choose, "sample", None)
+        if share is not None and entry["size"] < SMALL:
+            close = getattr(choose, "close")(entry)
+            if len(close) > 1:
+                trial += sum(items[i]["samples"][share][1] for i in close)
         if bands and len(chosen) == 1:
             size, wall, cpu = items[chosen[0]]["bands"][level]
         else:
