@@ -94,20 +94,25 @@ def measure(image):
     return entry
 
 
-def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0):
+def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0,
+         one_byte=False):
     """A rule: small data's layouts within `near` of the best trial (None: all), the levels of
     small data, of medium photos and of medium flat data, and medium data in two bands or not.
 
     With `sample` (a share of the rows), small data's layouts within `near` are ranked by a
     level-12 compression of that share of their rows, and only the best, with those within
-    `tie` of it, reach the final level."""
+    `tie` of it, reach the final level; with `one_byte`, the one-byte layout (of 4-bit data and
+    fewer) is left out of the ranking and reaches the final level as before."""
     def choose(entry):
         chosen, level, in_bands = pick(entry)
         if sample is not None and entry["size"] < SMALL and len(chosen) > 1:
             items = entry["layouts"]
-            sizes = {i: items[i]["samples"][sample][0] for i in chosen}
+            ranked = [i for i in chosen
+                      if not one_byte or items[i]["depth"] == items[chosen[0]]["depth"]]
+            kept = [i for i in chosen if i not in ranked]
+            sizes = {i: items[i]["samples"][sample][0] for i in ranked}
             best = min(sizes.values())
-            chosen = [i for i in chosen if sizes[i] <= (1 + tie) * best]
+            chosen = sorted(kept + [i for i in ranked if sizes[i] <= (1 + tie) * best])
         return chosen, level, in_bands
 
     def pick(entry):
@@ -125,8 +130,13 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
             return chosen, small_level, False
         ratio = items[best]["sample"] / trials[best]
         return [best], flat if ratio >= layout._FLAT_RATIO else photo, bands
+    def ranked(entry):
+        chosen, items = pick(entry)[0], entry["layouts"]
+        return [i for i in chosen
+                if not one_byte or items[i]["depth"] == items[chosen[0]]["depth"]]
+
     choose.sample = sample
-    choose.close = lambda entry: pick(entry)[0]
+    choose.ranked = ranked
     return choose
 
 
@@ -147,6 +157,10 @@ RULES = [
     ("small data within 7%, ranked by 1/4 of the rows at 12", rule(0.07, sample=0.25)),
     ("small data within 7%, ranked by 1/8 at 12, ties within 1%", rule(0.07, sample=0.125, tie=0.01)),
     ("small data within 7%, ranked by 1/4 at 12, ties within 1%", rule(0.07, sample=0.25, tie=0.01)),
+    ("small data within 7%, ranked by 1/8 at 12, one-byte layout kept",
+     rule(0.07, sample=0.125, one_byte=True)),
+    ("small data within 7%, ranked by 1/4 at 12, one-byte layout kept",
+     rule(0.07, sample=0.25, one_byte=True)),
 ]
 
 
@@ -162,7 +176,7 @@ def evaluate(entries, choose):
         trial = sum(item["trial_s"] for item in items)
         share = getattr(choose, "sample", None)
         if share is not None and entry["size"] < SMALL:
-            close = getattr(choose, "close")(entry)
+            close = getattr(choose, "ranked")(entry)
             if len(close) > 1:
                 trial += sum(items[i]["samples"][share][1] for i in close)
         if bands and len(chosen) == 1:
@@ -219,6 +233,9 @@ def main(argv=None):
             for item in entry["layouts"]:
                 for kind in ("whole", "bands"):
                     item[kind] = {int(level): value for level, value in item[kind].items()}
+                if "samples" in item:
+                    item["samples"] = {float(share): value
+                                       for share, value in item["samples"].items()}
     else:
         entries = {}
         ks = [int(k) for k in args.k.split(",")]
