@@ -161,6 +161,9 @@ RULES = [
      rule(0.07, sample=0.125, one_byte=True)),
     ("small data within 7%, ranked by 1/4 at 12, one-byte layout kept",
      rule(0.07, sample=0.25, one_byte=True)),
+    ("small data within 7%, ranked by 1/8 at 12, ties within 5%, one-byte layout kept",
+     rule(0.07, sample=0.125, tie=0.05, one_byte=True)),
+    ("small data within 7%, ranked by 1/4 at 12, ties within 3%", rule(0.07, sample=0.25, tie=0.03)),
 ]
 
 
