@@ -71,8 +71,8 @@ def measure(image):
     for _, depth, rows in layouts:
         sample = rows if len(sampled) == height else rows[sampled]
         trial, trial_s = timed(lambda: len(deflate.zlib_compress(sample, layout._TRIAL_LEVEL)))
-        item = dict(depth=depth, sample=sample.nbytes, trial=trial, trial_s=trial_s, whole={},
-                    bands={})
+        item = dict(depth=depth, bytes=rows.nbytes, sample=sample.nbytes, trial=trial,
+                    trial_s=trial_s, whole={}, bands={})
         for level in WHOLE_LEVELS:
             item["whole"][level] = timed(lambda: len(deflate.zlib_compress(rows, level)))
         if size < SMALL:
@@ -95,9 +95,12 @@ def measure(image):
 
 
 def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0,
-         one_byte=False):
+         one_byte=False, every_below=None):
     """A rule: small data's layouts within `near` of the best trial (None: all), the levels of
     small data, of medium photos and of medium flat data, and medium data in two bands or not.
+
+    Every layout of small 1- and 2-bit data reaches the final level; with `every_below` (bytes),
+    only those smaller than that, the others (a one-byte layout) if within `near`.
 
     With `sample` (a share of the rows), small data's layouts within `near` are ranked by a
     level-12 compression of that share of their rows, and only the best, with those within
@@ -121,7 +124,9 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
         best = min(range(len(items)), key=lambda i: (trials[i], i))
         if entry["size"] < SMALL:
             if items[0]["depth"] < 4:
-                chosen = list(range(len(items)))
+                chosen = [i for i, item in enumerate(items)
+                          if every_below is None or item["bytes"] < every_below
+                          or trials[i] <= (1 + (near or 0)) * trials[best]]
             elif near is None:  # every layout; the one-byte one within the margin
                 chosen = [i for i, item in enumerate(items) if item["depth"] == items[0]["depth"]
                           or trials[i] <= (1 + layout._TRIAL_MARGIN) * trials[best]]
@@ -141,8 +146,11 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
 
 
 RULES = [
-    ("the package: small data within 7% at 12, medium 10/12 in two bands", rule(0.07)),
+    ("the package: small data within 7% at 12 (every layout of 1- and 2-bit data below 512 KB), "
+     "medium 10/12 in two bands", rule(0.07, every_below=SMALL)),
     ("before: small data every layout at 12, medium 10/12 in one piece", rule(None, bands=False)),
+    ("small data within 7% at 12, every layout of 1- and 2-bit data, medium 10/12 in two bands",
+     rule(0.07)),
     ("small data within 7% at 12, medium 10/12 in one piece", rule(0.07, bands=False)),
     ("small data every layout at 12, medium 10/12 in two bands", rule(None)),
     ("small data within 5% at 12", rule(0.05)),

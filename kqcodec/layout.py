@@ -118,7 +118,12 @@ _CLOSE = 0.03
 # larger than the best, never with one more than 8% larger; beyond this
 # margin it is not tried.  Against 1- and 2-bit data (4 or 8 indices a byte)
 # the trial misjudges it by more (on a photo at k=4: a trial 11% larger, 5%
-# smaller at level 12): it is always tried.
+# smaller at level 12): it is always tried while it is small data itself
+# (below _MEDIUM_FROM), and from there on only within the margin, since it
+# holds 4 or 8 times the packed bytes: on the corpus at k = 2 to 4 such
+# layouts (0.9 to 2.9 MB) took 2.5 times the CPU of the other layouts at
+# level 12 and came out smaller once in 16, by 1.5%, with a trial 15% larger
+# (benchmarks/deflate_rules.py).
 _TRIAL_MARGIN = 0.07
 
 
@@ -488,7 +493,8 @@ def _trial(layouts, size, speed, every):
     close enough is to be compressed at the final level (see
     :func:`image_data`): at the slowest speeds every one (the one-byte
     layout of 4-bit data within _TRIAL_MARGIN of the best trial), at the
-    next one those within that margin, all of 1- and 2-bit data.
+    next one those within that margin, all of 1- and 2-bit data but a
+    one-byte layout of _MEDIUM_FROM bytes or more.
     """
     height = layouts[0][2].shape[0]
     widest = max(rows.shape[1] for _, _, rows in layouts)
@@ -500,7 +506,11 @@ def _trial(layouts, size, speed, every):
     ranked = sorted(range(len(layouts)), key=lambda i: (trials[i], i))
     best = ranked[0]
     level = final_level(size, samples[best].nbytes / trials[best], speed)
-    near = [i for i in ranked if layouts[0][1] < 4
+    # The layouts' rows may be a sample (see estimated_size): their bytes
+    # are counted over the whole image's rows.
+    image_rows = size // layouts[0][2].shape[1]
+    near = [i for i in ranked
+            if (layouts[0][1] < 4 and layouts[i][2].shape[1] * image_rows < _MEDIUM_FROM)
             or trials[i] <= (1 + _TRIAL_MARGIN) * trials[best]]
     if every and speed <= _ALL_UP_TO_SPEED:
         chosen = [i for i in ranked if layouts[i][1] == layouts[0][1] or i in near]
@@ -523,7 +533,8 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
     the same rows, tells how compressible the data is, which sets the final
     deflate level with the speed, and which layout to keep.  At the slower
     speeds every layout of small data (the one-byte one if its trial is
-    close enough; at speed 4 every one whose trial is), or the best two of
+    close enough; at speed 4 every one whose trial is, and of 1- and 2-bit
+    data every one but a one-byte layout of 512 KB or more), or the best two of
     larger data when the trial finds them close (speeds 1 to 3), are
     compressed at the final level and the smallest is kept; where
     that level does not depend on the trial and there is no one-byte layout

@@ -16,7 +16,7 @@ import kqcodec
 from kqcodec import layout, pngfile, pngread, quantizer
 from kqcodec.errors import FormatError, UsageError
 
-from .conftest import ihdr, png_chunks
+from .conftest import ihdr, png_chunks, synthetic_photo
 from .test_kernels import reference_filter
 
 
@@ -247,6 +247,34 @@ def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, co
     data = image.to_png(speed=speed)
     assert calls.count(level) == len(expected)
     assert idat(data) == min((finals[i] for i in expected), key=len)
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(back, image.to_pixels())
+
+
+@pytest.mark.parametrize("shape", [(960, 1280), (480, 640)])
+@pytest.mark.parametrize("k", [2, 4])
+def test_a_large_one_byte_layout_of_1_or_2_bit_data_must_earn_its_compression(monkeypatch, shape, k):
+    """Its trial decides from 512 KB on (4 or 8 times the packed bytes); below, it is always tried."""
+    image = quantizer.quantize(synthetic_photo(*shape), k)
+    layouts = layout._layouts(image.indices, image.palette, False)
+    packed, one_byte = layouts[0][2].nbytes, layouts[-1][2].nbytes
+    assert layouts[-1][1] == 8 and packed < layout._MEDIUM_FROM
+    sampled = layout._trial_rows(len(layouts[0][2]), layouts[-1][2].shape[1])
+    trials = [len(deflate.zlib_compress(rows[sampled], layout._TRIAL_LEVEL)) for _, _, rows in layouts]
+    # On this picture the trial rates the one-byte layout far behind the
+    # packed one, as on photos: only its size decides.
+    assert trials[-1] > (1 + layout._TRIAL_MARGIN) * min(trials)
+    tried = one_byte < layout._MEDIUM_FROM
+    level = layout.final_level(packed, 1.0, 4)
+    calls = []
+    real = layout.compress
+    monkeypatch.setattr(layout, "compress",
+                        lambda data, at: calls.append((at, memoryview(data).nbytes)) or real(data, at))
+    data = image.to_png()
+    finals = [nbytes for at, nbytes in calls if at == level]
+    assert sorted(finals) == sorted(rows.nbytes for _, _, rows in (layouts if tried else layouts[:-1]))
+    expected = [deflate.zlib_compress(rows, level) for _, _, rows in layouts]
+    assert idat(data) == min(expected if tried else expected[:-1], key=len)
     back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     np.testing.assert_array_equal(back, image.to_pixels())
 
