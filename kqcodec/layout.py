@@ -121,9 +121,9 @@ _CLOSE = 0.03
 # smaller at level 12): it is always tried while it is small data itself
 # (below _MEDIUM_FROM), and from there on only within the margin, since it
 # holds 4 or 8 times the packed bytes: on the corpus at k = 2 to 4 such
-# layouts (0.9 to 2.9 MB) took 2.5 times the CPU of the other layouts at
-# level 12 and came out smaller once in 16, by 1.5%, with a trial 15% larger
-# (benchmarks/deflate_rules.py).
+# layouts (0.9 to 2.9 MB) took 58% of the small data's compression time
+# (benchmarks/deflate_rules.py -k 2,3,4) and came out smaller once in 16,
+# by 1.5%, with a trial 15% larger.
 _TRIAL_MARGIN = 0.07
 
 
