@@ -28,3 +28,22 @@ def pictures(paths=()):
         found += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES) \
             if path.is_dir() else [path]
     return found
+
+
+def add_search_arguments(parser):
+    """Add the arguments of the size-search benchmarks: pictures, and budgets as shares.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+
+    Returns
+    -------
+    callable
+        ``args -> list of float``: the budgets parsed, as shares of the k=256 file.
+    """
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="pictures or folders (default ../shared/corpus/public)")
+    parser.add_argument("--budgets", default="0.5,0.33",
+                        help="budgets as shares of the k=256 file (default 0.5,0.33)")
+    return lambda args: [float(share) for share in args.budgets.split(",")]

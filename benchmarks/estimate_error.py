@@ -16,11 +16,10 @@ a k to another of the same kind within one and two ks.
 """
 
 import argparse
-from pathlib import Path
 
 from kqcodec import imageio, quantizer
 
-from corpus import pictures
+from corpus import add_search_arguments, pictures
 
 
 def sweep(hist, weights, first, ks):
@@ -38,10 +37,7 @@ def sweep(hist, weights, first, ks):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", type=Path,
-                        help="pictures or folders (default ../shared/corpus/public)")
-    parser.add_argument("--budgets", default="0.5,0.33",
-                        help="budgets as shares of the k=256 file (default 0.5,0.33)")
+    budgets = add_search_arguments(parser)
     parser.add_argument("--span", type=int, default=3,
                         help="ks on either side of each answer (default 3)")
     args = parser.parse_args(argv)
@@ -53,7 +49,7 @@ def main(argv=None):
         weights = quantizer._search_weights(pixels, hist, "rgb")
         full = len(quantizer.quantize(pixels, 256, histogram=hist).to_png())
         _, first = quantizer._quantize(hist, 256, weights=weights, speed=10)
-        for share in (float(s) for s in args.budgets.split(",")):
+        for share in budgets(args):
             answer = quantizer.choose_k(pixels, histogram=hist, max_bytes=int(full * share)).k
             ks = range(max(2, answer - args.span), min(256, answer + args.span) + 1)
             rows = sweep(hist, weights, first, ks)

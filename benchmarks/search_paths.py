@@ -16,11 +16,10 @@ machine it moves less than wall time, but say the load.
 import argparse
 import hashlib
 import time
-from pathlib import Path
 
 from kqcodec import imageio, quantizer
 
-from corpus import pictures
+from corpus import add_search_arguments, pictures
 
 
 def path_of(choice, budget):
@@ -36,12 +35,9 @@ def path_of(choice, budget):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", type=Path,
-                        help="pictures or folders (default ../shared/corpus/public)")
-    parser.add_argument("--budgets", default="0.5,0.33",
-                        help="budgets as shares of the k=256 file (default 0.5,0.33)")
+    budgets = add_search_arguments(parser)
     args = parser.parse_args(argv)
-    shares = [float(share) for share in args.budgets.split(",")]
+    shares = budgets(args)
     paths = pictures(args.paths)
     estimates = reals = 0
     total = 0.0
