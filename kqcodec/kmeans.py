@@ -132,10 +132,9 @@ class _Splits:
     @classmethod
     def whole(cls, points, weights):
         """The splits of all `points` as one starting cluster."""
-        points = np.asarray(points, np.float64)
-        weights = np.asarray(weights, np.float64)
-        mean = weights @ points / weights.sum()
-        error = float(weights @ ((points - mean) ** 2).sum(axis=1))
+        points = np.ascontiguousarray(points, np.float64)
+        weights = np.ascontiguousarray(weights, np.float64)
+        mean, _, _, error = _principal(points, weights)
         return cls(points, weights, [np.arange(len(points))], [mean], [error])
 
     def means(self, k):
@@ -168,6 +167,34 @@ class _Splits:
         self._cuts.append((worst, halves[0], halves[1]))
 
 
+def _principal(points, weights):
+    """Weighted mean, centred points, projections on the principal axis, and the error.
+
+    Compiled (see ``kernels.principal_axis``): BLAS and LAPACK give other
+    last bits on other processors, and the cuts that follow would move.
+
+    Parameters
+    ----------
+    points : (M, C) float64 C-contiguous ndarray, M >= 1
+    weights : (M,) float64 C-contiguous ndarray, positive
+
+    Returns
+    -------
+    mean : (C,) float64 ndarray
+    centred : (M, C) float64 ndarray
+    proj : (M,) float64 ndarray
+    error : float
+        The weighted squared error about the mean.
+    """
+    points = np.ascontiguousarray(points, np.float64)
+    weights = np.ascontiguousarray(weights, np.float64)
+    mean, axis = np.empty(points.shape[1]), np.empty(points.shape[1])
+    centred = np.empty_like(points)
+    proj = np.empty(len(points))
+    error = kernels.principal_axis(points, weights, mean, centred, axis, proj)
+    return mean, centred, proj, error
+
+
 def _split(points, weights):
     """Cut a cluster across its principal axis where the summed error is least.
 
@@ -177,11 +204,7 @@ def _split(points, weights):
         Index arrays into `points`, the halves' weighted means and squared
         errors; None if the points cannot be cut (all equal).
     """
-    mean = weights @ points / weights.sum()
-    centred = points - mean
-    scatter = (centred * weights[:, None]).T @ centred
-    axis = np.linalg.eigh(scatter)[1][:, -1]
-    proj = centred @ axis
+    mean, centred, proj, _ = _principal(points, weights)
     order = np.argsort(proj, kind="stable")
     # Every cut's error at once, from prefix sums, in one compiled pass:
     # the same values as numpy's cumsum over the sorted points.
@@ -270,20 +293,10 @@ def _refill(centres, empty, assignment, weights):
 def _error(assignment, weights):
     """Weighted squared error of the current labels (exact, not bounds)."""
     diff = assignment.points - assignment.centres[assignment.labels]
-    return float(weights @ np.einsum("ij,ij->i", diff, diff).astype(np.float64))
+    return float(np.einsum("i,i->", weights, np.einsum("ij,ij->i", diff, diff).astype(np.float64)))
 
 
-def _second_nearest(assignment):
-    """Exact squared distances to each point's nearest and second-nearest centre."""
-    points, centres = assignment.points, assignment.centres
-    dist = points @ (-2.0 * centres.T)
-    dist += np.einsum("ij,ij->i", centres, centres)
-    rows = np.arange(len(points))
-    own = np.einsum("ij,ij->i", points, points)
-    first = dist[rows, assignment.labels] + own
-    dist[rows, assignment.labels] = np.inf
-    second = dist.min(axis=1) + own
-    return np.maximum(first, 0).astype(np.float64), np.maximum(second, 0).astype(np.float64)
+
 
 
 def _swap_search(assignment, weights, trials):
@@ -337,7 +350,7 @@ def _swap_options(assignment, weights, width=4):
     """
     k = len(assignment.centres)
     labels = assignment.labels
-    first, second = _second_nearest(assignment)
+    first, second = assignment.own_and_next()
     removal = np.bincount(labels, weights=weights * (second - first), minlength=k)
     spread = np.bincount(labels, weights=weights * first, minlength=k)
     splits = {}
@@ -528,7 +541,8 @@ def weighted_kmeans(points, weights, k, *, speed=DEFAULT_SPEED, init=None, share
         _, totals, sums = first
         means = (sums / totals[:, None]).astype(np.float32)
         start = made("splits", lambda: _Splits.whole(means, totals)).means(k).astype(np.float32)
-        estimate = float(totals @ Assignment(means, start).upper.astype(np.float64) ** 2)
+        estimate = float(np.einsum("i,i->", totals,
+                                   Assignment(means, start).upper.astype(np.float64) ** 2))
         large = len(points) > _LARGE_POINTS
         # The coarsest bins are the first level of the adaptive ones.
         cells = (_COARSE_CELL, 4.0, 2.0) if large else (_COARSE_CELL, 4.0, 2.0, 0.0)
@@ -662,7 +676,7 @@ def _grow(points, weights, means, labels, k):
     """Split the clusters with the largest error until there are k."""
     clusters = [np.flatnonzero(labels == j) for j in range(len(means))]
     means = list(means)
-    errors = [float(weights[m] @ ((points[m] - means[j]) ** 2).sum(axis=1))
+    errors = [float(np.einsum("i,i->", weights[m], ((points[m] - means[j]) ** 2).sum(axis=1)))
               for j, m in enumerate(clusters)]
     return _Splits(points, weights, clusters, means, errors).means(k)
 
@@ -708,7 +722,7 @@ def merge_errors(points, weights, labels):
     means = np.zeros_like(sums)
     means[used] = sums[used] / mass[used, None]
     diff = points - means[labels]
-    base = float(weights @ np.einsum("ij,ij->i", diff, diff))
+    base = float(np.einsum("i,i->", weights, np.einsum("ij,ij->i", diff, diff)))
     means, mass = means[used], mass[used]
     n = len(means)
     errors = np.full(n + 1, np.inf)

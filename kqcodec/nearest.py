@@ -167,7 +167,10 @@ class Assignment:
         c = self.centres.astype(np.float64)
         k = len(c)
         dist = np.empty((k, k))
-        kernels.centre_distances(c @ c.T, dist)
+        # einsum, not a BLAS product: these distances set the neighbour lists,
+        # and a processor's own rounding would change which points a move
+        # searches, and so which of two equally near centres they keep.
+        kernels.centre_distances(np.einsum("ij,kj->ik", c, c), dist)
         sizes = tuple(m for m in _TIERS if m < k - 1)
         if not sizes:
             return _Ring(None, None, (), (0.5 * dist.min(axis=1)).astype(np.float32))
@@ -181,6 +184,19 @@ class Assignment:
         # reach[:, t]: distance to the nearest centre outside tier t's list.
         reach = ranked[:, list(sizes)]
         return _Ring(order, reach, sizes, 0.5 * ranked[:, 0])
+
+    def own_and_next(self):
+        """Squared distances to each point's own centre and to the nearest other one.
+
+        Returns
+        -------
+        own, other : (M,) float64 ndarray
+            ``other`` is inf when there is one centre.
+        """
+        own, other = np.empty(len(self.points)), np.empty(len(self.points))
+        kernels.own_and_next(self.points, np.ascontiguousarray(self.centres.T), self.labels,
+                             own, other)
+        return own, other
 
     def copy(self):
         """An independent copy: same points (shared, read-only), own labels and bounds."""

@@ -102,8 +102,10 @@ def rgb_to_oklab(rgb):
         linear = _linear_table()[rgb]
     else:
         linear = srgb_to_linear(rgb)
-    lms = linear @ _RGB_TO_LMS.T
-    return np.cbrt(lms) @ _LMS_TO_LAB.T
+    # einsum rather than BLAS: a matrix product's rounding (fused
+    # multiply-add or not) depends on the processor.
+    lms = np.einsum("...j,kj->...k", linear, _RGB_TO_LMS)
+    return np.einsum("...j,kj->...k", np.cbrt(lms), _LMS_TO_LAB)
 
 
 def oklab_to_rgb(lab):
@@ -120,5 +122,5 @@ def oklab_to_rgb(lab):
         sRGB code values, unrounded and unclipped: a color outside the sRGB
         gamut comes back below 0 or above 255, and the caller decides.
     """
-    lms = np.asarray(lab, np.float64) @ _LAB_TO_LMS.T
-    return linear_to_srgb((lms**3) @ _LMS_TO_RGB.T)
+    lms = np.einsum("...j,kj->...k", np.asarray(lab, np.float64), _LAB_TO_LMS)
+    return linear_to_srgb(np.einsum("...j,kj->...k", lms**3, _LMS_TO_RGB))

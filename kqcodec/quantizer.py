@@ -725,7 +725,10 @@ def _mse(colors, counts, decoded):
     """
     diff = visible(colors) - visible(decoded)
     per_color = np.einsum("ij,ij->i", diff, diff)
-    return float(per_color @ counts.astype(np.float64)) / (counts.sum() * diff.shape[1])
+    # einsum, not a BLAS dot product, whose rounding of RGBA's fractional
+    # errors depends on the processor.
+    total = np.einsum("i,i->", per_color, counts.astype(np.float64))
+    return float(total) / (counts.sum() * diff.shape[1])
 
 
 def _pixel_mse(pixels, decoded):

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import platform
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from .conftest import PICTURES, synthetic_photo
 # SHA-256 of the default encodings of two bundled pictures.  They change only
 # when the algorithm does: update them deliberately, and say so in the commit.
 PINNED = {
-    ("skimage_coffee.png", 64): "1f80f956dc42980d564c7d42315a246e1424c1333ea0d7483563e4a56e25b1b3",
+    ("skimage_coffee.png", 64): "ce69152cd5c8f3c8205e673ed96accf1f369d75a1de6021fe89573cff31a39be",
     ("mpl_present_rgba.png", 16): "0003b2270ed0b55748edebbc83310f5b68f3721e7fa568207ab13a79bfd9c72a",
 }
 
@@ -31,12 +32,31 @@ def large(tmp_path_factory):
 
 
 def encode_with_threads(source, dest, k, threads, *options):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
+    return encode_with_env(source, dest, k, {"OMP_NUM_THREADS": str(threads),
+                                             "OPENBLAS_NUM_THREADS": str(threads),
+                                             "MKL_NUM_THREADS": str(threads)}, *options)
+
+
+def encode_with_env(source, dest, k, env, *options):
     proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(source), str(dest),
-                           "-k", str(k), *options], capture_output=True, text=True, env=env)
+                           "-k", str(k), *options], capture_output=True, text=True,
+                          env=dict(os.environ, **env))
     assert proc.returncode == 0, proc.stderr
     return dest.read_bytes()
+
+
+def older_processor():
+    """Environment that has OpenBLAS and numpy run the kernels of an older x86-64 processor.
+
+    OpenBLAS's Nehalem kernels (no AVX, no fused multiply-add), and none of
+    the SIMD loops numpy chooses at run time beyond its baseline.
+    """
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy < 2
+        from numpy.core import _multiarray_umath as umath
+    present = [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
+    return {"OPENBLAS_CORETYPE": "Nehalem", "NPY_DISABLE_CPU_FEATURES": ",".join(present)}
 
 
 def test_one_or_two_threads_give_the_same_bytes(tmp_path, large):
@@ -51,6 +71,23 @@ def test_reuse_gives_the_same_bytes_on_one_or_two_threads(tmp_path):
     one = encode_with_threads(rocket, tmp_path / "one.png", 64, 1, "--space", "oklab", "--reuse")
     two = encode_with_threads(rocket, tmp_path / "two.png", 64, 2, "--space", "oklab", "--reuse")
     assert one == two
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="OpenBLAS's kernel names are those of x86-64 processors")
+@pytest.mark.parametrize("name, k, options", [
+    ("mpl_present_rgba.png", 256, ()),
+    ("skimage_coffee.png", 64, ("--space", "rgb+oklab")),
+    ("skimage_rocket.jpg", 256, ("--dither",)),
+])
+def test_the_processor_s_kernels_do_not_change_the_bytes(tmp_path, name, k, options):
+    # BLAS and LAPACK pick kernels by processor (with fused multiply-add or
+    # not, other orders of summation): a product's last bits once moved a
+    # palette's principal-axis cut, and with it the file.
+    here = encode_with_env(PICTURES / name, tmp_path / "here.png", k, {}, *options)
+    there = encode_with_env(PICTURES / name, tmp_path / "there.png", k, older_processor(),
+                            *options)
+    assert here == there
 
 
 @pytest.mark.parametrize("name, k", sorted(PINNED))

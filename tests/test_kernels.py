@@ -241,6 +241,20 @@ def test_nearest_search_matches_numpy(k, channels):
         assert k - 1 not in labels[which]
 
 
+@pytest.mark.parametrize("k, channels", [(1, 3), (2, 3), (17, 4), (256, 3)])
+def test_own_and_next_match_numpy(k, channels):
+    points, centres = points_and_centres(k + 1, k, channels)
+    centres = centres + np.float32(0.37)  # fractional centres: the sums round
+    labels = np.random.default_rng(k).integers(0, k, len(points))  # not always the nearest
+    own, other = np.full(len(points), np.nan), np.full(len(points), np.nan)
+    nearest.own_and_next(points, np.ascontiguousarray(centres.T), labels, own, other)
+    dist = reference_squared(points, centres)
+    rows = np.arange(len(points))
+    np.testing.assert_array_equal(own, dist[rows, labels])  # to the last bit
+    dist[rows, labels] = np.inf
+    np.testing.assert_array_equal(other, dist.min(axis=1))
+
+
 @pytest.mark.parametrize("k", [5, 40, 256])
 def test_bounded_move_keeps_exact_labels_and_valid_bounds(k, monkeypatch):
     # Through Assignment.move, which computes the per-centre bounds the kernel
@@ -402,6 +416,52 @@ def test_best_cut_equals_numpy_prefix_sums(channels, n, levels):
     else:
         assert c == expected[0]
         np.testing.assert_array_equal(out, expected[1])  # to the last bit
+
+
+@pytest.mark.parametrize("channels, n, levels", [
+    (3, 3000, 256), (4, 500, 4), (6, 800, 16), (3, 1, 256),
+])
+def test_principal_axis_matches_numpy(channels, n, levels):
+    rng = np.random.default_rng(n + channels)
+    stretch = rng.normal(size=(channels, channels))  # correlated channels: a slanted axis
+    points = rng.integers(0, levels, (n, channels)).astype(np.float64) @ stretch
+    weights = rng.integers(1, 5000, n).astype(np.float64)
+    mean, centred, axis, proj = (np.full(channels, np.nan), np.full((n, channels), np.nan),
+                                 np.full(channels, np.nan), np.full(n, np.nan))
+    error = kmeans.principal_axis(points, weights, mean, centred, axis, proj)
+    expected_mean = (weights[:, None] * points).sum(axis=0) / weights.sum()
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(centred, points - mean)
+    scatter = (centred * weights[:, None]).T @ centred
+    np.testing.assert_allclose(error, np.trace(scatter), rtol=1e-12)
+    assert axis[np.argmax(np.abs(axis))] > 0
+    np.testing.assert_allclose(np.linalg.norm(axis), 1.0, rtol=1e-12)
+    if n > 1:  # one point: every axis is as good
+        _, vectors = np.linalg.eigh(scatter)
+        top = vectors[:, -1] * np.sign(vectors[np.argmax(np.abs(vectors[:, -1])), -1])
+        np.testing.assert_allclose(axis, top, atol=1e-9)
+    expected_proj = centred[:, 0] * axis[0]
+    for c in range(1, channels):
+        expected_proj = expected_proj + centred[:, c] * axis[c]
+    np.testing.assert_array_equal(proj, expected_proj)  # channel after channel, to the last bit
+
+
+def test_principal_axis_of_equal_spreads_is_an_eigenvector():
+    # Two equal eigenvalues: no axis is preferred, and any the kernel picks
+    # must still be a unit eigenvector of the top eigenvalue.
+    points = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [2, 2, 0]], np.float64)
+    weights = np.ones(4)
+    mean, centred, axis, proj = np.empty(3), np.empty((4, 3)), np.empty(3), np.empty(4)
+    kmeans.principal_axis(points, weights, mean, centred, axis, proj)
+    scatter = centred.T @ centred
+    np.testing.assert_allclose(scatter @ axis, 4.0 * axis, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(axis), 1.0, rtol=1e-12)
+
+
+def test_principal_axis_refuses_mismatched_arrays():
+    with pytest.raises(ValueError):
+        kmeans.principal_axis(np.zeros((3, 3)), np.ones(2), np.empty(3), np.empty((3, 3)),
+                              np.empty(3), np.empty(3))
 
 
 def reference_paths(weights, popularity):

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The loops of :mod:`kmeans`: weighted sums, cube numbering, best cuts.
+"""The loops of :mod:`kmeans`: weighted sums, cube numbering, principal axes, best cuts.
 
 One pass over the points, in their order, adds each point's weight and
 weighted coordinates to its cluster's.  The order is fixed (no threads: the
@@ -7,7 +7,7 @@ pass is memory-bound and short), so every sum is the same whatever the
 machine, and equal to numpy's ``bincount`` of the same products.
 """
 
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, fabs, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -164,6 +164,140 @@ def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
     free(row_buffer)
     free(counts)
     return rank + 1
+
+
+# Sweeps of Jacobi rotations at most; a 3x3 to 6x6 scatter matrix reaches
+# its eigenvectors to the last bits in 4 to 8.
+cdef int _SWEEPS = 50
+
+
+def principal_axis(const double[:, ::1] points, const double[::1] weights, double[::1] mean,
+                   double[:, ::1] centred, double[::1] axis, double[::1] proj):
+    """Weighted mean, the points about it, and their projections on the principal axis.
+
+    numpy's matrix products and ``linalg.eigh`` go through BLAS and LAPACK,
+    whose kernels are chosen by the processor (with or without fused
+    multiply-add, in other orders): their last bits, and so the order of
+    nearly equal projections and the cut, would change from one machine to
+    another.  Here every sum runs over the points in their order, channel
+    after channel, and the eigenvector comes from cyclic Jacobi rotations
+    that use only the four operations and ``sqrt``, which IEEE 754 rounds
+    exactly: the same bits on every machine.
+
+    Parameters
+    ----------
+    points : (M, C) float64, M >= 1, 1 <= C <= 64
+    weights : (M,) float64
+        Positive.
+    mean : (C,) float64, written
+        The weighted mean.
+    centred : (M, C) float64, written
+        ``points - mean``.
+    axis : (C,) float64, written
+        The unit eigenvector of the largest eigenvalue of the weighted
+        scatter matrix (the first such on ties), its largest component made
+        positive (the first such on ties).
+    proj : (M,) float64, written
+        Each centred point's dot product with `axis`.
+
+    Returns
+    -------
+    float
+        The weighted squared error about the mean: the scatter's trace.
+    """
+    cdef Py_ssize_t n = points.shape[0], channels = points.shape[1], i, c, d, p, q, best
+    cdef double total = 0, w, value, off, theta, t, cs, sn, apq, x, y, trace = 0, top
+    if n < 1 or channels < 1 or channels > 64:
+        raise ValueError("points must be (M, C) with M >= 1 and 1 <= C <= 64")
+    if (weights.shape[0] != n or mean.shape[0] != channels or axis.shape[0] != channels
+            or centred.shape[0] != n or centred.shape[1] != channels or proj.shape[0] != n):
+        raise ValueError("weights, mean, centred, axis and proj must match points")
+    cdef double a[64 * 64]
+    cdef double v[64 * 64]
+    with nogil:
+        for c in range(channels):
+            mean[c] = 0
+        for i in range(n):
+            w = weights[i]
+            total = total + w
+            for c in range(channels):
+                mean[c] = mean[c] + w * points[i, c]
+        for c in range(channels):
+            mean[c] = mean[c] / total
+        for c in range(channels * channels):
+            a[c] = 0
+            v[c] = 0
+        for c in range(channels):
+            v[c * channels + c] = 1
+        for i in range(n):
+            w = weights[i]
+            for c in range(channels):
+                centred[i, c] = points[i, c] - mean[c]
+            for c in range(channels):
+                value = w * centred[i, c]
+                for d in range(c, channels):
+                    a[c * channels + d] = a[c * channels + d] + value * centred[i, d]
+        for c in range(channels):
+            trace = trace + a[c * channels + c]
+            for d in range(c + 1, channels):
+                a[d * channels + c] = a[c * channels + d]
+        for _ in range(_SWEEPS):
+            off = 0
+            for p in range(channels):
+                for q in range(p + 1, channels):
+                    off = off + a[p * channels + q] * a[p * channels + q]
+            if off == 0:
+                break
+            for p in range(channels - 1):
+                for q in range(p + 1, channels):
+                    apq = a[p * channels + q]
+                    if apq == 0:
+                        continue
+                    # The rotation that zeroes a[p, q]: t = tan of its angle,
+                    # the smaller root of t^2 + 2 theta t - 1 = 0.
+                    theta = (a[q * channels + q] - a[p * channels + p]) / (2 * apq)
+                    t = 1 / (fabs(theta) + sqrt(theta * theta + 1))
+                    if theta < 0:
+                        t = -t
+                    cs = 1 / sqrt(t * t + 1)
+                    sn = t * cs
+                    for c in range(channels):
+                        x = a[c * channels + p]
+                        y = a[c * channels + q]
+                        a[c * channels + p] = cs * x - sn * y
+                        a[c * channels + q] = sn * x + cs * y
+                    for c in range(channels):
+                        x = a[p * channels + c]
+                        y = a[q * channels + c]
+                        a[p * channels + c] = cs * x - sn * y
+                        a[q * channels + c] = sn * x + cs * y
+                    a[p * channels + q] = 0
+                    a[q * channels + p] = 0
+                    for c in range(channels):
+                        x = v[c * channels + p]
+                        y = v[c * channels + q]
+                        v[c * channels + p] = cs * x - sn * y
+                        v[c * channels + q] = sn * x + cs * y
+        best = 0
+        for c in range(1, channels):
+            if a[c * channels + c] > a[best * channels + best]:
+                best = c
+        top = 0
+        d = 0
+        for c in range(channels):
+            axis[c] = v[c * channels + best]
+            if fabs(axis[c]) > top:
+                top = fabs(axis[c])
+                d = c
+        if axis[d] < 0:
+            for c in range(channels):
+                axis[c] = -axis[c]
+        for i in range(n):
+            value = 0
+            for c in range(channels):
+                value = value + centred[i, c] * axis[c]
+            proj[i] = value
+    return trace
 
 
 def best_cut(const double[:, ::1] centred, const double[::1] weights,

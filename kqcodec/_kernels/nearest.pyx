@@ -218,6 +218,47 @@ def move(const float[:, ::1] points, const float[:, ::1] centres, const float[:,
     return changed
 
 
+def own_and_next(const float[:, ::1] points, const float[:, ::1] columns,
+                 const int64_t[::1] labels, double[::1] own, double[::1] other):
+    """Squared distance of every point to its labelled centre, and to the nearest other one.
+
+    Each squared distance is summed channel after channel in float32, as in
+    :func:`search` (a BLAS matrix product would round it otherwise on
+    other processors).
+
+    Parameters
+    ----------
+    points : (M, C) float32
+    columns : (C, k) float32
+        The centres, transposed.
+    labels : (M,) int64
+        Each point's centre, below k.
+    own, other : (M,) float64, written
+        The squared distance to ``labels[i]``, and the least to any other
+        centre (inf when k == 1).
+    """
+    cdef Py_ssize_t n = points.shape[0], k = columns.shape[1], channels = columns.shape[0], i, j
+    cdef float* dist
+    cdef float nearest
+    cdef int64_t label
+    cdef const float* start = &points[0, 0] if points.shape[0] else NULL
+    cdef const float* table = &columns[0, 0]
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=_threads(n * k)):
+        dist = <float*>malloc((k + 2) * sizeof(float))
+        for i in prange(n, schedule="static"):
+            _two_nearest(start + i * channels, table, k, channels, dist)
+            label = labels[i]
+            nearest = INFINITY
+            for j in range(k):
+                if j != label and dist[j] < nearest:
+                    nearest = dist[j]
+            own[i] = dist[label]
+            other[i] = nearest
+        free(dist)
+
+
 def centre_distances(const double[:, ::1] gram, double[:, ::1] dist):
     """Distances between centres from their Gram matrix; inf on the diagonal.
 
