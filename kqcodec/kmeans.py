@@ -38,6 +38,12 @@ __all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divis
 #: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
 ENGINES = ("kqcodec", "sklearn")
 
+# Sums that decide a split or a swap use einsum (numpy's own loops) or a
+# kernel, never ``@``: BLAS picks its kernels by processor, fused
+# multiply-add or not, and their last bits would move a cut from one
+# machine to another (tests/test_determinism.py compares with an older
+# processor's kernels).
+
 # Up to this many distinct colors the search runs on them directly.
 _DIRECT_POINTS = 8000
 
@@ -293,10 +299,8 @@ def _refill(centres, empty, assignment, weights):
 def _error(assignment, weights):
     """Weighted squared error of the current labels (exact, not bounds)."""
     diff = assignment.points - assignment.centres[assignment.labels]
-    return float(np.einsum("i,i->", weights, np.einsum("ij,ij->i", diff, diff).astype(np.float64)))
-
-
-
+    squared = np.einsum("ij,ij->i", diff, diff).astype(np.float64)
+    return float(np.einsum("i,i->", weights, squared))
 
 
 def _swap_search(assignment, weights, trials):
