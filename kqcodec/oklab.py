@@ -108,7 +108,8 @@ def srgb_to_linear(values):
     Parameters
     ----------
     values : ndarray
-        Code values in 0..255, any shape, integer or float.
+        Code values in 0..255, any shape, integer or float; uint8 goes
+        through a table of the 256 values.
 
     Returns
     -------
@@ -160,11 +161,7 @@ def rgb_to_oklab(rgb):
     (..., 3) float64 ndarray
         L (0..1), a and b (about -0.4..0.4).
     """
-    rgb = np.asarray(rgb)
-    if rgb.dtype == np.uint8:
-        linear = _linear_table()[rgb]
-    else:
-        linear = srgb_to_linear(rgb)
+    linear = srgb_to_linear(rgb)
     # einsum rather than BLAS: a matrix product's rounding (fused
     # multiply-add or not) depends on the processor.
     lms = np.einsum("...j,kj->...k", linear, _RGB_TO_LMS)
