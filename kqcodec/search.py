@@ -353,7 +353,7 @@ def _within_depth(k, lo, hi, known, starts):
     return k
 
 
-def _predict(lo, hi, known, slope, model=None, starts=()):
+def _predict(lo, hi, known, slope, model=None, starts=(), edges=True):
     """The k inside (lo, hi) where the value is predicted to cross 0.
 
     With a `model` of the value, the measured values correct it (see
@@ -368,7 +368,8 @@ def _predict(lo, hi, known, slope, model=None, starts=()):
     With `starts` (the first k of each bit depth where the value jumps,
     see `_DEPTH_STARTS`), the secant is taken within hi's depth, and a k
     predicted in another depth than the measured end it comes from gives
-    way to the depth edge nearest that end (see :func:`_within_depth`).
+    way to the depth edge nearest that end (see :func:`_within_depth`),
+    unless `edges` is false.
     """
     if model is not None:
         k = _corrected(lo, hi, known, model)
@@ -392,7 +393,7 @@ def _predict(lo, hi, known, slope, model=None, starts=()):
     else:
         return _middle(lo, hi)
     k = min(max(round(2**x), lo + 1), hi - 1)
-    return _within_depth(k, lo, hi, known, starts) if starts else k
+    return _within_depth(k, lo, hi, known, starts) if starts and edges else k
 
 
 def _corrected(lo, hi, known, model):
@@ -447,7 +448,9 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
     Each k tried is placed where the measured values predict the target
     (see :func:`_predict`); when the same end of the bracket has moved
     `patience` times in a row the predictions are off, and the next k
-    bisects instead.
+    bisects instead.  A depth edge measured instead of a prediction (see
+    :func:`_predict`) does not count as a move: it measures where the value
+    jumps, and tells nothing of how far off the predictions are.
     A `model` predicts better, and is trusted for five moves.
 
     Parameters
@@ -483,10 +486,12 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
     moved = []
     while hi - lo > 1:
         run = next((i for i, m in enumerate(reversed(moved)) if m != moved[-1]), len(moved))
+        edge = False
         if run >= (patience if model is None else 5):
             k = _middle(lo, hi)
         else:
             k = _predict(lo, hi, known, slope, model, starts)
+            edge = bool(starts) and k != _predict(lo, hi, known, slope, model, starts, edges=False)
         known[k] = value(k)
         if settle is not None and settle(k):
             return k, k
@@ -494,7 +499,8 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
             hi = k
         else:
             lo = k
-        moved.append(k == hi)
+        if not edge:
+            moved.append(k == hi)
     return lo, hi
 
 

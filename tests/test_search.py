@@ -203,6 +203,37 @@ def test_a_prediction_across_a_bit_depth_gives_way_to_the_depth_edge():
         == search._predict(5, 16, {5: -0.28, 16: 0.22}, 0.4)
 
 
+def test_depth_edges_do_not_use_up_the_predictions_patience():
+    # The estimates of mpl_chart_stocks.png (../shared/corpus/public) over
+    # half its k = 256 size, at the ks a search estimated, log-linear in
+    # between within a depth.  From 256 the predictions step down to 44,
+    # the depth edges 17 and 16, then 10 and 9: five moves of the upper
+    # end, of which two were edges.  Counting those, the narrowing bisected
+    # to k = 3, far below the budget, and stepped back up through 4 and 5.
+    measured = {256: 2.0270, 44: 1.4548, 17: 1.2977, 16: 1.1969, 10: 1.0258, 9: 1.0144,
+                8: 0.9920, 5: 0.7481, 4: 0.5777, 3: 0.5207}
+
+    def value(k):
+        first, last = search._depth(k, search._DEPTH_STARTS)
+        ks = sorted(j for j in measured if first <= j <= last)
+        below = max((j for j in ks if j <= k), default=ks[0])
+        above = min((j for j in ks if j >= k), default=ks[-1])
+        ends = np.log2([measured[below], measured[above]])
+        t = 0 if above == below else np.log2(k / below) / np.log2(above / below)
+        return float(ends[0] + t * (ends[1] - ends[0]))
+
+    tried = []
+
+    def tracked(k):
+        tried.append(k)
+        return value(k)
+
+    lo, hi = search._narrow(1, 256, tracked, lambda k: value(k) > 0, search._SIZE_EXPONENT,
+                            patience=5, starts=search._DEPTH_STARTS)
+    assert (lo, hi) == (8, 9)
+    assert tried[tried.index(9) + 1:] == [8]
+
+
 def test_a_size_search_does_not_interpolate_across_bit_depths(monkeypatch):
     # Sizes shaped like a flat chart's: a jump at each new bit depth, a slow
     # growth within one.  The answer is exact either way; measuring the
