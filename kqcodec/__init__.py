@@ -35,6 +35,7 @@ _EXPORTS = {
     "FormatError": "errors",
     "InputError": "errors",
     "OutputExistsError": "errors",
+    "OutputKeptError": "errors",
     "WriteError": "errors",
     "TargetError": "errors",
     "NotSmallerError": "errors",

@@ -519,7 +519,7 @@ def _report(args):
                             target_psnr=args.target_psnr,
                             target_ssimulacra2=args.target_ssimulacra2, force=args.force)
     failed = table[table["status"] != "ok"]
-    kept = failed[failed["error"].str.contains("already exists", regex=False)]
+    kept = failed[failed["status"] == "kept"]
     if len(kept):
         print(f"kqcodec: kept {len(kept)} existing encodings that differ "
               f"(use --force to replace them)", file=sys.stderr)

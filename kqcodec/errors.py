@@ -13,6 +13,7 @@ __all__ = [
     "FormatError",
     "InputError",
     "OutputExistsError",
+    "OutputKeptError",
     "WriteError",
     "NotSmallerError",
     "TargetError",
@@ -47,6 +48,15 @@ class OutputExistsError(KqcodecError):
     """The output exists and ``force`` was not given, or it is the input (exit 73)."""
 
     exit_code = 73
+
+
+class OutputKeptError(OutputExistsError):
+    """The output is a file that exists, and ``force`` was not given: it is kept (exit 73).
+
+    Apart from the other outputs that cannot be written (the input itself,
+    a folder) so that a caller can tell a file kept on purpose, which
+    ``force`` would replace, from a mistake.
+    """
 
 
 class WriteError(KqcodecError):

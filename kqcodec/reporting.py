@@ -144,7 +144,7 @@ def _picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, 
         pixels, tags = imageio.read_picture(path, max_pixels=max_pixels, strict=strict)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
-        return [error_row(name, None, str(exc))]
+        return [error_row(name, None, exc)]
     height, width = pixels.shape[:2]
     known = dict(width=width, height=height, original_bytes=original_bytes)
     original = _Original(pixels)
@@ -165,7 +165,7 @@ def _picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, 
             rows.append(dict(_measure(original, dest, known, metrics), image=name, k=k,
                              seconds=seconds, encoded_file=relative, status="ok", error=""))
         except KqcodecError as exc:
-            rows.append(error_row(name, k, str(exc), **known))
+            rows.append(error_row(name, k, exc, **known))
     if target_psnr is not None:
         rows.append(_searched_row(path, original, hist, tags, target_psnr, max_colors, space,
                                   out=out, stem=stem, name=name, known=known, metrics=metrics,
@@ -194,7 +194,7 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
             raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
         write_bytes(dest, choice.data, force=force)
     except KqcodecError as exc:
-        return error_row(name, choice.k, str(exc), target_psnr=target, **known)
+        return error_row(name, choice.k, exc, target_psnr=target, **known)
     return dict(_measure(original, dest, known, metrics), image=name, k=choice.k,
                 target_psnr=target, seconds=time.perf_counter() - start,
                 encoded_file=relative, status="ok", error="")

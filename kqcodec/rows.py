@@ -6,7 +6,7 @@ load it themselves.  :mod:`kqcodec.table` makes tables of these rows.
 """
 
 from .defaults import METRICS, REPORT_METRICS
-from .errors import UsageError
+from .errors import OutputKeptError, UsageError
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "error_row"]
 
@@ -63,7 +63,7 @@ def check_metrics(metrics):
     return tuple(m for m in METRICS if m in metrics)
 
 
-def error_row(name, k, message, **known):
+def error_row(name, k, error, **known):
     """One row for a picture or a k that failed.
 
     Parameters
@@ -72,8 +72,10 @@ def error_row(name, k, message, **known):
         The ``image`` column.
     k : int or None
         None when the picture itself could not be read.
-    message : str
-        The one-line reason, the ``error`` column.
+    error : KqcodecError or str
+        What went wrong; its one-line message is the ``error`` column.  The
+        ``status`` is ``kept`` for an :class:`OutputKeptError` (another file
+        of that name was there, and is kept), ``error`` otherwise.
     **known
         Columns already known (size of the picture, its output file).
 
@@ -82,5 +84,6 @@ def error_row(name, k, message, **known):
     dict
     """
     row = dict.fromkeys(COLUMNS)
-    row.update(known, image=name, k=k, status="error", error=message)
+    status = "kept" if isinstance(error, OutputKeptError) else "error"
+    row.update(known, image=name, k=k, status=status, error=str(error))
     return row

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import InputError, OutputExistsError, WriteError
+from .errors import InputError, OutputExistsError, OutputKeptError, WriteError
 
 __all__ = ["check_input", "check_output", "atomic_output", "write_bytes"]
 
@@ -72,7 +72,7 @@ def check_output(dest, *, source=None, force=False):
         raise OutputExistsError(f"{dest}: is a directory; give a file name")
     if stat.S_ISREG(st.st_mode):
         if not force:
-            raise OutputExistsError(f"{dest}: already exists (use --force to replace it)")
+            raise OutputKeptError(f"{dest}: already exists (use --force to replace it)")
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest
@@ -156,13 +156,13 @@ def _publish(tmp, dest, force):
         try:
             os.link(tmp, dest)
         except FileExistsError:
-            raise OutputExistsError(
+            raise OutputKeptError(
                 f"{dest}: already exists (use --force to replace it)"
             ) from None
         except OSError:
             # Some file systems have no hard links; fall back to a check.
             if os.path.lexists(dest):
-                raise OutputExistsError(
+                raise OutputKeptError(
                     f"{dest}: already exists (use --force to replace it)"
                 ) from None
             os.replace(tmp, dest)

@@ -154,7 +154,7 @@ def test_existing_different_encodings_are_kept_without_force(folder, tmp_path):
     code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--format", "csv")
     table = pd.read_csv(io.StringIO(text))
     row = table[table["image"] == "rocket.jpg"].iloc[0]
-    assert row["status"] == "error" and "already exists" in row["error"]
+    assert row["status"] == "kept" and "already exists" in row["error"]
     assert target.read_bytes() == b"my own file"
     assert "kept 1 existing" in err
     code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--force",

@@ -14,7 +14,7 @@ import pytest
 
 import kqcodec
 from kqcodec import pngfile, safefile
-from kqcodec.errors import OutputExistsError, WriteError
+from kqcodec.errors import OutputExistsError, OutputKeptError, WriteError
 
 
 def temps(folder):
@@ -63,12 +63,25 @@ def test_failed_rename_leaves_nothing(tmp_path, monkeypatch):
 
 def test_output_appearing_meanwhile_is_not_replaced(tmp_path):
     dest = tmp_path / "x.bin"
-    with pytest.raises(OutputExistsError):
+    with pytest.raises(OutputKeptError):
         with safefile.atomic_output(dest) as f:
             f.write(b"new")
             dest.write_bytes(b"someone else's")
     assert dest.read_bytes() == b"someone else's"
     assert temps(tmp_path) == []
+
+
+def test_only_an_existing_file_is_kept_the_input_and_a_folder_are_mistakes(tmp_path):
+    # A caller tells a file that --force would replace from an output that
+    # can never be written: the report counts the first kind as kept.
+    existing = tmp_path / "x.png"
+    existing.write_bytes(b"mine")
+    with pytest.raises(OutputKeptError):
+        safefile.check_output(existing)
+    for dest, source in ((existing, existing), (tmp_path, None)):
+        with pytest.raises(OutputExistsError) as caught:
+            safefile.check_output(dest, source=source, force=True)
+        assert not isinstance(caught.value, OutputKeptError)
 
 
 def test_interrupt_inside_write_removes_temp(tmp_path):
@@ -100,7 +113,7 @@ def test_write_bytes_keeps_identical_file(tmp_path):
     before = os.stat(dest).st_mtime_ns
     assert safefile.write_bytes(dest, b"abc") is False
     assert os.stat(dest).st_mtime_ns == before
-    with pytest.raises(OutputExistsError):
+    with pytest.raises(OutputKeptError):
         safefile.write_bytes(dest, b"xyz")
     assert safefile.write_bytes(dest, b"xyz", force=True) is True
     assert dest.read_bytes() == b"xyz"
@@ -122,7 +135,7 @@ def test_write_bytes_racing_a_twin_writer(tmp_path, monkeypatch):
     assert dest.read_bytes() == b"abc" and temps(tmp_path) == []
     dest.unlink()
     content = b"other"
-    with pytest.raises(OutputExistsError):
+    with pytest.raises(OutputKeptError):
         safefile.write_bytes(dest, b"abc")
     assert dest.read_bytes() == b"other" and temps(tmp_path) == []
 
