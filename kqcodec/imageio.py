@@ -167,13 +167,15 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
     if data is not None and "PNG" not in formats:
         raise FormatError(f"{path}: PNG is not among the formats read here")
     if data is not None:
-        image = _read_png(path, data, max_pixels=max_pixels, strict=strict)
+        with _named(path):
+            image = _read_png(path, data, max_pixels=max_pixels, strict=strict)
         if image.frames > 1:
             warnings.warn(f"{path}: animated PNG of {image.frames} frames; only its still "
                           "image is used", KqcodecWarning, stacklevel=2)
         pixels, info = _orient(image.pixels, _exif_orientation(image.exif)), image.info
     else:
-        with _pixel_limit(max_pixels):
+        with _named("the input" if isinstance(path, io.BytesIO) else path), \
+                _pixel_limit(max_pixels):
             pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
     tags = colorprofile.tags_from_info(info, name=str(path))
     cmyk = info.get("mode") == "CMYK"
@@ -208,8 +210,22 @@ def read_indexed_png(path, *, max_pixels=MAX_PIXELS, strict=False):
     data = _png_bytes(path)
     if data is None:
         raise FormatError(f"{path}: not a PNG file")
-    image = _read_png(path, data, max_pixels=max_pixels, strict=strict, indexed=True)
+    with _named(path):
+        image = _read_png(path, data, max_pixels=max_pixels, strict=strict, indexed=True)
     return image.palette, image.indices
+
+
+@contextlib.contextmanager
+def _named(name):
+    """Put the file's name before the message of a FormatError raised while decoding it.
+
+    The decoders know bytes, not files; a user with many files needs to
+    know which one is damaged.
+    """
+    try:
+        yield
+    except FormatError as exc:
+        raise FormatError(f"{name}: {exc}") from None
 
 
 def _read_png(path, data, **options):
@@ -298,7 +314,7 @@ def _scale16(samples):
 
 def _read_other(path, max_pixels, formats):
     if not formats:
-        raise FormatError(f"{path}: not a PNG file")
+        raise FormatError("not a PNG file")
     img = _open(path, formats)
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:

@@ -107,6 +107,18 @@ def test_stdin_to_stdout_gives_the_same_bytes_as_files(tmp_path, pictures):
     assert proc.stdout == (tmp_path / "f.png").read_bytes()
 
 
+def test_damaged_standard_input_is_named_as_the_input(tmp_path, pictures):
+    # A file's errors start with its name; standard input has none.
+    cut = pictures["skimage_rocket"].read_bytes()[:3000]
+    for data, what in ((cut, "corrupt JPEG: its image data is truncated"),
+                       (b"hello", "not a supported picture (PNG, JPEG, WebP, GIF, BMP or TIFF)")):
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "-", tmp_path / "o.png",
+                               "-k", "8"], input=data, capture_output=True, text=False)
+        assert proc.returncode == 65
+        assert one_line(proc.stderr.decode()) == f"kqcodec: error: the input: {what}"
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_stdin_is_for_a_single_picture(tmp_path, pictures):
     code, _, err = run("encode", "-", pictures["skimage_rocket"], "--out-dir", tmp_path, "-k", "8")
     assert code == 2

@@ -92,8 +92,9 @@ def test_truncated_jpeg_exits_65_and_leaves_nothing(tmp_path, pictures):
     bad.write_bytes(data[: len(data) // 2])
     code, _, err = run("encode", bad, tmp_path / "o.png", "-k", "8")
     assert code == 65
-    # kqcodec's words, not the decoder library's ("... bytes not processed").
-    assert one_line(err) == "kqcodec: error: corrupt JPEG: its image data is truncated"
+    # kqcodec's words, not the decoder library's ("... bytes not processed"),
+    # after the name of the file.
+    assert one_line(err) == f"kqcodec: error: {bad}: corrupt JPEG: its image data is truncated"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jpg"]
 
 

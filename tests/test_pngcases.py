@@ -154,8 +154,8 @@ def test_command_warns_once_and_strict_refuses_in_one_line(tmp_path):
     for command in (["decode", source, tmp_path / "strict.png"],
                     ["encode", source, tmp_path / "strict.png", "-k", "4"]):
         code, lines = _run(*command, "--strict")
-        assert (code, lines) == (65, ["kqcodec: error: corrupt PNG: data after the end of the "
-                                      "image data stream"])
+        assert (code, lines) == (65, [f"kqcodec: error: {source}: corrupt PNG: data after the "
+                                      "end of the image data stream"])
     assert not (tmp_path / "strict.png").exists()
 
 
@@ -165,4 +165,5 @@ def test_report_reads_with_the_same_policy(tmp_path):
         lenient = kqcodec.report_image(source, ks=[2], out=tmp_path / "a")
     assert list(lenient["status"]) == ["ok"]
     strict = kqcodec.report_image(source, ks=[2], out=tmp_path / "b", strict=True)
-    assert list(strict["error"]) == ["corrupt PNG: data after the end of the image data stream"]
+    assert list(strict["error"]) == [f"{source}: corrupt PNG: data after the end of the image "
+                                     "data stream"]
