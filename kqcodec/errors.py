@@ -53,9 +53,9 @@ class OutputExistsError(KqcodecError):
 class OutputKeptError(OutputExistsError):
     """The output is a file that exists, and ``force`` was not given: it is kept (exit 73).
 
-    Apart from the other outputs that cannot be written (the input itself,
-    a folder) so that a caller can tell a file kept on purpose, which
-    ``force`` would replace, from a mistake.
+    A class of its own, apart from the outputs that can never be written
+    (the input itself, a folder), so that a caller can tell a file kept on
+    purpose, which ``force`` would replace, from a mistake.
     """
 
 
