@@ -9,8 +9,8 @@
 # themselves (NEON, fused multiply-add), with their own rounding. In it: a venv with numpy at the
 # version this machine's Python has, the other libraries an encode needs, and this commit of
 # kqcodec with its kernels compiled by Debian's arm64 gcc. Then it prints the fingerprints of
-# ../shared/corpus/public (extra arguments go to fingerprints.py). About 20 minutes the first
-# time, 10 after, on 2 cores. Only the first line of the two outputs should differ.
+# ../shared/corpus/public (extra arguments go to fingerprints.py). 23 minutes the first time on
+# a 2-core machine, 10 after. Only the first line of the two outputs should differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-/var/tmp/kqcodec-arm64}
