@@ -29,7 +29,7 @@ _EXPORTS = {
     "ssim": "metrics",
     "ssimulacra2": "metrics",
     "report": "reporting",
-    "report_image": "reporting",
+    "report_image": "imagereport",
     "KqcodecError": "errors",
     "UsageError": "errors",
     "FormatError": "errors",

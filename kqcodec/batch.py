@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import codec
-from .errors import (InputError, KqcodecError, NotSmallerError, OutputExistsError, UsageError,
-                     WriteError)
+from .errors import InputError, KqcodecError, NotSmallerError, UsageError
 from .quantizer import shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
+from .safefile import make_folder
 from .scan import find_images, free_stem
 from .workers import run_jobs, worker_count
 
@@ -116,20 +116,11 @@ def _naming(source, exc):
     return message if message.startswith(str(source)) else f"{source}: {message}"
 
 
-def _make_parent(dest):
-    try:
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputExistsError(f"{Path(dest).parent}: exists and is not a folder") from None
-    except OSError as exc:
-        raise WriteError(f"{Path(dest).parent}: cannot create the folder: {exc.strerror}") from None
-
-
 def _encode_job(job):
     source, dest, options = job
 
     def run():
-        _make_parent(dest)
+        make_folder(Path(dest).parent)
         return codec.encode(source, dest, options["k"], **options["encode"])
 
     return _outcome(source, dest, run)
@@ -147,7 +138,7 @@ def _palette_job(job):
     source, dest, palette, options = job
 
     def run():
-        _make_parent(dest)
+        make_folder(Path(dest).parent)
         return codec.encode_with_palette(source, dest, palette, **options)
 
     return _outcome(source, dest, run)

@@ -1,12 +1,11 @@
-"""Running the report: every picture at every k, encoded, written, decoded back, measured.
+"""Running the report: every picture of a folder at every k, in parallel, into one table.
 
-This is the only module that imports tqdm and runs worker processes.  Each
-picture is read and its color histogram computed once, then encoded at every
-k exactly as ``kqcodec encode`` would, written, decoded back *from the
-written file* and measured.  Jobs run in parallel processes, one per process
-at a time, so memory is bounded by ``jobs`` pictures: a job is a picture, or,
-when the pictures are too few or too unequal to keep every process busy to
-the end, some of a picture's ks (see :func:`_balanced`).  With a scheduler,
+Each job, a picture or some of its ks, is encoded, written and measured by
+:mod:`kqcodec.imagereport`.  Jobs run in parallel processes (started by
+:mod:`kqcodec.workers`), one per process at a time, so memory is bounded by
+``jobs`` pictures: a job is a picture, or, when the pictures are too few or
+too unequal to keep every process busy to the end, some of a picture's ks
+(see :func:`_balanced`).  With a scheduler,
 each picture is a task on a Dask cluster (:mod:`kqcodec.cluster`).  The rows
 of each finished job are appended to the table file at once
 (:mod:`kqcodec.journal`), which makes a stopped run resumable, and become a
@@ -24,30 +23,21 @@ import math
 import multiprocessing
 import os
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
-from . import cluster, imageio, journal, pngfile, pngread, quantizer
+from . import cluster, imageio, imagereport, journal, pngfile, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
-from .errors import (FormatError, InputError, KqcodecError, OutputExistsError, TargetError,
-                     UsageError, WriteError)
+from .errors import FormatError, InputError, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
-from .safefile import check_input, write_bytes
+from .safefile import make_folder
 from .scan import find_images, plan_outputs
-from .search import check_target
-from .workers import start_pool, terminate
+from .workers import progress_bar, start_pool, terminate
 
-__all__ = ["DEFAULT_KS", "report_image", "report"]
+__all__ = ["DEFAULT_KS", "report"]
 
 DEFAULT_KS = REPORT_KS
-
-# SSIM and SSIMULACRA2 of a 12 MP photo take longer than encoding it (the
-# SSIMULACRA2 port: 80 s and 6 GB); beyond this many pixels they are computed
-# on the centre crop of this side.
-_CROP = 1024
 
 # Jobs per worker that _balanced aims at when it splits pictures into parts:
 # the last job to finish then leaves the other workers idle for about a
@@ -58,228 +48,10 @@ _PARTS_PER_WORKER = 3
 _SEARCH_COST = 4
 
 
-def report_image(path, ks=DEFAULT_KS, *, out="compressed_outputs", stem=None, name=None,
-                 force=False, seed=0, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
-                 dither=0.0, metrics=DEFAULT_METRICS, strict=False, speed=DEFAULT_SPEED,
-                 target_psnr=None, max_colors=256, reuse=0.0):
-    """Encode one picture at every k, write the files, and measure them.
-
-    Parameters
-    ----------
-    path : path-like
-        The picture.
-    ks : sequence of int
-        Palette sizes, each 2..256; may be empty with `target_psnr`.
-    out : path-like
-        Folder for the encodings, ``<stem>_k<k>.png``; created if missing.
-    stem : path-like, optional
-        Output stem relative to `out`; the picture's stem by default.
-    name : str, optional
-        What the ``image`` column says; the file name by default.
-    force : bool
-        Replace existing encodings whose bytes differ.
-    seed : int
-    max_pixels : int or None
-    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
-        Where the palette search measures distances (see :func:`kqcodec.quantize`).
-    dither : float
-        Error diffusion strength 0..1 (see :func:`kqcodec.quantize`).
-    reuse : float
-        Margin, in Oklab levels, within which a pixel repeats a neighbour's
-        entry (see :func:`kqcodec.quantize`); 0 for none.  Not with
-        `dither` nor with `target_psnr`.
-        Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
-        ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
-        ``ssimulacra2`` column is there only when asked.
-    strict : bool
-        Refuse a PNG that breaks any rule; see :func:`imageio.read_image`.
-    speed : int
-        Effort, 1 (smallest files) to 10 (fastest), as for ``encode``; the
-        search of `target_psnr` too, as ``encode -k auto --speed`` does.
-    target_psnr : float, optional
-        Also search every k from 2 to `max_colors` for the smallest whose
-        file reaches this PSNR, and add its row (see :func:`report`).
-    max_colors : int
-        The largest k the search considers, 2..256.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per k with the columns of :func:`kqcodec.table.columns`,
-        then the searched row; one error row (k missing) if the picture
-        cannot be read.
-
-    Raises
-    ------
-    UsageError
-        If a k is outside 2..256, or none is given without `target_psnr`;
-        for an unknown space or measure; for `target_psnr` with `dither`
-        or `reuse`.
-    """
-    from . import table as tables
-
-    metrics = check_metrics(metrics)
-    return tables.frame(_picture_rows(path, ks, out=out, stem=stem, name=name, force=force,
-                                      seed=seed, max_pixels=max_pixels, space=space,
-                                      dither=dither, metrics=metrics, strict=strict, speed=speed,
-                                      target_psnr=target_psnr, max_colors=max_colors,
-                                      reuse=reuse), metrics)
-
-
-def _picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, dither, metrics,
-                  strict, speed, target_psnr, max_colors, reuse):
-    """The rows of :func:`report_image`, as dicts."""
-    path = Path(path)
-    name = name or path.name
-    stem = Path(stem) if stem is not None else Path(path.stem)
-    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
-    ks = _check_ks(ks, empty=target_psnr is not None)
-    metrics = check_metrics(metrics)
-    quantizer.check_space(space)
-    dither = check_strength(dither)
-    try:
-        check_input(path)
-        original_bytes = path.stat().st_size
-        # The sRGB rendering, as encode quantizes it and a viewer shows it.
-        pixels, tags = imageio.read_picture(path, max_pixels=max_pixels, strict=strict)
-        hist = quantizer.prepare(pixels)
-    except KqcodecError as exc:
-        return [error_row(name, None, exc)]
-    height, width = pixels.shape[:2]
-    known = dict(width=width, height=height, original_bytes=original_bytes)
-    original = _Original(pixels)
-    rows = []
-    for k in ks:
-        relative = f"{stem.as_posix()}_k{k}.png"
-        dest = Path(out) / relative
-        try:
-            start = time.perf_counter()
-            image = quantizer.quantize(pixels, k, seed=seed, histogram=hist, space=space,
-                                       dither=dither, speed=speed, reuse=reuse)
-            data = replace(image, color=tags or None).to_png(speed=speed)
-            _make_folder(dest.parent)
-            if dest.exists() and dest.resolve() == path.resolve():
-                raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
-            write_bytes(dest, data, force=force)
-            seconds = time.perf_counter() - start
-            rows.append(dict(_measure(original, dest, known, metrics), image=name, k=k,
-                             seconds=seconds, encoded_file=relative, status="ok", error=""))
-        except KqcodecError as exc:
-            rows.append(error_row(name, k, exc, **known))
-    if target_psnr is not None:
-        rows.append(_searched_row(path, original, hist, tags, target_psnr, max_colors, space,
-                                  out=out, stem=stem, name=name, known=known, metrics=metrics,
-                                  force=force, speed=speed))
-    return rows
-
-
-def _searched_row(path, original, hist, tags, target, max_colors, space, *, out, stem, name,
-                  known, metrics, force, speed):
-    """The row of the k the PSNR search chooses, its file as ``encode -k auto`` writes it.
-
-    Out of reach, the row is the search's largest palette: its PSNR says how
-    far it falls short.
-    """
-    start = time.perf_counter()
-    try:
-        choice = quantizer.choose_k(original.pixels, target_psnr=target, max_colors=max_colors,
-                                    histogram=hist, color=tags or None, space=space, speed=speed)
-    except TargetError as exc:
-        choice = exc.closest
-    relative = f"{stem.as_posix()}_k{choice.k}_psnr{target:g}.png"
-    dest = Path(out) / relative
-    try:
-        _make_folder(dest.parent)
-        if dest.exists() and dest.resolve() == path.resolve():
-            raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
-        write_bytes(dest, choice.data, force=force)
-    except KqcodecError as exc:
-        return error_row(name, choice.k, exc, target_psnr=target, **known)
-    return dict(_measure(original, dest, known, metrics), image=name, k=choice.k,
-                target_psnr=target, seconds=time.perf_counter() - start,
-                encoded_file=relative, status="ok", error="")
-
-
-def _check_ks(ks, empty=False):
-    ks = sorted({quantizer.check_k(k) for k in ks})
-    if not ks and not empty:
-        raise UsageError("give at least one k")
-    return ks
-
-
-def _check_search(target_psnr, max_colors, dither, reuse):
-    if check_strength(dither) and check_reuse(reuse):
-        raise UsageError("--reuse does not go with --dither")
-    if target_psnr is not None:
-        target_psnr = check_target(target_psnr)[0]
-        if check_strength(dither):
-            raise UsageError("the search for a target PSNR does not dither: "
-                             "give one or the other")
-        if check_reuse(reuse):
-            raise UsageError("the search for a target PSNR does not reuse neighbours' entries: "
-                             "give one or the other")
-    return target_psnr, quantizer.check_k(max_colors)
-
-
-def _make_folder(folder):
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputExistsError(f"{folder}: exists and is not a folder") from None
-    except OSError as exc:
-        raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
-
-
-def _measure(original, dest, known, metrics):
-    """Decode the written file with kqcodec's own decoder and measure it against an _Original."""
-    data = Path(dest).read_bytes()
-    # Decoded once: read_image checks the whole file strictly, the header
-    # is read from the chunks alone.
-    decoded = imageio.read_image(dest, max_pixels=None, strict=True)
-    header = pngread.read_header(data, max_pixels=None)
-    encoded = len(data)
-    area = known["width"] * known["height"]
-    return dict(
-        known, colors=len(header.palette), bitdepth=header.bit_depth,
-        encoded_bytes=encoded, ratio=known["original_bytes"] / encoded,
-        raw_ratio=area * 3 / encoded, bpp=8 * encoded / area,
-        **original.scores(decoded, metrics),
-    )
-
-
-class _Original:
-    """A picture, and what its measures need of it computed once for all its ks."""
-
-    def __init__(self, pixels):
-        self.pixels = pixels
-        self.crop = measures.Reference(_centre(pixels))
-
-    def scores(self, decoded, metrics):
-        """The `metrics` of a decoding of the picture, as a dict."""
-        decoded_crop = _centre(decoded)
-        scores = {}
-        if "psnr" in metrics:
-            scores["psnr"] = measures.psnr(self.pixels, decoded)
-        if "ssim" in metrics:
-            scores["ssim"] = self.crop.ssim(decoded_crop)
-        if "ssimulacra2" in metrics:
-            scores["ssimulacra2"] = measures.ssimulacra2(self.crop.pixels, decoded_crop)
-        return scores
-
-
-def _centre(pixels):
-    height, width = pixels.shape[:2]
-    if height * width <= _CROP * _CROP:
-        return pixels
-    top = max(0, (height - _CROP) // 2)
-    left = max(0, (width - _CROP) // 2)
-    return pixels[top:top + _CROP, left:left + _CROP]
-
-
 def _report_job(job):
     """The rows of a job (a picture, or some of its ks), as dicts."""
     path, kwargs = job
-    return _picture_rows(path, **kwargs)
+    return imagereport.picture_rows(path, **kwargs)
 
 
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
@@ -367,8 +139,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         If `resume` finds a ``report.csv`` it cannot read.
     """
     folder = Path(folder)
-    ks = _check_ks(ks)
-    target_psnr, max_colors = _check_search(target_psnr, max_colors, dither, reuse)
+    ks = imagereport.check_ks(ks)
+    target_psnr, max_colors = imagereport.check_search(target_psnr, max_colors, dither, reuse)
     metrics = check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
@@ -380,7 +152,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     images = find_images(folder, recursive=recursive, exclude=out)
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
-    _make_folder(out)
+    make_folder(out)
     stems = plan_outputs(images, folder)
     names = [str(path.relative_to(folder)) for path in images]
     store = Path(out) / journal.FILENAME
@@ -432,7 +204,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
 
             if kept is None:
                 kept = tables.frame([], metrics)
-            bar = _progress(len(images), progress, initial=len(images) - pictures)
+            bar = progress_bar(len(images), progress, "report", initial=len(images) - pictures)
             try:
                 with journal.Journal(store, tables.csv_text(kept)) as journal_rows:
                     for rows in results:
@@ -635,12 +407,3 @@ class _DaskEngine:
             if isinstance(result, cluster.WorkerLost):
                 result = [error_row(jobs_list[index][1]["name"], None, result.message)]
             yield result
-
-
-def _progress(total, enabled, initial=0):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="image", disable=not enabled, file=sys.stderr,
-                desc="report", leave=False)
-
-

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import InputError, OutputExistsError, OutputKeptError, WriteError
 
-__all__ = ["check_input", "check_output", "atomic_output", "write_bytes"]
+__all__ = ["check_input", "check_output", "make_folder", "atomic_output", "write_bytes"]
 
 
 def check_input(path):
@@ -76,6 +76,28 @@ def check_output(dest, *, source=None, force=False):
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest
+
+
+def make_folder(folder):
+    """Create `folder` and its parents where missing.
+
+    Parameters
+    ----------
+    folder : path-like
+
+    Raises
+    ------
+    OutputExistsError
+        If `folder`, or one of its parents, exists and is not a folder.
+    WriteError
+        If it cannot be created.
+    """
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputExistsError(f"{folder}: exists and is not a folder") from None
+    except OSError as exc:
+        raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
 
 
 def _is_stream(path):

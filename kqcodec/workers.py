@@ -2,7 +2,9 @@
 
 Batch encoding goes through :func:`run_jobs`.  Results come back in the
 order of the jobs, whatever order the workers finish in, so the output
-never depends on the number of workers.
+never depends on the number of workers.  The report starts its own pool
+here (:func:`start_pool`) and takes its results as they come.  This is the
+only module that imports tqdm.
 """
 
 import contextlib
@@ -177,11 +179,26 @@ def _taken(lock):
     return True
 
 
-def progress_bar(total, enabled, desc):
-    """A tqdm bar on stderr (a no-op one when not `enabled`)."""
+def progress_bar(total, enabled, desc, initial=0):
+    """A tqdm bar of pictures on stderr (a no-op one when not `enabled`).
+
+    Parameters
+    ----------
+    total : int
+        Pictures in all.
+    enabled : bool
+    desc : str
+        The bar's label.
+    initial : int
+        Pictures already done (by an earlier run that this one resumes).
+
+    Returns
+    -------
+    tqdm.tqdm
+    """
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr,
+    return tqdm(total=total, initial=initial, unit="image", disable=not enabled, file=sys.stderr,
                 desc=desc, leave=False)
 
 

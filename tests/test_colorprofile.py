@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import kqcodec
-from kqcodec import colorprofile, metrics, reporting
+from kqcodec import colorprofile, imagereport, metrics
 from kqcodec.cli import main
 
 from .conftest import png_chunks
@@ -214,7 +214,7 @@ def test_rocket_report_row_is_measured_against_its_srgb_rendering(tmp_path, pict
     rocket = pictures["skimage_rocket"]
     assert profile(Image.open(rocket).info["icc_profile"]).profile.profile_description.startswith(
         "Adobe RGB")
-    row = reporting.report_image(rocket, ks=[K], out=tmp_path).iloc[0]
+    row = imagereport.report_image(rocket, ks=[K], out=tmp_path).iloc[0]
     written = tmp_path / f"skimage_rocket_k{K}.png"
     decoded = np.asarray(Image.open(written).convert("RGB"))
     assert b"sRGB" in chunk_types(written)

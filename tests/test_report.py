@@ -12,7 +12,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 import kqcodec
-from kqcodec import reporting, scan, table as tables, textreport
+from kqcodec import imagereport, reporting, scan, table as tables, textreport
 
 from .conftest import ihdr, png_chunks
 
@@ -223,7 +223,7 @@ def test_extra_outputs_are_checked_before_the_work(folder, tmp_path):
 
 
 def test_missing_picture_gives_an_error_row(tmp_path):
-    table = reporting.report_image(tmp_path / "nope.png", [4], out=tmp_path)
+    table = imagereport.report_image(tmp_path / "nope.png", [4], out=tmp_path)
     assert list(table["status"]) == ["error"] and "no such file" in table["error"][0]
 
 
@@ -259,7 +259,7 @@ def test_sheet_finds_encodings_by_the_file_column(folder, tmp_path):
 def test_ssimulacra2_column_only_when_asked_and_equal_to_the_metric(table, folder, tmp_path):
     plain, _ = table
     assert "ssimulacra2" not in plain.columns
-    rows = reporting.report_image(folder / "present.png", (8, 64), out=tmp_path,
+    rows = imagereport.report_image(folder / "present.png", (8, 64), out=tmp_path,
                                   metrics=("psnr", "ssimulacra2"))
     assert list(rows.columns) == tables.columns(("psnr", "ssimulacra2"))
     assert rows["ssim"].isna().all()  # not asked
@@ -298,7 +298,7 @@ def test_command_target_ssimulacra2_and_space(folder, tmp_path):
 
 
 def test_report_with_dither_writes_what_encode_writes(folder, tmp_path):
-    rows = reporting.report_image(folder / "rocket.jpg", (8,), out=tmp_path, dither=0.7)
+    rows = imagereport.report_image(folder / "rocket.jpg", (8,), out=tmp_path, dither=0.7)
     image = kqcodec.quantize(kqcodec.read_image(folder / "rocket.jpg"), 8, dither=0.7)
     assert (tmp_path / rows["encoded_file"].iloc[0]).read_bytes() == image.to_png()
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import journal, reporting, table as tables
+from kqcodec import imagereport, journal, reporting, table as tables
 
 KS = (2, 16)
 
@@ -59,20 +59,20 @@ def test_the_file_holds_the_table(whole, folder, tmp_path):
 
 def test_interrupted_run_resumes_with_only_the_missing_pairs(folder, whole, tmp_path,
                                                              monkeypatch, calls):
-    real = reporting._picture_rows
+    real = imagereport.picture_rows
 
     def interrupt_third(path, *args, **kwargs):
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(reporting, "_picture_rows", interrupt_third)
+    monkeypatch.setattr(imagereport, "picture_rows", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
         kqcodec.report(folder, KS, out=tmp_path, jobs=1)
     # The rows of the two finished pictures were on disk already.
     partial = tables.read_csv(tmp_path / journal.FILENAME)
     assert sorted(set(partial["image"])) == ["p0.png", "p1.png"] and len(partial) == 4
-    monkeypatch.setattr(reporting, "_picture_rows", real)
+    monkeypatch.setattr(imagereport, "picture_rows", real)
     del calls[:]
     table = kqcodec.report(folder, KS, out=tmp_path, jobs=1, resume=True)
     assert calls == [("p2.png", KS), ("p3.png", KS), ("p9_broken.jpg", KS)]
