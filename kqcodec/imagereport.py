@@ -59,6 +59,7 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
         Margin, in Oklab levels, within which a pixel repeats a neighbour's
         entry (see :func:`kqcodec.quantize`); 0 for none.  Not with
         `dither` nor with `target_psnr`.
+    metrics : collection of str
         Measures to compute, of ``psnr``, ``ssim``, ``ssimulacra2``: the
         ``psnr`` and ``ssim`` columns of those not asked stay empty, and the
         ``ssimulacra2`` column is there only when asked.
