@@ -33,7 +33,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import deflate
-import numpy as np
 
 from kqcodec import imageio, layout, quantizer
 

@@ -91,8 +91,8 @@ def main():
             shown = page.evaluate("document.querySelectorAll('#rows tbody tr').length")
             circles = page.evaluate("document.querySelectorAll('#chart circle').length")
             context.close()
-    print(f"| pictures | rows | page size | write page | load to table | sort | open viewer | next k |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| pictures | rows | page size | write page | load to table | sort | open viewer | next k |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {args.n} | {len(table)} | {size / 1024:.0f} KB | {write_seconds:.2f} s | {load:.2f} s "
           f"| {sort:.2f} s | {view:.2f} s | {step:.2f} s |")
     print(f"\n{shown} table rows in the page at a time, {circles} chart points, errors: {errors or 'none'}")

@@ -253,9 +253,9 @@ def _open(source, formats):
         raise FormatError(
             "not a supported picture (PNG, JPEG, WebP, GIF, BMP or TIFF)"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _over_limit() from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error):
         raise FormatError("corrupt picture: its header cannot be read") from None
 
 
@@ -274,7 +274,7 @@ def _load(img):
 
     try:
         img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
             TypeError, ZeroDivisionError, struct.error) as exc:
@@ -296,10 +296,10 @@ def _warn_frames(img):
     # while the first is fine, and Pillow then raises whatever it meets.
     try:
         frames = getattr(img, "n_frames", 1)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _over_limit() from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-            struct.error) as exc:
+            struct.error):
         raise FormatError(f"corrupt {img.format}: a later frame cannot be read") from None
     if frames > 1:
         warnings.warn(

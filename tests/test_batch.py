@@ -1,6 +1,5 @@
 """Many pictures at once, standard input and output, skip-if-larger, shared palettes."""
 
-import io
 import shutil
 import subprocess
 import sys

@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pytest
 
-from kqcodec import imageio, pngfile, pngread, quantizer
+from kqcodec import imageio, pngread, quantizer
 from kqcodec.errors import FormatError
 
 # A 1x1 8-bit grey TIFF whose IFD points to a second IFD that has no entries

@@ -1,8 +1,5 @@
 """Reading pictures: formats, modes, orientation, frames, limits; writing decoded pixels."""
 
-import io
-import warnings
-
 import numpy as np
 import pytest
 from PIL import Image, ImageOps

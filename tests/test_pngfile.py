@@ -16,7 +16,7 @@ import kqcodec
 from kqcodec import layout, pngfile, pngread, quantizer
 from kqcodec.errors import FormatError, UsageError
 
-from .conftest import ihdr, png_chunks, synthetic_photo
+from .conftest import ihdr, synthetic_photo
 from .test_kernels import reference_filter
 
 

@@ -4,12 +4,11 @@ import io
 import time
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from kqcodec import imageio, layout, pngfile, pngread, quantizer
+from kqcodec import imageio, layout, pngread, quantizer
 from kqcodec.errors import FormatError
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"]
