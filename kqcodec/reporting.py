@@ -33,7 +33,7 @@ from .errors import FormatError, InputError, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import make_folder
 from .scan import find_images, plan_outputs
-from .workers import progress_bar, start_pool, terminate
+from .workers import progress_bar, start_pool, stopping_once, terminate
 
 __all__ = ["DEFAULT_KS", "report"]
 
@@ -345,20 +345,27 @@ class _LocalEngine:
     def __init__(self, jobs, metrics=()):
         self.jobs, self.metrics = jobs, metrics
         self._pool = self._processes = None
+        self._signals = None
 
     def __enter__(self):
+        # A second Ctrl-C must not cut short the stop of the workers.
+        self._signals = stopping_once()
+        self._signals.__enter__()
         return self.run
 
     def __exit__(self, exc_type, exc, traceback):
-        if self._pool is not None:
-            # After an error or a Ctrl-C the jobs in flight are stopped;
-            # otherwise they are all done.
-            if exc_type is None:
-                self._pool.close()
-            else:
-                terminate(self._pool, self._processes)
-            self._pool.join()
-            self._pool = self._processes = None
+        try:
+            if self._pool is not None:
+                # After an error or a Ctrl-C the jobs in flight are stopped;
+                # otherwise they are all done.
+                if exc_type is None:
+                    self._pool.close()
+                else:
+                    terminate(self._pool, self._processes)
+                self._pool.join()
+                self._pool = self._processes = None
+        finally:
+            self._signals.__exit__(None, None, None)
         return False
 
     def run(self, jobs_list):

@@ -14,8 +14,8 @@ import signal
 import sys
 import threading
 
-__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "terminate", "progress_bar",
-           "say"]
+__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "terminate", "stopping_once",
+           "progress_bar", "say"]
 
 # Seconds between the SIGTERMs that terminate() sends to workers still alive.
 _RESEND = 0.25
@@ -161,6 +161,42 @@ def terminate(pool, processes):
         thread.join()
 
 
+@contextlib.contextmanager
+def stopping_once():
+    """A context in which the first Ctrl-C or SIGTERM stops the work, and later ones wait.
+
+    Pressing Ctrl-C twice, or ``timeout -s INT`` (which signals the process,
+    then its whole group), delivers a second SIGINT while the first one's
+    KeyboardInterrupt is stopping the workers.  Raised inside
+    :func:`terminate`, it cut the stop short: the pool's ``join`` then
+    raised "Pool is still running", or waited forever for workers left
+    waiting for tasks (5 and 1 of 30 batches interrupted so).  Here the
+    first of those signals runs the handler this process had for it (the
+    KeyboardInterrupt, or the command's SystemExit on SIGTERM), and both
+    are ignored from then until the block ends, the pool stopped.  Signals
+    left to their default action or ignored are not touched, nor is
+    anything outside the main thread, where Python runs no handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    caught = [signum for signum, handler in saved.items() if callable(handler)]
+
+    def first(signum, frame):
+        for other in caught:
+            signal.signal(other, signal.SIG_IGN)
+        saved[signum](signum, frame)
+
+    for signum in caught:
+        signal.signal(signum, first)
+    try:
+        yield
+    finally:
+        for signum in caught:
+            signal.signal(signum, saved[signum])
+
+
 def _queue_locks(pool):
     """The queue locks a worker takes: the task queue's to read, the result queue's to write.
 
@@ -239,29 +275,30 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
                 bar.update()
                 yield result
             return
-        pool = None
-        done = 0
-        try:
-            # Inside the block: a Ctrl-C while the workers start terminates them too.
-            pool, processes = start_pool(workers)
-            for result in pool.imap(function, jobs):
-                done += 1
-                bar.update()
-                yield result
-        except BaseException:
-            if pool is not None:
-                # A caller that stops after the last result (the generator
-                # closed at its last yield) leaves nothing in flight: the idle
-                # workers are let go as after the loop.
-                if done == len(jobs):
-                    pool.close()
-                else:
-                    terminate(pool, processes)
-            raise
-        else:
-            pool.close()
-        finally:
-            if pool is not None:
-                pool.join()
+        with stopping_once():
+            pool = None
+            done = 0
+            try:
+                # Inside the block: a Ctrl-C while the workers start terminates them too.
+                pool, processes = start_pool(workers)
+                for result in pool.imap(function, jobs):
+                    done += 1
+                    bar.update()
+                    yield result
+            except BaseException:
+                if pool is not None:
+                    # A caller that stops after the last result (the generator
+                    # closed at its last yield) leaves nothing in flight: the
+                    # idle workers are let go as after the loop.
+                    if done == len(jobs):
+                        pool.close()
+                    else:
+                        terminate(pool, processes)
+                raise
+            else:
+                pool.close()
+            finally:
+                if pool is not None:
+                    pool.join()
     finally:
         bar.close()

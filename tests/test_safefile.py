@@ -1,5 +1,6 @@
 """Writes that never lose data: failures leave the destination as it was and no temp file."""
 
+import contextlib
 import errno
 import glob
 import os
@@ -144,6 +145,41 @@ def test_new_file_has_normal_permissions(tmp_path):
     os.umask(mask)
     safefile.write_bytes(tmp_path / "x.bin", b"abc")
     assert os.stat(tmp_path / "x.bin").st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("command", ["encode", "report"])
+def test_ctrl_c_pressed_again_while_workers_stop_still_exits_130(tmp_path, pictures, command):
+    # A second Ctrl-C (a user pressing it twice, or `timeout -s INT`, which
+    # signals the process and then its group) lands while the first one
+    # stops the worker processes; it must not cut that stop short.
+    folder, out = tmp_path / "pics", tmp_path / "out"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"c{i}.png").write_bytes(pictures["skimage_coffee"].read_bytes())
+    args = (["encode", str(folder), "--out-dir", str(out), "-k", "256"] if command == "encode"
+            else ["report", str(folder), "--out", str(out)])
+    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", *args, "--quiet", "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(25):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the command hung after the second Ctrl-C")
+    # A Ctrl-C after the command's own exit began ends it as Python ends on
+    # Ctrl-C, once the work is stopped: by the signal, silently.
+    assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err)
+    assert err.strip().splitlines() == ["kqcodec: interrupted"]
+    assert temps(out) == []
 
 
 def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
