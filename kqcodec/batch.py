@@ -73,12 +73,20 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     Returns
     -------
     pairs : list of (Path, Path or None)
-        In input order, folders' pictures sorted by name.  A name already
-        taken by an earlier picture gets ``-<ext>``, then a number.  The
-        output is None when the input is missing (the batch reports it).
+        In input order, folders' pictures sorted by name, each picture once
+        (a file given twice, or also in a folder given, is encoded the first
+        time).  A name already taken by an earlier picture gets ``-<ext>``,
+        then a number.  The output is None when the input is missing (the
+        batch reports it).
+
+    Raises
+    ------
+    InputError
+        If the inputs hold no picture at all: only folders without
+        pictures (a mistyped folder must not pass for a batch done).
     """
     out_dir = Path(out_dir)
-    taken, pairs = set(), []
+    taken, pairs, seen = set(), [], set()
     for item in inputs:
         item = Path(item)
         if item.is_dir():
@@ -90,8 +98,14 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
             pairs.append((item, None))
             continue
         for path, rel in found:
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
             stem = free_stem(rel, taken, suffix)
             pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
+    if not pairs:
+        raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
+                         "(PNG, JPEG, WebP, GIF, BMP, TIFF)")
     return pairs
 
 

@@ -367,6 +367,10 @@ def _check_encode_options(args):
             raise UsageError(f"--suffix {args.suffix!r}: no folder separators")
 
 
+# Names of standard output as OUTPUT.
+_STDOUT = ("-", "/dev/stdout", "/dev/fd/1")
+
+
 def _encode(args):
     _check_encode_options(args)
     if args.out_dir is not None:
@@ -377,7 +381,11 @@ def _encode(args):
     from . import codec
 
     source, output = args.paths
-    to_stdout = output == "-"
+    # /dev/stdout is a regular file when the shell redirects standard
+    # output to one: it cannot take a temporary file and a rename.
+    to_stdout = output in _STDOUT
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError("standard output is a terminal: redirect it to a file or a pipe")
     output_is_stream = (not to_stdout and os.path.exists(output)
                         and not stat.S_ISREG(os.stat(output).st_mode))
     if not to_stdout and not output.lower().endswith(".png") and not output_is_stream:
@@ -467,6 +475,11 @@ def _shown_psnr(source, name, max_pixels, result):
 def _decode(args):
     from . import codec
 
+    for path in (args.input, args.output):
+        if path in _STDOUT or path in ("/dev/stdin", "/dev/fd/0"):
+            raise UsageError(f"{path}: decode takes files, not standard input or output "
+                             "(the output's extension names its format)")
+
     codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels,
                  strict=args.strict)
     return 0
@@ -478,6 +491,9 @@ def _report(args):
 
     if args.max_colors is not None and args.target_psnr is None:
         raise UsageError("--max-colors bounds the search of --target-psnr")
+    if args.csv in _STDOUT:
+        raise UsageError(f"--csv {args.csv}: --csv takes a file name; --format csv prints the "
+                         "table on standard output")
     metrics = set(args.metrics) | {"psnr"}  # the plot and the default recommendation use it
     if args.target_ssimulacra2 is not None:
         metrics.add("ssimulacra2")

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from . import imageio
 from .defaults import TARGET_PSNR
 from .safefile import atomic_output
+from .scan import source_path
 from .table import recommended_ks, searched
 from .textreport import number
 
@@ -113,7 +114,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         with warnings.catch_warnings():
             # What the picture's file breaks was said when the report read it.
             warnings.simplefilter("ignore", imageio.KqcodecWarning)
-            original = imageio.read_image(Path(folder) / name, max_pixels=None)
+            original = imageio.read_image(source_path(folder, name), max_pixels=None)
         _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
         for ax, k in zip(row_axes[1:], chosen):
             entry = entries[k]

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from . import __version__, imageio
 from .defaults import TARGET_PSNR
 from .safefile import atomic_output
+from .scan import source_path
 from .table import recommended_ks, searched
 
 __all__ = ["write_page", "page_data"]
@@ -138,9 +139,16 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
               else dict(column="ssimulacra2", value=target_ssimulacra2, unit="", searched=False))
     copied = {}
     if copies is not None:
+        # A picture that could not be read has nothing to show.
+        shown = set(table.loc[table["status"] == "ok", "image"])
         for i, name in enumerate(names):
-            source = Path(folder) / name
-            if source.exists() and not imageio.shown_as_read(source):
+            if name not in shown:
+                continue
+            source = source_path(folder, name)
+            # A name that is not the file's own (not UTF-8, see
+            # scan.printable) cannot lead a browser to it: a copy can.
+            if source.exists() and (source != Path(folder) / name
+                                    or not imageio.shown_as_read(source)):
                 dest = _viewable_copy(source, Path(copies) / f"original-{i}.png", force)
                 copied[str(i)] = _url(dest, page_folder)
     columns, store = [], {}

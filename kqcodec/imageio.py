@@ -633,7 +633,8 @@ def write_image(path, pixels, *, force=False, color=None):
     ------
     UsageError
         For an unknown extension, pixels that are not (H, W, 3|4) uint8,
-        transparency in a JPEG, or a size the format cannot store.
+        transparency in a JPEG or a BMP (Pillow would drop it without a
+        word), or a size the format cannot store.
     WriteError
         If writing fails; no partial file remains.
     """
@@ -650,8 +651,8 @@ def write_image(path, pixels, *, force=False, color=None):
             f"{path}: {fmt} stores at most {_MAX_SIDE[fmt]} pixels a side; this picture is "
             f"{pixels.shape[1]}x{pixels.shape[0]} (write .png)"
         )
-    if fmt == "JPEG" and pixels.shape[2] == 4:
-        raise UsageError(f"{path}: JPEG cannot hold transparency; write .png, .webp or .tiff")
+    if fmt in ("JPEG", "BMP") and pixels.shape[2] == 4:
+        raise UsageError(f"{path}: {fmt} cannot hold transparency; write .png, .webp or .tiff")
     img = Image.fromarray(pixels)  # (H, W, 3) uint8 is RGB, (H, W, 4) RGBA
     if color:
         options = dict(options, **_color_options(fmt, color, path))

@@ -19,6 +19,7 @@ from .dither import check_reuse, check_strength
 from .errors import KqcodecError, OutputExistsError, TargetError, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_input, make_folder, write_bytes
+from .scan import printable
 from .search import check_target
 
 __all__ = ["report_image", "picture_rows", "check_ks", "check_search"]
@@ -102,8 +103,8 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
                   strict, speed, target_psnr, max_colors, reuse):
     """The rows of :func:`report_image`, as dicts."""
     path = Path(path)
-    name = name or path.name
-    stem = Path(stem) if stem is not None else Path(path.stem)
+    name = name or printable(path.name)
+    stem = Path(stem) if stem is not None else Path(printable(path.stem))
     target_psnr, max_colors = check_search(target_psnr, max_colors, dither, reuse)
     ks = check_ks(ks, empty=target_psnr is not None)
     metrics = check_metrics(metrics)

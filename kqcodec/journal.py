@@ -50,6 +50,8 @@ def recover(path):
 
     Raises
     ------
+    FormatError
+        If it is not UTF-8 text.
     WriteError
         If the file exists but cannot be read.
     """
@@ -59,7 +61,10 @@ def recover(path):
         return None
     except OSError as exc:
         raise WriteError(f"{path}: cannot read the table to resume: {exc.strerror}") from None
-    return data[: data.rfind(b"\n") + 1].decode("utf-8")
+    try:
+        return data[: data.rfind(b"\n") + 1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: cannot resume from this table: it is not UTF-8 text") from None
 
 
 def replace(path, text):

@@ -7,6 +7,7 @@ load it themselves.  :mod:`kqcodec.table` makes tables of these rows.
 
 from .defaults import METRICS, REPORT_METRICS
 from .errors import OutputKeptError, UsageError
+from .scan import printable
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "error_row"]
 
@@ -73,7 +74,9 @@ def error_row(name, k, error, **known):
     k : int or None
         None when the picture itself could not be read.
     error : KqcodecError or str
-        What went wrong; its one-line message is the ``error`` column.  The
+        What went wrong; its one-line message is the ``error`` column (with
+        the stray bytes of a file name that is not UTF-8 written as
+        ``\\xNN``, see :func:`scan.printable`).  The
         ``status`` is ``kept`` for an :class:`OutputKeptError` (another file
         of that name was there, and is kept), ``error`` otherwise.
     **known
@@ -85,5 +88,5 @@ def error_row(name, k, error, **known):
     """
     row = dict.fromkeys(COLUMNS)
     status = "kept" if isinstance(error, OutputKeptError) else "error"
-    row.update(known, image=name, k=k, status=status, error=str(error))
+    row.update(known, image=name, k=k, status=status, error=printable(str(error)))
     return row

@@ -5,12 +5,13 @@ that the extra outputs (CSV, figures, page) lose nothing.  No heavy imports:
 the command runs these checks before the report starts.
 """
 
+import re
 from pathlib import Path
 
 from .errors import InputError, UsageError
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs", "printable", "source_path",
            "free_stem", "check_extra_outputs"]
 
 #: File name extensions of the pictures a report reads.
@@ -60,6 +61,48 @@ def find_images(folder, *, recursive=False, exclude=None):
     )
 
 
+def printable(name):
+    """`name` as text that can be written anywhere, one name for each file.
+
+    A file name that is not UTF-8 (Latin-1 names from old archives) comes
+    from the system as a str with surrogates, which no UTF-8 file, JSON
+    encoder or font accepts; its stray bytes are written as ``\\xNN``,
+    as ``ls -b`` shows them.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        `name` itself when it is UTF-8.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def source_path(folder, name):
+    """The picture in `folder` that a table names `name` (see :func:`printable`).
+
+    Parameters
+    ----------
+    folder : path-like
+    name : str
+        The ``image`` column: the path relative to `folder`, printable.
+
+    Returns
+    -------
+    Path
+        ``folder / name``, or, where no such file is there, the file whose
+        name has the bytes that :func:`printable` wrote as ``\\xNN``.
+    """
+    path = Path(folder) / name
+    if path.exists():
+        return path
+    raw = re.sub(r"\\x([89a-f][0-9a-f])", lambda m: chr(0xDC00 + int(m.group(1), 16)), name)
+    return Path(folder) / raw
+
+
 def plan_outputs(images, folder):
     """Output stems, relative to the output folder, one per picture.
 
@@ -75,13 +118,13 @@ def plan_outputs(images, folder):
     Returns
     -------
     dict
-        Picture name (relative to `folder`, as in the ``image`` column) to
-        its output stem (a Path).
+        Picture name (relative to `folder`, :func:`printable`, as in the
+        ``image`` column) to its output stem (a Path).
     """
     taken, stems = set(), {}
     for path in images:
-        rel = Path(path).relative_to(folder)
-        stems[str(rel)] = free_stem(rel, taken)
+        name = printable(str(Path(path).relative_to(folder)))
+        stems[name] = free_stem(Path(name), taken)
     return stems
 
 

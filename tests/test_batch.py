@@ -1,5 +1,7 @@
 """Many pictures at once, standard input and output, skip-if-larger, shared palettes."""
 
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -86,6 +88,29 @@ def test_batch_names_suffix_recursion_and_skips(tmp_path, folder, small_jpeg):
     assert written == ["a-q.png", "c-q.png", "d-q.png", "sub/a-q.png"]
 
 
+def test_batch_of_folders_without_pictures_exits_66(tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a picture")
+    code, _, err = run("encode", tmp_path / "empty", "--out-dir", tmp_path / "out", "-k", "8")
+    assert code == 66
+    assert one_line(err) == (f"kqcodec: error: {tmp_path / 'empty'}: no pictures found "
+                             "(PNG, JPEG, WebP, GIF, BMP, TIFF)")
+    assert not (tmp_path / "out").exists()
+    # One empty folder among pictures is no error.
+    code, _, err = run("encode", tmp_path / "empty", folder / "a.png", "--out-dir",
+                       tmp_path / "out", "-k", "8")
+    assert code == 0, err
+
+
+def test_a_picture_given_twice_is_encoded_once(tmp_path, folder):
+    out = tmp_path / "out"
+    code, _, err = run("encode", folder / "a.png", folder / "a.png", folder, "--out-dir", out,
+                       "-k", "8")
+    assert code == 1  # b.jpg is truncated
+    assert err.strip().splitlines()[-1] == "kqcodec: 3 written, 0 skipped, 1 failed"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.png"]
+
+
 def test_batch_output_is_the_same_whatever_the_jobs(tmp_path, folder):
     (folder / "b.jpg").unlink()
     (folder / "d.png").unlink()
@@ -104,6 +129,41 @@ def test_stdin_to_stdout_gives_the_same_bytes_as_files(tmp_path, pictures):
                           input=source.read_bytes(), capture_output=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (tmp_path / "f.png").read_bytes()
+
+
+def test_dev_stdout_redirected_to_a_file_is_standard_output(tmp_path, pictures):
+    source = pictures["skimage_rocket"]
+    assert run("encode", source, tmp_path / "f.png", "-k", "32")[0] == 0
+    with open(tmp_path / "redirected.png", "wb") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", source, "/dev/stdout",
+                               "-k", "32"], stdout=stdout, stderr=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "redirected.png").read_bytes() == (tmp_path / "f.png").read_bytes()
+
+
+def test_a_png_is_not_written_to_a_terminal(tmp_path, pictures):
+    main, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode",
+                               pictures["skimage_rocket"], "-", "-k", "8"],
+                              stdout=terminal, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(terminal)
+        os.close(main)
+    assert proc.returncode == 2
+    assert one_line(proc.stderr) == ("kqcodec: error: standard output is a terminal: "
+                                     "redirect it to a file or a pipe")
+
+
+@pytest.mark.parametrize("args", [("decode", "-", "x.png"), ("decode", "IN", "-"),
+                                  ("decode", "IN", "/dev/stdout")])
+def test_decode_refuses_standard_streams_in_one_line(tmp_path, pictures, args):
+    src = tmp_path / "p.png"
+    assert run("encode", pictures["skimage_rocket"], src, "-k", "8")[0] == 0
+    code, out, err = run(*(src if a == "IN" else a for a in args), cwd=tmp_path)
+    assert code == 2 and out == ""
+    assert "decode takes files, not standard input or output" in one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
 
 
 def test_damaged_standard_input_is_named_as_the_input(tmp_path, pictures):

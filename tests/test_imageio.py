@@ -137,11 +137,12 @@ def test_decode_writes_the_named_format(tmp_path, pictures, ext):
         np.testing.assert_array_equal(np.asarray(written.convert("RGB")), image.to_pixels())
 
 
-def test_transparent_image_cannot_become_jpeg(tmp_path, present):
+@pytest.mark.parametrize("ext, fmt", [("jpg", "JPEG"), ("bmp", "BMP")])
+def test_transparent_image_cannot_become_jpeg_or_bmp(tmp_path, present, ext, fmt):
     src = tmp_path / "p.png"
     quantizer.quantize(present, 16).save(src)
-    with pytest.raises(UsageError, match="JPEG cannot hold transparency"):
-        kqcodec.decode(src, tmp_path / "p.jpg")
+    with pytest.raises(UsageError, match=f"{fmt} cannot hold transparency"):
+        kqcodec.decode(src, tmp_path / f"p.{ext}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
 
 

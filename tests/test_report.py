@@ -348,3 +348,13 @@ def test_workers_start_without_pandas_and_the_table_is_the_same(folder, table, t
     assert len(jobs) >= 3 and set(jobs) == {"False"}
     made = tables.read_csv(out / "report.csv")
     pd.testing.assert_frame_equal(made.drop(columns="seconds"), table.drop(columns="seconds"))
+
+
+def test_csv_to_standard_output_is_refused_in_one_line(folder, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "--csv", "-",
+                           "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == ("kqcodec: error: --csv -: --csv takes a file name; "
+                                   "--format csv prints the table on standard output")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1,5 +1,7 @@
 """The table written as it grows, and --resume: nothing done twice, nothing lost."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -115,6 +117,49 @@ def test_resume_refuses_a_foreign_file_in_one_line(folder, tmp_path):
     assert proc.returncode == 65
     assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
     assert "cannot resume" in proc.stderr
+
+
+def test_resume_refuses_a_table_that_is_not_text_in_one_line(folder, tmp_path):
+    (tmp_path / journal.FILENAME).write_bytes(b"\x00\xff garbage\n")
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2",
+                           "--out", str(tmp_path), "--resume", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr.startswith("kqcodec: error: ") and len(proc.stderr.splitlines()) == 1
+    assert "not UTF-8" in proc.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_resumed(folder, tmp_path, calls):
+    pics, out = tmp_path / "pics", tmp_path / "out"
+    pics.mkdir()
+    raw = os.fsdecode(b"caf\xe9.png")  # a Latin-1 name, as old archives hold them
+    (pics / raw).write_bytes((folder / "p0.png").read_bytes())
+    (pics / "p1.png").write_bytes((folder / "p1.png").read_bytes())
+    (pics / os.fsdecode(b"bad\xe8.png")).write_bytes(b"not a picture")
+    args = [str(pics), "-k", "2", "--out", str(out), "--quiet", "--format", "json",
+            "--compare", str(tmp_path / "sheet.png"), "--html", str(tmp_path / "page.html")]
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", *args],
+                          capture_output=True, text=True)
+    # One file that cannot be read: exit 1, every other output written.
+    assert proc.returncode == 1, proc.stderr
+    rows = {row["image"]: row for row in json.loads(proc.stdout)}
+    assert set(rows) == {"caf\\xe9.png", "p1.png", "bad\\xe8.png"}
+    assert rows["caf\\xe9.png"]["status"] == "ok"
+    assert rows["caf\\xe9.png"]["encoded_file"] == "caf\\xe9_k2.png"
+    assert (out / "caf\\xe9_k2.png").is_file()
+    assert rows["bad\\xe8.png"]["error"].endswith("bad\\xe8.png: not a supported picture "
+                                                    "(PNG, JPEG, WebP, GIF, BMP or TIFF)")
+    (out / journal.FILENAME).read_bytes().decode("utf-8")  # the table is UTF-8 text
+    assert Image.open(tmp_path / "sheet.png").size[0] > 0
+    # The page shows the picture through a copy: no URL leads to its own name.
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert '"names":["bad\\\\xe8.png","caf\\\\xe9.png","p1.png"]' in page
+    assert '"copies":{"1":"page_files/original-1.png"}' in page
+    # A resumed run finds the picture under the name the table gives it.
+    del calls[:]
+    table = kqcodec.report(pics, (2, 16), out=out, jobs=1, resume=True)
+    assert sorted(calls) == [("bad\\xe8.png", (2, 16)), ("caf\\xe9.png", (16,)), ("p1.png", (16,))]
+    assert len(table) == 5
 
 
 def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
