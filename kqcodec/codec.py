@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, replace
 
 from . import imageio, pngfile
-from .errors import NotSmallerError, UsageError
+from .errors import NotSmallerError, TargetError, UsageError
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_reuse, check_strength
@@ -143,8 +143,13 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
                                         color="keep" if keep_profile else "srgb", strict=strict)
     if auto:
-        choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
-                          max_colors=max_colors, color=tags or None, space=space, speed=speed)
+        try:
+            choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
+                              max_colors=max_colors, color=tags or None, space=space, speed=speed)
+        except TargetError as exc:
+            # The search knows pixels, not files: the message names the picture.
+            exc.args = (f"{_name(source)}: {exc}",)
+            raise
         image, k, trials = choice.image, choice.k, choice.trials
 
         def produce():
@@ -178,11 +183,15 @@ def _write(produce, dest, force, limit, source):
     return data
 
 
+def _name(source):
+    """How messages name the picture: its path, or "the input" for bytes read from stdin."""
+    return "the input" if isinstance(source, (bytes, bytearray, memoryview)) else source
+
+
 def _smaller(data, limit, source):
     if limit and len(data) >= limit:
-        name = "the input" if isinstance(source, (bytes, bytearray, memoryview)) else source
         raise NotSmallerError(
-            f"{name}: the palette PNG would take {len(data)} bytes, not fewer than the "
+            f"{_name(source)}: the palette PNG would take {len(data)} bytes, not fewer than the "
             f"input's {limit}; nothing written"
         )
     return data

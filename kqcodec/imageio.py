@@ -174,9 +174,9 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
                           "image is used", KqcodecWarning, stacklevel=2)
         pixels, info = _orient(image.pixels, _exif_orientation(image.exif)), image.info
     else:
-        with _named("the input" if isinstance(path, io.BytesIO) else path), \
-                _pixel_limit(max_pixels):
-            pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"])
+        name = "the input" if isinstance(path, io.BytesIO) else path
+        with _named(name), _pixel_limit(max_pixels):
+            pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"], name)
     tags = colorprofile.tags_from_info(info, name=str(path))
     cmyk = info.get("mode") == "CMYK"
     if color == "raw" and not cmyk:
@@ -289,7 +289,7 @@ def _damage(img, exc):
     return f"corrupt {img.format or 'picture'}: {what}"
 
 
-def _warn_frames(img):
+def _warn_frames(img, name):
     from PIL import Image
 
     # Counting frames parses the whole file: a later frame can be damaged
@@ -303,7 +303,8 @@ def _warn_frames(img):
         raise FormatError(f"corrupt {img.format}: a later frame cannot be read") from None
     if frames > 1:
         warnings.warn(
-            f"{img.format} has {frames} frames; only the first is used", KqcodecWarning, stacklevel=3
+            f"{name}: {img.format} has {frames} frames; only the first is used", KqcodecWarning,
+            stacklevel=4
         )
 
 
@@ -312,7 +313,7 @@ def _scale16(samples):
     return ((samples.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _read_other(path, max_pixels, formats):
+def _read_other(path, max_pixels, formats, name):
     if not formats:
         raise FormatError("not a PNG file")
     img = _open(path, formats)
@@ -322,7 +323,7 @@ def _read_other(path, max_pixels, formats):
             f"image of {width}x{height} = {width * height} pixels is over the limit of "
             f"{max_pixels} (raise it with --max-pixels)"
         )
-    _warn_frames(img)
+    _warn_frames(img, name)
     if img.format == "TIFF":
         size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)
         _check_tiff_strips(img, size)

@@ -49,6 +49,8 @@ def find_images(folder, *, recursive=False, exclude=None):
     """
     folder = Path(folder)
     if not folder.is_dir():
+        if folder.exists():
+            raise InputError(f"{folder}: not a folder (a report reads the pictures of a folder)")
         raise InputError(f"{folder}: no such folder")
     skip = Path(exclude).resolve() if exclude is not None else None
     if skip is not None and skip == folder.resolve():

@@ -53,12 +53,20 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
     parts = []
     for name, group in shown.groupby("image", sort=False):
         parts.append(f"== {name}  ({recs.get(name, '')})")
-        text = group.drop(columns="image").to_string(index=False, float_format=number,
-                                                     na_rep="-")
+        group = group.drop(columns="image")
+        # to_string leaves pandas' <NA> in nullable integer columns (the k,
+        # colors and bit depth of a row that failed): '-' as elsewhere.
+        for column in group.columns:
+            if str(group[column].dtype) == "Int64":
+                group[column] = group[column].astype(object).where(group[column].notna(),
+                                                                   "-").astype(str)
+        text = group.to_string(index=False, float_format=number, na_rep="-")
         parts.append(text)
         parts.append("")
     parts.append("== median over pictures, per k")
-    parts.append(summary(table).to_string(float_format=number))
+    medians = summary(table)
+    parts.append(medians.to_string(float_format=number) if len(medians)
+                 else "(none: no encoding is ok)")
     return "\n".join(parts) + "\n"
 
 

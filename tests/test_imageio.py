@@ -65,7 +65,7 @@ def test_animated_gif_warning_is_one_line_on_the_command(tmp_path, photo, capsys
     frames[0].save(path, save_all=True, append_images=frames[1:])
     assert main(["encode", str(path), str(tmp_path / "o.png"), "-k", "8"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["kqcodec: warning: GIF has 2 frames; only the first is used"]
+    assert err == [f"kqcodec: warning: {path}: GIF has 2 frames; only the first is used"]
 
 
 def test_gif_transparency_kept(tmp_path, photo):

@@ -358,3 +358,24 @@ def test_csv_to_standard_output_is_refused_in_one_line(folder, tmp_path):
     assert proc.stderr.strip() == ("kqcodec: error: --csv -: --csv takes a file name; "
                                    "--format csv prints the table on standard output")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_text_table_of_rows_that_failed_or_were_kept(folder, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "8", "--out", str(out)]
+    assert subprocess.run(command, capture_output=True).returncode == 1  # broken.jpg
+    # Again at another speed, without --force: every encoding is kept, none measured.
+    proc = subprocess.run([*command, "--speed", "10"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "<NA>" not in proc.stdout and "Empty DataFrame" not in proc.stdout
+    assert proc.stdout.rstrip().endswith("== median over pictures, per k\n(none: no encoding is ok)")
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("8 ")]
+    assert len(rows) == 2 and all(row[1:9] == ["-"] * 8 and row[9] == "kept" for row in rows)
+
+
+def test_report_of_a_file_says_it_is_not_a_folder(folder, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder / "rocket.jpg"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 66
+    assert proc.stderr.strip() == (f"kqcodec: error: {folder / 'rocket.jpg'}: not a folder "
+                                   "(a report reads the pictures of a folder)")
