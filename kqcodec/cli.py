@@ -187,6 +187,9 @@ def build_parser():
 
     enc = commands.add_parser(
         "encode", help="quantize a picture to k colors and write a palette PNG",
+        # argparse's own line would show one list of INPUTs, never OUTPUT.
+        usage="%(prog)s INPUT OUTPUT -k K [options]\n"
+              "       %(prog)s INPUT... --out-dir DIR -k K [options]",
         description="Quantize INPUT (PNG, JPEG, WebP, GIF, BMP, TIFF) to at most K colors "
                     "by k-means and write OUTPUT as a palette PNG (color type 3, 1/2/4/8-bit).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,

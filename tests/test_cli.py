@@ -52,6 +52,16 @@ def test_help_and_version(capsys):
         assert word in text
 
 
+def test_encode_usage_shows_both_forms(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", "--help"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "usage: kqcodec encode INPUT OUTPUT -k K [options]"
+    assert lines[1].split() == ["kqcodec", "encode", "INPUT...", "--out-dir", "DIR", "-k", "K",
+                                "[options]"]
+
+
 @pytest.mark.parametrize("args", [
     ["encode", "IN", "OUT", "-k", "1"],
     ["encode", "IN", "OUT", "-k", "257"],
