@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+import warnings
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -170,7 +171,10 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
 
 def _viewable_copy(source, dest, force):
     # The pixels the report measured, with the color tags its encodings carry.
-    pixels, tags = imageio.read_picture(source, max_pixels=None)
+    with warnings.catch_warnings():
+        # What the picture's file breaks was said when the report read it.
+        warnings.simplefilter("ignore", imageio.KqcodecWarning)
+        pixels, tags = imageio.read_picture(source, max_pixels=None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     imageio.write_image(dest, pixels, force=force, color=tags or None)
     return dest
