@@ -351,7 +351,8 @@ def _pixels_of(img):
         pixels = _with_alpha(np.repeat(grey[..., None], 3, axis=2), alpha)
     elif mode == "RGB" and "transparency" not in img.info:
         pixels = _as_array(img)
-    elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+    elif (mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+          or (mode == "P" and img.palette is not None and img.palette.mode == "RGBA")):
         pixels = np.asarray(img.convert("RGBA"))
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
     elif mode == "CMYK":
@@ -372,7 +373,9 @@ def from_pil(img):
     Returns
     -------
     (H, W, 3) or (H, W, 4) uint8 ndarray
-        RGB, or straight RGBA when some pixel is not fully opaque.
+        RGB, or straight RGBA when some pixel is not fully opaque: in sRGB,
+        as a viewer shows the image (CMYK, and an ICC profile in
+        ``img.info``, converted as :func:`read_picture` converts them).
 
     Raises
     ------
@@ -386,7 +389,10 @@ def from_pil(img):
     if 0 in img.size:
         raise UsageError(f"the image is empty ({img.size[0]}x{img.size[1]})")
     img.load()
-    return np.ascontiguousarray(_pixels_of(img))
+    tags = colorprofile.tags_from_info(img.info, name="the image")
+    pixels = colorprofile.rendered(_pixels_of(img), tags, cmyk=img.mode == "CMYK",
+                                   name="the image")[0]
+    return np.ascontiguousarray(pixels)
 
 
 def to_pil(palette, indices):

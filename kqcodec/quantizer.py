@@ -10,6 +10,7 @@ those entries back to the pixels.  Reading and writing files is
 import contextlib
 import math
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -412,6 +413,7 @@ def _one_blas_thread():
     ``OPENBLAS_NUM_THREADS`` is 1 (the ``kqcodec`` command sets it before
     numpy loads): OpenBLAS then has one thread already, and importing
     threadpoolctl and finding the libraries would cost a few milliseconds.
+    Only the main thread limits (see below).
     """
     if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
         return contextlib.nullcontext()
@@ -424,6 +426,12 @@ def _one_blas_thread():
             # Made once: finding the loaded libraries takes about a millisecond.
             _BLAS.append(ThreadpoolController())
     if _BLAS[0] is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    if threading.current_thread() is not threading.main_thread():
+        # OpenBLAS's limit is the whole process's, and threadpoolctl lets
+        # one thread at a time set it: searches running at once in a
+        # program's threads, each setting and restoring it, left it at one
+        # thread for good.  There the products run as the program set them.
         return contextlib.nullcontext()
     return _BLAS[0].limit(limits=1, user_api="blas")
 

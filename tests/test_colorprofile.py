@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import kqcodec
-from kqcodec import colorprofile, imagereport, metrics
+from kqcodec import colorprofile, imageio, imagereport, metrics
 from kqcodec.cli import main
 
 from .conftest import png_chunks
@@ -331,3 +331,26 @@ def test_srgb_verbose_psnr_is_against_the_srgb_rendering(tmp_path, pictures, cap
     decoded = np.asarray(Image.open(out).convert("RGB"))
     expected = metrics.psnr(srgb_rendering(rocket), decoded)
     assert f"PSNR {expected:.2f} dB" in capsys.readouterr().err
+
+
+def test_a_pillow_image_with_a_profile_is_quantized_as_its_file(tmp_path, pictures):
+    rocket = np.asarray(Image.open(pictures["skimage_rocket"]).convert("RGB"))[:60, :80]
+    path = tmp_path / "pro.png"
+    save(rocket, path, icc_profile=PROPHOTO)
+    with Image.open(path) as img:
+        pixels = imageio.from_pil(img)
+    np.testing.assert_array_equal(pixels, srgb_rendering(path))
+    np.testing.assert_array_equal(pixels, imageio.read_image(path))
+
+
+def test_a_pillow_cmyk_image_is_quantized_as_its_file(tmp_path, pictures):
+    path = tmp_path / "cmyk.jpg"
+    Image.open(pictures["skimage_rocket"]).convert("CMYK").save(path)
+    with Image.open(path) as img:
+        assert img.mode == "CMYK"
+        pixels = imageio.from_pil(img)
+        image = kqcodec.quantize(img, 8)
+    assert pixels.shape[2] == 3
+    np.testing.assert_array_equal(pixels, imageio.read_image(path))
+    assert image.palette.shape == (8, 3)
+    np.testing.assert_array_equal(image.palette, kqcodec.quantize(pixels, 8).palette)

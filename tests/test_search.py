@@ -1,5 +1,8 @@
 """Targets instead of k: the search's answer is exact for what it was asked."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -152,6 +155,18 @@ def test_quantize_accepts_a_pillow_image(pictures, coffee, present):
         image = kqcodec.quantize(img, "auto", target_psnr=30)
     assert image.palette.shape[1] == 4
     assert metrics.psnr(present, image.to_pixels()) >= 30
+
+
+def test_a_pillow_palette_image_with_alpha_keeps_it(present):
+    rgba = Image.fromarray(present, "RGBA")
+    paletted = rgba.quantize(16)  # Pillow's palette holds the alpha
+    assert paletted.palette.mode == "RGBA"
+    image = kqcodec.quantize(paletted, 16)
+    assert image.palette.shape[1] == 4
+    got, expected = image.to_pixels(), np.asarray(paletted.convert("RGBA"))
+    np.testing.assert_array_equal(got[..., 3], expected[..., 3])
+    seen = expected[..., 3] > 0  # the hidden color of a clear pixel is not kept
+    np.testing.assert_array_equal(got[seen], expected[seen])
 
 
 def test_to_pil_round_trip(tmp_path, present):
@@ -588,3 +603,33 @@ def test_verbose_gives_the_estimate_of_a_k_not_compressed(tmp_path, pictures):
                        "--max-bytes", "36000", "-v")
     assert code == 0, err
     assert "B estimated" in err.strip().splitlines()[1]
+
+
+def test_searches_in_two_threads_leave_the_blas_threads_as_they_were(tmp_path, pictures):
+    # In a process of its own, whose OpenBLAS has two threads, as a user's
+    # program has: overlapping searches must give them back when they end.
+    code = ("import os, threading\n"
+            "from threadpoolctl import threadpool_info\n"
+            "import kqcodec\n"
+            "from kqcodec import imageio\n"
+            f"pixels = imageio.read_image({str(pictures['skimage_coffee'])!r})\n"
+            "def blas():\n"
+            "    return sorted({i['num_threads'] for i in threadpool_info()\n"
+            "                   if i['user_api'] == 'blas'})\n"
+            "before = blas()\n"
+            "start = threading.Barrier(3)\n"
+            "def work(k):\n"
+            "    start.wait()\n"
+            "    for _ in range(3):\n"
+            "        kqcodec.quantize(pixels, k)\n"
+            "threads = [threading.Thread(target=work, args=(k,)) for k in (64, 128)]\n"
+            "[t.start() for t in threads]\n"
+            "work(32)  # the main thread too\n"
+            "[t.join() for t in threads]\n"
+            "print(before, blas())\n")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(env, OPENBLAS_NUM_THREADS="2"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[2] [2]"
