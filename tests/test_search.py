@@ -169,6 +169,36 @@ def test_a_pillow_palette_image_with_alpha_keeps_it(present):
     np.testing.assert_array_equal(got[seen], expected[seen])
 
 
+def test_an_opaque_rgba_array_is_taken_as_rgb(coffee):
+    rgba = np.dstack([coffee, np.full(coffee.shape[:2], 255, np.uint8)])
+    image = kqcodec.quantize(rgba, 32)
+    np.testing.assert_array_equal(image.palette, kqcodec.quantize(coffee, 32).palette)
+    assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+    assert kqcodec.choose_k(rgba, target_psnr=33).k == kqcodec.choose_k(coffee, target_psnr=33).k
+    assert kqcodec.remap(rgba, image.palette).palette.shape == (len(image.palette), 3)
+
+
+def test_a_histogram_of_other_pixels_is_refused(coffee):
+    with pytest.raises(UsageError, match="histogram is of other pixels"):
+        kqcodec.quantize(coffee, 8, histogram=quantizer.prepare(coffee[:10]))
+    with pytest.raises(UsageError, match="histogram is of other pixels"):
+        kqcodec.remap(coffee, np.zeros((2, 3), np.uint8), histogram=quantizer.prepare(coffee[:, :9]))
+    with pytest.raises(UsageError, match="what prepare"):
+        kqcodec.quantize(coffee, 8, histogram=[1, 2, 3])
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, "a", True, -1, 2**32])
+def test_a_seed_that_is_not_a_32_bit_integer_is_refused(coffee, seed):
+    with pytest.raises(UsageError, match="seed must be an integer"):
+        kqcodec.quantize(coffee, 8, seed=seed)
+
+
+def test_prepare_refuses_what_quantize_refuses(coffee):
+    with pytest.raises(UsageError, match="uint8"):
+        quantizer.prepare(coffee / 255.0)
+    assert quantizer.prepare(Image.fromarray(coffee)).counts.sum() == coffee.shape[0] * coffee.shape[1]
+
+
 def test_to_pil_round_trip(tmp_path, present):
     image = kqcodec.quantize(present, 24)
     pil = image.to_pil()
