@@ -39,6 +39,9 @@ _EXPORTS = {
     "WriteError": "errors",
     "TargetError": "errors",
     "NotSmallerError": "errors",
+    "KqcodecWarning": "errors",
+    "ProfileWarning": "errors",
+    "prepare": "quantizer",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -378,9 +378,6 @@ def _encode(args):
     _check_encode_options(args)
     if args.out_dir is not None:
         return _encode_batch(args)
-    import os
-    import stat
-
     from . import codec
 
     source, output = args.paths
@@ -389,10 +386,6 @@ def _encode(args):
     to_stdout = output in _STDOUT
     if to_stdout and sys.stdout.isatty():
         raise UsageError("standard output is a terminal: redirect it to a file or a pipe")
-    output_is_stream = (not to_stdout and os.path.exists(output)
-                        and not stat.S_ISREG(os.stat(output).st_mode))
-    if not to_stdout and not output.lower().endswith(".png") and not output_is_stream:
-        raise UsageError(f"{output}: encode writes a PNG; give the output a .png name")
     if source == "-":
         source = sys.stdin.buffer.read()
     result = codec.encode(source, None if to_stdout else output, args.k, seed=args.seed,

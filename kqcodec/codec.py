@@ -6,7 +6,8 @@ ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
 import os
-from dataclasses import dataclass, replace
+from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from . import imageio, pngfile
 from .errors import NotSmallerError, TargetError, UsageError
@@ -14,7 +15,7 @@ from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_reuse, check_strength
 from .quantizer import check_k, check_space, check_speed, choose_k, prepare, quantize, remap
-from .safefile import atomic_output, check_input, check_output
+from .safefile import atomic_output, check_input, check_output, is_stream
 from .search import check_target
 
 __all__ = [
@@ -50,7 +51,8 @@ class Encoding(PaletteImage):
     encoded_bytes: int = 0
     k: int = None
     trials: tuple = ()
-    data: bytes = None
+    # Out of the repr: a whole PNG file would flood a notebook.
+    data: bytes = field(default=None, repr=False)
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
@@ -65,7 +67,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Any picture :func:`imageio.read_image` reads, or the whole content
         of one (standard input, say).
     dest : path-like or None
-        The PNG to write; never the input.  None writes nothing: the bytes
+        The PNG to write, named ``*.png`` (or a device or FIFO such as
+        ``/dev/stdout``); never the input.  None writes nothing: the bytes
         are in the result's ``data``.
     k : int or 'auto'
         Palette size, 2..256, or ``"auto"`` with `target_psnr` or
@@ -115,6 +118,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
 
     Raises
     ------
+    UsageError
+        For options that do not go together, or a `dest` not named
+        ``*.png``: the file would hold a PNG under another format's name.
     TargetError
         If the target cannot be met; nothing is written.
     NotSmallerError
@@ -138,6 +144,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     if not in_memory:
         check_input(source)
     if dest is not None:
+        if Path(dest).suffix.lower() != ".png" and not is_stream(dest):
+            raise UsageError(f"{dest}: encode writes a PNG; give the output a .png name")
         check_output(dest, source=None if in_memory else source, force=force)
     original_bytes = len(source) if in_memory else os.path.getsize(source)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,

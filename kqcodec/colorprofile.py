@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ProfileWarning
+
 __all__ = [
     "ColorTags",
     "ProfileWarning",
@@ -45,10 +47,6 @@ SRGB_INTENT = 0
 # differ from LittleCMS's by one level here and there (curve tables,
 # rounding), far below what quantization changes.
 _SRGB_TOLERANCE = 1
-
-
-class ProfileWarning(UserWarning):
-    """A color profile could not be used; the raw values were."""
 
 
 class ProfileError(ValueError):

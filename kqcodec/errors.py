@@ -4,7 +4,8 @@ Expected failures (a corrupt file, a missing input, an output that already
 exists) raise a subclass of :class:`KqcodecError`.  The command line turns
 them into one line on stderr and the ``exit_code`` below; any other exception
 is a bug and keeps its traceback.  The codes follow BSD ``sysexits.h`` so that
-scripts can tell the classes apart.
+scripts can tell the classes apart.  What was read in a reduced way, but
+read, gives a warning of the two classes at the end instead.
 """
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "WriteError",
     "NotSmallerError",
     "TargetError",
+    "KqcodecWarning",
+    "ProfileWarning",
 ]
 
 
@@ -99,3 +102,11 @@ class TargetError(KqcodecError):
     def __reduce__(self):
         # The encodings stay in the process that made them.
         return type(self), self.args
+
+
+class KqcodecWarning(UserWarning):
+    """Something was read in a reduced way (only the first frame, for one)."""
+
+
+class ProfileWarning(UserWarning):
+    """A color profile could not be used; the raw values were."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
-from .errors import FormatError, UsageError
+from .errors import FormatError, KqcodecWarning, UsageError
 from .safefile import atomic_output, check_input
 
 __all__ = [
@@ -64,10 +64,6 @@ _PIXEL_LIMIT_LOCK = threading.RLock()
 
 # Largest width or height each output format can store.
 _MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1, "BMP": 2**31 - 1, "TIFF": 2**32 - 1}
-
-
-class KqcodecWarning(UserWarning):
-    """Something was read in a reduced way (only the first frame, for one)."""
 
 
 @contextlib.contextmanager
@@ -162,10 +158,12 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
             data, path = None, io.BytesIO(content)
     else:
         data = _png_bytes(path)
+    # What messages call it: bytes have no name.
+    name = "the input" if isinstance(path, io.BytesIO) else path
     if data is None and "PNG" in formats and len(formats) == 1:
-        raise FormatError(f"{path}: not a PNG file")
+        raise FormatError(f"{name}: not a PNG file")
     if data is not None and "PNG" not in formats:
-        raise FormatError(f"{path}: PNG is not among the formats read here")
+        raise FormatError(f"{name}: PNG is not among the formats read here")
     if data is not None:
         with _named(path):
             image = _read_png(path, data, max_pixels=max_pixels, strict=strict)
@@ -174,14 +172,13 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
                           "image is used", KqcodecWarning, stacklevel=2)
         pixels, info = _orient(image.pixels, _exif_orientation(image.exif)), image.info
     else:
-        name = "the input" if isinstance(path, io.BytesIO) else path
         with _named(name), _pixel_limit(max_pixels):
             pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"], name)
-    tags = colorprofile.tags_from_info(info, name=str(path))
+    tags = colorprofile.tags_from_info(info, name=str(name))
     cmyk = info.get("mode") == "CMYK"
     if color == "raw" and not cmyk:
         return pixels, tags
-    return colorprofile.rendered(pixels, tags, keep=color != "srgb", cmyk=cmyk, name=str(path))
+    return colorprofile.rendered(pixels, tags, keep=color != "srgb", cmyk=cmyk, name=str(name))
 
 
 def read_indexed_png(path, *, max_pixels=MAX_PIXELS, strict=False):

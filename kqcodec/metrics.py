@@ -41,6 +41,21 @@ def visible(pixels):
     return values
 
 
+def _checked(pixels, what):
+    """`pixels` as an array, refused unless (H, W, 3|4) uint8 and not empty.
+
+    Other arrays would give numbers that look right (a PSNR of floats in
+    0..1 near 78 dB) or the scores of something else (SSIMULACRA2 reading
+    the first columns of a grey image as channels).
+    """
+    pixels = np.asarray(pixels)
+    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
+            or 0 in pixels.shape):
+        raise UsageError(f"{what} must be a non-empty (H, W, 3|4) uint8 array, "
+                         f"not {pixels.shape} {pixels.dtype}")
+    return pixels
+
+
 def _pair(reference, test):
     reference = np.asarray(reference)
     test = np.asarray(test)
@@ -90,8 +105,14 @@ def psnr(reference, test):
     -------
     float
         ``inf`` when the images are identical.
+
+    Raises
+    ------
+    UsageError
+        If either is not a non-empty (H, W, 3|4) uint8 array, or the sizes
+        differ.
     """
-    reference, test = np.asarray(reference), np.asarray(test)
+    reference, test = _checked(reference, "reference"), _checked(test, "test")
     if reference.shape == test.shape and reference.shape[-1] == 3 and \
             reference.dtype == test.dtype == np.uint8:
         # Opaque RGB: the squared differences are integers, summed here in
@@ -128,7 +149,8 @@ def ssim(reference, test):
     Raises
     ------
     UsageError
-        If the sizes differ.
+        If either is not a non-empty (H, W, 3|4) uint8 array, or the sizes
+        differ.
     """
     return Reference(reference).ssim(test)
 
@@ -149,7 +171,7 @@ class Reference:
     """
 
     def __init__(self, pixels):
-        self.pixels = np.asarray(pixels)
+        self.pixels = _checked(pixels, "reference")
         self._channels = {}
 
     def ssim(self, test):
@@ -166,11 +188,12 @@ class Reference:
         Raises
         ------
         UsageError
-            If the sizes differ.
+            If `test` is not a non-empty (H, W, 3|4) uint8 array, or the
+            sizes differ.
         """
         from skimage.metrics import structural_similarity
 
-        test = np.asarray(test)
+        test = _checked(test, "test")
         reference = self.pixels
         if reference.shape[:2] != test.shape[:2]:
             raise UsageError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")
@@ -234,14 +257,14 @@ def ssimulacra2(reference, test):
     Raises
     ------
     UsageError
-        If the sizes differ.
+        If either is not a non-empty (H, W, 3|4) uint8 array, or the sizes
+        differ.
     """
     import ssimulacra2 as library
 
     from .imageio import memory_file
 
-    reference = np.asarray(reference)
-    test = np.asarray(test)
+    reference, test = _checked(reference, "reference"), _checked(test, "test")
     if reference.shape[:2] != test.shape[:2]:
         raise UsageError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")
     if min(reference.shape[:2]) < _SSIMULACRA2_MIN_SIDE:

@@ -80,10 +80,16 @@ class PaletteImage:
         PIL.Image.Image
             ``convert("RGBA")`` gives ``palette[indices]``; ``save`` writes
             the transparency too (see :func:`imageio.to_pil`).
+
+        Raises
+        ------
+        UsageError
+            As :meth:`to_png`, for a palette or indices it would not write.
         """
         from . import imageio  # Pillow stays inside imageio
 
-        return imageio.to_pil(self.palette, self.indices)
+        indices, palette = pngfile.checked_image(self.indices, self.palette)
+        return imageio.to_pil(palette, indices)
 
     def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):
         """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`.

@@ -14,7 +14,7 @@ import numpy as np
 import png
 
 from . import layout
-from .defaults import DEFAULT_SPEED, MAX_PIXELS
+from .defaults import DEFAULT_SPEED, MAX_PIXELS, SPEEDS
 from .errors import UsageError
 from .layout import bit_depth_for
 
@@ -23,6 +23,8 @@ __all__ = [
     "bit_depth_for",
     "written_bit_depth",
     "write_palette_png",
+    "check_speed",
+    "checked_image",
     "estimated_size",
     "color_chunks",
 ]
@@ -31,6 +33,27 @@ __all__ = [
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 SIGNATURE = png.signature
+
+
+def check_speed(speed):
+    """Return `speed` as an int if it is an effort level (1..10).
+
+    Parameters
+    ----------
+    speed : int
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    UsageError
+        For anything but an integer from 1 to 10.
+    """
+    if isinstance(speed, bool) or not isinstance(speed, (int, np.integer)) or speed not in SPEEDS:
+        raise UsageError(f"speed must be an integer from 1 to 10, not {speed!r}")
+    return int(speed)
 
 
 def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPEED,
@@ -67,10 +90,12 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     Raises
     ------
     UsageError
-        If the palette size is out of range or an index is not below P:
-        pypng would write such a file without complaint.
+        If the palette size is out of range, its values are not 0..255, an
+        index is not below P (pypng would write such a file without
+        complaint), or `speed` is not 1..10.
     """
-    indices, palette = _checked(indices, palette)
+    speed = check_speed(speed)
+    indices, palette = checked_image(indices, palette)
     order, depth, data = layout.image_data(indices, palette, speed=speed, keep_order=keep_order,
                                            plan=plan)
     png.write_chunks(stream, _chunks(indices.shape, palette[order], depth, color, data))
@@ -101,7 +126,8 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     UsageError
         As :func:`write_palette_png`.
     """
-    indices, palette = _checked(indices, palette)
+    speed = check_speed(speed)
+    indices, palette = checked_image(indices, palette)
     data = layout.estimated_size(indices, palette, speed=speed, keep_order=keep_order,
                                  gains=gains)
     framing = len(SIGNATURE) + sum(12 + len(body)
@@ -109,9 +135,33 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     return data._replace(size=framing + data.size)
 
 
-def _checked(indices, palette):
-    """The indices as uint8 and the palette, checked as :func:`write_palette_png` says."""
-    palette = np.asarray(palette, np.uint8)
+def checked_image(indices, palette):
+    """The indices and the palette as uint8, checked as :func:`write_palette_png` says.
+
+    Parameters
+    ----------
+    indices : (H, W) integer ndarray
+    palette : (P, 3) or (P, 4) integer ndarray, values 0..255
+
+    Returns
+    -------
+    indices : (H, W) uint8 ndarray
+    palette : (P, 3) or (P, 4) uint8 ndarray
+
+    Raises
+    ------
+    UsageError
+        If they are not so, or an index is not below P.
+    """
+    palette = np.asarray(palette)
+    if palette.dtype != np.uint8:
+        # A cast would wrap 300 to 44 and -1 to 255 without a word.
+        if palette.dtype.kind not in "ui" or (
+                palette.size and not 0 <= palette.min() <= palette.max() <= 255):
+            values = f" from {palette.min()} to {palette.max()}" if palette.size else ""
+            raise UsageError(f"palette values must be integers from 0 to 255, "
+                             f"not {palette.dtype}{values}")
+        palette = palette.astype(np.uint8)
     indices = np.asarray(indices)
     entries = len(palette)
     if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= entries <= 256:

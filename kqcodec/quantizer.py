@@ -25,7 +25,7 @@ from .kmeans import ENGINES, Shared, merge_errors, resize_centres, sklearn_kmean
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
-from .pngfile import bit_depth_for
+from .pngfile import bit_depth_for, check_speed
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
@@ -92,13 +92,6 @@ def check_k(k):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
         raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
     return int(k)
-
-
-def check_speed(speed):
-    """Return `speed` as an int if it is an effort level (1..10)."""
-    if isinstance(speed, bool) or not isinstance(speed, (int, np.integer)) or speed not in SPEEDS:
-        raise UsageError(f"speed must be an integer from 1 to 10, not {speed!r}")
-    return int(speed)
 
 
 def check_space(space):

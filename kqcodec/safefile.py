@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .errors import InputError, OutputExistsError, OutputKeptError, WriteError
 
-__all__ = ["check_input", "check_output", "make_folder", "atomic_output", "write_bytes"]
+__all__ = ["check_input", "check_output", "make_folder", "is_stream", "atomic_output",
+           "write_bytes"]
 
 
 def check_input(path):
@@ -100,8 +101,17 @@ def make_folder(folder):
         raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None
 
 
-def _is_stream(path):
-    """True for an existing character device or FIFO, which is written in place."""
+def is_stream(path):
+    """True for an existing character device or FIFO, which is written in place.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    bool
+    """
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -136,7 +146,7 @@ def atomic_output(dest, *, force=False):
         If `dest` exists and `force` is false.
     """
     dest = Path(dest)
-    if _is_stream(dest):
+    if is_stream(dest):
         try:
             with open(dest, "wb") as stream:
                 yield stream

@@ -38,7 +38,7 @@ qualify: the bracket guarantees only the neighbour.
 import contextlib
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class Choice:
 
     k: int
     image: object
-    data: bytes
+    data: bytes = field(repr=False)  # a whole PNG file would flood a notebook
     psnr: float
     trials: tuple
 

@@ -294,3 +294,56 @@ def test_more_search_effort_gives_a_palette_at_least_as_good(coffee):
 def test_speed_outside_one_to_ten_is_refused(coffee, speed):
     with pytest.raises(UsageError, match="speed"):
         quantizer.quantize(coffee, 4, speed=speed)
+
+
+def test_encode_refuses_a_name_of_another_format(tmp_path, pictures):
+    for name in ("out.jpg", "out.webp", "out"):
+        with pytest.raises(UsageError, match="encode writes a PNG; give the output a .png name"):
+            kqcodec.encode(pictures["skimage_rocket"], tmp_path / name, 8)
+    assert list(tmp_path.iterdir()) == []
+    assert kqcodec.encode(pictures["skimage_rocket"], tmp_path / "OUT.PNG", 8).encoded_bytes > 0
+
+
+def test_an_encoding_shows_its_size_not_its_bytes(pictures):
+    result = kqcodec.encode(pictures["skimage_coffee"], None, 64)
+    assert "encoded_bytes=" in repr(result) and len(repr(result)) < len(result.data) / 10
+    choice = kqcodec.choose_k(kqcodec.read_image(pictures["skimage_coffee"]), target_psnr=30)
+    assert "data=" not in repr(choice) and len(repr(choice)) < len(choice.data)
+
+
+@pytest.mark.parametrize("speed", [0, 11, 2.5, "fast", True])
+def test_writing_refuses_a_speed_outside_1_to_10(coffee, speed):
+    image = quantizer.quantize(coffee, 8)
+    with pytest.raises(UsageError, match="speed must be an integer from 1 to 10"):
+        image.to_png(speed=speed)
+
+
+@pytest.mark.parametrize("palette", [[[300.0, 0, 0], [0, 0, 0]], [[-1, 0, 0], [0, 0, 0]],
+                                     [[773, 0, 0], [0, 0, 0]]])
+def test_a_palette_outside_0_to_255_is_refused_not_wrapped(palette):
+    image = kqcodec.PaletteImage(np.array(palette), np.zeros((2, 2), np.uint8))
+    with pytest.raises(UsageError, match="palette values must be integers from 0 to 255"):
+        image.to_png()
+    with pytest.raises(UsageError, match="palette values must be integers from 0 to 255"):
+        image.to_pil()
+
+
+def test_to_pil_refuses_an_index_past_the_palette():
+    image = kqcodec.PaletteImage(np.zeros((2, 3), np.uint8), np.full((2, 2), 5, np.uint8))
+    with pytest.raises(UsageError, match="index 5 is out of range for 2 palette entries"):
+        image.to_pil()
+
+
+def test_warnings_and_prepare_are_exported():
+    from kqcodec import colorprofile, imageio
+
+    assert kqcodec.KqcodecWarning is imageio.KqcodecWarning
+    assert kqcodec.ProfileWarning is colorprofile.ProfileWarning
+    assert kqcodec.prepare is quantizer.prepare
+    assert {"KqcodecWarning", "ProfileWarning", "prepare"} <= set(kqcodec.__all__)
+
+
+def test_bytes_that_are_no_png_are_called_the_input():
+    with pytest.raises(kqcodec.FormatError) as error:
+        kqcodec.decode(b"garbage")
+    assert str(error.value) == "the input: not a PNG file"

@@ -102,3 +102,14 @@ def test_a_prepared_reference_gives_the_same_ssim_bits(coffee, present):
     assert metrics.Reference(coffee).ssim(coffee) == 1.0
     with pytest.raises(kqcodec.UsageError):
         metrics.Reference(coffee).ssim(coffee[:-1])
+
+
+@pytest.mark.parametrize("measure", [metrics.psnr, metrics.ssim, metrics.ssimulacra2])
+@pytest.mark.parametrize("bad", ["float", "uint16", "grey", "empty"])
+def test_measures_refuse_what_they_cannot_measure(coffee, measure, bad):
+    image = {"float": coffee / 255.0, "uint16": coffee.astype(np.uint16) * 257,
+             "grey": coffee[..., 0], "empty": coffee[:0]}[bad]
+    with pytest.raises(kqcodec.UsageError, match=r"\(H, W, 3\|4\) uint8"):
+        measure(image, image)
+    with pytest.raises(kqcodec.UsageError, match=r"\(H, W, 3\|4\) uint8"):
+        measure(coffee, image)
