@@ -294,8 +294,8 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
 
     Parameters
     ----------
-    source : path-like
-        A PNG file.
+    source : path-like or bytes
+        A PNG file, or its whole content.
     dest : path-like, optional
         Write the pixels here, in the format its extension names.
     force : bool
@@ -320,10 +320,12 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
         If the file is not a PNG, is damaged in a way that libpng refuses
         too, breaks a rule with `strict`, or is over `max_pixels`.
     """
+    in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if dest is not None:
         imageio.output_format(dest)
-        check_input(source)
-        check_output(dest, source=source, force=force)
+        if not in_memory:
+            check_input(source)
+        check_output(dest, source=None if in_memory else source, force=force)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels, formats=("PNG",),
                                         color="raw", strict=strict)
     if dest is not None:

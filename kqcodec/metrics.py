@@ -124,7 +124,7 @@ def psnr(reference, test):
     else:
         a, b = _pair(reference, test)
         mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ssim(reference, test):

@@ -801,11 +801,13 @@ def shared_palette(histograms, k):
     Raises
     ------
     UsageError
-        If `histograms` is empty or k is out of range.
+        If `histograms` is empty, one is not (colors, counts) of matching
+        lengths as above, or k is out of range.
     """
     k = check_k(k)
     if not len(histograms):
         raise UsageError("a shared palette needs at least one picture")
+    histograms = [_colors_and_counts(item) for item in histograms]
     channels = max(colors.shape[1] for colors, _ in histograms)
     keys, weights = [], []
     for colors, counts in histograms:
@@ -821,6 +823,21 @@ def shared_palette(histograms, k):
     else:
         palette, labels = _cluster(colors, counts, k)
     return _tidy(palette, labels)[0]
+
+
+def _colors_and_counts(item):
+    """One (colors, counts) of :func:`shared_palette`, checked."""
+    try:
+        colors, counts = item
+    except (TypeError, ValueError):
+        raise UsageError("each histogram must be a (colors, counts) pair, as "
+                         "(h.colors, h.counts) of prepare()'s h") from None
+    colors, counts = np.asarray(colors), np.asarray(counts)
+    if (colors.dtype != np.uint8 or colors.ndim != 2 or colors.shape[1] not in (3, 4)
+            or counts.ndim != 1 or len(counts) != len(colors) or counts.dtype.kind not in "ui"):
+        raise UsageError(f"colors must be (U, 3|4) uint8 and counts (U,) integers, not "
+                         f"{colors.shape} {colors.dtype} and {counts.shape} {counts.dtype}")
+    return colors, counts
 
 
 def remap(pixels, palette, *, histogram=None):

@@ -347,3 +347,24 @@ def test_bytes_that_are_no_png_are_called_the_input():
     with pytest.raises(kqcodec.FormatError) as error:
         kqcodec.decode(b"garbage")
     assert str(error.value) == "the input: not a PNG file"
+
+
+def test_decode_takes_the_bytes_of_a_png_as_a_file(tmp_path, coffee):
+    data = quantizer.quantize(coffee, 8).to_png()
+    (tmp_path / "p.png").write_bytes(data)
+    pixels = kqcodec.decode(data, tmp_path / "d.png")
+    np.testing.assert_array_equal(pixels, kqcodec.decode(tmp_path / "p.png"))
+    np.testing.assert_array_equal(kqcodec.read_image(tmp_path / "d.png"), pixels)
+
+
+@pytest.mark.parametrize("histograms", [[(np.zeros((3, 3), np.uint8), np.ones(2, np.int64))],
+                                        [(np.zeros((3, 3)), np.ones(3, np.int64))],
+                                        [(np.zeros((3, 2), np.uint8), np.ones(3, np.int64))],
+                                        [np.zeros((3, 3), np.uint8)]])
+def test_shared_palette_refuses_what_is_no_histogram(histograms):
+    with pytest.raises(UsageError):
+        kqcodec.shared_palette(histograms, 4)
+
+
+def test_psnr_is_a_python_float(coffee):
+    assert type(kqcodec.psnr(coffee, quantizer.quantize(coffee, 8).to_pixels())) is float
