@@ -201,7 +201,10 @@ def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (proc.returncode, err, sorted(os.listdir(out)))
+    # 130, or the end by SIGINT itself, which a shell reports as 130 too
+    # (seen once in some 150 runs, after the same one line).
+    assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err,
+                                                      sorted(os.listdir(out)))
     assert err.strip().splitlines() == ["kqcodec: interrupted"]
     assert temps(out) == []
     # Every file left is complete.
