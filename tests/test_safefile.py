@@ -147,6 +147,24 @@ def test_new_file_has_normal_permissions(tmp_path):
     assert os.stat(tmp_path / "x.bin").st_mode & 0o777 == 0o666 & ~mask
 
 
+def in_foreground_until_a_file(args, out):
+    """``python -m kqcodec ARGS`` in a session of its own, once it has written a PNG in `out`.
+
+    A job started in the background by a shell ignores Ctrl-C, and so do
+    its children, this test's among them when the suite itself runs in the
+    background: the command gets Ctrl-C's default handling, as a job in a
+    terminal's foreground has it.
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
+
+
 @pytest.mark.parametrize("command", ["encode", "report"])
 def test_ctrl_c_pressed_again_while_workers_stop_still_exits_130(tmp_path, pictures, command):
     # A second Ctrl-C (a user pressing it twice, or `timeout -s INT`, which
@@ -158,13 +176,7 @@ def test_ctrl_c_pressed_again_while_workers_stop_still_exits_130(tmp_path, pictu
         (folder / f"c{i}.png").write_bytes(pictures["skimage_coffee"].read_bytes())
     args = (["encode", str(folder), "--out-dir", str(out), "-k", "256"] if command == "encode"
             else ["report", str(folder), "--out", str(out)])
-    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", *args, "--quiet", "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = in_foreground_until_a_file([*args, "--quiet", "--jobs", "2"], out)
     for _ in range(25):
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGINT)
@@ -187,18 +199,8 @@ def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
     folder.mkdir()
     for i in range(6):
         (folder / f"c{i}.png").write_bytes(pictures["skimage_coffee"].read_bytes())
-    # A job started in the background by a shell ignores Ctrl-C, and so do
-    # its children, this test's among them when the suite itself runs in the
-    # background: the command gets Ctrl-C's default handling, as a job in a
-    # terminal's foreground has it.
-    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", "report", str(folder), "--out", str(out),
-                             "--quiet", "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not glob.glob(str(out / "*.png")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = in_foreground_until_a_file(["report", str(folder), "--out", str(out), "--quiet",
+                                       "--jobs", "2"], out)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
     _, err = proc.communicate(timeout=60)
     # 130, or the end by SIGINT itself, which a shell reports as 130 too
