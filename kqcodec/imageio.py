@@ -350,7 +350,8 @@ def _pixels_of(img):
         pixels = _as_array(img)
     elif (mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
           or (mode == "P" and img.palette is not None and img.palette.mode == "RGBA")):
-        pixels = np.asarray(img.convert("RGBA"))
+        # Pillow converts premultiplied grey (La) only to LA.
+        pixels = np.asarray((img.convert("LA") if mode == "La" else img).convert("RGBA"))
         pixels = _with_alpha(pixels[..., :3], pixels[..., 3])
     elif mode == "CMYK":
         pixels = np.asarray(img)
@@ -377,7 +378,8 @@ def from_pil(img):
     Raises
     ------
     UsageError
-        If `img` is not a Pillow image, or is empty.
+        If `img` is not a Pillow image, is empty, or cannot be loaded
+        (closed, say).
     """
     from PIL import Image
 
@@ -385,7 +387,10 @@ def from_pil(img):
         raise UsageError(f"expected a PIL.Image.Image, not {type(img).__name__}")
     if 0 in img.size:
         raise UsageError(f"the image is empty ({img.size[0]}x{img.size[1]})")
-    img.load()
+    try:
+        img.load()
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"the image cannot be loaded: {exc}") from None
     tags = colorprofile.tags_from_info(img.info, name="the image")
     pixels = colorprofile.rendered(_pixels_of(img), tags, cmyk=img.mode == "CMYK",
                                    name="the image")[0]

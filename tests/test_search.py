@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import metrics, paletteimage, quantizer, search, ties
+from kqcodec import imageio, metrics, paletteimage, quantizer, search, ties
 from kqcodec.errors import TargetError, UsageError
 
 from .conftest import png_chunks
@@ -197,6 +197,20 @@ def test_prepare_refuses_what_quantize_refuses(coffee):
     with pytest.raises(UsageError, match="uint8"):
         quantizer.prepare(coffee / 255.0)
     assert quantizer.prepare(Image.fromarray(coffee)).counts.sum() == coffee.shape[0] * coffee.shape[1]
+
+
+def test_premultiplied_and_closed_pillow_images(coffee):
+    grey = np.dstack([coffee[..., 0], np.where(coffee[..., 1] > 60, 255, 128).astype(np.uint8)])
+    la = Image.fromarray(grey, "LA")
+    straight, premultiplied = imageio.from_pil(la), imageio.from_pil(la.convert("La"))
+    np.testing.assert_array_equal(premultiplied[..., 3], straight[..., 3])
+    # Premultiplied by half, the grey loses its last bit.
+    assert np.abs(premultiplied.astype(int) - straight).max() <= 1
+    assert kqcodec.quantize(la.convert("La"), 16).palette.shape[1] == 4
+    closed = Image.fromarray(coffee)
+    closed.close()
+    with pytest.raises(UsageError, match="the image cannot be loaded"):
+        kqcodec.quantize(closed, 8)
 
 
 def test_to_pil_round_trip(tmp_path, present):
