@@ -7,6 +7,7 @@ inside the commands so that ``--help`` is instant.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -428,29 +429,45 @@ def _trial(trial):
 def _encode_batch(args):
     from . import batch, workers
 
-    outcomes = []
-    for outcome in batch.encode_batch(
-            args.paths, args.out_dir, args.k, recursive=args.recursive, suffix=args.suffix,
-            jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(),
-            shared=args.shared_palette, force=args.force, skip_if_larger=args.skip_if_larger,
-            max_pixels=args.max_pixels, seed=args.seed, engine=args.engine,
-            target_psnr=args.target_psnr, max_bytes=args.max_bytes,
-            max_colors=args.max_colors or 256, keep_profile=args.keep_profile,
-            space=args.space, strict=args.strict, dither=args.dither, speed=args.speed,
-            reuse=args.reuse):
-        outcomes.append(outcome)
-        if outcome.status == "failed":
-            workers.say(f"kqcodec: error: {outcome.message}")
-        elif outcome.status == "skipped":
-            workers.say(f"kqcodec: skipped: {outcome.message}")
-        elif args.verbose:
-            line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
-                    f"PSNR {outcome.psnr:.2f} dB")
-            if outcome.trials:
-                line += "; ks tried: " + ", ".join(_trial(t) for t in outcome.trials)
-            workers.say(line)
+    with workers.stopping_once():
+        outcomes = _run_batch(args, batch, workers)
     print(f"kqcodec: {batch.summary_line(outcomes)}", file=sys.stderr)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _run_batch(args, batch, workers):
+    """The outcomes of a batch, each said as it comes."""
+    outcomes = []
+    # Closed here, inside the caller's stopping_once: a Ctrl-C stops the
+    # workers before the signals are handled as usual again.
+    run = contextlib.closing(batch.encode_batch(
+        args.paths, args.out_dir, args.k, recursive=args.recursive, suffix=args.suffix,
+        jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(),
+        shared=args.shared_palette, force=args.force, skip_if_larger=args.skip_if_larger,
+        max_pixels=args.max_pixels, seed=args.seed, engine=args.engine,
+        target_psnr=args.target_psnr, max_bytes=args.max_bytes,
+        max_colors=args.max_colors or 256, keep_profile=args.keep_profile,
+        space=args.space, strict=args.strict, dither=args.dither, speed=args.speed,
+        reuse=args.reuse))
+    with run as outcomes_to_come:
+        for outcome in outcomes_to_come:
+            _say(args, workers, outcome)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _say(args, workers, outcome):
+    """One outcome of a batch on stderr: failures and skips always, the rest with -v."""
+    if outcome.status == "failed":
+        workers.say(f"kqcodec: error: {outcome.message}")
+    elif outcome.status == "skipped":
+        workers.say(f"kqcodec: skipped: {outcome.message}")
+    elif args.verbose:
+        line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
+                f"PSNR {outcome.psnr:.2f} dB")
+        if outcome.trials:
+            line += "; ks tried: " + ", ".join(_trial(t) for t in outcome.trials)
+        workers.say(line)
 
 
 def _shown_psnr(source, name, max_pixels, result):

@@ -176,6 +176,11 @@ def stopping_once():
     are ignored from then until the block ends, the pool stopped.  Signals
     left to their default action or ignored are not touched, nor is
     anything outside the main thread, where Python runs no handler.
+
+    Hold it around code that starts, uses and stops a pool, with no code of
+    a caller's inside: a Ctrl-C there would leave both signals ignored
+    until the block ends.  :func:`run_jobs`, a generator, leaves it to its
+    caller for that reason.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -275,30 +280,29 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
                 bar.update()
                 yield result
             return
-        with stopping_once():
-            pool = None
-            done = 0
-            try:
-                # Inside the block: a Ctrl-C while the workers start terminates them too.
-                pool, processes = start_pool(workers)
-                for result in pool.imap(function, jobs):
-                    done += 1
-                    bar.update()
-                    yield result
-            except BaseException:
-                if pool is not None:
-                    # A caller that stops after the last result (the generator
-                    # closed at its last yield) leaves nothing in flight: the
-                    # idle workers are let go as after the loop.
-                    if done == len(jobs):
-                        pool.close()
-                    else:
-                        terminate(pool, processes)
-                raise
-            else:
-                pool.close()
-            finally:
-                if pool is not None:
-                    pool.join()
+        pool = None
+        done = 0
+        try:
+            # Inside the block: a Ctrl-C while the workers start terminates them too.
+            pool, processes = start_pool(workers)
+            for result in pool.imap(function, jobs):
+                done += 1
+                bar.update()
+                yield result
+        except BaseException:
+            if pool is not None:
+                # A caller that stops after the last result (the generator
+                # closed at its last yield) leaves nothing in flight: the
+                # idle workers are let go as after the loop.
+                if done == len(jobs):
+                    pool.close()
+                else:
+                    terminate(pool, processes)
+            raise
+        else:
+            pool.close()
+        finally:
+            if pool is not None:
+                pool.join()
     finally:
         bar.close()
