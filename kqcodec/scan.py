@@ -11,7 +11,8 @@ from pathlib import Path
 from .errors import InputError, UsageError
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs", "printable", "source_path",
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
+           "printable", "source_path",
            "free_stem", "check_extra_outputs"]
 
 #: File name extensions of the pictures a report reads.
@@ -69,7 +70,8 @@ def printable(name):
     A file name that is not UTF-8 (Latin-1 names from old archives) comes
     from the system as a str with surrogates, which no UTF-8 file, JSON
     encoder or font accepts; its stray bytes are written as ``\\xNN``,
-    as ``ls -b`` shows them.
+    and a backslash as two, as ``ls -b`` shows them, so that no two names
+    give the same text.
 
     Parameters
     ----------
@@ -78,9 +80,10 @@ def printable(name):
     Returns
     -------
     str
-        `name` itself when it is UTF-8.
+        `name` itself when it is UTF-8 without a backslash.
     """
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    escaped = name.replace("\\", "\\\\")
+    return escaped.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def source_path(folder, name):
@@ -95,14 +98,13 @@ def source_path(folder, name):
     Returns
     -------
     Path
-        ``folder / name``, or, where no such file is there, the file whose
-        name has the bytes that :func:`printable` wrote as ``\\xNN``.
+        ``folder / name`` with what :func:`printable` escaped undone.
     """
-    path = Path(folder) / name
-    if path.exists():
-        return path
-    raw = re.sub(r"\\x([89a-f][0-9a-f])", lambda m: chr(0xDC00 + int(m.group(1), 16)), name)
-    return Path(folder) / raw
+    def unescaped(match):
+        code = match.group(1)
+        return "\\" if code == "\\" else chr(0xDC00 + int(code[1:], 16))
+
+    return Path(folder) / re.sub(r"\\(\\|x[89a-f][0-9a-f])", unescaped, name)
 
 
 def plan_outputs(images, folder):

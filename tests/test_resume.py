@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import imagereport, journal, reporting, table as tables
+from kqcodec import imagereport, journal, reporting, scan, table as tables
 
 KS = (2, 16)
 
@@ -160,6 +160,19 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_resumed(folder, tmp_path, 
     table = kqcodec.report(pics, (2, 16), out=out, jobs=1, resume=True)
     assert sorted(calls) == [("bad\\xe8.png", (2, 16)), ("caf\\xe9.png", (16,)), ("p1.png", (16,))]
     assert len(table) == 5
+
+
+def test_a_raw_byte_and_its_escape_in_a_name_stay_two_pictures(folder, tmp_path):
+    pics, out = tmp_path / "pics", tmp_path / "out"
+    pics.mkdir()
+    (pics / os.fsdecode(b"a\x89.png")).write_bytes((folder / "p0.png").read_bytes())
+    (pics / "a\\x89.png").write_bytes((folder / "p1.png").read_bytes())  # a backslash, x, 8, 9
+    table = kqcodec.report(pics, (2,), out=out, jobs=1)
+    assert sorted(table["image"]) == ["a\\\\x89.png", "a\\x89.png"]
+    assert (table["status"] == "ok").all()
+    assert sorted(p.name for p in out.glob("*.png")) == ["a\\\\x89_k2.png", "a\\x89_k2.png"]
+    for name, original in zip(table["image"], table["original_bytes"]):
+        assert scan.source_path(pics, name).stat().st_size == original
 
 
 def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
