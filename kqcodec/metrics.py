@@ -1,8 +1,9 @@
 """Quality measures between an original image and its decoded encoding.
 
-PSNR and SSIM compare what a viewer sees: RGB as is, and for images with
-transparency the color premultiplied by alpha plus alpha itself, so the
-hidden color of an invisible pixel counts for nothing.  SSIMULACRA2 (the
+PSNR and SSIM compare what a viewer sees: RGB as is (an RGBA image opaque
+everywhere counts as RGB), and for images with transparency the color
+premultiplied by alpha plus alpha itself, so the hidden color of an
+invisible pixel counts for nothing.  SSIMULACRA2 (the
 JPEG XL project's perceptual metric) comes from the ``ssimulacra2`` port on
 PyPI, imported by this module only; transparency is handled here the way
 the reference tool does, see :func:`ssimulacra2`.
@@ -53,6 +54,16 @@ def _checked(pixels, what):
             or 0 in pixels.shape):
         raise UsageError(f"{what} must be a non-empty (H, W, 3|4) uint8 array, "
                          f"not {pixels.shape} {pixels.dtype}")
+    return pixels
+
+
+def _opaque_as_rgb(pixels):
+    """RGBA whose every pixel is opaque as RGB: its alpha, with no error, would raise the score.
+
+    The quantizer takes such pixels as RGB too (see ``quantizer._check_pixels``).
+    """
+    if pixels.shape[-1] == 4 and (pixels[..., 3] == 255).all():
+        return pixels[..., :3]
     return pixels
 
 
@@ -112,9 +123,9 @@ def psnr(reference, test):
         If either is not a non-empty (H, W, 3|4) uint8 array, or the sizes
         differ.
     """
-    reference, test = _checked(reference, "reference"), _checked(test, "test")
-    if reference.shape == test.shape and reference.shape[-1] == 3 and \
-            reference.dtype == test.dtype == np.uint8:
+    reference = _opaque_as_rgb(_checked(reference, "reference"))
+    test = _opaque_as_rgb(_checked(test, "test"))
+    if reference.shape == test.shape and reference.shape[-1] == 3:
         # Opaque RGB: the squared differences are integers, summed here in
         # int64 from 16-bit differences.  The float64 mean below sums the
         # same integers exactly too (every partial sum stays under 2**53),
@@ -171,7 +182,7 @@ class Reference:
     """
 
     def __init__(self, pixels):
-        self.pixels = _checked(pixels, "reference")
+        self.pixels = _opaque_as_rgb(_checked(pixels, "reference"))
         self._channels = {}
 
     def ssim(self, test):
@@ -193,7 +204,7 @@ class Reference:
         """
         from skimage.metrics import structural_similarity
 
-        test = _checked(test, "test")
+        test = _opaque_as_rgb(_checked(test, "test"))
         reference = self.pixels
         if reference.shape[:2] != test.shape[:2]:
             raise UsageError(f"image sizes differ: {reference.shape[:2]} and {test.shape[:2]}")

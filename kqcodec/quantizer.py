@@ -870,10 +870,15 @@ def remap(pixels, palette, *, histogram=None):
         raise UsageError(f"palette must be (P, 3|4) uint8 with 1 <= P <= 256, not {palette.shape}")
     if palette.shape[1] < pixels.shape[2]:
         raise UsageError("pixels with transparency need an RGBA palette")
-    if palette.shape[1] > pixels.shape[2]:
-        pixels = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
-        histogram = None
     hist = _histogram_of(pixels, histogram)
-    labels = Assignment(_features(hist.colors), _features(palette)).labels
+    colors = hist.colors
+    if palette.shape[1] > colors.shape[1]:
+        # Opaque pixels against RGBA entries.
+        colors = np.column_stack([colors, np.full(len(colors), 255, np.uint8)])
+    labels = Assignment(_features(colors), _features(palette)).labels
+    decoded = palette[labels]
+    if decoded.shape[1] == 4 and (decoded[:, 3] == 255).all():
+        # Opaque throughout: measured on RGB, as metrics.psnr measures it.
+        colors, decoded = colors[:, :3], decoded[:, :3]
     return PaletteImage(palette, hist.spread(labels.astype(np.uint8)),
-                        _mse(hist.colors, hist.counts, palette[labels]))
+                        _mse(colors, hist.counts, decoded))

@@ -173,9 +173,23 @@ def test_an_opaque_rgba_array_is_taken_as_rgb(coffee):
     rgba = np.dstack([coffee, np.full(coffee.shape[:2], 255, np.uint8)])
     image = kqcodec.quantize(rgba, 32)
     np.testing.assert_array_equal(image.palette, kqcodec.quantize(coffee, 32).palette)
-    assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+    for original in (coffee, rgba):
+        assert image.psnr == pytest.approx(metrics.psnr(original, image.to_pixels()), abs=1e-9)
     assert kqcodec.choose_k(rgba, target_psnr=33).k == kqcodec.choose_k(coffee, target_psnr=33).k
-    assert kqcodec.remap(rgba, image.palette).palette.shape == (len(image.palette), 3)
+
+
+def test_remap_measures_as_psnr_does(coffee, present):
+    opaque = kqcodec.quantize(coffee, 16).palette
+    shared = kqcodec.shared_palette([(quantizer.prepare(p).colors, quantizer.prepare(p).counts)
+                                     for p in (coffee, present)], 32)
+    assert shared.shape[1] == 4 and (shared[:, 3] < 255).any()
+    as_rgba = np.column_stack([opaque, np.full(len(opaque), 255, np.uint8)])
+    for palette in (opaque, as_rgba, shared):
+        hist = quantizer.prepare(coffee)
+        image = kqcodec.remap(coffee, palette, histogram=hist)
+        assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+    # An opaque RGBA palette maps and measures as its RGB one.
+    assert kqcodec.remap(coffee, as_rgba).psnr == kqcodec.remap(coffee, opaque).psnr
 
 
 def test_a_histogram_of_other_pixels_is_refused(coffee):
