@@ -395,6 +395,40 @@ def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=N
 
 
 _BLAS = []
+# Searches in several threads of one process share one limit (OpenBLAS's is
+# the process's): the first to start sets it, the last to end restores it.
+_BLAS_USERS = {"count": 0, "limiter": None}
+_BLAS_LOCK = threading.Lock()
+
+
+def _release_openblas():
+    """Let any thread set OpenBLAS's limit next (threadpoolctl 3.8 gives it to one thread)."""
+    from threadpoolctl import OpenBLASController
+
+    release = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+
+
+@contextlib.contextmanager
+def _shared_limit(controller):
+    with _BLAS_LOCK:
+        if _BLAS_USERS["count"] == 0:
+            # The thread that set the limit may have ended or be running
+            # still: the one setting it now takes over.
+            _release_openblas()
+            _BLAS_USERS["limiter"] = controller.limit(limits=1, user_api="blas")
+        _BLAS_USERS["count"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS["count"] -= 1
+            if _BLAS_USERS["count"] == 0:
+                _release_openblas()
+                _BLAS_USERS["limiter"].restore_original_limits()
+                _release_openblas()
+                _BLAS_USERS["limiter"] = None
 
 
 def _one_blas_thread():
@@ -409,7 +443,7 @@ def _one_blas_thread():
     ``OPENBLAS_NUM_THREADS`` is 1 (the ``kqcodec`` command sets it before
     numpy loads): OpenBLAS then has one thread already, and importing
     threadpoolctl and finding the libraries would cost a few milliseconds.
-    Only the main thread limits (see below).
+    Searches in several threads at once share the limit.
     """
     if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
         return contextlib.nullcontext()
@@ -423,13 +457,11 @@ def _one_blas_thread():
             _BLAS.append(ThreadpoolController())
     if _BLAS[0] is None:  # pragma: no cover
         return contextlib.nullcontext()
-    if threading.current_thread() is not threading.main_thread():
-        # OpenBLAS's limit is the whole process's, and threadpoolctl lets
-        # one thread at a time set it: searches running at once in a
-        # program's threads, each setting and restoring it, left it at one
-        # thread for good.  There the products run as the program set them.
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    # OpenBLAS's limit is the whole process's, and threadpoolctl lets one
+    # thread at a time set it: searches running at once in a program's
+    # threads (or a Dask worker's), each setting and restoring their own,
+    # left it at one thread for good.
+    return _shared_limit(_BLAS[0])
 
 
 def _search_weights(pixels, hist, space):
