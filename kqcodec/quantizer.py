@@ -403,8 +403,10 @@ _BLAS_LOCK = threading.Lock()
 
 def _release_openblas():
     """Let any thread set OpenBLAS's limit next (threadpoolctl 3.8 gives it to one thread)."""
-    from threadpoolctl import OpenBLASController
-
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:  # pragma: no cover - before threadpoolctl 3, any thread may
+        return
     release = getattr(OpenBLASController, "clear_controlling_thread", None)
     if release is not None:
         release(force=True)
