@@ -67,8 +67,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Any picture :func:`imageio.read_image` reads, or the whole content
         of one (standard input, say).
     dest : path-like or None
-        The PNG to write, named ``*.png`` (or a device or FIFO such as
-        ``/dev/stdout``); never the input.  None writes nothing: the bytes
+        The PNG to write, named ``*.png``, or a character device or FIFO
+        (``/dev/stdout`` on a terminal or a pipe; redirected to a file it is
+        that file, and needs the name); never the input.  None writes nothing: the bytes
         are in the result's ``data``.
     k : int or 'auto'
         Palette size, 2..256, or ``"auto"`` with `target_psnr` or

@@ -140,8 +140,9 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
               else dict(column="ssimulacra2", value=target_ssimulacra2, unit="", searched=False))
     copied = {}
     if copies is not None:
-        # A picture that could not be read has nothing to show.
-        shown = set(table.loc[table["status"] == "ok", "image"])
+        # A picture that could not be read has nothing to show; one whose
+        # encodings were kept (not written anew) was read.
+        shown = set(table.loc[table["status"] != "error", "image"])
         for i, name in enumerate(names):
             if name not in shown:
                 continue

@@ -405,7 +405,7 @@ def _release_openblas():
     """Let any thread set OpenBLAS's limit next (threadpoolctl 3.8 gives it to one thread)."""
     try:
         from threadpoolctl import OpenBLASController
-    except ImportError:  # pragma: no cover - before threadpoolctl 3, any thread may
+    except ImportError:  # pragma: no cover - before threadpoolctl 3 no thread owns it
         return
     release = getattr(OpenBLASController, "clear_controlling_thread", None)
     if release is not None:

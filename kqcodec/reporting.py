@@ -32,7 +32,7 @@ from .dither import check_reuse, check_strength
 from .errors import FormatError, InputError, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import make_folder
-from .scan import find_images, plan_outputs, printable
+from .scan import find_images, plan_outputs
 from .workers import progress_bar, start_pool, stopping_once, terminate
 
 __all__ = ["DEFAULT_KS", "report"]
@@ -154,7 +154,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
     make_folder(out)
     stems = plan_outputs(images, folder)
-    names = [printable(str(path.relative_to(folder))) for path in images]
+    names = list(stems)  # in the pictures' order, as the table names them
     store = Path(out) / journal.FILENAME
     # What the rows depend on besides the picture and k: a resumed run must
     # not mix rows made with other options into one table.  (The target of

@@ -89,9 +89,9 @@ def make_folder(folder):
     Raises
     ------
     OutputExistsError
-        If `folder`, or one of its parents, exists and is not a folder.
+        If `folder` exists and is not a folder.
     WriteError
-        If it cannot be created.
+        If it cannot be created (no permission, or a parent that is a file).
     """
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)

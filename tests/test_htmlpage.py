@@ -366,6 +366,12 @@ def test_originals_a_browser_shows_differently_get_a_png_copy(tmp_path, pictures
             expected = imageio.read_image(pics / name, max_pixels=None)
         assert np.array_equal(imageio.read_image(tmp_path / unquote(url)), expected)
     assert data["originals"] == "pics"
+    # Encodings kept from an earlier run (not written anew): the pictures
+    # were read, and get their copies all the same; unreadable ones none.
+    for status, expected in (("kept", copied.keys()), ("error", set())):
+        again = htmlpage.page_data(table.assign(status=status), tmp_path, folder=pics,
+                                   out=tmp_path / "out", copies=tmp_path / "p_files", force=True)
+        assert {again["names"][int(i)] for i in again["copies"]} == set(expected)
 
 
 def test_difference_view_is_the_amplified_error_as_a_heat_map(page, site, tmp_path):
