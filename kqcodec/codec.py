@@ -69,8 +69,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     dest : path-like or None
         The PNG to write, named ``*.png``, or a character device or FIFO
         (``/dev/stdout`` on a terminal or a pipe; redirected to a file it is
-        that file, and needs the name); never the input.  None writes nothing: the bytes
-        are in the result's ``data``.
+        that file, and needs the name); never the input.  None writes
+        nothing: the bytes are in the result's ``data``.
     k : int or 'auto'
         Palette size, 2..256, or ``"auto"`` with `target_psnr` or
         `max_bytes` (see :func:`quantizer.choose_k`).
