@@ -19,7 +19,8 @@ which level, in one piece or in two bands) is evaluated from those sizes:
   over the small (< 512 KB) and the medium (0.5 to 4 MB) image data.
 
 The first rule is the package's own: the script checks that it gives the
-bytes the package writes.  Image data of 4 MB or more is left out of the
+bytes the package writes.  "before" is the second, the package's rule before
+small data's layouts were ranked on a sample (at 8f235ce).  Image data of 4 MB or more is left out of the
 times and keeps its bytes in every rule.  The times come from one run on
 whatever else the machine does: the CPU seconds move less than wall time.
 """
@@ -76,11 +77,14 @@ def measure(image):
             item["whole"][level] = timed(lambda: len(deflate.zlib_compress(rows, level)))
         if size < SMALL:
             # Samples of the rows (bands spread over the image) at the final
-            # level of small data, to rank the layouts by.
+            # level of small data, to rank the layouts by: 16 short bands of
+            # a share of the bytes, and the package's ranking rows.
             item["samples"] = {}
             for share in SAMPLE_SHARES:
                 part = rows[layout._trial_rows(height, rows.shape[1], int(rows.nbytes * share))]
                 item["samples"][share] = timed(lambda: len(deflate.zlib_compress(part, 12)))
+            part = rows[layout._band_rows(height, height // layout._RANK_SHARE, layout._RANK_BANDS)]
+            item["ranking"] = timed(lambda: len(deflate.zlib_compress(part, 12)))
         if size >= SMALL:
             cut = rows.shape[0] // 2
             for level in BAND_LEVELS:
@@ -94,7 +98,7 @@ def measure(image):
 
 
 def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0,
-         one_byte=False, every_below=None):
+         one_byte=False, every_below=None, ranking=False):
     """A rule: small data's layouts within `near` of the best trial (None: all), the levels of
     small data, of medium photos and of medium flat data, and medium data in two bands or not.
 
@@ -104,9 +108,16 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
     With `sample` (a share of the rows), small data's layouts within `near` are ranked by a
     level-12 compression of that share of their rows, and only the best, with those within
     `tie` of it, reach the final level; with `one_byte`, the one-byte layout (of 4-bit data and
-    fewer) is left out of the ranking and reaches the final level as before."""
+    fewer) is left out of the ranking and reaches the final level as before.
+
+    With `ranking`, the package's rule at the default speed: from layout._RANK_FROM bytes of
+    small data on, the layouts within `near` are ranked by a level-12 compression of
+    layout._band_rows's rows, and only the best reaches the final level."""
     def choose(entry):
         chosen, level, in_bands = pick(entry)
+        if ranks(entry, chosen):
+            items = entry["layouts"]
+            return [min(chosen, key=lambda i: (items[i]["ranking"][0], i))], level, in_bands
         if sample is not None and entry["size"] < SMALL and len(chosen) > 1:
             items = entry["layouts"]
             ranked = [i for i in chosen
@@ -134,19 +145,29 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
             return chosen, small_level, False
         ratio = items[best]["sample"] / trials[best]
         return [best], flat if ratio >= layout._FLAT_RATIO else photo, bands
+    def ranks(entry, chosen):
+        return ranking and layout._RANK_FROM <= entry["size"] < SMALL and len(chosen) > 1
+
     def ranked(entry):
+        """The layouts whose samples are compressed to rank them (none: no ranking)."""
         chosen, items = pick(entry)[0], entry["layouts"]
+        if ranks(entry, chosen):
+            return chosen
+        if sample is None or entry["size"] >= SMALL:
+            return []
         return [i for i in chosen
                 if not one_byte or items[i]["depth"] == items[chosen[0]]["depth"]]
 
-    choose.sample = sample
+    choose.sample = "ranking" if ranking else sample
     choose.ranked = ranked
     return choose
 
 
 RULES = [
     ("the package: small data within 7% at 12 (every layout of 1- and 2-bit data below 512 KB), "
-     "medium 10/12 in two bands", rule(0.07, every_below=SMALL)),
+     "from 32 KB on ranked by four bands of a sixth of the rows at 12, medium 10/12 in two bands",
+     rule(0.07, every_below=SMALL, ranking=True)),
+    ("the package before: the same, not ranked", rule(0.07, every_below=SMALL)),
     ("before: small data every layout at 12, medium 10/12 in one piece", rule(None, bands=False)),
     ("small data within 7% at 12, every layout of 1- and 2-bit data, medium 10/12 in two bands",
      rule(0.07)),
@@ -184,11 +205,10 @@ def evaluate(entries, choose):
         chosen, level, bands = choose(entry)
         items = entry["layouts"]
         trial = sum(item["trial_s"] for item in items)
-        share = getattr(choose, "sample", None)
-        if share is not None and entry["size"] < SMALL:
-            close = getattr(choose, "ranked")(entry)
-            if len(close) > 1:
-                trial += sum(items[i]["samples"][share][1] for i in close)
+        close = choose.ranked(entry)
+        if len(close) > 1:
+            trial += sum((items[i]["ranking"] if choose.sample == "ranking"
+                          else items[i]["samples"][choose.sample])[1] for i in close)
         if bands and len(chosen) == 1:
             size, wall, cpu = items[chosen[0]]["bands"][level]
         else:

@@ -56,7 +56,7 @@ class Meter:
     """Wraps kqcodec's functions to sum the CPU time spent in each part of a job."""
 
     def __init__(self):
-        from kqcodec import imageio, layout, metrics, paletteimage, pngread, quantizer, reporting
+        from kqcodec import imageio, imagereport, layout, metrics, paletteimage, pngread, quantizer
 
         self.spent = {}
         self.layout = layout
@@ -69,7 +69,7 @@ class Meter:
         self._wrap(pngread, "read_header", "decode the written files")
         self._wrap(metrics.Reference, "ssim", "SSIM (scikit-image)")
         self._wrap(metrics, "psnr", "PSNR")
-        self._wrap(reporting, "write_bytes", "write the files")
+        self._wrap(imagereport, "write_bytes", "write the files")
         self._wrap(paletteimage.PaletteImage, "to_png", "png", time.process_time)
         compress, image_data, trial = layout.compress, layout.image_data, layout._trial
         in_trial = []

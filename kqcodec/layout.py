@@ -20,7 +20,9 @@ deflate has levels.  These choices change the file size by several percent:
   which layout to keep; on small data (all of them at the slowest speeds,
   those the trial finds within 7% of the best at the default one) and, at
   the slowest speeds, on larger data when the best two are close, those are
-  compressed at the final level and the smallest is kept.  libdeflate (the ``deflate`` package) at level 10 gives
+  compressed at the final level and the smallest is kept.  At the default
+  speed, from 32 KB of data on, a sixth of their rows at the final level
+  ranks them first, and only the best is compressed whole.  libdeflate (the ``deflate`` package) at level 10 gives
   files about 5% smaller than zlib at level 9, at level 12 about 6%; zlib is
   the fallback.
 * Deflate runs on one core.  From 4 MB of image data on (512 KB above
@@ -125,6 +127,20 @@ _CLOSE = 0.03
 # (benchmarks/deflate_rules.py -k 2,3,4) and came out smaller once in 16,
 # by 1.5%, with a trial 15% larger.
 _TRIAL_MARGIN = 0.07
+# At _NEAR_UP_TO_SPEED, from _RANK_FROM bytes of image data on, the layouts
+# let in are ranked by the final level itself on a sample, a sixth of the
+# rows in four bands, and only the best is compressed whole.  Contiguous
+# bands keep the rows above each row, which the plain layout's repeats
+# need: 16 short bands ranked it wrongly on photos at k = 2 (the file 7-13%
+# larger).  On test_pictures and ../shared/corpus/public at k = 2 to 256
+# (77 encodings with several layouts) this took 53-61% of the CPU time of
+# compressing them all, for 0.02-0.04% more bytes in all; the sample picked
+# another layout than the smallest 5 times, costing 3.6% on one graphic
+# (skimage_logo.png, k=16), 0.4% or less on the others.  Below _RANK_FROM
+# the whole layouts cost little more than the sample, which ranks worse.
+_RANK_FROM = 32 << 10
+_RANK_SHARE = 6
+_RANK_BANDS = 4
 
 
 def bit_depth_for(entries):
@@ -296,6 +312,22 @@ def _trial_rows(height, row_bytes, limit=_TRIAL_BYTES):
     return np.unique((starts[:, None] + np.arange(rows)).ravel())
 
 
+def _band_rows(height, rows, bands):
+    """`rows` row numbers in `bands` contiguous bands spread evenly over `height` rows."""
+    per = max(rows // bands, 1)
+    starts = np.linspace(0, height - per, bands).astype(np.int64)
+    return np.unique((starts[:, None] + np.arange(per)).ravel())
+
+
+def _best_by_sample(layouts, chosen, level):
+    """The layout of `chosen` whose sample of rows compresses smallest at `level` (ties: first)."""
+    height = layouts[chosen[0]][2].shape[0]
+    rows = _band_rows(height, height // _RANK_SHARE, _RANK_BANDS)
+    sizes = _on_two_threads([lambda i=i: len(compress(layouts[i][2][rows], level))
+                             for i in chosen])
+    return min(zip(sizes, chosen))[1]
+
+
 def final_level(size, trial_ratio, speed):
     """The deflate level for `size` bytes of image data that a trial shrank `trial_ratio` times."""
     column = 0 if size < _MEDIUM_FROM else 2 if size < _LARGE_FROM else 4
@@ -461,6 +493,11 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
     return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen), order), one_thread)
 
 
+def _ranks_by_sample(size, speed):
+    """Whether the layouts let in for `size` bytes of image data are ranked on a sample first."""
+    return _ALL_UP_TO_SPEED < speed <= _NEAR_UP_TO_SPEED and _RANK_FROM <= size < _MEDIUM_FROM
+
+
 def _bands_from(speed):
     """Bytes of image data from which a single layout is deflated in two bands."""
     return _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
@@ -536,7 +573,9 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
     close enough; at speed 4 every one whose trial is, and of 1- and 2-bit
     data every one but a one-byte layout of 512 KB or more), or the best two of
     larger data when the trial finds them close (speeds 1 to 3), are
-    compressed at the final level and the smallest is kept; where
+    compressed at the final level and the smallest is kept (at speed 4,
+    from 32 KB of image data on, the smallest on a sixth of their rows is
+    compressed alone); where
     that level does not depend on the trial and there is no one-byte layout
     of 4-bit data to let in or leave out, the trial is skipped.  From
     4 MB of image data on (512 KB above speed 3), a single layout is
@@ -577,6 +616,8 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         level, chosen, order = plan
         layouts = _layouts(indices, palette, keep_order, only=chosen, order=order)
     size = _size(indices, len(palette))
+    if len(chosen) > 1 and _ranks_by_sample(size, speed):
+        chosen = [_best_by_sample(layouts, chosen, level)]
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
     if len(chosen) == 1 and size >= _bands_from(speed) and _libdeflate is not None:
         results = [(_compress_in_bands(layouts[chosen[0]][2], level), chosen[0])]

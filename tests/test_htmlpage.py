@@ -121,6 +121,16 @@ class Page:
     def visible(self, selector):
         return self.page.locator(selector).is_visible()
 
+    def shown(self, selector):
+        """Whether `selector` is visible within 5 s: an image shown first has to load."""
+        from playwright.sync_api import TimeoutError as Timeout
+
+        try:
+            self.page.locator(selector).wait_for(state="visible", timeout=5000)
+        except Timeout:
+            return False
+        return True
+
 
 @pytest.fixture
 def page(browser, site):
@@ -252,12 +262,12 @@ def test_split_slider_moves(page):
 def test_flip_key_swaps_the_images(page):
     page.page.click("#rows tbody tr")
     page.page.keyboard.press("3")
-    assert page.visible("#pane-a img.enc") and not page.visible("#pane-a img.orig")
+    assert page.shown("#pane-a img.enc") and not page.visible("#pane-a img.orig")
     page.page.keyboard.press("f")
-    assert page.visible("#pane-a img.orig") and not page.visible("#pane-a img.enc")
+    assert page.shown("#pane-a img.orig") and not page.visible("#pane-a img.enc")
     assert page.page.text_content("#pane-a .tag").startswith("original")
     page.page.keyboard.press("f")
-    assert page.visible("#pane-a img.enc") and not page.visible("#pane-a img.orig")
+    assert page.shown("#pane-a img.enc") and not page.visible("#pane-a img.orig")
     page.assert_clean()
 
 
