@@ -7,8 +7,9 @@ measures) gives its ``--workers`` processes run here one after the other, in
 this process, ``--rounds`` times; the CPU time of each part is summed over
 the jobs, and the round of least total is printed.  Deflate is timed call by
 call on the thread that runs it (the layouts are compressed on two threads),
-and split three ways: the layout written, the other layouts compressed at the
-final level to find the smallest (their bytes are thrown away), and the fast
+and split three ways: the layout written, the other compressions at the
+final level (other layouts compressed whole to find the smallest, and the
+samples that rank the layouts; their bytes are thrown away), and the fast
 trials.  The palette search is ``quantize``; "layouts" is the rest of
 writing the PNG bytes (packing, row filters, palette order).
 
@@ -95,7 +96,7 @@ class Meter:
             # (Two bands joined, from 512 KB of data on, are not timed apart.)
             written = next((c for c in final if c[1] == kept), (False, kept, 0.0))
             self._add("deflate: the layout written", written[2])
-            self._add("deflate: other layouts, same level (not written)",
+            self._add("deflate: other layouts and samples, same level (not written)",
                       sum(c[2] for c in final) - written[2])
             self._add("deflate: trials", sum(c[2] for c in calls if c[0]))
             return result
@@ -186,10 +187,10 @@ def main():
     print(f"| **the jobs** | **{total:.3f}** | 100% |")
     print(f"| parent: imports before the workers start | {before_fork:.3f} | |")
     print(f"| parent: pandas, while they work | {with_pandas - before_fork:.3f} | |")
-    others = spent["deflate: other layouts, same level (not written)"]
+    others = spent["deflate: other layouts and samples, same level (not written)"]
     floor = before_fork + total / args.workers
     print(f"\nFloor of the wall time on {args.workers} cores (imports, then the jobs shared "
-          f"perfectly): {floor:.2f} s; without the other layouts' deflate: "
+          f"perfectly): {floor:.2f} s; without that other deflate: "
           f"{floor - others / args.workers:.2f} s")
 
 

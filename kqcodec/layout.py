@@ -131,11 +131,11 @@ _TRIAL_MARGIN = 0.07
 # let in are ranked by the final level itself on a sample, a sixth of the
 # rows in four bands, and only the best is compressed whole.  Contiguous
 # bands keep the rows above each row, which the plain layout's repeats
-# need: 16 short bands ranked it wrongly on photos at k = 2 (the file 7-13%
+# need: 16 short bands ranked it wrongly on photos at k = 2 (files 5-13%
 # larger).  On test_pictures and ../shared/corpus/public at k = 2 to 256
-# (77 encodings with several layouts) this took 53-61% of the CPU time of
+# (77 encodings with several layouts) this took 57-61% of the CPU time of
 # compressing them all, for 0.02-0.04% more bytes in all; the sample picked
-# another layout than the smallest 5 times, costing 3.6% on one graphic
+# another layout than the smallest 3 times, costing 3.5% on one graphic
 # (skimage_logo.png, k=16), 0.4% or less on the others.  Below _RANK_FROM
 # the whole layouts cost little more than the sample, which ranks worse.
 _RANK_FROM = 32 << 10
