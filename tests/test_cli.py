@@ -281,3 +281,36 @@ def test_blas_starts_one_thread_unless_the_user_chose(tmp_path, pictures):
 
     assert threads() == "[1]"
     assert threads(OPENBLAS_NUM_THREADS="2") == "[2]"
+
+
+@pytest.mark.parametrize("command", [["encode", "FOLDER/a.png", "OUT.png", "-k", "4"],
+                                     ["report", "FOLDER", "-k", "2", "--jobs", "2", "--out", "OUT"]])
+def test_the_exit_skips_teardown_but_not_exit_handlers(tmp_path, pictures, command):
+    # The command leaves without the interpreter's teardown (a global's
+    # __del__ is not called), after running what is registered to run at
+    # exit: here a handler of the caller's, which sees the report's workers
+    # already gone.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(pictures["skimage_coffee"].read_bytes())
+    argv = [arg.replace("FOLDER", str(folder)).replace("OUT", str(tmp_path / "out"))
+            for arg in command]
+    script = (
+        "import atexit, sys\n"
+        "from kqcodec import cli\n"
+        "def handler():\n"
+        "    pool = sys.modules.get('multiprocessing')\n"
+        "    print('handler ran, children:', len(pool.active_children()) if pool else 0)\n"
+        "atexit.register(handler)\n"
+        "class Kept:\n"
+        "    def __del__(self):\n"
+        "        print('torn down')\n"
+        "kept = Kept()\n"
+        f"sys.argv = ['kqcodec'] + {argv!r}\n"
+        "cli.run()\n"
+        "print('not reached')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "handler ran, children: 0"
+    assert "not reached" not in proc.stdout and "torn down" not in proc.stdout
+    assert proc.stderr == ""
