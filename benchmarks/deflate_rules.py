@@ -43,6 +43,9 @@ import bench  # noqa: E402  (the input preparation and the BD-rate of the benchm
 SMALL, LARGE = layout._MEDIUM_FROM, layout._LARGE_FROM
 WHOLE_LEVELS = (6, 8, 9, 10, 11, 12)
 SAMPLE_SHARES = (0.125, 0.25)
+# Rankings on contiguous bands: (bands, 1 / share of the rows), the package's first.
+PACKAGE_RANKING = (layout._RANK_BANDS, layout._RANK_SHARE)
+RANKINGS = (PACKAGE_RANKING, (1, 6), (2, 6), (8, 6), (4, 4), (4, 8))
 BAND_LEVELS = (9, 10, 11, 12)
 
 
@@ -66,7 +69,7 @@ def measure(image):
     entry["size"] = size = layouts[0][2].nbytes
     if size >= LARGE:
         return entry
-    height = layouts[0][2].shape[0]
+    entry["height"] = height = layouts[0][2].shape[0]
     sampled = layout._trial_rows(height, max(rows.shape[1] for _, _, rows in layouts))
     for _, depth, rows in layouts:
         sample = rows if len(sampled) == height else rows[sampled]
@@ -78,13 +81,15 @@ def measure(image):
         if size < SMALL:
             # Samples of the rows (bands spread over the image) at the final
             # level of small data, to rank the layouts by: 16 short bands of
-            # a share of the bytes, and the package's ranking rows.
-            item["samples"] = {}
+            # a share of the bytes, and contiguous bands of a share of the rows.
+            item["samples"], item["rankings"] = {}, {}
             for share in SAMPLE_SHARES:
                 part = rows[layout._trial_rows(height, rows.shape[1], int(rows.nbytes * share))]
                 item["samples"][share] = timed(lambda: len(deflate.zlib_compress(part, 12)))
-            part = rows[layout._band_rows(height, height // layout._RANK_SHARE, layout._RANK_BANDS)]
-            item["ranking"] = timed(lambda: len(deflate.zlib_compress(part, 12)))
+            for bands, share in RANKINGS:
+                part = rows[layout._band_rows(height, height // share, bands)]
+                item["rankings"][f"{bands}/{share}"] = timed(
+                    lambda: len(deflate.zlib_compress(part, 12)))
         if size >= SMALL:
             cut = rows.shape[0] // 2
             for level in BAND_LEVELS:
@@ -98,7 +103,8 @@ def measure(image):
 
 
 def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, tie=0.0,
-         one_byte=False, every_below=None, ranking=False):
+         one_byte=False, every_below=None, ranking=None, rank_from=layout._RANK_FROM,
+         rank_by="largest", one_byte_within=None):
     """A rule: small data's layouts within `near` of the best trial (None: all), the levels of
     small data, of medium photos and of medium flat data, and medium data in two bands or not.
 
@@ -110,14 +116,25 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
     `tie` of it, reach the final level; with `one_byte`, the one-byte layout (of 4-bit data and
     fewer) is left out of the ranking and reaches the final level as before.
 
-    With `ranking`, the package's rule at the default speed: from layout._RANK_FROM bytes of
-    small data on, the layouts within `near` are ranked by a level-12 compression of
-    layout._band_rows's rows, and only the best reaches the final level."""
+    With `ranking` ((bands, share), one of RANKINGS), small data's layouts within `near` are
+    ranked by a level-12 compression of `bands` contiguous bands of 1/`share` of their rows
+    (layout._band_rows), on pictures of 24 rows or more, when the largest of them holds
+    `rank_from` bytes or more (`rank_by="packed"`: when the packed, unfiltered data does), and
+    only the best reaches the final level; with `one_byte_within`, the one-byte layout too, when
+    its sample is within that share of the best.  ``ranking=PACKAGE_RANKING`` with the other
+    defaults is the package's rule."""
+    key = None if ranking is None else f"{ranking[0]}/{ranking[1]}"
+
     def choose(entry):
         chosen, level, in_bands = pick(entry)
         if ranks(entry, chosen):
             items = entry["layouts"]
-            return [min(chosen, key=lambda i: (items[i]["ranking"][0], i))], level, in_bands
+            sizes = {i: items[i]["rankings"][key][0] for i in chosen}
+            best = min(chosen, key=lambda i: (sizes[i], i))
+            also = [i for i in chosen if one_byte_within is not None and i != best
+                    and items[i]["depth"] > items[0]["depth"]
+                    and sizes[i] <= (1 + one_byte_within) * sizes[best]]
+            return sorted([best] + also), level, in_bands
         if sample is not None and entry["size"] < SMALL and len(chosen) > 1:
             items = entry["layouts"]
             ranked = [i for i in chosen
@@ -146,27 +163,31 @@ def rule(near=None, small_level=12, photo=10, flat=12, bands=True, sample=None, 
         ratio = items[best]["sample"] / trials[best]
         return [best], flat if ratio >= layout._FLAT_RATIO else photo, bands
     def ranks(entry, chosen):
-        return ranking and layout._RANK_FROM <= entry["size"] < SMALL and len(chosen) > 1
+        if ranking is None or len(chosen) < 2 or entry["size"] >= SMALL or entry["height"] < 24:
+            return False
+        items = entry["layouts"]
+        held = max(items[i]["bytes"] for i in chosen) if rank_by == "largest" else entry["size"]
+        return held >= rank_from
 
-    def ranked(entry):
-        """The layouts whose samples are compressed to rank them (none: no ranking)."""
+    def sample_cost(entry):
+        """CPU seconds of the sample compressions that rank the layouts."""
         chosen, items = pick(entry)[0], entry["layouts"]
         if ranks(entry, chosen):
-            return chosen
+            return sum(items[i]["rankings"][key][1] for i in chosen)
         if sample is None or entry["size"] >= SMALL:
-            return []
-        return [i for i in chosen
-                if not one_byte or items[i]["depth"] == items[chosen[0]]["depth"]]
+            return 0.0
+        close = [i for i in chosen
+                 if not one_byte or items[i]["depth"] == items[chosen[0]]["depth"]]
+        return sum(items[i]["samples"][sample][1] for i in close) if len(close) > 1 else 0.0
 
-    choose.sample = "ranking" if ranking else sample
-    choose.ranked = ranked
+    choose.sample_cost = sample_cost
     return choose
 
 
 RULES = [
     ("the package: small data within 7% at 12 (every layout of 1- and 2-bit data below 512 KB), "
-     "from 32 KB on ranked by four bands of a sixth of the rows at 12, medium 10/12 in two bands",
-     rule(0.07, every_below=SMALL, ranking=True)),
+     "ranked by four bands of a sixth of the rows at 12 when one holds 128 KB, medium 10/12 in "
+     "two bands", rule(0.07, every_below=SMALL, ranking=PACKAGE_RANKING)),
     ("the package before: the same, not ranked", rule(0.07, every_below=SMALL)),
     ("before: small data every layout at 12, medium 10/12 in one piece", rule(None, bands=False)),
     ("small data within 7% at 12, every layout of 1- and 2-bit data, medium 10/12 in two bands",
@@ -192,6 +213,22 @@ RULES = [
     ("small data within 7%, ranked by 1/8 at 12, ties within 5%, one-byte layout kept",
      rule(0.07, sample=0.125, tie=0.05, one_byte=True)),
     ("small data within 7%, ranked by 1/4 at 12, ties within 3%", rule(0.07, sample=0.25, tie=0.03)),
+    ("ranked as the package from 32 KB of packed data (66c4c5c)",
+     rule(0.07, every_below=SMALL, ranking=PACKAGE_RANKING, rank_from=32 << 10, rank_by="packed")),
+    ("ranked as the package when one layout holds 32 KB",
+     rule(0.07, every_below=SMALL, ranking=PACKAGE_RANKING, rank_from=32 << 10)),
+    ("ranked as the package, the one-byte layout also whole within 6%",
+     rule(0.07, every_below=SMALL, ranking=PACKAGE_RANKING, one_byte_within=0.06)),
+    ("ranked as the package on one band of a sixth",
+     rule(0.07, every_below=SMALL, ranking=(1, 6))),
+    ("ranked as the package on two bands of a sixth",
+     rule(0.07, every_below=SMALL, ranking=(2, 6))),
+    ("ranked as the package on eight bands of a sixth",
+     rule(0.07, every_below=SMALL, ranking=(8, 6))),
+    ("ranked as the package on four bands of a quarter",
+     rule(0.07, every_below=SMALL, ranking=(4, 4))),
+    ("ranked as the package on four bands of an eighth",
+     rule(0.07, every_below=SMALL, ranking=(4, 8))),
 ]
 
 
@@ -205,10 +242,7 @@ def evaluate(entries, choose):
         chosen, level, bands = choose(entry)
         items = entry["layouts"]
         trial = sum(item["trial_s"] for item in items)
-        close = choose.ranked(entry)
-        if len(close) > 1:
-            trial += sum((items[i]["ranking"] if choose.sample == "ranking"
-                          else items[i]["samples"][choose.sample])[1] for i in close)
+        trial += choose.sample_cost(entry)
         if bands and len(chosen) == 1:
             size, wall, cpu = items[chosen[0]]["bands"][level]
         else:

@@ -21,10 +21,11 @@ deflate has levels.  These choices change the file size by several percent:
   those the trial finds within 7% of the best at the default one) and, at
   the slowest speeds, on larger data when the best two are close, those are
   compressed at the final level and the smallest is kept.  At the default
-  speed, from 32 KB of data on, a sixth of their rows at the final level
-  ranks them first, and only the best is compressed whole.  libdeflate (the ``deflate`` package) at level 10 gives
-  files about 5% smaller than zlib at level 9, at level 12 about 6%; zlib is
-  the fallback.
+  speed, when one of them holds 128 KB or more, a sixth of their rows at
+  the final level ranks them first, and only the best is compressed whole.
+  libdeflate (the ``deflate`` package) at level 10 gives files about 5%
+  smaller than zlib at level 9, at level 12 about 6%; zlib is the
+  fallback.
 * Deflate runs on one core.  From 4 MB of image data on (512 KB above
   speed 3), the chosen layout is deflated as two bands of rows on two
   threads, and the two streams are joined into one (as pigz does): at most
@@ -127,18 +128,17 @@ _CLOSE = 0.03
 # (benchmarks/deflate_rules.py -k 2,3,4) and came out smaller once in 16,
 # by 1.5%, with a trial 15% larger.
 _TRIAL_MARGIN = 0.07
-# At _NEAR_UP_TO_SPEED, from _RANK_FROM bytes of image data on, the layouts
-# let in are ranked by the final level itself on a sample, a sixth of the
-# rows in four bands, and only the best is compressed whole.  Contiguous
-# bands keep the rows above each row, which the plain layout's repeats
-# need: 16 short bands ranked it wrongly on photos at k = 2 (files 5-13%
-# larger).  On test_pictures and ../shared/corpus/public at k = 2 to 256
-# (77 encodings with several layouts) this took 57-61% of the CPU time of
-# compressing them all, for 0.02-0.04% more bytes in all; the sample picked
-# another layout than the smallest 3 times, costing 3.5% on one graphic
-# (skimage_logo.png, k=16), 0.4% or less on the others.  Below _RANK_FROM
-# the whole layouts cost little more than the sample, which ranks worse.
-_RANK_FROM = 32 << 10
+# At _NEAR_UP_TO_SPEED, when the largest of the layouts the trial lets in
+# holds _RANK_FROM bytes or more (the one-byte layout of 1-bit data holds 8
+# times the packed bytes), they are ranked by the final level itself on a
+# sample, a sixth of the rows in four bands, and only the best is
+# compressed whole.  On ../shared/corpus/public at k = 2 to 256 that is a
+# third less CPU for the small data's compression, and 3 of 128 files
+# larger (skimage_logo.png at k = 16 by 3.5%, the others by 0.4% or less);
+# one band, two, or 16 short ones rank worse (up to 5-11% larger), and so
+# does the sample below 128 KB, where the whole layouts cost little
+# (mpl_logo2_rgba.png at k = 2: 11% larger): benchmarks/deflate_rules.py.
+_RANK_FROM = 128 << 10
 _RANK_SHARE = 6
 _RANK_BANDS = 4
 
@@ -313,19 +313,35 @@ def _trial_rows(height, row_bytes, limit=_TRIAL_BYTES):
 
 
 def _band_rows(height, rows, bands):
-    """`rows` row numbers in `bands` contiguous bands spread evenly over `height` rows."""
+    """Row numbers of `bands` contiguous bands of ``rows // bands`` rows each (at least one),
+    spread evenly over `height` rows, sorted and without repeats."""
     per = max(rows // bands, 1)
     starts = np.linspace(0, height - per, bands).astype(np.int64)
     return np.unique((starts[:, None] + np.arange(per)).ravel())
 
 
 def _best_by_sample(layouts, chosen, level):
-    """The layout of `chosen` whose sample of rows compresses smallest at `level` (ties: first)."""
+    """The layout of `chosen` whose ranking rows compress smallest at `level`.
+
+    Ties go to the lower layout number, as in :func:`image_data`.
+    """
     height = layouts[chosen[0]][2].shape[0]
     rows = _band_rows(height, height // _RANK_SHARE, _RANK_BANDS)
     sizes = _on_two_threads([lambda i=i: len(compress(layouts[i][2][rows], level))
                              for i in chosen])
     return min(zip(sizes, chosen))[1]
+
+
+def _ranks_by_sample(layouts, chosen, size, speed):
+    """Whether the layouts `chosen` are ranked on a sample before one is compressed whole.
+
+    Only at speed 4, for small image data (`size` bytes unfiltered, below
+    _MEDIUM_FROM) with rows enough for four bands of a sixth of them to be
+    a sample, when a layout of _RANK_FROM bytes or more is among them.
+    """
+    return (len(chosen) > 1 and _ALL_UP_TO_SPEED < speed <= _NEAR_UP_TO_SPEED
+            and size < _MEDIUM_FROM and layouts[chosen[0]][2].shape[0] >= _RANK_SHARE * _RANK_BANDS
+            and max(layouts[i][2].nbytes for i in chosen) >= _RANK_FROM)
 
 
 def final_level(size, trial_ratio, speed):
@@ -493,11 +509,6 @@ def estimated_size(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, g
     return Estimate(fast * gains[level, best], level, best, (level, tuple(chosen), order), one_thread)
 
 
-def _ranks_by_sample(size, speed):
-    """Whether the layouts let in for `size` bytes of image data are ranked on a sample first."""
-    return _ALL_UP_TO_SPEED < speed <= _NEAR_UP_TO_SPEED and _RANK_FROM <= size < _MEDIUM_FROM
-
-
 def _bands_from(speed):
     """Bytes of image data from which a single layout is deflated in two bands."""
     return _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
@@ -574,8 +585,8 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
     data every one but a one-byte layout of 512 KB or more), or the best two of
     larger data when the trial finds them close (speeds 1 to 3), are
     compressed at the final level and the smallest is kept (at speed 4,
-    from 32 KB of image data on, the smallest on a sixth of their rows is
-    compressed alone); where
+    when one of them holds 128 KB or more, the smallest on a sixth of
+    their rows is compressed alone); where
     that level does not depend on the trial and there is no one-byte layout
     of 4-bit data to let in or leave out, the trial is skipped.  From
     4 MB of image data on (512 KB above speed 3), a single layout is
@@ -616,7 +627,7 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         level, chosen, order = plan
         layouts = _layouts(indices, palette, keep_order, only=chosen, order=order)
     size = _size(indices, len(palette))
-    if len(chosen) > 1 and _ranks_by_sample(size, speed):
+    if _ranks_by_sample(layouts, chosen, size, speed):
         chosen = [_best_by_sample(layouts, chosen, level)]
     # The arrays themselves, not copies as bytes: the compressors read any buffer.
     if len(chosen) == 1 and size >= _bands_from(speed) and _libdeflate is not None:

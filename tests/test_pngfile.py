@@ -219,7 +219,7 @@ def ranking_rows(height):
 
 
 def best_on_sample(layouts, candidates, level):
-    """The candidate layout whose ranking rows compress smallest at `level` (ties: the first)."""
+    """The candidate layout whose ranking rows compress smallest at `level` (ties: the lower number)."""
     rows = ranking_rows(layouts[0][2].shape[0])
     sizes = {i: len(deflate.zlib_compress(layouts[i][2][rows], level)) for i in candidates}
     return min(candidates, key=lambda i: (sizes[i], i))
@@ -244,10 +244,12 @@ def test_small_palette_keeps_the_smallest_layout(coffee, k):
 
 @pytest.mark.parametrize("k", [16, 64, 256])
 @pytest.mark.parametrize("speed", [3, 4])
-def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, coffee, k, speed):
+@pytest.mark.parametrize("whole", [False, True])
+def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, coffee, k, speed,
+                                                                 whole):
     """Small data: every layout at the final level up to speed 3; at speed 4 those within the margin,
-    from 32 KB on ranked first at that level on four bands of a sixth of the rows."""
-    image = quantizer.quantize(coffee[:200, :300], k)
+    ranked first at that level on four bands of a sixth of the rows when one holds 128 KB."""
+    image = quantizer.quantize(coffee if whole else coffee[:200, :300], k)
     layouts = layout._layouts(image.indices, image.palette, False)
     trials = [len(deflate.zlib_compress(rows, layout._TRIAL_LEVEL)) for _, _, rows in layouts]
     level = layout.final_level(layouts[0][2].nbytes, 1.0, speed)
@@ -255,7 +257,10 @@ def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, co
     near = [i for i, trial in enumerate(trials) if trial <= (1 + layout._TRIAL_MARGIN) * min(trials)]
     expected = list(range(len(layouts))) if speed <= 3 else near
     finals = {i: deflate.zlib_compress(layouts[i][2], level) for i in range(len(layouts))}
-    ranked = speed == 4 and len(expected) > 1 and layouts[0][2].nbytes >= 32 << 10
+    ranked = (speed == 4 and len(expected) > 1
+              and max(layouts[i][2].nbytes for i in expected) >= 128 << 10)
+    # The quarter picture's layouts are 30 to 60 KB: never ranked.
+    assert not ranked or whole
     if ranked:
         best = best_on_sample(layouts, expected, level)
     calls = []
@@ -272,13 +277,38 @@ def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, co
     np.testing.assert_array_equal(back, image.to_pixels())
 
 
+@pytest.mark.parametrize("height", [24, 25, 61, 200, 1000])
+def test_ranking_rows_are_four_even_bands_of_a_sixth(height):
+    rows = layout._band_rows(height, height // 6, 4)
+    np.testing.assert_array_equal(rows, ranking_rows(height))
+    per = height // 24
+    assert len(rows) == 4 * per and rows[0] == 0 and rows[-1] == height - 1
+    assert np.all(np.diff(rows.reshape(4, per), axis=1) == 1)
+
+
+@pytest.mark.parametrize("height, ranked", [(23, False), (24, True)])
+def test_data_of_few_rows_is_not_ranked(monkeypatch, height, ranked):
+    """Below 24 rows four bands of a sixth would be most of the data: every close layout whole."""
+    monkeypatch.setattr(layout, "_TRIAL_MARGIN", 100.0)  # every layout is close
+    image = quantizer.quantize(synthetic_photo(height, 8000), 8)
+    layouts = layout._layouts(image.indices, image.palette, False)
+    assert len(layouts) == 3 and layouts[-1][2].nbytes >= 128 << 10
+    level = layout.final_level(layouts[0][2].nbytes, 1.0, 4)
+    calls = []
+    real = layout.compress
+    monkeypatch.setattr(layout, "compress", lambda data, at: calls.append(at) or real(data, at))
+    data = image.to_png()
+    assert calls.count(level) == (4 if ranked else 3)
+    assert len(idat(data)) <= max(len(deflate.zlib_compress(rows, level)) for _, _, rows in layouts)
+
+
 @pytest.mark.parametrize("shape", [(960, 1280), (480, 640)])
 @pytest.mark.parametrize("k", [2, 4])
 def test_a_large_one_byte_layout_of_1_or_2_bit_data_must_earn_its_compression(monkeypatch, shape, k):
     """Its trial decides from 512 KB on (4 or 8 times the packed bytes); below, it is always tried.
 
     Tried means ranked with the others on a sample at the final level (the
-    packed data is 32 KB or more), the best alone compressed whole.
+    largest layout holds 128 KB or more), the best alone compressed whole.
     """
     image = quantizer.quantize(synthetic_photo(*shape), k)
     layouts = layout._layouts(image.indices, image.palette, False)
@@ -297,7 +327,7 @@ def test_a_large_one_byte_layout_of_1_or_2_bit_data_must_earn_its_compression(mo
                         lambda data, at: calls.append((at, memoryview(data).nbytes)) or real(data, at))
     data = image.to_png()
     candidates = list(range(len(layouts) if tried else len(layouts) - 1))
-    assert packed >= 32 << 10
+    assert max(rows.nbytes for _, _, rows in layouts[:len(candidates)]) >= 128 << 10
     best = best_on_sample(layouts, candidates, level)
     sample = len(ranking_rows(len(layouts[0][2])))
     finals = [nbytes for at, nbytes in calls if at == level]

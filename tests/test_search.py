@@ -350,8 +350,9 @@ def test_a_size_search_does_not_interpolate_across_bit_depths(monkeypatch):
                                              (4, 256, False), (1, 64, False)])
 def test_an_estimate_says_whether_its_compression_runs_on_one_thread(coffee, monkeypatch, speed, k,
                                                                      alone):
-    # Two layouts at the final level (4-bit data at speed 4, every close
-    # layout at speed 1), or two bands (0.96 MB at k = 256), or one layout.
+    # Two layouts at the final level (ranked on samples compressed on two
+    # threads for 4-bit data at speed 4, every close layout at speed 1), or
+    # two bands (0.96 MB at k = 256), or one layout.
     from kqcodec import layout
 
     pixels = np.concatenate([coffee] * 4) if k == 256 else coffee
