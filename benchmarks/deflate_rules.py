@@ -20,9 +20,10 @@ which level, in one piece or in two bands) is evaluated from those sizes:
 
 The first rule is the package's own: the script checks that it gives the
 bytes the package writes.  "before" is the second, the package's rule before
-small data's layouts were ranked on a sample (at 8f235ce).  Image data of 4 MB or more is left out of the
-times and keeps its bytes in every rule.  The times come from one run on
-whatever else the machine does: the CPU seconds move less than wall time.
+small data's layouts were ranked on a sample (at 8f235ce).  Image data of
+4 MB or more is left out of the times and keeps its bytes in every rule.
+The times come from one run on whatever else the machine does: the CPU
+seconds move less than wall time.
 """
 
 import argparse

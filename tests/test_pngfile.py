@@ -219,7 +219,7 @@ def ranking_rows(height):
 
 
 def best_on_sample(layouts, candidates, level):
-    """The candidate layout whose ranking rows compress smallest at `level` (ties: the lower number)."""
+    """The candidate whose ranking rows compress smallest at `level` (ties: the lower number)."""
     rows = ranking_rows(layouts[0][2].shape[0])
     sizes = {i: len(deflate.zlib_compress(layouts[i][2][rows], level)) for i in candidates}
     return min(candidates, key=lambda i: (sizes[i], i))
@@ -247,8 +247,8 @@ def test_small_palette_keeps_the_smallest_layout(coffee, k):
 @pytest.mark.parametrize("whole", [False, True])
 def test_small_data_compresses_the_layouts_the_trial_finds_close(monkeypatch, coffee, k, speed,
                                                                  whole):
-    """Small data: every layout at the final level up to speed 3; at speed 4 those within the margin,
-    ranked first at that level on four bands of a sixth of the rows when one holds 128 KB."""
+    """Small data: every layout at the final level up to speed 3; at speed 4 those within the
+    margin, ranked first at that level on four bands of a sixth of the rows when one holds 128 KB."""
     image = quantizer.quantize(coffee if whole else coffee[:200, :300], k)
     layouts = layout._layouts(image.indices, image.palette, False)
     trials = [len(deflate.zlib_compress(rows, layout._TRIAL_LEVEL)) for _, _, rows in layouts]
