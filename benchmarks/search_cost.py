@@ -167,7 +167,7 @@ def picture(path, targets, budget_share, runs=0, floor=False):
           f"deflate {deflated:.2f} s; total {encode:.2f} s CPU, {len(data)} bytes")
     goals = [dict(target_psnr=t) for t in targets]
     goals.append(dict(max_bytes=int(len(data) * budget_share)))
-    ratios, answer_k = {}, None
+    ratios, answer_k, tried = {}, None, ""
     for goal in goals:
         with Recorder() as rec:
             try:
@@ -191,6 +191,8 @@ def picture(path, targets, budget_share, runs=0, floor=False):
             colors = {t.k: t.colors for t in choice.trials}
             above = {t.k: t.size for t in choice.trials}.get(choice.k + 1)
             answer_k = (choice.k, above is not None) if choice.k < 256 else None
+            tried = (f"k={choice.k}: {sum(t.size is None for t in choice.trials)} estimated, "
+                    f"{sum(t.size is not None for t in choice.trials)} compressed")
             ends = {f"deflate {colors[k]}" for k in (choice.k, choice.k + 1) if k in colors}
             spent = sum(t for name, t in rec.events if name in ends)
             print(f"  the compressions at k={choice.k} and k+1 alone: {spent:.2f} s, "
@@ -199,7 +201,21 @@ def picture(path, targets, budget_share, runs=0, floor=False):
         ratios.update(wall(path, budget_share, runs, answer_k if floor else None))
     print()
     sys.stdout.flush()
-    return ratios
+    return ratios, tried
+
+
+def table(rows, budget_share, most=2.5):
+    """The size searches picture by picture, as a markdown table, and how many stay within `most`."""
+    columns = [("max_bytes", "CPU"), ("max_bytes, wall", "wall"),
+               ("max_bytes, wall floor", "oracle, wall")]
+    print(f"\nBudget {budget_share:g} of the k = 256 file: search / encode k = 256")
+    print("| picture | answer, ks tried | " + " | ".join(c for _, c in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for name, searched, ratios in rows:
+        cells = [f"{ratios[goal]:.2f}" if goal in ratios else "" for goal, _ in columns]
+        print(f"| {name} | {searched} | " + " | ".join(cells) + " |")
+    walls = [ratios["max_bytes, wall"] for _, _, ratios in rows if "max_bytes, wall" in ratios]
+    print(f"\nwall time within {most}x one encode: {sum(r <= most for r in walls)} of {len(walls)}")
 
 
 def main(argv=None):
@@ -228,10 +244,14 @@ def main(argv=None):
         quantizer.find_k = unguided
     paths = pictures(args.paths)
     targets = [float(t) for t in args.targets.split(",") if t]
-    results = {}
+    results, rows = {}, []
     for path in paths:
-        for goal, ratio in picture(path, targets, args.budget, args.wall, args.floor).items():
+        ratios, searched = picture(path, targets, args.budget, args.wall, args.floor)
+        for goal, ratio in ratios.items():
             results.setdefault(goal, []).append((ratio, path.name))
+        rows.append((path.name, searched, ratios))
+    if args.wall:
+        table(rows, args.budget)
     if len(paths) > 1:
         for goal, ratios in results.items():
             largest = max(ratios)
