@@ -1,11 +1,14 @@
 """Shared fixtures: the bundled pictures and small helpers to read PNG headers."""
 
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from kqcodec import pngread
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURES = ROOT / "test_pictures"
@@ -65,3 +68,18 @@ def synthetic_photo(height=960, width=1280):
     pixels[100:300, 200:600] = (20, 160, 40)  # flat shapes, as in graphics
     pixels[500:900, 900:1200] = (240, 240, 235)
     return pixels
+
+
+@pytest.fixture(params=["in turn", "read ahead"])
+def decoding(request, monkeypatch):
+    """PNG image data inflated as it is unfiltered, or every row inflated ahead on another thread.
+
+    Small files are decoded in turn; "read ahead" makes each row a block of
+    its own and inflates it ahead, as larger files are.  Either way no
+    inflating thread may outlive the test.
+    """
+    if request.param == "read ahead":
+        monkeypatch.setattr(pngread, "_BLOCK", 1)
+        monkeypatch.setattr(pngread, "_AHEAD_FROM", 0)
+    yield request.param
+    assert not [t for t in threading.enumerate() if t.name == "kqcodec-inflate"]

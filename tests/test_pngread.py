@@ -7,6 +7,7 @@ plain-Python unfilter written from the specification (tests/pngmake.py).
 import io
 import re
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -18,7 +19,8 @@ from kqcodec import pngread
 from kqcodec._kernels import pngread as kernels
 from kqcodec.errors import FormatError
 
-from .pngmake import (build, ihdr, image_png, packed_png, pypng_rgba8, scanlines,
+from .conftest import synthetic_photo
+from .pngmake import (build, chunks_of, ihdr, image_png, packed_png, pypng_rgba8, scanlines,
                       unfilter_reference)
 
 
@@ -62,7 +64,7 @@ def _rgba8(samples, depth):
 
 @pytest.mark.parametrize("ctype, channels", [(0, 1), (2, 3), (4, 2), (6, 4)])
 @pytest.mark.parametrize("kinds", [0, 1, 2, 3, 4, (4, 3, 2, 1, 0)])
-def test_16_bit_samples_decode_exactly_with_every_filter(ctype, channels, kinds):
+def test_16_bit_samples_decode_exactly_with_every_filter(ctype, channels, kinds, decoding):
     rng = np.random.default_rng(channels * 10 + (kinds if isinstance(kinds, int) else 9))
     samples = rng.integers(0, 65536, (9, 13, channels))
     if ctype in (4, 6):
@@ -84,7 +86,7 @@ def test_16_bit_one_long_row_or_many_short_rows(shape):
     np.testing.assert_array_equal(pixels, _rgba8(samples, 16))
 
 
-def test_16_bit_interlaced_matches_pypng():
+def test_16_bit_interlaced_matches_pypng(decoding):
     rng = np.random.default_rng(3)
     samples = rng.integers(0, 65536, (11, 9, 2)).astype(np.uint16)
     stream = png.Writer(9, 11, greyscale=True, alpha=True, bitdepth=16, interlace=True)
@@ -174,7 +176,7 @@ HARMLESS = {
 
 
 @pytest.mark.parametrize("name", HARMLESS)
-def test_harmless_damage_is_skipped_by_default_and_refused_when_strict(name):
+def test_harmless_damage_is_skipped_by_default_and_refused_when_strict(name, decoding):
     data, problem = HARMLESS[name]
     image = pngread.read_png(data)
     np.testing.assert_array_equal(image.pixels, pngread.read_png(CLEAN, strict=True).pixels)
@@ -222,7 +224,7 @@ FATAL = {
 
 @pytest.mark.parametrize("name", FATAL)
 @pytest.mark.parametrize("strict", [False, True])
-def test_real_damage_is_refused_in_both_modes(name, strict):
+def test_real_damage_is_refused_in_both_modes(name, strict, decoding):
     data, message = FATAL[name]
     with pytest.raises(FormatError, match=message):
         pngread.read_png(data, strict=strict)
@@ -281,3 +283,33 @@ def test_damaged_ancillary_chunks_are_not_handed_on():
     assert pngread.read_png(data).ancillary == ()
     good = image_png(GREY, 8, 0, before=[(b"sRGB", b"\0")])
     assert pngread.read_png(good).ancillary == ((b"sRGB", b"\0"),)
+
+
+def test_large_image_data_is_inflated_ahead_with_the_same_pixels(monkeypatch):
+    # 1.2 MP of RGBA: 4.9 MB of image data, over the size inflated ahead.
+    photo = synthetic_photo()
+    alpha = (np.arange(photo.shape[1]) % 251).astype(np.uint8)
+    rgba = np.dstack([photo, np.broadcast_to(alpha, photo.shape[:2])])
+    out = io.BytesIO()
+    Image.fromarray(rgba).save(out, format="PNG")
+    data = out.getvalue()
+    calls = []
+    read_ahead = pngread._read_ahead
+    monkeypatch.setattr(pngread, "_read_ahead",
+                        lambda items, depth: calls.append(depth) or read_ahead(items, depth))
+    ahead = pngread.read_png(data, strict=True).pixels
+    assert calls == [pngread._AHEAD]
+    np.testing.assert_array_equal(ahead, rgba)
+    monkeypatch.setattr(pngread, "_AHEAD_FROM", len(rgba.tobytes()) * 2)
+    np.testing.assert_array_equal(pngread.read_png(data, strict=True).pixels, ahead)
+    assert calls == [pngread._AHEAD]
+    # Damage half-way through, met by the inflating thread or by the unfiltering one.
+    stream = zlib.decompress(b"".join(body for kind, body in chunks_of(data) if kind == b"IDAT"))
+    row = 4 * rgba.shape[1] + 1
+    bad_filter = bytearray(stream)
+    bad_filter[700 * row] = 7
+    for damaged, message in ((zlib.compress(stream)[: len(stream) // 40], "image data ends early"),
+                             (zlib.compress(bytes(bad_filter)), "unknown row filter type 7")):
+        with pytest.raises(FormatError, match=message):
+            pngread.read_png(build([chunks_of(data)[0], (b"IDAT", damaged), (b"IEND", b"")]))
+        assert not [t for t in threading.enumerate() if t.name == "kqcodec-inflate"]

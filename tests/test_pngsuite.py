@@ -42,7 +42,7 @@ def test_suite_is_complete():
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
-def test_read_matches_reference_pixels(path, reference):
+def test_read_matches_reference_pixels(path, reference, decoding):
     if path.stem not in reference:
         pytest.skip("no 8-bit reference for this 16-bit alpha file")
     got = as_rgba(read(path)).reshape(-1).astype(int)
