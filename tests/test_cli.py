@@ -144,6 +144,22 @@ def test_output_is_input_exits_73_even_forced_and_through_links(tmp_path, pictur
     assert leftovers(tmp_path) == []
 
 
+def test_forced_output_replaces_a_link_not_its_target(tmp_path, pictures):
+    # Writing through the link would change a file the command line never named.
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"precious")
+    link = tmp_path / "out.png"
+    os.symlink(target, link)
+    code, _, err = run("encode", pictures["skimage_rocket"], link, "-k", "4")
+    assert code == 73 and "--force" in one_line(err)
+    assert link.is_symlink()
+    code, _, err = run("encode", pictures["skimage_rocket"], link, "-k", "4", "--force")
+    assert code == 0, err
+    assert not link.is_symlink() and ihdr(link)[3] == 3
+    assert target.read_bytes() == b"precious"
+    assert leftovers(tmp_path) == []
+
+
 def test_unwritable_folder_exits_74_and_leaves_nothing(tmp_path, pictures):
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "missing" / "o.png", "-k", "4")
     assert code == 74
