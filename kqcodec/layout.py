@@ -309,7 +309,7 @@ def _trial_rows(height, row_bytes, limit=_TRIAL_BYTES):
         return np.arange(height)
     rows = max(1, limit // (_TRIAL_BANDS * row_bytes))
     starts = np.linspace(0, height - rows, _TRIAL_BANDS).astype(np.int64)
-    return np.unique((starts[:, None] + np.arange(rows)).ravel())
+    return _row_set(height, (starts[:, None] + np.arange(rows)).ravel())
 
 
 def _band_rows(height, rows, bands):
@@ -317,7 +317,18 @@ def _band_rows(height, rows, bands):
     spread evenly over `height` rows, sorted and without repeats."""
     per = max(rows // bands, 1)
     starts = np.linspace(0, height - per, bands).astype(np.int64)
-    return np.unique((starts[:, None] + np.arange(per)).ravel())
+    return _row_set(height, (starts[:, None] + np.arange(per)).ravel())
+
+
+def _row_set(height, rows):
+    """Row numbers below `height`, sorted and without repeats.
+
+    A mask rather than ``np.unique``, whose first call imports ``numpy.ma``:
+    9 ms of a 0.25 MP encode's 0.35 s.
+    """
+    mask = np.zeros(height, bool)
+    mask[rows] = True
+    return np.flatnonzero(mask)
 
 
 def _best_by_sample(layouts, chosen, level):
@@ -393,7 +404,7 @@ def _filtered(indices, order, depth, rows=None):
     renumber[order] = np.arange(len(order), dtype=np.uint8)
     if rows is None:
         return _adaptive(pack_rows(renumber[indices], depth))
-    needed = np.union1d(rows, rows[rows > 0] - 1)
+    needed = _row_set(len(indices), np.concatenate([rows, rows[rows > 0] - 1]))
     out = _adaptive(pack_rows(renumber[indices[needed]], depth))
     return out[np.searchsorted(needed, rows)]
 
