@@ -80,15 +80,21 @@ class Assignment:
             self.labels = np.zeros(len(self.points), np.int64)
             self.upper = np.empty(len(self.points), np.float32)
             self.lower = np.empty(len(self.points), np.float32)
-            self._search(everyone)
+            self.search(everyone)
         else:
             # The kernels update these in place: contiguous, of their dtypes.
             self.labels = np.ascontiguousarray(labels, np.int64)
             self.upper = np.ascontiguousarray(upper, np.float32)
             self.lower = np.ascontiguousarray(lower, np.float32)
 
-    def _search(self, which):
-        """Find the two nearest centres of points `which` (exact search)."""
+    def search(self, which):
+        """Make the labels and both bounds of points `which` exact, by a full search.
+
+        Parameters
+        ----------
+        which : (m,) int ndarray
+            Rows of `points`.
+        """
         kernels.search(self.points, np.ascontiguousarray(which, np.int64),
                        np.ascontiguousarray(self.centres.T), self.labels, self.upper, self.lower)
 
@@ -110,7 +116,7 @@ class Assignment:
             # Bookkeeping would cost more than searching everything.
             before = self.labels.copy()
             self.centres = centres.copy()
-            self._search(np.arange(len(self.points)))
+            self.search(np.arange(len(self.points)))
             return int(np.count_nonzero(self.labels != before))
         shift = np.sqrt(((centres - self.centres) ** 2).sum(axis=1)).astype(np.float32)
         self.centres = centres.copy()

@@ -391,7 +391,7 @@ def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=N
         assignment.move(_features(palette, space))
     else:
         assignment = Assignment(feats, _features(palette, space))
-    return palette, _settled(assignment)
+    return palette, _settled(assignment, integer=space == "rgb" and channels == 3)
 
 
 _BLAS = []
@@ -480,24 +480,32 @@ def _search_weights(pixels, hist, space):
                        minlength=len(hist.colors))
 
 
-def _settled(assignment):
+def _settled(assignment, integer=False):
     """The assignment's labels, with every color near a tie settled exactly.
 
     A color whose bounds leave a clear gap between its entry and any other
-    keeps its label, whatever the rounding; the others take the nearest
-    entry computed in float64 in a fixed order, ties to the lower index
+    keeps its label, whatever the rounding.  The others are searched again
+    in float32 (most of them only had loose bounds), and where that leaves
+    no clear gap either, take the nearest entry computed in float64 in a
+    fixed order, ties to the lower index
     (:func:`_kernels.quantizer.nearest_entries`), so that no BLAS library or
-    processor changes the result.
+    processor changes the result.  With `integer` (RGB colors and a rounded
+    palette, shifted by whole levels) the float32 search is exact already:
+    its squared distances are integers below 2**24, its ties go to the lower
+    index too.
     """
-    labels = assignment.labels.astype(np.int32)
     unsure = np.flatnonzero(assignment.lower - assignment.upper <= _TIE_GAP)
     if len(unsure):
+        assignment.search(unsure)
+        if not integer:
+            unsure = unsure[assignment.lower[unsure] - assignment.upper[unsure] <= _TIE_GAP]
+    labels = assignment.labels.astype(np.int32)
+    if len(unsure) and not integer:
         exact = np.empty(len(unsure), np.int32)
         kernels.nearest_entries(assignment.points[unsure].astype(np.float64),
                                 assignment.centres.astype(np.float64), exact)
         labels[unsure] = exact
     return labels
-
 
 
 def _check_pixels(pixels):

@@ -164,3 +164,23 @@ def test_a_histogram_quantized_at_several_k_gives_the_palettes_of_separate_searc
         np.testing.assert_array_equal(shared.palette, alone.palette)
         np.testing.assert_array_equal(shared.indices, alone.indices)
     assert "rgb" in hist.kept
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_settled_labels_are_the_nearest_entries_ties_to_the_lower_index(integer):
+    # Colors near ties (midpoints of entries, duplicated entries), labelled
+    # through bounds loosened by a move: as in the encoder after rounding.
+    rng = np.random.default_rng(5)
+    palette = rng.integers(0, 256, (200, 3)).astype(np.uint8)
+    palette[17] = palette[4]
+    between = (palette[:60].astype(np.int64) + palette[1:61]) // 2
+    colors = np.vstack([rng.integers(0, 256, (3000, 3)), between, palette]).astype(np.uint8)
+    points = quantizer._features(colors)
+    entries = quantizer._features(palette)
+    assignment = Assignment(points, entries + rng.normal(0, 2, entries.shape).astype(np.float32))
+    assignment.move(entries)
+    assert (assignment.lower - assignment.upper <= quantizer._TIE_GAP).sum() > 100
+    labels = quantizer._settled(assignment, integer=integer)
+    distances = ((points[:, None, :].astype(np.float64) - entries[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, distances.argmin(axis=1))
+    assert 17 not in labels
