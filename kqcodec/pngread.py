@@ -32,6 +32,7 @@ same order.  References are to the PNG
 specification, https://www.w3.org/TR/png/.
 """
 
+import contextlib
 import queue
 import struct
 import sys
@@ -702,8 +703,10 @@ def _read_ahead(items, depth):
         put((done, None))
 
     thread = threading.Thread(target=produce, name="kqcodec-inflate", daemon=True)
-    thread.start()
     try:
+        # Inside the try: a Ctrl-C while start() waits for the thread must
+        # still stop it.
+        thread.start()
         while True:
             item, error = ready.get()
             if error is not None:
@@ -713,7 +716,10 @@ def _read_ahead(items, depth):
             yield item
     finally:
         stop.set()
-        thread.join()
+        # RuntimeError: start() was cut short before the thread said it was
+        # up; it sees `stop` after at most one block and ends by itself.
+        with contextlib.suppress(RuntimeError):
+            thread.join()
 
 
 class _Inflater:

@@ -313,3 +313,18 @@ def test_large_image_data_is_inflated_ahead_with_the_same_pixels(monkeypatch):
         with pytest.raises(FormatError, match=message):
             pngread.read_png(build([chunks_of(data)[0], (b"IDAT", damaged), (b"IEND", b"")]))
         assert not [t for t in threading.enumerate() if t.name == "kqcodec-inflate"]
+
+
+def test_ctrl_c_while_the_inflating_thread_starts_stops_it(monkeypatch):
+    # The interrupt lands once the thread runs, inside Thread.start's wait for it.
+    class Interrupted(threading.Thread):
+        def start(self):
+            super().start()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pngread, "_BLOCK", 1)
+    monkeypatch.setattr(pngread, "_AHEAD_FROM", 0)
+    monkeypatch.setattr(pngread.threading, "Thread", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pngread.read_png(image_png(np.arange(600).reshape(20, 30, 1) % 251, 8, 0))
+    assert not [t for t in threading.enumerate() if t.name == "kqcodec-inflate"]
