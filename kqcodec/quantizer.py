@@ -485,7 +485,8 @@ def _settled(assignment, integer=False):
 
     A color whose bounds leave a clear gap between its entry and any other
     keeps its label, whatever the rounding.  The others are searched again
-    in float32 (most of them only had loose bounds), and where that leaves
+    in float32, which makes their labels and bounds in `assignment` exact
+    (most of them only had loose bounds), and where that leaves
     no clear gap either, take the nearest entry computed in float64 in a
     fixed order, ties to the lower index
     (:func:`_kernels.quantizer.nearest_entries`), so that no BLAS library or
