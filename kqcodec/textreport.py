@@ -1,5 +1,6 @@
 """The report as text: the grouped table for a terminal, or CSV, JSON, markdown."""
 
+import json
 import math
 
 from .defaults import TARGET_PSNR
@@ -35,8 +36,12 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":
-        # JSON has no infinity: a lossless encoding's PSNR is written as null.
-        return table.to_json(orient="records", indent=1)
+        # JSON has no infinity: pandas writes a lossless encoding's PSNR as
+        # null.  Its writer also escapes every "/" of a path and every
+        # non-ASCII letter of a name; read back and written again, they are
+        # as the user typed them.
+        records = json.loads(table.to_json(orient="records"))
+        return json.dumps(records, indent=1, ensure_ascii=False)
     if fmt == "markdown":
         # Missing values (pandas.NA in the integer columns) become None, an
         # empty cell: older tabulate releases test cells for truth, which NA refuses.

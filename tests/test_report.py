@@ -177,6 +177,19 @@ def test_markdown_format(folder, tmp_path):
     assert "rocket.jpg" in text
 
 
+def test_json_keeps_paths_and_names_as_typed(tmp_path, pictures):
+    folder = tmp_path / "pics"
+    (folder / "sub").mkdir(parents=True)
+    # A 2-color picture at k = 4 is lossless: its PSNR is infinite.
+    Image.open(pictures["mpl_present_rgba"]).convert("1").save(folder / "sub" / "caf\u00e9.png")
+    table = kqcodec.report(folder, [4], out=tmp_path / "out", recursive=True, jobs=1)
+    text = textreport.render(table, "json")
+    assert '"sub/caf\u00e9.png"' in text  # not "sub\\/caf\\u00e9.png"
+    [record] = json.loads(text)
+    assert record["image"] == "sub/caf\u00e9.png" and record["psnr"] is None
+    assert record["encoded_bytes"] == table["encoded_bytes"].iloc[0]
+
+
 def test_outputs_never_become_inputs_or_overwrite_them(tmp_path, pictures):
     folder = tmp_path / "pics"
     folder.mkdir()
