@@ -13,6 +13,7 @@ again on a live worker; the result reaches the client once.
 import contextlib
 import logging
 import os
+import socket
 
 from .errors import InputError, UsageError
 
@@ -88,6 +89,34 @@ def _distributed():
     return distributed
 
 
+def _probe(distributed, scheduler):
+    """Fail at once if nothing listens at a TCP scheduler address.
+
+    Dask retries a refused connection until its timeout, so a mistyped
+    port or a scheduler not started would keep the user waiting 30 s for
+    an answer the first attempt already had.  Other protocols (TLS, UCX,
+    websockets) are left to Dask.
+
+    Raises
+    ------
+    InputError
+        If the host is unknown or refuses the connection.
+    """
+    protocol, location = distributed.comm.addressing.parse_address(scheduler)
+    if protocol != "tcp":
+        return
+    try:
+        host, port = distributed.comm.addressing.parse_host_port(location)
+        socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT).close()
+    except socket.gaierror:
+        raise InputError(f"{scheduler}: cannot reach the Dask scheduler: unknown host") from None
+    except ConnectionRefusedError:
+        raise InputError(f"{scheduler}: cannot reach the Dask scheduler: "
+                         "connection refused (is it running?)") from None
+    except (OSError, ValueError):
+        return  # a timeout or another failure: Dask tries, and says why
+
+
 @contextlib.contextmanager
 def open_client(scheduler, *, workers=None):
     """Connect to a Dask scheduler, or start a LocalCluster, for the time of a block.
@@ -125,6 +154,7 @@ def open_client(scheduler, *, workers=None):
                 dashboard_address=":0", silence_logs=logging.ERROR)
             client = distributed.Client(cluster)
         else:
+            _probe(distributed, scheduler)
             client = distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:

@@ -172,7 +172,6 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         found = tables.searched(kept)
         done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
         searched = set(kept.loc[found, "image"])
-    journal.save_options(Path(out) / journal.OPTIONS, options)
     jobs_list = []
     for path, name in zip(images, names):
         missing = [k for k in ks if (name, k) not in done]
@@ -199,6 +198,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         # The engine checks what it needs (a cluster, paths its workers see)
         # before the table file is started anew.
         with engine as run_jobs, contextlib.closing(run_jobs(jobs_list)) as results:
+            journal.save_options(Path(out) / journal.OPTIONS, options)
             # The local workers are at work already: pandas loads meanwhile.
             from . import table as tables
 
@@ -216,6 +216,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                             bar.update()
             finally:
                 bar.close()
+    else:
+        journal.save_options(Path(out) / journal.OPTIONS, options)
     from . import table as tables
 
     table = tables.in_order(tables.read_csv(store, metrics), names)

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -243,3 +244,19 @@ def test_scheduler_without_dask_is_a_usage_error(folder, tmp_path):
     assert proc.stderr == ("kqcodec: error: the Dask engine needs the dask extra: "
                            "pip install 'kqcodec[dask]'\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scheduler_not_running_is_one_line_and_leaves_no_options(folder, tmp_path):
+    # A port nothing listens on: bound, then freed.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2",
+                           "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 66
+    assert proc.stderr == (f"kqcodec: error: tcp://127.0.0.1:{port}: cannot reach the Dask "
+                           "scheduler: connection refused (is it running?)\n")
+    # Nothing was started: no options file to pair with another run's table.
+    assert not out.exists() or list(out.iterdir()) == []
