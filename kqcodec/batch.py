@@ -8,7 +8,7 @@ shared palette, every picture's histogram is counted first (in parallel),
 the sums give one palette, and every file is written with it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codec
@@ -37,6 +37,8 @@ class Outcome:
         ``skipped``: the palette PNG would not have been smaller (skip if
         larger); ``failed``: ``message`` says why.
     message : str
+        Options it names are said as Python code sets them (see
+        :meth:`said`).
     k : int or None
         Palette size used.
     psnr : float or None
@@ -53,6 +55,23 @@ class Outcome:
     psnr: float = None
     encoded_bytes: int = None
     trials: tuple = ()
+    error: KqcodecError = field(default=None, repr=False, compare=False)
+
+    def said(self, spell):
+        """The message, with each option it names said by `spell` (see :meth:`KqcodecError.spelled`).
+
+        Parameters
+        ----------
+        spell : callable
+            ``spell(name) -> str``.
+
+        Returns
+        -------
+        str
+        """
+        if self.error is None:
+            return self.message
+        return _naming(self.source, self.error.spelled(spell))
 
 
 def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
@@ -116,17 +135,16 @@ def _outcome(source, dest, run):
             raise InputError(f"{source}: no such file or folder")
         result = run()
     except NotSmallerError as exc:
-        return Outcome(str(source), str(dest), "skipped", _naming(source, exc))
+        return Outcome(str(source), str(dest), "skipped", _naming(source, str(exc)), error=exc)
     except KqcodecError as exc:
         return Outcome(str(source), None if dest is None else str(dest), "failed",
-                       _naming(source, exc))
+                       _naming(source, str(exc)), error=exc)
     return Outcome(str(source), str(dest), "written", "", result.k, result.psnr,
                    result.encoded_bytes, result.trials)
 
 
-def _naming(source, exc):
-    """The error's message, starting with the picture's name."""
-    message = str(exc)
+def _naming(source, message):
+    """An error's message, starting with the picture's name."""
     return message if message.startswith(str(source)) else f"{source}: {message}"
 
 
@@ -205,9 +223,11 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         For options that do not go together (checked before any work).
     """
     if shared and check_strength(dither):
-        raise UsageError("--dither does not go with --shared-palette")
+        raise UsageError("{dither} does not go with {shared_palette}",
+                         {"dither": "dither", "shared_palette": "shared=True"})
     if shared and check_reuse(reuse):
-        raise UsageError("--reuse does not go with --shared-palette")
+        raise UsageError("{reuse} does not go with {shared_palette}",
+                         {"reuse": "reuse", "shared_palette": "shared=True"})
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
     workers = worker_count(jobs, len(pairs))
     if not shared:
@@ -236,7 +256,8 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         if dest is None:
             yield _outcome(source, dest, None)
         elif isinstance(failure, KqcodecError):
-            yield Outcome(str(source), str(dest), "failed", _naming(source, failure))
+            yield Outcome(str(source), str(dest), "failed", _naming(source, str(failure)),
+                          error=failure)
         else:
             yield next(results)
 

@@ -335,7 +335,7 @@ def scheduler_address(text):
     try:
         return check_address(text)
     except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(exc.spelled(_flag)) from None
 
 
 def k_list(text):
@@ -460,9 +460,9 @@ def _run_batch(args, batch, workers):
 def _say(args, workers, outcome):
     """One outcome of a batch on stderr: failures and skips always, the rest with -v."""
     if outcome.status == "failed":
-        workers.say(f"kqcodec: error: {outcome.message}")
+        workers.say(f"kqcodec: error: {outcome.said(_flag)}")
     elif outcome.status == "skipped":
-        workers.say(f"kqcodec: skipped: {outcome.message}")
+        workers.say(f"kqcodec: skipped: {outcome.said(_flag)}")
     elif args.verbose:
         line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
                 f"PSNR {outcome.psnr:.2f} dB")
@@ -556,6 +556,11 @@ def _report(args):
     return 1 if len(failed) else 0
 
 
+def _flag(option):
+    """The command line's flag for an option a library error names: ``--max-pixels``."""
+    return "--" + option.replace("_", "-")
+
+
 def _tell(message):
     print(f"kqcodec: {message}", file=sys.stderr)
 
@@ -582,7 +587,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except KqcodecError as exc:
-        print(f"kqcodec: error: {exc}", file=sys.stderr)
+        print(f"kqcodec: error: {exc.spelled(_flag)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kqcodec: interrupted", file=sys.stderr)

@@ -137,9 +137,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
             raise UsageError("a target PSNR or size goes with k='auto'")
     check_space(space)
     if check_strength(dither) and auto:
-        raise UsageError("--dither goes with a fixed k")
+        raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
     if check_reuse(reuse) and auto:
-        raise UsageError("--reuse goes with a fixed k")
+        raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
     speed = check_speed(speed)
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if not in_memory:
@@ -157,7 +157,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
                               max_colors=max_colors, color=tags or None, space=space, speed=speed)
         except TargetError as exc:
             # The search knows pixels, not files: the message names the picture.
-            exc.args = (f"{_name(source)}: {exc}",)
+            exc.args = (f"{_name(source)}: {exc.args[0]}",)
             raise
         image, k, trials = choice.image, choice.k, choice.trials
 

@@ -20,13 +20,63 @@ __all__ = [
     "TargetError",
     "KqcodecWarning",
     "ProfileWarning",
+    "FORCE_OPTION",
+    "MAX_PIXELS_OPTION",
 ]
 
 
+#: The options several modules' messages name, as Python code sets them
+#: (see :class:`KqcodecError`).
+FORCE_OPTION = {"force": "force=True"}
+MAX_PIXELS_OPTION = {"max_pixels": "max_pixels"}
+
+
 class KqcodecError(Exception):
-    """Base class of every error kqcodec raises on purpose."""
+    """Base class of every error kqcodec raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        One line.  An option the caller can change is written ``{name}``
+        in it (``{max_pixels}``), `name` a key of `options`.
+    options : dict of str to str, optional
+        Each option the message names, by its name on the command line with
+        ``_`` for ``-`` (``shared_palette`` for ``--shared-palette``), and
+        how Python code sets it (``"shared=True"``).
+
+    Notes
+    -----
+    ``str(error)`` says each option as Python code sets it, since the
+    library's callers are Python code; the command line says it as a flag
+    (see :meth:`spelled`).  The message and options survive pickling, so a
+    worker process's error can still be said either way.
+    """
 
     exit_code = 1
+
+    def __init__(self, message="", options=None):
+        super().__init__(message)
+        self.options = dict(options or {})
+
+    def __str__(self):
+        return self.spelled(self.options.__getitem__)
+
+    def spelled(self, spell):
+        """The message, with each option it names said by `spell`.
+
+        Parameters
+        ----------
+        spell : callable
+            ``spell(name) -> str``, `name` a key of ``options``.
+
+        Returns
+        -------
+        str
+        """
+        text = str(self.args[0]) if self.args else ""
+        for name in self.options:
+            text = text.replace("{" + name + "}", spell(name))
+        return text
 
 
 class UsageError(KqcodecError, ValueError):
@@ -101,7 +151,7 @@ class TargetError(KqcodecError):
 
     def __reduce__(self):
         # The encodings stay in the process that made them.
-        return type(self), self.args
+        return type(self), self.args, {"options": self.options}
 
 
 class KqcodecWarning(UserWarning):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
-from .errors import FormatError, KqcodecWarning, UsageError
+from .errors import MAX_PIXELS_OPTION, FormatError, KqcodecWarning, UsageError
 from .safefile import atomic_output, check_input
 
 __all__ = [
@@ -222,7 +222,7 @@ def _named(name):
     try:
         yield
     except FormatError as exc:
-        raise FormatError(f"{name}: {exc}") from None
+        raise FormatError(f"{name}: {exc.args[0]}", exc.options) from None
 
 
 def _read_png(path, data, **options):
@@ -260,9 +260,8 @@ def _over_limit():
     from PIL import Image
 
     return FormatError(
-        f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
-        "(raise it with --max-pixels)"
-    )
+        f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels (raise it with {{max_pixels}})",
+        MAX_PIXELS_OPTION)
 
 
 def _load(img):
@@ -318,8 +317,7 @@ def _read_other(path, max_pixels, formats, name):
     if max_pixels is not None and width * height > max_pixels:
         raise FormatError(
             f"image of {width}x{height} = {width * height} pixels is over the limit of "
-            f"{max_pixels} (raise it with --max-pixels)"
-        )
+            f"{max_pixels} (raise it with {{max_pixels}})", MAX_PIXELS_OPTION)
     _warn_frames(img, name)
     if img.format == "TIFF":
         size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)

@@ -231,9 +231,9 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         if engine != "kqcodec":
             raise UsageError("k='auto' searches with kqcodec's own engine")
         if check_strength(dither):
-            raise UsageError("dither goes with a fixed k")
+            raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
         if check_reuse(reuse):
-            raise UsageError("reuse goes with a fixed k")
+            raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
         return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
                         max_colors=max_colors, histogram=histogram, space=space,
                         speed=speed).image
@@ -245,7 +245,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     check_space(space)
     dither = check_strength(dither)
     if check_reuse(reuse) and dither:
-        raise UsageError("reuse does not go with dither")
+        raise UsageError("{reuse} does not go with {dither}", {"reuse": "reuse", "dither": "dither"})
     pixels = _check_pixels(pixels)
     check_speed(speed)
     if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))

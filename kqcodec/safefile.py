@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import InputError, OutputExistsError, OutputKeptError, WriteError
+from .errors import FORCE_OPTION, InputError, OutputExistsError, OutputKeptError, WriteError
 
 __all__ = ["check_input", "check_output", "make_folder", "is_stream", "atomic_output",
            "write_bytes"]
@@ -73,7 +73,7 @@ def check_output(dest, *, source=None, force=False):
         raise OutputExistsError(f"{dest}: is a directory; give a file name")
     if stat.S_ISREG(st.st_mode):
         if not force:
-            raise OutputKeptError(f"{dest}: already exists (use --force to replace it)")
+            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)", FORCE_OPTION)
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest
@@ -188,15 +188,13 @@ def _publish(tmp, dest, force):
         try:
             os.link(tmp, dest)
         except FileExistsError:
-            raise OutputKeptError(
-                f"{dest}: already exists (use --force to replace it)"
-            ) from None
+            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
+                                 FORCE_OPTION) from None
         except OSError:
             # Some file systems have no hard links; fall back to a check.
             if os.path.lexists(dest):
-                raise OutputKeptError(
-                    f"{dest}: already exists (use --force to replace it)"
-                ) from None
+                raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
+                                     FORCE_OPTION) from None
             os.replace(tmp, dest)
             return
         # The output is complete under its name: a leftover temporary name

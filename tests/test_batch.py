@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kqcodec import quantizer
+from kqcodec import batch, quantizer
 
 from .conftest import png_chunks
 from .test_cli import one_line, run
@@ -65,10 +65,20 @@ def test_batch_never_overwrites_without_force(tmp_path, folder):
     (folder / "b.jpg").unlink()
     assert run("encode", folder, "--out-dir", out, "-k", "8")[0] == 0
     (out / "a.png").write_bytes(b"keep me")
-    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8")
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8", "--jobs", "2")
     assert code == 1
-    assert err.strip().splitlines()[-1] == "kqcodec: 0 written, 0 skipped, 3 failed"
+    lines = err.strip().splitlines()
+    assert lines[-1] == "kqcodec: 0 written, 0 skipped, 3 failed"
+    # Said from a worker process, in the command line's words.
+    assert f"kqcodec: error: {folder / 'a.png'}: {out / 'a.png'}: already exists " \
+           "(use --force to replace it)" in lines
     assert (out / "a.png").read_bytes() == b"keep me"
+    # The library says it in Python's.
+    outcomes = list(batch.encode_batch([folder], out, 8, jobs=2))
+    assert [o.status for o in outcomes] == ["failed"] * 3
+    assert outcomes[0].message == (f"{folder / 'a.png'}: {out / 'a.png'}: already exists "
+                                   "(use force=True to replace it)")
+    assert outcomes[0].said(lambda option: f"<{option}>").endswith("(use <force> to replace it)")
     code, _, err = run("encode", folder, "--out-dir", out, "-k", "8", "--force")
     assert code == 0, err
     assert (out / "a.png").read_bytes() != b"keep me"

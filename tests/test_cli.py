@@ -11,6 +11,7 @@ from PIL import Image
 import kqcodec
 from kqcodec import quantizer
 from kqcodec.cli import main
+from kqcodec.errors import OutputKeptError
 
 from .conftest import ihdr
 
@@ -124,8 +125,13 @@ def test_existing_output_exits_73_unless_forced(tmp_path, pictures):
     out = tmp_path / "o.png"
     out.write_bytes(b"precious")
     code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "4")
-    assert code == 73 and "--force" in one_line(err)
+    assert code == 73
+    assert one_line(err) == f"kqcodec: error: {out}: already exists (use --force to replace it)"
     assert out.read_bytes() == b"precious"
+    # The library names the option as Python code sets it.
+    with pytest.raises(OutputKeptError) as caught:
+        kqcodec.encode(pictures["skimage_rocket"], out, 4)
+    assert str(caught.value) == f"{out}: already exists (use force=True to replace it)"
     code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "4", "--force")
     assert code == 0, err
     assert ihdr(out)[3] == 3
@@ -252,7 +258,7 @@ def test_reuse_through_the_command(tmp_path, pictures):
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected.to_pixels())
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
                       "--reuse", "1", "--dither")
-    assert code == 2 and "reuse does not go with dither" in one_line(err)
+    assert code == 2 and "--reuse does not go with --dither" in one_line(err)
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "y.png", "-k", "16",
                       "--reuse", "20")
     assert code == 2 and "the margin must be from 0 to 16" in err

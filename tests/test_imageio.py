@@ -1,5 +1,8 @@
 """Reading pictures: formats, modes, orientation, frames, limits; writing decoded pixels."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -119,8 +122,17 @@ def test_pixel_limit_checked_before_decoding(tmp_path, photo):
     Image.fromarray(photo).save(tmp_path / "p.png")
     Image.fromarray(photo).save(tmp_path / "p.jpg")
     for name in ("p.png", "p.jpg"):
-        with pytest.raises(FormatError, match="over the limit"):
+        with pytest.raises(FormatError, match="over the limit") as caught:
             imageio.read_image(tmp_path / name, max_pixels=100)
+        # The option as Python code sets it; the command line says it its way.
+        assert str(caught.value).endswith("(raise it with max_pixels)")
+        assert caught.value.spelled(str.upper).endswith("(raise it with MAX_PIXELS)")
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(tmp_path / name),
+                               str(tmp_path / "o.png"), "-k", "4", "--max-pixels", "100"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 65
+        assert "over the limit of 100" in proc.stderr
+        assert proc.stderr.endswith("(raise it with --max-pixels)\n")
         assert imageio.read_image(tmp_path / name, max_pixels=None).shape[:2] == photo.shape[:2]
 
 
