@@ -94,9 +94,10 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     pairs : list of (Path, Path or None)
         In input order, folders' pictures sorted by name, each picture once
         (a file given twice, or also in a folder given, is encoded the first
-        time).  A name already taken by an earlier picture gets ``-<ext>``,
-        then a number.  The output is None when the input is missing (the
-        batch reports it).
+        time).  A name already taken by an earlier picture, or by one of the
+        inputs (a PNG among them in `out_dir`), gets ``-<ext>``, then a
+        number: no input is ever an output, even with ``force``.  The
+        output is None when the input is missing (the batch reports it).
 
     Raises
     ------
@@ -105,27 +106,49 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         pictures (a mistyped folder must not pass for a batch done).
     """
     out_dir = Path(out_dir)
-    taken, pairs, seen = set(), [], set()
+    found = []  # (picture, its path relative to its folder), or (missing input, None)
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            found = [(path, path.relative_to(item)) for path in
-                     find_images(item, recursive=recursive, exclude=out_dir)]
+            found += [(path, path.relative_to(item)) for path in
+                      find_images(item, recursive=recursive, exclude=out_dir)]
         elif item.exists():
-            found = [(item, Path(item.name))]
+            found.append((item, Path(item.name)))
         else:
-            pairs.append((item, None))
+            found.append((item, None))
+    # The inputs' own names are taken: a shell glob may hand over both
+    # logo.jpg and logo.png from the output folder, and logo.jpg's output
+    # must not replace logo.png before (or after) it is read.
+    taken = {stem for path, rel in found if rel is not None for stem in _stems_in(path, out_dir)}
+    pairs, seen = [], set()
+    for path, rel in found:
+        if rel is None:
+            pairs.append((path, None))
             continue
-        for path, rel in found:
-            if path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            stem = free_stem(rel, taken, suffix)
-            pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        stem = free_stem(rel, taken, suffix)
+        pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
     if not pairs:
         raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
                          "(PNG, JPEG, WebP, GIF, BMP, TIFF)")
     return pairs
+
+
+def _stems_in(path, out_dir):
+    """The output stems (as :func:`free_stem` keeps them) that would write over the PNG `path`.
+
+    Both as given and with links resolved, so that neither a link given
+    as input nor the file it leads to becomes an output.
+    """
+    if path.suffix.lower() != ".png":
+        return set()
+    stems = set()
+    for file, folder in ((path.absolute(), out_dir.absolute()), (path.resolve(), out_dir.resolve())):
+        if folder in file.parents:
+            stems.add(str(file.relative_to(folder).with_suffix("")).lower())
+    return stems
 
 
 def _outcome(source, dest, run):
@@ -221,6 +244,10 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     ------
     UsageError
         For options that do not go together (checked before any work).
+    InputError
+        If the inputs hold no picture at all (see :func:`plan_batch`).
+    OutputExistsError, WriteError
+        If `out_dir` is a file, or cannot be created: once, before any work.
     """
     if shared and check_strength(dither):
         raise UsageError("{dither} does not go with {shared_palette}",
@@ -229,6 +256,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         raise UsageError("{reuse} does not go with {shared_palette}",
                          {"reuse": "reuse", "shared_palette": "shared=True"})
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
+    make_folder(out_dir)
     workers = worker_count(jobs, len(pairs))
     if not shared:
         options = dict(k=k, encode=dict(

@@ -84,6 +84,34 @@ def test_batch_never_overwrites_without_force(tmp_path, folder):
     assert (out / "a.png").read_bytes() != b"keep me"
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_inputs_in_the_output_folder_are_never_outputs(tmp_path, pictures, jobs):
+    # What a shell glob hands over: logo.jpg's output would be logo.png, an input.
+    shutil.copy(pictures["mpl_present_rgba"], tmp_path / "logo.png")
+    shutil.copy(pictures["skimage_rocket"], tmp_path / "logo.jpg")
+    (tmp_path / "link.png").symlink_to(tmp_path / "logo.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, _, err = run("encode", *sorted(tmp_path.iterdir()), "--out-dir", tmp_path, "-k", "8",
+                       "--force", "--jobs", jobs)
+    assert code == 0, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before} == before
+    assert (tmp_path / "link.png").is_symlink()
+    written = {p.name for p in tmp_path.iterdir()} - set(before)
+    # link.png comes first and is logo.png: encoded once, under the first name.
+    assert written == {"link-png.png", "logo-jpg.png"}
+    with Image.open(tmp_path / "logo-jpg.png") as img:
+        assert img.size == Image.open(pictures["skimage_rocket"]).size
+
+
+def test_an_output_folder_that_is_a_file_is_one_error(tmp_path, folder):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8")
+    assert code == 73
+    assert one_line(err) == f"kqcodec: error: {out}: exists and is not a folder"
+    assert out.read_bytes() == b"keep me"
+
+
 def test_batch_names_suffix_recursion_and_skips(tmp_path, folder, small_jpeg):
     (folder / "b.jpg").unlink()
     (folder / "sub").mkdir()
