@@ -18,7 +18,7 @@ import warnings
 from . import __version__
 from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
                        SPEEDS, TARGET_PSNR)
-from .errors import KqcodecError, UsageError
+from .errors import KqcodecError, UsageError, WriteError
 
 EPILOG = """\
 exit codes:
@@ -399,8 +399,7 @@ def _encode(args):
                           speed=args.speed, reuse=args.reuse)
     if to_stdout:
         # The whole file is ready: nothing half-written reaches the pipe.
-        sys.stdout.buffer.write(result.data)
-        sys.stdout.buffer.flush()
+        _to_stdout(result.data)
     if args.verbose:
         name = "standard output" if to_stdout else output
         psnr = _shown_psnr(source, name, args.max_pixels, result)
@@ -523,14 +522,15 @@ def _report(args):
         announce=None if args.quiet else _tell,
         target_psnr=args.target_psnr, max_colors=args.max_colors or 256,
     )
-    from . import table as tables, textreport
+    from . import journal, table as tables, textreport
 
     if args.target_psnr is None:
         args.target_psnr = TARGET_PSNR
     # The table first: whatever happens to the extras, the work is not lost.
-    sys.stdout.write(textreport.render(table, args.format, args.target_psnr,
-                                       target_ssimulacra2=args.target_ssimulacra2))
-    sys.stdout.flush()
+    text = textreport.render(table, args.format, args.target_psnr,
+                             target_ssimulacra2=args.target_ssimulacra2)
+    _to_stdout(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"),
+               saved=os.path.join(args.out, journal.FILENAME))
     if args.csv:
         tables.save_csv(table, args.csv, force=args.force)
     if args.plot or args.compare:
@@ -554,6 +554,31 @@ def _report(args):
         print(f"kqcodec: kept {len(kept)} existing encodings that differ "
               f"(use --force to replace them)", file=sys.stderr)
     return 1 if len(failed) else 0
+
+
+def _to_stdout(data, saved=None):
+    """Write `data` (bytes) to standard output and flush it.
+
+    Raises
+    ------
+    WriteError
+        If it fails: a full disk, or a reader that closed the pipe.  Standard
+        output is then pointed at the null device, so that the exit's own
+        flush does not fail again with a traceback.  `saved` is named in the
+        message as where the output still is.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else exc.strerror
+        where = f" ({saved} holds it)" if saved is not None else ""
+        raise WriteError(f"standard output: write failed: {reason}{where}") from None
 
 
 def _flag(option):

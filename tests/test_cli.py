@@ -180,6 +180,34 @@ def test_disk_full_exits_74(pictures):
     assert code == 74 and "No space left" in one_line(err)
 
 
+@pytest.mark.parametrize("command", ["encode", "report"])
+def test_standard_output_that_fails_exits_74_in_one_line(tmp_path, pictures, command):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    args = (["encode", str(pictures["skimage_rocket"]), "-", "-k", "16"] if command == "encode"
+            else ["report", str(pictures["skimage_rocket"].parent), "-k", "2", "--quiet",
+                  "--out", str(tmp_path / "out")])
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 74
+    assert one_line(proc.stderr).startswith("kqcodec: error: standard output: write failed: "
+                                            "No space left on device")
+    if command == "report":
+        assert proc.stderr.endswith(f"({tmp_path / 'out' / 'report.csv'} holds it)\n")
+        assert (tmp_path / "out" / "report.csv").stat().st_size > 0
+
+
+def test_a_reader_that_closes_the_pipe_exits_74_in_one_line(pictures):
+    proc = subprocess.Popen([sys.executable, "-m", "kqcodec", "encode",
+                             str(pictures["skimage_rocket"]), "-", "-k", "256"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the file is ready: its first write meets a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait() == 74
+    assert one_line(err) == "kqcodec: error: standard output: write failed: the reader closed the pipe"
+
+
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     out = tmp_path / "o.png"
     # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
