@@ -217,12 +217,17 @@ def _named(name):
     """Put the file's name before the message of a FormatError raised while decoding it.
 
     The decoders know bytes, not files; a user with many files needs to
-    know which one is damaged.
+    know which one is damaged.  A picture too large for the memory (its
+    header may claim any size once the pixel limit is lifted) is refused
+    the same way, in one line.
     """
     try:
         yield
     except FormatError as exc:
         raise FormatError(f"{name}: {exc.args[0]}", exc.options) from None
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        raise FormatError(f"{name}: not enough memory to decode it{detail}") from None
 
 
 def _read_png(path, data, **options):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from kqcodec import imageio, quantizer
 from kqcodec.cli import main
 from kqcodec.errors import FormatError, InputError, UsageError
 
+from . import pngmake
 from .conftest import ihdr, png_chunks
 
 
@@ -116,6 +118,23 @@ def test_refused_formats_and_missing_files(tmp_path):
         imageio.read_image(tmp_path / "missing.png")
     with pytest.raises(InputError):
         imageio.read_image(tmp_path)
+
+
+def test_a_picture_too_large_for_the_memory_is_refused_in_one_line(tmp_path):
+    # A header of 10^6 x 10^6 RGB pixels (2.7 TiB), the pixel limit lifted.
+    path = tmp_path / "huge.png"
+    path.write_bytes(pngmake.build([pngmake.ihdr(10**6, 10**6, 8, 2),
+                                    (b"IDAT", zlib.compress(b"\0" * 64)), (b"IEND", b"")]))
+    with pytest.raises(FormatError, match="not enough memory to decode it"):
+        imageio.read_image(path, max_pixels=None)
+    for command in (["encode", str(path), str(tmp_path / "o.png"), "-k", "4"],
+                    ["decode", str(path), str(tmp_path / "d.png")]):
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", *command, "--max-pixels", "0"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 65, proc.stderr
+        assert proc.stderr.startswith(f"kqcodec: error: {path}: not enough memory to decode it")
+        assert len(proc.stderr.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.png"]
 
 
 def test_pixel_limit_checked_before_decoding(tmp_path, photo):
