@@ -35,7 +35,10 @@ def find_images(folder, *, recursive=False, exclude=None):
     recursive : bool
         Descend into sub-folders.
     exclude : path-like, optional
-        A folder whose files are never listed (the report's own outputs).
+        The output folder: where it is inside `folder`, its files are
+        never listed (the report's own outputs).  It may hold `folder`
+        only when sub-folders are not read: their mirrored outputs could
+        land among the pictures.
 
     Returns
     -------
@@ -46,7 +49,7 @@ def find_images(folder, *, recursive=False, exclude=None):
     InputError
         If `folder` is missing or not a folder.
     UsageError
-        If `exclude` is `folder` itself.
+        If `exclude` is `folder` itself, or holds it and `recursive` is set.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -56,6 +59,14 @@ def find_images(folder, *, recursive=False, exclude=None):
     skip = Path(exclude).resolve() if exclude is not None else None
     if skip is not None and skip == folder.resolve():
         raise UsageError(f"{exclude}: the output folder must not be the picture folder")
+    if skip is not None and folder.resolve().is_relative_to(skip):
+        if recursive:
+            raise UsageError(f"{exclude}: the output folder must not hold the picture folder "
+                             "with {recursive}: its sub-folders' outputs could land among the "
+                             "pictures", {"recursive": "recursive=True"})
+        # Outputs go to the output folder itself, beside the picture folder:
+        # none of the pictures is one of them.
+        skip = None
     found = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
         p for p in found

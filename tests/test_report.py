@@ -15,6 +15,7 @@ import kqcodec
 from kqcodec import imagereport, reporting, scan, table as tables, textreport
 
 from .conftest import ihdr, png_chunks
+from .test_cli import one_line
 
 KS = (2, 16, 64)
 
@@ -175,6 +176,26 @@ def test_markdown_format(folder, tmp_path):
     text = textreport.render(table, "markdown")
     assert text.splitlines()[0].startswith("| image")
     assert "rocket.jpg" in text
+
+
+def test_an_output_folder_that_holds_the_picture_folder(tmp_path, pictures):
+    # kqcodec report photos --out .
+    folder = tmp_path / "photos"
+    (folder / "photos").mkdir(parents=True)
+    Image.open(pictures["mpl_present_rgba"]).save(folder / "a.png")
+    Image.open(pictures["mpl_present_rgba"]).save(folder / "photos" / "a.png")
+    code, text, err = run("report", folder, "-k", "2", "--out", tmp_path, "--quiet",
+                          "--format", "csv")
+    assert code == 0, err
+    assert list(pd.read_csv(io.StringIO(text))["image"]) == ["a.png"]
+    assert (tmp_path / "a_k2.png").is_file()
+    # Read recursively, photos/photos/a.png's encoding would be photos/a_k2.png: among the
+    # pictures, where a picture of that name could be.
+    code, _, err = run("report", folder, "-k", "2", "--out", tmp_path, "--recursive")
+    assert code == 2
+    assert one_line(err) == (f"kqcodec: error: {tmp_path}: the output folder must not hold the "
+                             "picture folder with --recursive: its sub-folders' outputs could "
+                             "land among the pictures")
 
 
 def test_json_keeps_paths_and_names_as_typed(tmp_path, pictures):
