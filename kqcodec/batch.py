@@ -8,6 +8,7 @@ shared palette, every picture's histogram is counted first (in parallel),
 the sums give one palette, and every file is written with it.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
 
     Parameters
     ----------
-    inputs : sequence of path-like
+    inputs : path-like or sequence of path-like
         Files and folders; see :func:`plan_batch`.
     out_dir : path-like
         Created if missing.
@@ -255,6 +256,10 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     if shared and check_reuse(reuse):
         raise UsageError("{reuse} does not go with {shared_palette}",
                          {"reuse": "reuse", "shared_palette": "shared=True"})
+    codec.check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
+                        dither=dither, reuse=reuse, speed=speed)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]  # one path, not a string of one-letter names
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
     make_folder(out_dir)
     workers = worker_count(jobs, len(pairs))

@@ -6,7 +6,6 @@ ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
 import os
-from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 from . import imageio, pngfile
@@ -15,10 +14,11 @@ from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_reuse, check_strength
 from .quantizer import check_k, check_space, check_speed, choose_k, prepare, quantize, remap
-from .safefile import atomic_output, check_input, check_output, is_stream
+from .safefile import atomic_output, check_input, check_output, check_png_name
 from .search import check_target
 
 __all__ = [
+    "check_options",
     "Encoding",
     "PaletteImage",
     "encode",
@@ -53,6 +53,35 @@ class Encoding(PaletteImage):
     trials: tuple = ()
     # Out of the repr: a whole PNG file would flood a notebook.
     data: bytes = field(default=None, repr=False)
+
+
+def check_options(k, *, target_psnr=None, max_bytes=None, space="rgb", dither=0.0, reuse=0.0,
+                  speed=DEFAULT_SPEED):
+    """Check the options of :func:`encode` that concern no file, before any work.
+
+    Returns
+    -------
+    k : int or 'auto'
+    speed : int
+
+    Raises
+    ------
+    UsageError
+        For a value out of range, or options that do not go together.
+    """
+    auto = isinstance(k, str) and k == "auto"
+    if auto:
+        check_target(target_psnr, max_bytes)
+    else:
+        k = check_k(k)
+        if target_psnr is not None or max_bytes is not None:
+            raise UsageError("a target PSNR or size goes with k='auto'")
+    check_space(space)
+    if check_strength(dither) and auto:
+        raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
+    if check_reuse(reuse) and auto:
+        raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
+    return k, check_speed(speed)
 
 
 def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS,
@@ -128,25 +157,14 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         With `skip_if_larger`, if the PNG would not be smaller than the
         input; nothing is written.
     """
-    auto = isinstance(k, str) and k == "auto"
-    if auto:
-        check_target(target_psnr, max_bytes)
-    else:
-        k = check_k(k)
-        if target_psnr is not None or max_bytes is not None:
-            raise UsageError("a target PSNR or size goes with k='auto'")
-    check_space(space)
-    if check_strength(dither) and auto:
-        raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
-    if check_reuse(reuse) and auto:
-        raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
-    speed = check_speed(speed)
+    k, speed = check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
+                             dither=dither, reuse=reuse, speed=speed)
+    auto = k == "auto"
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if not in_memory:
         check_input(source)
     if dest is not None:
-        if Path(dest).suffix.lower() != ".png" and not is_stream(dest):
-            raise UsageError(f"{dest}: encode writes a PNG; give the output a .png name")
+        check_png_name(dest, "encode")
         check_output(dest, source=None if in_memory else source, force=force)
     original_bytes = len(source) if in_memory else os.path.getsize(source)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,

@@ -66,6 +66,16 @@ _PIXEL_LIMIT_LOCK = threading.RLock()
 _MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1, "BMP": 2**31 - 1, "TIFF": 2**32 - 1}
 
 
+def _check_limit(max_pixels):
+    """Refuse a pixel limit that is neither None (no limit) nor a positive whole number."""
+    if max_pixels is None:
+        return
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) \
+            or max_pixels < 1:
+        raise UsageError(f"the pixel limit must be a positive number of pixels, or None for no "
+                         f"limit, not {max_pixels!r}")
+
+
 @contextlib.contextmanager
 def _pixel_limit(max_pixels):
     """Make Pillow's own size check use kqcodec's limit, and fail rather than warn.
@@ -145,11 +155,14 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
     InputError
         If the file is missing or cannot be opened.
     FormatError
-        If it is not a supported picture, is corrupt or truncated, or is
-        over `max_pixels`.
+        If it is not a supported picture, is corrupt or truncated, is over
+        `max_pixels`, or is too large for the memory.
+    UsageError
+        For a `color` or `max_pixels` out of range.
     """
     if color not in ("srgb", "keep", "raw"):
         raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
+    _check_limit(max_pixels)
     if isinstance(path, (bytes, bytearray, memoryview)):
         content = bytes(path)
         if content.startswith(pngread.SIGNATURE):
@@ -203,7 +216,10 @@ def read_indexed_png(path, *, max_pixels=MAX_PIXELS, strict=False):
     ------
     FormatError
         If the file is not a valid palette PNG.
+    UsageError
+        For a `max_pixels` out of range.
     """
+    _check_limit(max_pixels)
     data = _png_bytes(path)
     if data is None:
         raise FormatError(f"{path}: not a PNG file")

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import pngfile
 from .defaults import DEFAULT_SPEED
-from .safefile import atomic_output
+from .safefile import atomic_output, check_output, check_png_name
 
 __all__ = ["PaletteImage"]
 
@@ -65,7 +65,19 @@ class PaletteImage:
         -------
         int
             The size of the file written, in bytes.
+
+        Raises
+        ------
+        UsageError
+            If `path` does not end in ``.png``, or for a palette or indices
+            :meth:`to_png` would not write.
+        OutputExistsError
+            If `path` exists without `force`, or is a folder.
+        WriteError
+            If writing fails; nothing is left behind.
         """
+        check_png_name(path, "save")
+        check_output(path, force=force)
         with atomic_output(path, force=force) as stream:
             # Inside the block: an error while encoding leaves no file either.
             data = self.to_png(speed=speed, keep_order=keep_order)

@@ -910,7 +910,8 @@ def remap(pixels, palette, *, histogram=None):
     palette = np.asarray(palette)
     if (palette.dtype != np.uint8 or palette.ndim != 2 or palette.shape[1] not in (3, 4)
             or not 1 <= len(palette) <= 256):
-        raise UsageError(f"palette must be (P, 3|4) uint8 with 1 <= P <= 256, not {palette.shape}")
+        raise UsageError(f"palette must be (P, 3|4) uint8 with 1 <= P <= 256, not {palette.shape} "
+                         f"{palette.dtype}")
     if palette.shape[1] < pixels.shape[2]:
         raise UsageError("pixels with transparency need an RGBA palette")
     hist = _histogram_of(pixels, histogram)

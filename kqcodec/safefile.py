@@ -12,10 +12,11 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import FORCE_OPTION, InputError, OutputExistsError, OutputKeptError, WriteError
+from .errors import (FORCE_OPTION, InputError, OutputExistsError, OutputKeptError, UsageError,
+                     WriteError)
 
-__all__ = ["check_input", "check_output", "make_folder", "is_stream", "atomic_output",
-           "write_bytes"]
+__all__ = ["check_input", "check_output", "check_png_name", "make_folder", "is_stream",
+           "atomic_output", "write_bytes"]
 
 
 def check_input(path):
@@ -77,6 +78,27 @@ def check_output(dest, *, source=None, force=False):
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest
+
+
+def check_png_name(dest, writer):
+    """Refuse a file name that does not say PNG for what `writer` writes as a PNG.
+
+    A user who names the output ``photo.jpg`` expects a JPEG, and would get
+    a PNG under a JPEG's name.  Streams (``/dev/stdout``) have no say.
+
+    Parameters
+    ----------
+    dest : path-like
+    writer : str
+        What writes it, for the message (``encode``).
+
+    Raises
+    ------
+    UsageError
+        If `dest` does not end in ``.png`` (in any case) and is not a stream.
+    """
+    if Path(dest).suffix.lower() != ".png" and not is_stream(dest):
+        raise UsageError(f"{dest}: {writer} writes a PNG; give the output a .png name")
 
 
 def make_folder(folder):

@@ -5,12 +5,14 @@ import pty
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from kqcodec import batch, quantizer
+from kqcodec.errors import UsageError
 
 from .conftest import png_chunks
 from .test_cli import one_line, run
@@ -259,3 +261,16 @@ def test_shared_palette_weighs_pictures_by_pixels():
     np.testing.assert_array_equal(one, two)
     # Red weighs most: it keeps its own entry exactly.
     assert [255, 0, 0] in one.tolist()
+
+
+def test_the_batch_checks_its_options_before_any_work(tmp_path, folder):
+    out = tmp_path / "out"
+    for k, options, words in ((1, {}, "k must be an integer from 2 to 256"),
+                              ("auto", {}, "give one target"),
+                              (8, {"space": "hsv"}, "space")):
+        with pytest.raises(UsageError, match=words):
+            next(batch.encode_batch([folder], out, k, **options))
+    assert not out.exists()
+    # One path given as a string is one input, not one per letter.
+    outcomes = list(batch.encode_batch(str(folder / "a.png"), out, 8))
+    assert [(Path(o.source).name, o.status) for o in outcomes] == [("a.png", "written")]

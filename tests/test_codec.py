@@ -8,7 +8,7 @@ from PIL import Image
 
 import kqcodec
 from kqcodec import metrics, quantizer
-from kqcodec.errors import UsageError
+from kqcodec.errors import OutputExistsError, UsageError
 
 from .conftest import ihdr, png_chunks
 
@@ -368,3 +368,21 @@ def test_shared_palette_refuses_what_is_no_histogram(histograms):
 
 def test_psnr_is_a_python_float(coffee):
     assert type(kqcodec.psnr(coffee, quantizer.quantize(coffee, 8).to_pixels())) is float
+
+
+def test_save_checks_its_file_name_as_encode_does(tmp_path, coffee):
+    image = kqcodec.quantize(coffee, 8)
+    for name, error, words in (("x.jpg", UsageError, "save writes a PNG; give the output a .png name"),
+                               ("folder.png", OutputExistsError, "is a directory; give a file name")):
+        (tmp_path / "folder.png").mkdir(exist_ok=True)
+        with pytest.raises(error, match=words):
+            image.save(tmp_path / name, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png"]
+    assert image.save(tmp_path / "x.PNG") == (tmp_path / "x.PNG").stat().st_size
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 2.5, True, "100"])
+def test_a_pixel_limit_out_of_range_is_a_usage_error(tmp_path, pictures, limit):
+    with pytest.raises(UsageError, match="pixel limit must be a positive number"):
+        kqcodec.encode(pictures["skimage_rocket"], tmp_path / "o.png", 8, max_pixels=limit)
+    assert list(tmp_path.iterdir()) == []
