@@ -19,6 +19,15 @@ __all__ = ["check_input", "check_output", "check_png_name", "make_folder", "is_s
            "atomic_output", "write_bytes"]
 
 
+def _as_path(value):
+    """`value` as a Path; a UsageError, not pathlib's TypeError, for anything else."""
+    try:
+        return Path(value)
+    except TypeError:
+        raise UsageError(f"expected a file name (str or path-like), not {type(value).__name__}"
+                         ) from None
+
+
 def check_input(path):
     """Return `path` as a Path after checking that it is a readable file.
 
@@ -26,8 +35,10 @@ def check_input(path):
     ------
     InputError
         If the path does not exist, is a directory, or cannot be opened.
+    UsageError
+        If `path` is not a file name (a file object, say).
     """
-    path = Path(path)
+    path = _as_path(path)
     try:
         with open(path, "rb"):
             pass
@@ -61,7 +72,7 @@ def check_output(dest, *, source=None, force=False):
     WriteError
         If `dest` cannot even be examined.
     """
-    dest = Path(dest)
+    dest = _as_path(dest)
     try:
         st = os.stat(dest)
     except FileNotFoundError:
@@ -97,7 +108,7 @@ def check_png_name(dest, writer):
     UsageError
         If `dest` does not end in ``.png`` (in any case) and is not a stream.
     """
-    if Path(dest).suffix.lower() != ".png" and not is_stream(dest):
+    if _as_path(dest).suffix.lower() != ".png" and not is_stream(dest):
         raise UsageError(f"{dest}: {writer} writes a PNG; give the output a .png name")
 
 
@@ -116,7 +127,7 @@ def make_folder(folder):
         If it cannot be created (no permission, or a parent that is a file).
     """
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        _as_path(folder).mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise OutputExistsError(f"{folder}: exists and is not a folder") from None
     except OSError as exc:
@@ -167,7 +178,7 @@ def atomic_output(dest, *, force=False):
     OutputExistsError
         If `dest` exists and `force` is false.
     """
-    dest = Path(dest)
+    dest = _as_path(dest)
     if is_stream(dest):
         try:
             with open(dest, "wb") as stream:
@@ -266,7 +277,7 @@ def write_bytes(dest, data, *, force=False):
     WriteError
         If writing fails.
     """
-    dest = Path(dest)
+    dest = _as_path(dest)
     try:
         if dest.is_file() and dest.stat().st_size == len(data) and dest.read_bytes() == data:
             return False

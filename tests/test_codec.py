@@ -386,3 +386,18 @@ def test_a_pixel_limit_out_of_range_is_a_usage_error(tmp_path, pictures, limit):
     with pytest.raises(UsageError, match="pixel limit must be a positive number"):
         kqcodec.encode(pictures["skimage_rocket"], tmp_path / "o.png", 8, max_pixels=limit)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_object_instead_of_a_name_is_a_usage_error(tmp_path, pictures, coffee):
+    data = pictures["skimage_rocket"].read_bytes()
+    calls = [lambda: kqcodec.encode(io.BytesIO(data), tmp_path / "o.png", 8),
+             lambda: kqcodec.encode(data, io.BytesIO(), 8),
+             lambda: kqcodec.decode(io.BytesIO(data)),
+             lambda: kqcodec.read_image(io.BytesIO(data)),
+             lambda: kqcodec.quantize(coffee, 8).save(io.BytesIO())]
+    for call in calls:
+        with pytest.raises(UsageError, match="expected a file name .* not BytesIO"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+    # Bytes are the file's content, where the documentation says so.
+    assert kqcodec.encode(data, tmp_path / "o.png", 8).k == 8
