@@ -102,11 +102,13 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
 
     Raises
     ------
+    UsageError
+        If `inputs` is empty.
     InputError
         If the inputs hold no picture at all: only folders without
         pictures (a mistyped folder must not pass for a batch done).
     """
-    out_dir = Path(out_dir)
+    out_dir, inputs = Path(out_dir), list(inputs)
     found = []  # (picture, its path relative to its folder), or (missing input, None)
     for item in inputs:
         item = Path(item)
@@ -131,6 +133,8 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         seen.add(path.resolve())
         stem = free_stem(rel, taken, suffix)
         pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
+    if not inputs:
+        raise UsageError("give at least one picture or folder to encode")
     if not pairs:
         raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
                          "(PNG, JPEG, WebP, GIF, BMP, TIFF)")

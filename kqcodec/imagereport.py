@@ -174,7 +174,12 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
 
 
 def check_ks(ks, empty=False):
-    ks = sorted({quantizer.check_k(k) for k in ks})
+    if isinstance(ks, int) or (hasattr(ks, "ndim") and ks.ndim == 0):
+        ks = [ks]  # report(folder, 16): one k
+    try:
+        ks = sorted({quantizer.check_k(k) for k in ks})
+    except TypeError:
+        raise UsageError(f"ks must be palette sizes from 2 to 256, not {ks!r}") from None
     if not ks and not empty:
         raise UsageError("give at least one k")
     return ks

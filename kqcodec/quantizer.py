@@ -829,7 +829,7 @@ def shared_palette(histograms, k):
 
     Parameters
     ----------
-    histograms : sequence of (colors, counts)
+    histograms : iterable of (colors, counts)
         ``colors`` (U, 3) or (U, 4) uint8 and ``counts`` (U,) int, as in
         :class:`histogram.Histogram` (see :func:`prepare`).
     k : int
@@ -844,13 +844,13 @@ def shared_palette(histograms, k):
     Raises
     ------
     UsageError
-        If `histograms` is empty, one is not (colors, counts) of matching
-        lengths as above, or k is out of range.
+        If `histograms` holds no pixel, one is not (colors, counts) of
+        matching lengths as above with counts >= 0, or k is out of range.
     """
     k = check_k(k)
-    if not len(histograms):
-        raise UsageError("a shared palette needs at least one picture")
     histograms = [_colors_and_counts(item) for item in histograms]
+    if not histograms or not any(counts.sum() for _, counts in histograms):
+        raise UsageError("a shared palette needs at least one picture with pixels")
     channels = max(colors.shape[1] for colors, _ in histograms)
     keys, weights = [], []
     for colors, counts in histograms:
@@ -880,6 +880,8 @@ def _colors_and_counts(item):
             or counts.ndim != 1 or len(counts) != len(colors) or counts.dtype.kind not in "ui"):
         raise UsageError(f"colors must be (U, 3|4) uint8 and counts (U,) integers, not "
                          f"{colors.shape} {colors.dtype} and {counts.shape} {counts.dtype}")
+    if (counts < 0).any():
+        raise UsageError("a histogram's counts must not be negative")
     return colors, counts
 
 

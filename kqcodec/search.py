@@ -107,7 +107,7 @@ class Trial:
     colors: int
     psnr: float
     size: int = None
-    palette: np.ndarray = None
+    palette: np.ndarray = field(default=None, repr=False)  # 256 rows would flood a notebook
     estimate: float = None
 
 
@@ -155,6 +155,8 @@ def check_target(target_psnr=None, max_bytes=None):
     if (target_psnr is None) == (max_bytes is None):
         raise UsageError("give one target: a PSNR to reach or a number of bytes to fit in")
     if target_psnr is not None:
+        if isinstance(target_psnr, bool):
+            raise UsageError(f"the target PSNR must be a number of dB, not {target_psnr!r}")
         try:
             target_psnr = float(target_psnr)
         except (TypeError, ValueError):

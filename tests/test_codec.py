@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import metrics, quantizer
+from kqcodec import batch, metrics, quantizer
 from kqcodec.errors import OutputExistsError, UsageError
 
 from .conftest import ihdr, png_chunks
@@ -401,3 +401,25 @@ def test_a_file_object_instead_of_a_name_is_a_usage_error(tmp_path, pictures, co
     assert list(tmp_path.iterdir()) == []
     # Bytes are the file's content, where the documentation says so.
     assert kqcodec.encode(data, tmp_path / "o.png", 8).k == 8
+
+
+def test_api_arguments_of_the_wrong_kind_are_usage_errors(tmp_path, coffee, pictures):
+    hist = kqcodec.prepare(coffee)
+    # Any iterable of histograms; counts that hold no pixel, or negative ones, are refused.
+    palette = kqcodec.shared_palette(((h.colors, h.counts) for h in [hist]), 8)
+    assert palette.shape == (8, 3)
+    for counts in (-hist.counts, 0 * hist.counts):
+        with pytest.raises(UsageError):
+            kqcodec.shared_palette([(hist.colors, counts)], 8)
+    with pytest.raises(UsageError, match="target PSNR must be a number"):
+        kqcodec.choose_k(coffee, target_psnr=True)
+    with pytest.raises(UsageError, match="at least one picture or folder"):
+        next(batch.encode_batch([], tmp_path / "out", 8))
+    # One k for a report is a list of one.
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.fromarray(coffee[:40, :60]).save(folder / "c.png")
+    assert list(kqcodec.report(folder, 4, out=tmp_path / "enc", jobs=1)["k"]) == [4]
+    # A search's answer prints in a line or two, not with its palettes.
+    choice = kqcodec.choose_k(coffee, target_psnr=30)
+    assert len(repr(choice.trials)) < 200 * len(choice.trials)
