@@ -217,7 +217,12 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
             finally:
                 bar.close()
     else:
+        # A resumed run with nothing left to do: the table is the rows that
+        # still hold, without those of pictures, ks or targets no longer asked.
+        from . import table as tables
+
         journal.save_options(Path(out) / journal.OPTIONS, options)
+        journal.replace(store, tables.csv_text(kept))
     from . import table as tables
 
     table = tables.in_order(tables.read_csv(store, metrics), names)
@@ -333,7 +338,8 @@ def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
         except OSError:
             written = None
         keep.append(sizes.get(name) == original and written == encoded)
-    return old[keep].reset_index(drop=True)
+    # Positions, not a mask: an empty list would select no columns.
+    return old.iloc[[i for i, held in enumerate(keep) if held]].reset_index(drop=True)
 
 
 class _LocalEngine:

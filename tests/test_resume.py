@@ -86,6 +86,36 @@ def test_interrupted_run_resumes_with_only_the_missing_pairs(folder, whole, tmp_
     assert calls == [("p9_broken.jpg", KS)]
 
 
+def test_a_run_stopped_before_its_first_row_resumes(folder, whole, tmp_path, monkeypatch):
+    real = imagereport.picture_rows
+
+    def interrupt(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imagereport, "picture_rows", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        kqcodec.report(folder, KS, out=tmp_path, jobs=1)
+    assert len((tmp_path / journal.FILENAME).read_text().splitlines()) == 1  # the header
+    monkeypatch.setattr(imagereport, "picture_rows", real)
+    same_table(kqcodec.report(folder, KS, out=tmp_path, jobs=1, resume=True), whole)
+
+
+def test_a_resume_with_nothing_left_gives_only_what_is_asked(folder, tmp_path, calls):
+    good = tmp_path / "good"
+    good.mkdir()
+    for name in ("p0.png", "p1.png", "p2.png"):
+        (good / name).write_bytes((folder / name).read_bytes())
+    out = tmp_path / "out"
+    first = kqcodec.report(good, KS, out=out, jobs=1)
+    (good / "p2.png").unlink()
+    del calls[:]
+    table = kqcodec.report(good, [16], out=out, jobs=1, resume=True)
+    assert calls == []
+    expected = first[(first["k"] == 16) & (first["image"] != "p2.png")].reset_index(drop=True)
+    same_table(table, expected)
+    same_table(tables.read_csv(out / journal.FILENAME), expected)
+
+
 def test_resume_checks_the_rows_against_the_files(folder, whole, tmp_path, calls):
     kqcodec.report(folder, [2], out=tmp_path, jobs=1)
     store = tmp_path / journal.FILENAME
