@@ -512,7 +512,7 @@ def _report(args):
         metrics.add("ssimulacra2")
     images = scan.find_images(args.folder, recursive=args.recursive, exclude=args.out)
     scan.check_extra_outputs(images, csv=args.csv, plot=args.plot, compare=args.compare,
-                             html=args.html, force=args.force)
+                             html=args.html, force=args.force, folder=args.folder, out=args.out)
     table = reporting.report(
         args.folder, args.ks, out=args.out, recursive=args.recursive, force=args.force,
         seed=args.seed, jobs=args.jobs, max_pixels=args.max_pixels, space=args.space,

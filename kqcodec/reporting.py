@@ -31,7 +31,7 @@ from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
 from .errors import FormatError, InputError, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
-from .safefile import make_folder
+from .safefile import check_output, make_folder
 from .scan import find_images, plan_outputs
 from .workers import progress_bar, start_pool, stopping_once, terminate
 
@@ -153,9 +153,11 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
     make_folder(out)
+    store = Path(out) / journal.FILENAME
+    # A folder of that name would only fail the table's first write, after the work.
+    check_output(store, force=True)
     stems = plan_outputs(images, folder)
     names = list(stems)  # in the pictures' order, as the table names them
-    store = Path(out) / journal.FILENAME
     # What the rows depend on besides the picture and k: a resumed run must
     # not mix rows made with other options into one table.  (The target of
     # a search is not among them: rows of another target are dropped.)

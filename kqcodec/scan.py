@@ -8,7 +8,8 @@ the command runs these checks before the report starts.
 import re
 from pathlib import Path
 
-from .errors import InputError, UsageError
+from .errors import InputError, OutputExistsError, UsageError, WriteError
+from .journal import FILENAME, OPTIONS
 from .safefile import check_output
 
 __all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
@@ -175,7 +176,8 @@ def free_stem(rel, taken, suffix=""):
     return candidates[0]
 
 
-def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None, force=False):
+def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None, force=False,
+                        folder=None, out=None):
     """Refuse, before any work, extra outputs that would lose data or cannot be written.
 
     Parameters
@@ -185,23 +187,58 @@ def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None,
     csv, plot, compare, html : path-like, optional
     force : bool
         Allow replacing existing files (never an input).
+    folder, out : path-like, optional
+        The report's picture and output folders: the table, its options
+        and the encodings the report writes in `out` (``<stem>_k<k>.png``
+        for the stems of :func:`plan_outputs`) are never an extra output.
 
     Raises
     ------
     UsageError
-        For a figure extension matplotlib is not asked to write, or a page
-        not named ``.html``.
+        For a figure extension matplotlib is not asked to write, a page not
+        named ``.html``, or two extra outputs of one name.
     OutputExistsError
-        For an existing file without `force`, or an input picture.
+        For an existing file without `force`, an input picture, or a file
+        the report itself writes.
+    WriteError
+        For an output whose folder does not exist.
     """
     for option, path, formats in (("--plot", plot, FIGURE_FORMATS),
                                   ("--compare", compare, FIGURE_FORMATS),
                                   ("--html", html, PAGE_FORMATS)):
         if path is not None and Path(path).suffix.lower() not in formats:
             raise UsageError(f"{option} {path}: use one of {', '.join(formats)}")
-    for path in (csv, plot, compare, html):
+    given = {}
+    for option, path in (("--csv", csv), ("--plot", plot), ("--compare", compare),
+                         ("--html", html)):
         if path is None:
             continue
+        same = given.setdefault(Path(path).resolve(), option)
+        if same != option:
+            raise UsageError(f"{path}: {same} and {option} would write the same file")
         for image in images:
             check_output(path, source=image, force=True)
         check_output(path, force=force)
+        if out is not None and _written_by_report(Path(path), images, folder, out):
+            raise OutputExistsError(f"{path}: the report writes this file itself; "
+                                    "choose another name")
+        if not Path(path).resolve().parent.is_dir():
+            raise WriteError(f"{path}: cannot create the output: its folder does not exist")
+
+
+_ENCODING_NAME = re.compile(r"(.*)_k([0-9]+)\.png")
+
+
+def _written_by_report(path, images, folder, out):
+    """True if `path` is the table, its options or an encoding the report writes in `out`."""
+    out = Path(out).resolve()
+    path = path.resolve()
+    if path.parent == out and path.name in (FILENAME, OPTIONS):
+        return True
+    if not path.is_relative_to(out):
+        return False
+    match = _ENCODING_NAME.fullmatch(path.relative_to(out).as_posix())
+    if match is None or not 2 <= int(match.group(2)) <= 256:
+        return False
+    stems = {stem.as_posix() for stem in plan_outputs(images, folder).values()}
+    return match.group(1) in stems

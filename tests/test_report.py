@@ -12,7 +12,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 import kqcodec
-from kqcodec import imagereport, reporting, scan, table as tables, textreport
+from kqcodec import imagereport, journal, reporting, scan, table as tables, textreport
 
 from .conftest import ihdr, png_chunks
 from .test_cli import one_line
@@ -196,6 +196,23 @@ def test_an_output_folder_that_holds_the_picture_folder(tmp_path, pictures):
     assert one_line(err) == (f"kqcodec: error: {tmp_path}: the output folder must not hold the "
                              "picture folder with --recursive: its sub-folders' outputs could "
                              "land among the pictures")
+
+
+def test_extra_outputs_that_would_lose_work_are_refused_before_any(folder, tmp_path):
+    out = tmp_path / "out"
+    cases = [(["--csv", tmp_path / "same.png", "--plot", tmp_path / "same.png"], 2,
+              "--csv and --plot would write the same file"),
+             (["--csv", out / "rocket_k4.png", "--force"], 73, "the report writes this file itself"),
+             (["--csv", out / "report.csv", "--force"], 73, "the report writes this file itself"),
+             (["--csv", tmp_path / "nowhere" / "t.csv"], 74, "its folder does not exist")]
+    for extra, code, words in cases:
+        result, _, err = run("report", folder, "-k", "4", "--out", out, *extra)
+        assert result == code and words in one_line(err), err
+        assert not out.exists()  # nothing was started
+    (out / journal.FILENAME).mkdir(parents=True)
+    result, _, err = run("report", folder, "-k", "4", "--out", out)
+    assert result == 73 and "is a directory" in one_line(err)
+    assert [p.name for p in out.iterdir()] == [journal.FILENAME]
 
 
 def test_json_keeps_paths_and_names_as_typed(tmp_path, pictures):
