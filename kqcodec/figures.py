@@ -18,6 +18,10 @@ from .scan import source_path
 from .table import recommended_ks, searched
 from .textreport import number
 
+#: Pictures a comparison sheet shows at most: 300 made a sheet of 78,000 pixels
+#: by 1,300 that took 43 s and 1.4 GB to draw, and that Pillow refuses to open.
+SHEET_PICTURES = 24
+
 __all__ = ["plot_rate_distortion", "compare_sheet"]
 
 
@@ -66,7 +70,7 @@ def _save_figure(fig, path, force):
 
 def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=TARGET_PSNR,
                   target_ssimulacra2=None,
-                  per_image=4, force=False):
+                  per_image=4, max_pictures=SHEET_PICTURES, force=False):
     """Save a sheet showing each picture beside its encodings at a few k.
 
     Parameters
@@ -85,6 +89,10 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         among those shown.
     per_image : int
         Encodings shown per picture (at least 2).
+    max_pictures : int
+        Pictures shown, the first ones of the table; the sheet's title says
+        how many more there are (the report page, ``--html``, shows every
+        one at full size).
     force : bool
         Replace an existing file.
 
@@ -100,7 +108,11 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     if not names:
         return
     recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
-    fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names)), dpi=100)
+    left_out = max(0, len(names) - max_pictures)
+    names = names[:max_pictures]
+    fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names) + 0.4 * bool(left_out)), dpi=100)
+    if left_out:
+        fig.suptitle(f"the first {len(names)} pictures of {len(names) + left_out}", fontsize=9)
     axes = fig.subplots(len(names), per_image + 1, squeeze=False)
     for row_axes, name in zip(axes, names):
         group = ok[ok["image"] == name]

@@ -430,3 +430,18 @@ def test_report_of_a_file_says_it_is_not_a_folder(folder, tmp_path):
     assert proc.returncode == 66
     assert proc.stderr.strip() == (f"kqcodec: error: {folder / 'rocket.jpg'}: not a folder "
                                    "(a report reads the pictures of a folder)")
+
+
+def test_a_sheet_of_many_pictures_shows_the_first_ones(folder, tmp_path):
+    from kqcodec import figures
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    photo = Image.open(folder / "rocket.jpg")
+    for i in range(5):
+        photo.crop((i * 20, 0, i * 20 + 40, 30)).save(pics / f"p{i}.png")
+    table = reporting.report(pics, [2, 4], out=tmp_path / "out", jobs=1)
+    figures.compare_sheet(table, pics, tmp_path / "cmp.png", out=tmp_path / "out", per_image=2,
+                          max_pictures=3)
+    # Three rows of 260 pixels, and a line of title saying how many were left out.
+    assert Image.open(tmp_path / "cmp.png").size == (3 * 260, 3 * 260 + 40)
