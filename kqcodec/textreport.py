@@ -16,6 +16,16 @@ _SHOWN = ["image", "k", "target_psnr", "colors", "bitdepth", "encoded_bytes", "r
           "ssimulacra2", "seconds"]
 
 
+def _one_line(text):
+    """`text` on one line: its line breaks written as ``\\n`` and ``\\r``."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _markdown_text(text):
+    """A markdown table cell of `text` (None stays an empty cell)."""
+    return None if text is None else _one_line(str(text)).replace("|", "\\|")
+
+
 def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     """Format the report for the terminal or another program.
 
@@ -46,6 +56,9 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
         # Missing values (pandas.NA in the integer columns) become None, an
         # empty cell: older tabulate releases test cells for truth, which NA refuses.
         cells = table.astype(object).where(table.notna(), None)
+        # A "|" in a file name would start a cell, a line break a row.
+        for column in ("image", "encoded_file", "error"):
+            cells[column] = cells[column].map(_markdown_text)
         return cells.to_markdown(index=False, floatfmt=".3f")
     # The searched rows' column only when a search ran.
     columns = [c for c in _SHOWN if c in table
@@ -57,7 +70,7 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
                      target_ssimulacra2=target_ssimulacra2).set_index("image")["note"]
     parts = []
     for name, group in shown.groupby("image", sort=False):
-        parts.append(f"== {name}  ({recs.get(name, '')})")
+        parts.append(f"== {_one_line(name)}  ({recs.get(name, '')})")
         group = group.drop(columns="image")
         # to_string leaves pandas' <NA> in nullable integer columns (the k,
         # colors and bit depth of a row that failed): '-' as elsewhere.

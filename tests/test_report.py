@@ -1,6 +1,7 @@
 """The report: every column checked against the files it wrote, errors, exit codes."""
 
 import io
+import re
 import json
 import subprocess
 import sys
@@ -445,3 +446,17 @@ def test_a_sheet_of_many_pictures_shows_the_first_ones(folder, tmp_path):
                           max_pictures=3)
     # Three rows of 260 pixels, and a line of title saying how many were left out.
     assert Image.open(tmp_path / "cmp.png").size == (3 * 260, 3 * 260 + 40)
+
+
+def test_markdown_cells_hold_pipes_and_line_breaks_of_names(tmp_path, pictures):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for name in ("a|pipe.png", "new\nline.png"):
+        Image.open(pictures["mpl_present_rgba"]).save(folder / name)
+    table = kqcodec.report(folder, [2], out=tmp_path / "out", jobs=1)
+    lines = textreport.render(table, "markdown").splitlines()
+    assert len(lines) == 4  # header, rule, two rows
+    cells = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    assert {len(row) for row in cells} == {len(tables.columns())}
+    assert [row[0] for row in cells[2:]] == ["a\\|pipe.png", "new\\nline.png"]
+    assert "\n== new\\nline.png  (" in textreport.render(table)  # the group's header, one line
