@@ -18,7 +18,7 @@ import warnings
 from . import __version__
 from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
                        SPEEDS, TARGET_PSNR)
-from .errors import KqcodecError, UsageError, WriteError
+from .errors import KqcodecError, UsageError, WriteError, as_flag
 
 EPILOG = """\
 exit codes:
@@ -335,7 +335,7 @@ def scheduler_address(text):
     try:
         return check_address(text)
     except UsageError as exc:
-        raise argparse.ArgumentTypeError(exc.spelled(_flag)) from None
+        raise argparse.ArgumentTypeError(exc.spelled(as_flag)) from None
 
 
 def k_list(text):
@@ -459,9 +459,9 @@ def _run_batch(args, batch, workers):
 def _say(args, workers, outcome):
     """One outcome of a batch on stderr: failures and skips always, the rest with -v."""
     if outcome.status == "failed":
-        workers.say(f"kqcodec: error: {outcome.said(_flag)}")
+        workers.say(f"kqcodec: error: {outcome.said(as_flag)}")
     elif outcome.status == "skipped":
-        workers.say(f"kqcodec: skipped: {outcome.said(_flag)}")
+        workers.say(f"kqcodec: skipped: {outcome.said(as_flag)}")
     elif args.verbose:
         line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
                 f"PSNR {outcome.psnr:.2f} dB")
@@ -520,7 +520,7 @@ def _report(args):
         metrics=metrics, progress=not args.quiet and sys.stderr.isatty(),
         scheduler=args.scheduler, resume=args.resume,
         announce=None if args.quiet else _tell,
-        target_psnr=args.target_psnr, max_colors=args.max_colors or 256,
+        target_psnr=args.target_psnr, max_colors=args.max_colors or 256, flags=True,
     )
     from . import journal, table as tables, textreport
 
@@ -581,11 +581,6 @@ def _to_stdout(data, saved=None):
         raise WriteError(f"standard output: write failed: {reason}{where}") from None
 
 
-def _flag(option):
-    """The command line's flag for an option a library error names: ``--max-pixels``."""
-    return "--" + option.replace("_", "-")
-
-
 def _tell(message):
     print(f"kqcodec: {message}", file=sys.stderr)
 
@@ -612,7 +607,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except KqcodecError as exc:
-        print(f"kqcodec: error: {exc.spelled(_flag)}", file=sys.stderr)
+        print(f"kqcodec: error: {exc.spelled(as_flag)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kqcodec: interrupted", file=sys.stderr)

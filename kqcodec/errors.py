@@ -20,6 +20,7 @@ __all__ = [
     "TargetError",
     "KqcodecWarning",
     "ProfileWarning",
+    "as_flag",
     "FORCE_OPTION",
     "MAX_PIXELS_OPTION",
 ]
@@ -29,6 +30,20 @@ __all__ = [
 #: (see :class:`KqcodecError`).
 FORCE_OPTION = {"force": "force=True"}
 MAX_PIXELS_OPTION = {"max_pixels": "max_pixels"}
+
+
+def as_flag(option):
+    """How the command line says an option a message names: ``max_pixels`` -> ``--max-pixels``.
+
+    Parameters
+    ----------
+    option : str
+
+    Returns
+    -------
+    str
+    """
+    return "--" + option.replace("_", "-")
 
 
 class KqcodecError(Exception):

@@ -99,8 +99,14 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
                                       reuse=reuse), metrics)
 
 
+# An encoding that would land on its own picture (an output folder that
+# holds the pictures through a link, say).
+_AN_INPUT = "{dest}: output would be the input; choose another {{out}}"
+_OUT = {"out": "out"}
+
+
 def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, dither, metrics,
-                  strict, speed, target_psnr, max_colors, reuse):
+                  strict, speed, target_psnr, max_colors, reuse, flags=False):
     """The rows of :func:`report_image`, as dicts."""
     path = Path(path)
     name = name or printable(path.name)
@@ -117,7 +123,7 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
         pixels, tags = imageio.read_picture(path, max_pixels=max_pixels, strict=strict)
         hist = quantizer.prepare(pixels)
     except KqcodecError as exc:
-        return [error_row(name, None, exc)]
+        return [error_row(name, None, exc, flags=flags)]
     height, width = pixels.shape[:2]
     known = dict(width=width, height=height, original_bytes=original_bytes)
     original = _Original(pixels)
@@ -132,22 +138,22 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
             data = replace(image, color=tags or None).to_png(speed=speed)
             make_folder(dest.parent)
             if dest.exists() and dest.resolve() == path.resolve():
-                raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
+                raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
             rows.append(dict(_measure(original, dest, known, metrics), image=name, k=k,
                              seconds=seconds, encoded_file=relative, status="ok", error=""))
         except KqcodecError as exc:
-            rows.append(error_row(name, k, exc, **known))
+            rows.append(error_row(name, k, exc, flags=flags, **known))
     if target_psnr is not None:
         rows.append(_searched_row(path, original, hist, tags, target_psnr, max_colors, space,
                                   out=out, stem=stem, name=name, known=known, metrics=metrics,
-                                  force=force, speed=speed))
+                                  force=force, speed=speed, flags=flags))
     return rows
 
 
 def _searched_row(path, original, hist, tags, target, max_colors, space, *, out, stem, name,
-                  known, metrics, force, speed):
+                  known, metrics, force, speed, flags):
     """The row of the k the PSNR search chooses, its file as ``encode -k auto`` writes it.
 
     Out of reach, the row is the search's largest palette: its PSNR says how
@@ -164,10 +170,10 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
     try:
         make_folder(dest.parent)
         if dest.exists() and dest.resolve() == path.resolve():
-            raise OutputExistsError(f"{dest}: output would be the input; choose another --out")
+            raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
         write_bytes(dest, choice.data, force=force)
     except KqcodecError as exc:
-        return error_row(name, choice.k, exc, target_psnr=target, **known)
+        return error_row(name, choice.k, exc, flags=flags, target_psnr=target, **known)
     return dict(_measure(original, dest, known, metrics), image=name, k=choice.k,
                 target_psnr=target, seconds=time.perf_counter() - start,
                 encoded_file=relative, status="ok", error="")

@@ -57,7 +57,8 @@ def _report_job(job):
 def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, force=False,
            seed=0, jobs=None, progress=False, max_pixels=pngfile.DEFAULT_MAX_PIXELS, space="rgb",
            dither=0.0, metrics=DEFAULT_METRICS, strict=False, scheduler=None, resume=False,
-           announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256, reuse=0.0):
+           announce=None, speed=DEFAULT_SPEED, target_psnr=None, max_colors=256, reuse=0.0,
+           flags=False):
     """Build the size/quality table of every picture in a folder.
 
     The table is kept in ``report.csv`` in `out` as it grows: the rows of
@@ -118,6 +119,10 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         :func:`kqcodec.table.recommend` recommends the searched k.
     max_colors : int
         The largest k the search considers, 2..256.
+    flags : bool
+        Say the options an ``error`` cell names as command-line flags
+        (``use --force to replace it``), as the command line does; as
+        Python code sets them (``force=True``) otherwise.
 
     Returns
     -------
@@ -183,7 +188,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                                          force=force, seed=seed, max_pixels=max_pixels, space=space,
                                          dither=dither, metrics=metrics, strict=strict,
                                          speed=speed, target_psnr=target_psnr if search else None,
-                                         max_colors=max_colors, reuse=reuse)))
+                                         max_colors=max_colors, reuse=reuse, flags=flags)))
     if announce is None and progress:
         announce = _announce
     if jobs_list:

@@ -6,7 +6,7 @@ load it themselves.  :mod:`kqcodec.table` makes tables of these rows.
 """
 
 from .defaults import METRICS, REPORT_METRICS
-from .errors import OutputKeptError, UsageError
+from .errors import KqcodecError, OutputKeptError, UsageError, as_flag
 from .scan import printable
 
 __all__ = ["COLUMNS", "METRICS", "DEFAULT_METRICS", "columns", "check_metrics", "error_row"]
@@ -64,7 +64,7 @@ def check_metrics(metrics):
     return tuple(m for m in METRICS if m in metrics)
 
 
-def error_row(name, k, error, **known):
+def error_row(name, k, error, *, flags=False, **known):
     """One row for a picture or a k that failed.
 
     Parameters
@@ -79,6 +79,9 @@ def error_row(name, k, error, **known):
         ``\\xNN``, see :func:`scan.printable`).  The
         ``status`` is ``kept`` for an :class:`OutputKeptError` (another file
         of that name was there, and is kept), ``error`` otherwise.
+    flags : bool
+        Say the options the message names as command-line flags
+        (``--force``), not as Python code sets them (``force=True``).
     **known
         Columns already known (size of the picture, its output file).
 
@@ -88,5 +91,6 @@ def error_row(name, k, error, **known):
     """
     row = dict.fromkeys(COLUMNS)
     status = "kept" if isinstance(error, OutputKeptError) else "error"
-    row.update(known, image=name, k=k, status=status, error=printable(str(error)))
+    message = error.spelled(as_flag) if flags and isinstance(error, KqcodecError) else str(error)
+    row.update(known, image=name, k=k, status=status, error=printable(message))
     return row

@@ -156,9 +156,14 @@ def test_existing_different_encodings_are_kept_without_force(folder, tmp_path):
     code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--format", "csv")
     table = pd.read_csv(io.StringIO(text))
     row = table[table["image"] == "rocket.jpg"].iloc[0]
-    assert row["status"] == "kept" and "already exists" in row["error"]
+    assert row["status"] == "kept"
+    assert row["error"].endswith("rocket_k4.png: already exists (use --force to replace it)")
     assert target.read_bytes() == b"my own file"
     assert "kept 1 existing" in err
+    # The library's table says it as Python code does.
+    table = kqcodec.report(folder, [4], out=out, jobs=1)
+    [error] = table.loc[table["status"] == "kept", "error"]
+    assert error.endswith("rocket_k4.png: already exists (use force=True to replace it)")
     code, text, err = run("report", folder, "-k", "4", "--out", out, "--quiet", "--force",
                           "--format", "csv")
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
