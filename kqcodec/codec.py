@@ -199,14 +199,14 @@ def _write(produce, dest, force, limit, source):
     """Write the bytes `produce()` returns to `dest` (if any); return them.
 
     Nothing is written when they are not fewer than `limit` (when given).
-    The bytes are made inside the output's block, so that an error while
-    encoding leaves no file either.
+    The bytes are made before the output's temporary file is created: a
+    process killed while it compresses (out of memory, ``kill -9``) leaves
+    no temporary file behind, only one killed while it writes.
     """
-    if dest is None:
-        return _smaller(produce(), limit, source)
-    with atomic_output(dest, force=force) as stream:
-        data = _smaller(produce(), limit, source)
-        stream.write(data)
+    data = _smaller(produce(), limit, source)
+    if dest is not None:
+        with atomic_output(dest, force=force) as stream:
+            stream.write(data)
     return data
 
 

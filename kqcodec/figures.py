@@ -5,6 +5,7 @@ This is the only module that imports matplotlib.  Figures are made with
 caller's pyplot state and backend are never touched.
 """
 
+import io
 import warnings
 from pathlib import Path
 
@@ -64,8 +65,12 @@ def plot_rate_distortion(table, path, *, force=False):
 
 def _save_figure(fig, path, force):
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    # Drawn before the temporary file exists: a process killed while it
+    # draws leaves none behind.
+    drawn = io.BytesIO()
+    fig.savefig(drawn, format=fmt)
     with atomic_output(path, force=force) as stream:
-        fig.savefig(stream, format=fmt)
+        stream.write(drawn.getbuffer())
 
 
 def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=TARGET_PSNR,

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
-from .errors import MAX_PIXELS_OPTION, FormatError, KqcodecWarning, UsageError
+from .errors import MAX_PIXELS_OPTION, FormatError, KqcodecWarning, UsageError, WriteError
 from .safefile import atomic_output, check_input
 
 __all__ = [
@@ -684,8 +684,15 @@ def write_image(path, pixels, *, force=False, color=None):
     img = Image.fromarray(pixels)  # (H, W, 3) uint8 is RGB, (H, W, 4) RGBA
     if color:
         options = dict(options, **_color_options(fmt, color, path))
+    # Encoded before the temporary file exists: a process killed while it
+    # encodes leaves none behind.
+    encoded = io.BytesIO()
+    try:
+        img.save(encoded, format=fmt, **options)
+    except OSError as exc:  # Pillow's encoders report their failures so
+        raise WriteError(f"{path}: write failed: {exc.strerror or exc}") from None
     with atomic_output(path, force=force) as stream:
-        img.save(stream, format=fmt, **options)
+        stream.write(encoded.getbuffer())
 
 
 def _color_options(fmt, tags, path):

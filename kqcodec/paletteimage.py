@@ -78,9 +78,10 @@ class PaletteImage:
         """
         check_png_name(path, "save")
         check_output(path, force=force)
+        # Made before the temporary file exists: a process killed while it
+        # compresses leaves none behind.
+        data = self.to_png(speed=speed, keep_order=keep_order)
         with atomic_output(path, force=force) as stream:
-            # Inside the block: an error while encoding leaves no file either.
-            data = self.to_png(speed=speed, keep_order=keep_order)
             stream.write(data)
         return len(data)
 

@@ -5,6 +5,7 @@ import errno
 import glob
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import kqcodec
-from kqcodec import pngfile, safefile
+from kqcodec import paletteimage, safefile
 from kqcodec.errors import OutputExistsError, OutputKeptError, WriteError
 
 
@@ -23,14 +24,21 @@ def temps(folder):
 
 @pytest.fixture()
 def failing_write(monkeypatch):
-    """Make the PNG writer fail with ENOSPC after writing part of the file."""
-    real = pngfile.png.write_chunks
+    """Make the disk full once a file's bytes are handed over: its fsync fails with ENOSPC.
 
-    def write_then_fail(stream, chunks):
-        real(stream, list(chunks)[:2])
-        raise OSError(errno.ENOSPC, "No space left on device")
+    As on a file system that allocates at write-back: the bytes of the
+    temporary file are written, and the disk turns out full when they are
+    forced to it.
+    """
+    real = os.fsync
 
-    monkeypatch.setattr(pngfile.png, "write_chunks", write_then_fail)
+    def full(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            assert os.fstat(fd).st_size > 0  # the PNG was made before
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(safefile.os, "fsync", full)
 
 
 def test_failed_write_keeps_existing_output(tmp_path, pictures, failing_write):
@@ -212,3 +220,17 @@ def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
     # Every file left is complete.
     for path in glob.glob(str(out / "*.png")):
         assert kqcodec.decode(path).shape[:2] == (400, 600)
+
+
+def test_no_temporary_file_exists_while_the_png_is_made(tmp_path, pictures, monkeypatch):
+    # A process killed meanwhile (out of memory, kill -9) leaves nothing behind.
+    real, seen = paletteimage.PaletteImage.to_png, []
+
+    def making(self, *args, **kwargs):
+        seen.append(sorted(os.listdir(tmp_path)))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(paletteimage.PaletteImage, "to_png", making)
+    kqcodec.encode(pictures["skimage_rocket"], tmp_path / "a.png", 8)
+    kqcodec.quantize(kqcodec.read_image(pictures["skimage_rocket"]), 8).save(tmp_path / "b.png")
+    assert seen == [[], ["a.png"]]
