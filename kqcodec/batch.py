@@ -59,7 +59,7 @@ class Outcome:
     error: KqcodecError = field(default=None, repr=False, compare=False)
 
     def said(self, spell):
-        """The message, with each option it names said by `spell` (see :meth:`KqcodecError.spelled`).
+        """The message, each option it names said by `spell` (see :meth:`KqcodecError.spelled`).
 
         Parameters
         ----------
@@ -150,7 +150,8 @@ def _stems_in(path, out_dir):
     if path.suffix.lower() != ".png":
         return set()
     stems = set()
-    for file, folder in ((path.absolute(), out_dir.absolute()), (path.resolve(), out_dir.resolve())):
+    for file, folder in ((path.absolute(), out_dir.absolute()),
+                         (path.resolve(), out_dir.resolve())):
         if folder in file.parents:
             stems.add(str(file.relative_to(folder).with_suffix("")).lower())
     return stems

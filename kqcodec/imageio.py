@@ -281,8 +281,8 @@ def _over_limit():
     from PIL import Image
 
     return FormatError(
-        f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels (raise it with {{max_pixels}})",
-        MAX_PIXELS_OPTION)
+        f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
+        "(raise it with {max_pixels})", MAX_PIXELS_OPTION)
 
 
 def _load(img):

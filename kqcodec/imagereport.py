@@ -193,7 +193,8 @@ def check_ks(ks, empty=False):
 
 def check_search(target_psnr, max_colors, dither, reuse):
     if check_strength(dither) and check_reuse(reuse):
-        raise UsageError("{reuse} does not go with {dither}", {"reuse": "reuse", "dither": "dither"})
+        raise UsageError("{reuse} does not go with {dither}",
+                         {"reuse": "reuse", "dither": "dither"})
     if target_psnr is not None:
         target_psnr = check_target(target_psnr)[0]
         if check_strength(dither):

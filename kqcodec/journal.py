@@ -12,15 +12,17 @@ Only the process that gathers the results writes here, so a picture's rows are
 appended once however often a task was retried.
 """
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
 
-from .errors import FormatError, WriteError
+from .errors import FormatError, OutputExistsError, WriteError
 from .safefile import atomic_output
 
-__all__ = ["FILENAME", "OPTIONS", "recover", "replace", "save_options", "load_options", "Journal"]
+__all__ = ["FILENAME", "OPTIONS", "locked", "recover", "replace", "save_options", "load_options",
+           "Journal"]
 
 #: Name of the table in the output folder.
 FILENAME = "report.csv"
@@ -33,6 +35,50 @@ OPTIONS = "report.options.json"
 # most this many seconds of rows, whose encodings a resumed run finds
 # identical and keeps.
 _SYNC_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """Hold the output folder's report lock for the time of a block.
+
+    An advisory lock (``flock``) on the folder itself, so that no file is
+    left behind: the system releases it when the process ends, however it
+    ends.  Where the platform or the file system has no such locks, the
+    block runs without one.
+
+    Parameters
+    ----------
+    folder : path-like
+        An existing folder.
+
+    Raises
+    ------
+    OutputExistsError
+        If another process holds it: another report is writing its table
+        there.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX systems
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # the table's own writes will say what is wrong
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputExistsError(f"{folder}: another report is writing its table there; "
+                                    "wait for it to end, or give another {out}",
+                                    {"out": "out"}) from None
+        except OSError:
+            pass  # a file system without locks
+        yield
+    finally:
+        os.close(fd)
 
 
 def recover(path):
@@ -180,19 +226,37 @@ class Journal:
             raise WriteError(f"{self.path}: cannot append to the table: {exc.strerror}") from None
 
     def close(self):
-        """Force what was appended to disk and close the file."""
+        """Force what was appended to disk and close the file.
+
+        Raises
+        ------
+        WriteError
+            If that fails (the file is closed all the same).
+        """
         if self._file.closed:
             return
+        error = None
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as exc:
-            raise WriteError(f"{self.path}: cannot write the table: {exc.strerror}") from None
-        finally:
+            error = exc
+        try:
+            # Closing flushes again what a full disk refused: it fails the
+            # same way, and closes the file all the same.
             self._file.close()
+        except OSError as exc:
+            error = error or exc
+        if error is not None:
+            raise WriteError(f"{self.path}: cannot write the table: {error.strerror}") from None
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, value, traceback):
+        try:
+            self.close()
+        except WriteError:
+            if kind is None:
+                raise
+            # The error already on its way (a failed append, say) is the one to tell.

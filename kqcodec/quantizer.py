@@ -245,7 +245,8 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
     check_space(space)
     dither = check_strength(dither)
     if check_reuse(reuse) and dither:
-        raise UsageError("{reuse} does not go with {dither}", {"reuse": "reuse", "dither": "dither"})
+        raise UsageError("{reuse} does not go with {dither}",
+                         {"reuse": "reuse", "dither": "dither"})
     pixels = _check_pixels(pixels)
     check_speed(speed)
     if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))

@@ -158,83 +158,86 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     if not images:
         raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
     make_folder(out)
-    store = Path(out) / journal.FILENAME
-    # A folder of that name would only fail the table's first write, after the work.
-    check_output(store, force=True)
-    stems = plan_outputs(images, folder)
-    names = list(stems)  # in the pictures' order, as the table names them
-    # What the rows depend on besides the picture and k: a resumed run must
-    # not mix rows made with other options into one table.  (The target of
-    # a search is not among them: rows of another target are dropped.)
-    options = dict(seed=seed, space=space, dither=dither, speed=speed, max_pixels=max_pixels,
-                   strict=strict, metrics=list(metrics), max_colors=max_colors)
-    if reuse:  # absent when off: tables made before the option still resume
-        options["reuse"] = reuse
-    kept, done, searched = None, set(), set()
-    if resume:
-        from . import table as tables
-
-        _check_options(Path(out) / journal.OPTIONS, options)
-        kept = _kept_rows(store, images, names, ks, out, metrics, target_psnr)
-        found = tables.searched(kept)
-        done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
-        searched = set(kept.loc[found, "image"])
-    jobs_list = []
-    for path, name in zip(images, names):
-        missing = [k for k in ks if (name, k) not in done]
-        search = target_psnr is not None and name not in searched
-        if missing or search:
-            jobs_list.append((path, dict(ks=missing, out=out, stem=stems[name], name=name,
-                                         force=force, seed=seed, max_pixels=max_pixels, space=space,
-                                         dither=dither, metrics=metrics, strict=strict,
-                                         speed=speed, target_psnr=target_psnr if search else None,
-                                         max_colors=max_colors, reuse=reuse, flags=flags)))
-    if announce is None and progress:
-        announce = _announce
-    if jobs_list:
-        pictures = len(jobs_list)
-        if scheduler is None:
-            jobs_list = _balanced(jobs_list, jobs or os.cpu_count() or 1)
-        engine = (_LocalEngine(jobs, metrics) if scheduler is None else
-                  _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], announce))
-        # Parts of a picture still to come; the bar counts whole pictures.
-        pending = {}
-        for _, kwargs in jobs_list:
-            pending[kwargs["name"]] = pending.get(kwargs["name"], 0) + 1
-        unread = set()
-        # The engine checks what it needs (a cluster, paths its workers see)
-        # before the table file is started anew.
-        with engine as run_jobs, contextlib.closing(run_jobs(jobs_list)) as results:
-            journal.save_options(Path(out) / journal.OPTIONS, options)
-            # The local workers are at work already: pandas loads meanwhile.
+    # One report at a time writes the table of a folder: two would each append
+    # to a file the other replaced, and each end with part of the rows.
+    with journal.locked(out):
+        store = Path(out) / journal.FILENAME
+        # A folder of that name would only fail the table's first write, after the work.
+        check_output(store, force=True)
+        stems = plan_outputs(images, folder)
+        names = list(stems)  # in the pictures' order, as the table names them
+        # What the rows depend on besides the picture and k: a resumed run must
+        # not mix rows made with other options into one table.  (The target of
+        # a search is not among them: rows of another target are dropped.)
+        options = dict(seed=seed, space=space, dither=dither, speed=speed, max_pixels=max_pixels,
+                       strict=strict, metrics=list(metrics), max_colors=max_colors)
+        if reuse:  # absent when off: tables made before the option still resume
+            options["reuse"] = reuse
+        kept, done, searched = None, set(), set()
+        if resume:
             from . import table as tables
 
-            if kept is None:
-                kept = tables.frame([], metrics)
-            bar = progress_bar(len(images), progress, "report", initial=len(images) - pictures)
-            try:
-                with journal.Journal(store, tables.csv_text(kept)) as journal_rows:
-                    for rows in results:
-                        name = rows[0]["image"]
-                        rows = tables.frame(_once_unread(rows, unread), metrics)
-                        journal_rows.append(tables.csv_text(rows, header=False))
-                        pending[name] -= 1
-                        if not pending[name]:
-                            bar.update()
-            finally:
-                bar.close()
-    else:
-        # A resumed run with nothing left to do: the table is the rows that
-        # still hold, without those of pictures, ks or targets no longer asked.
+            _check_options(Path(out) / journal.OPTIONS, options)
+            kept = _kept_rows(store, images, names, ks, out, metrics, target_psnr)
+            found = tables.searched(kept)
+            done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
+            searched = set(kept.loc[found, "image"])
+        jobs_list = []
+        for path, name in zip(images, names):
+            missing = [k for k in ks if (name, k) not in done]
+            search = target_psnr is not None and name not in searched
+            if missing or search:
+                jobs_list.append((path, dict(
+                    ks=missing, out=out, stem=stems[name], name=name, force=force, seed=seed,
+                    max_pixels=max_pixels, space=space, dither=dither, metrics=metrics,
+                    strict=strict, speed=speed, target_psnr=target_psnr if search else None,
+                    max_colors=max_colors, reuse=reuse, flags=flags)))
+        if announce is None and progress:
+            announce = _announce
+        if jobs_list:
+            pictures = len(jobs_list)
+            if scheduler is None:
+                jobs_list = _balanced(jobs_list, jobs or os.cpu_count() or 1)
+            engine = (_LocalEngine(jobs, metrics) if scheduler is None else
+                      _DaskEngine(scheduler, jobs, folder, out, jobs_list[0][0], announce))
+            # Parts of a picture still to come; the bar counts whole pictures.
+            pending = {}
+            for _, kwargs in jobs_list:
+                pending[kwargs["name"]] = pending.get(kwargs["name"], 0) + 1
+            unread = set()
+            # The engine checks what it needs (a cluster, paths its workers see)
+            # before the table file is started anew.
+            with engine as run_jobs, contextlib.closing(run_jobs(jobs_list)) as results:
+                journal.save_options(Path(out) / journal.OPTIONS, options)
+                # The local workers are at work already: pandas loads meanwhile.
+                from . import table as tables
+
+                if kept is None:
+                    kept = tables.frame([], metrics)
+                bar = progress_bar(len(images), progress, "report", initial=len(images) - pictures)
+                try:
+                    with journal.Journal(store, tables.csv_text(kept)) as journal_rows:
+                        for rows in results:
+                            name = rows[0]["image"]
+                            rows = tables.frame(_once_unread(rows, unread), metrics)
+                            journal_rows.append(tables.csv_text(rows, header=False))
+                            pending[name] -= 1
+                            if not pending[name]:
+                                bar.update()
+                finally:
+                    bar.close()
+        else:
+            # A resumed run with nothing left to do: the table is the rows that
+            # still hold, without those of pictures, ks or targets no longer asked.
+            from . import table as tables
+
+            journal.save_options(Path(out) / journal.OPTIONS, options)
+            journal.replace(store, tables.csv_text(kept))
         from . import table as tables
 
-        journal.save_options(Path(out) / journal.OPTIONS, options)
-        journal.replace(store, tables.csv_text(kept))
-    from . import table as tables
-
-    table = tables.in_order(tables.read_csv(store, metrics), names)
-    journal.replace(store, tables.csv_text(table))
-    return table
+        table = tables.in_order(tables.read_csv(store, metrics), names)
+        journal.replace(store, tables.csv_text(table))
+        return table
 
 
 def _balanced(jobs_list, workers):

@@ -85,7 +85,8 @@ def check_output(dest, *, source=None, force=False):
         raise OutputExistsError(f"{dest}: is a directory; give a file name")
     if stat.S_ISREG(st.st_mode):
         if not force:
-            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)", FORCE_OPTION)
+            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
+                                  FORCE_OPTION)
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest

@@ -1,5 +1,6 @@
 """The table written as it grows, and --resume: nothing done twice, nothing lost."""
 
+import errno
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from PIL import Image
 
 import kqcodec
 from kqcodec import imagereport, journal, reporting, scan, table as tables
+from kqcodec.errors import WriteError
 
 KS = (2, 16)
 
@@ -260,3 +262,53 @@ def test_parts_give_the_table_and_files_of_one_job_per_picture(uneven, tmp_path)
     assert written == sorted(path.name for path in parts.glob("*.png")) and len(written) == 8
     for name in written:
         assert (parts / name).read_bytes() == (one / name).read_bytes()
+
+
+class _FullDisk:
+    """A file on a full disk: what it is handed stays in its buffer, and every flush fails."""
+
+    def __init__(self, real):
+        self.real, self.closed = real, False
+
+    def write(self, data):
+        return len(data)
+
+    def flush(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fileno(self):
+        return self.real.fileno()
+
+    def close(self):
+        self.closed = True
+        self.real.close()
+        self.flush()
+
+
+def test_a_full_disk_while_rows_are_appended_is_one_write_error(tmp_path):
+    with pytest.raises(WriteError, match="cannot append to the table: No space left") as caught:
+        with journal.Journal(tmp_path / journal.FILENAME, "image,k\n") as rows:
+            rows._file = _FullDisk(rows._file)
+            rows.append("a.png,2\n")
+    assert rows._file.closed
+    # Closing alone says so too.
+    rows = journal.Journal(tmp_path / journal.FILENAME, "image,k\n")
+    rows._file = _FullDisk(rows._file)
+    with pytest.raises(WriteError, match="cannot write the table: No space left"):
+        rows.close()
+    assert rows._file.closed
+
+
+def test_two_reports_never_write_one_table_at_once(folder, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with journal.locked(out):  # a report at work there
+        code = ("import sys; from kqcodec.cli import main; "
+                f"sys.exit(main(['report', {str(folder)!r}, '-k', '2', '--out', {str(out)!r}]))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 73
+    assert proc.stderr == (f"kqcodec: error: {out}: another report is writing its table there; "
+                           "wait for it to end, or give another --out\n")
+    assert list(out.iterdir()) == []
+    # Once it ends, the folder is free.
+    assert len(kqcodec.report(folder, [2], out=out, jobs=1)) == 5
