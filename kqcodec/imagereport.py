@@ -105,6 +105,18 @@ _AN_INPUT = "{dest}: output would be the input; choose another {{out}}"
 _OUT = {"out": "out"}
 
 
+def _is_the_input(dest, path):
+    """True if the encoding `dest` is the picture `path` itself.
+
+    False for a name the system refuses (longer than it allows, say):
+    writing it says why, in the picture's row.
+    """
+    try:
+        return dest.exists() and dest.resolve() == path.resolve()
+    except OSError:
+        return False
+
+
 def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, dither, metrics,
                   strict, speed, target_psnr, max_colors, reuse, flags=False):
     """The rows of :func:`report_image`, as dicts."""
@@ -137,7 +149,7 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
                                        dither=dither, speed=speed, reuse=reuse)
             data = replace(image, color=tags or None).to_png(speed=speed)
             make_folder(dest.parent)
-            if dest.exists() and dest.resolve() == path.resolve():
+            if _is_the_input(dest, path):
                 raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
@@ -169,7 +181,7 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
     dest = Path(out) / relative
     try:
         make_folder(dest.parent)
-        if dest.exists() and dest.resolve() == path.resolve():
+        if _is_the_input(dest, path):
             raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
         write_bytes(dest, choice.data, force=force)
     except KqcodecError as exc:

@@ -8,6 +8,7 @@ destination is untouched.
 """
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -283,6 +284,8 @@ def write_bytes(dest, data, *, force=False):
         if dest.is_file() and dest.stat().st_size == len(data) and dest.read_bytes() == data:
             return False
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise WriteError(f"{dest}: cannot create the output: {exc.strerror}") from None
         raise WriteError(f"{dest}: cannot read the existing file: {exc.strerror}") from None
     check_output(dest, force=force)
     try:

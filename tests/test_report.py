@@ -465,3 +465,18 @@ def test_markdown_cells_hold_pipes_and_line_breaks_of_names(tmp_path, pictures):
     assert {len(row) for row in cells} == {len(tables.columns())}
     assert [row[0] for row in cells[2:]] == ["a\\|pipe.png", "new\\nline.png"]
     assert "\n== new\\nline.png  (" in textreport.render(table)  # the group's header, one line
+
+
+def test_a_name_too_long_for_its_encodings_is_an_error_row(tmp_path, pictures):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    long = "a" * 251 + ".png"  # 255 bytes: its encoding's name, a_k4.png, would be 259
+    for name in (long, "b.png"):
+        Image.open(pictures["mpl_present_rgba"]).save(folder / name)
+    code, text, err = run("report", folder, "-k", "4", "--out", tmp_path / "out", "--quiet",
+                          "--format", "csv")
+    assert code == 1 and "Traceback" not in err
+    rows = pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("image")
+    assert rows.loc["b.png", "status"] == "ok"
+    assert rows.loc[long, "status"] == "error"
+    assert rows.loc[long, "error"].endswith("cannot create the output: File name too long")
