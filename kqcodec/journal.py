@@ -81,6 +81,22 @@ def locked(folder):
         os.close(fd)
 
 
+def _last_row_end(data):
+    """The offset just past the last newline of `data` (CSV bytes) that ends a row.
+
+    A newline inside a quoted cell (a file name may hold one) ends no row:
+    before it, an odd number of quotes is open (a quote inside a cell is
+    written twice, which keeps the count's parity).
+    """
+    end, position, quoted = 0, 0, False
+    for line in data.split(b"\n")[:-1]:
+        position += len(line) + 1
+        quoted ^= line.count(b'"') % 2 == 1
+        if not quoted:
+            end = position
+    return end
+
+
 def recover(path):
     """The complete lines of a table a stopped run left, or None if there is none.
 
@@ -91,8 +107,10 @@ def recover(path):
     Returns
     -------
     str or None
-        The text up to its last newline: a line cut short by a crash is
-        dropped, since its picture will be done again.
+        The text up to its last newline outside a quoted cell: a row cut
+        short by a crash is dropped (even where the cut falls just after a
+        line break inside a quoted file name), since its picture will be
+        done again.
 
     Raises
     ------
@@ -108,7 +126,7 @@ def recover(path):
     except OSError as exc:
         raise WriteError(f"{path}: cannot read the table to resume: {exc.strerror}") from None
     try:
-        return data[: data.rfind(b"\n") + 1].decode("utf-8")
+        return data[: _last_row_end(data)].decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError(f"{path}: cannot resume from this table: it is not UTF-8 text") from None
 

@@ -312,3 +312,17 @@ def test_two_reports_never_write_one_table_at_once(folder, tmp_path):
     assert list(out.iterdir()) == []
     # Once it ends, the folder is free.
     assert len(kqcodec.report(folder, [2], out=out, jobs=1)) == 5
+
+
+def test_a_cut_just_after_a_line_break_inside_a_name_resumes(folder, tmp_path):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("p0.png", "z\nname.png"):
+        (pics / name).write_bytes((folder / "p0.png").read_bytes())
+    out = tmp_path / "out"
+    first = kqcodec.report(pics, KS, out=out, jobs=1)
+    store = out / journal.FILENAME
+    data = store.read_bytes()
+    # The crash wrote the last row up to the line break inside its quoted name.
+    store.write_bytes(data[: data.rindex(b'"z\n') + 3])
+    same_table(kqcodec.report(pics, KS, out=out, jobs=1, resume=True), first)
