@@ -76,10 +76,16 @@ def check_output(dest, *, source=None, force=False):
     dest = _as_path(dest)
     try:
         st = os.stat(dest)
-    except FileNotFoundError:
+    except (FileNotFoundError, OSError) as exc:
+        if not (isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP):
+            raise WriteError(f"{dest}: cannot check the output: {exc.strerror}") from None
+        if os.path.islink(dest) and not force:
+            # A link that leads nowhere (or round in a loop) still takes the name.
+            raise OutputKeptError(f"{dest}: already exists, a symbolic link that leads nowhere "
+                                  "(use {force} to replace it)", FORCE_OPTION) from None
+        if not isinstance(exc, FileNotFoundError) and not os.path.islink(dest):
+            raise WriteError(f"{dest}: cannot check the output: {exc.strerror}") from None
         return dest
-    except OSError as exc:
-        raise WriteError(f"{dest}: cannot check the output: {exc.strerror}") from None
     if source is not None and os.path.exists(source) and os.path.samefile(source, dest):
         raise OutputExistsError(f"{dest}: output is the input file; choose another name")
     if stat.S_ISDIR(st.st_mode):
@@ -131,6 +137,9 @@ def make_folder(folder):
     try:
         _as_path(folder).mkdir(parents=True, exist_ok=True)
     except FileExistsError:
+        if os.path.islink(folder) and not os.path.exists(folder):
+            raise WriteError(f"{folder}: cannot write there: a symbolic link that leads nowhere "
+                             "or round in a loop") from None
         raise OutputExistsError(f"{folder}: exists and is not a folder") from None
     except OSError as exc:
         raise WriteError(f"{folder}: cannot create the folder: {exc.strerror}") from None

@@ -27,6 +27,21 @@ FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".we
 PAGE_FORMATS = (".html", ".htm")
 
 
+def _resolved_folder(folder):
+    """The output folder with its links followed.
+
+    Raises
+    ------
+    WriteError
+        If its links go round in a loop: nothing could be written there.
+    """
+    try:
+        return Path(folder).resolve()
+    except (RuntimeError, OSError):  # RuntimeError up to Python 3.12, OSError since
+        raise WriteError(f"{folder}: cannot write there: its symbolic links go round in a "
+                         "loop") from None
+
+
 def find_images(folder, *, recursive=False, exclude=None):
     """List the pictures of a folder by extension, sorted; other files are skipped.
 
@@ -51,13 +66,15 @@ def find_images(folder, *, recursive=False, exclude=None):
         If `folder` is missing or not a folder.
     UsageError
         If `exclude` is `folder` itself, or holds it and `recursive` is set.
+    WriteError
+        If `exclude`'s symbolic links go round in a loop.
     """
     folder = Path(folder)
     if not folder.is_dir():
         if folder.exists():
             raise InputError(f"{folder}: not a folder (a report reads the pictures of a folder)")
         raise InputError(f"{folder}: no such folder")
-    skip = Path(exclude).resolve() if exclude is not None else None
+    skip = _resolved_folder(exclude) if exclude is not None else None
     if skip is not None and skip == folder.resolve():
         raise UsageError(f"{exclude}: the output folder must not be the picture folder")
     if skip is not None and folder.resolve().is_relative_to(skip):

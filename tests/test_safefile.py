@@ -17,6 +17,8 @@ import kqcodec
 from kqcodec import paletteimage, safefile
 from kqcodec.errors import OutputExistsError, OutputKeptError, WriteError
 
+from .test_cli import one_line
+
 
 def temps(folder):
     return [p for p in os.listdir(folder) if p.endswith(".tmp")]
@@ -234,3 +236,33 @@ def test_no_temporary_file_exists_while_the_png_is_made(tmp_path, pictures, monk
     kqcodec.encode(pictures["skimage_rocket"], tmp_path / "a.png", 8)
     kqcodec.quantize(kqcodec.read_image(pictures["skimage_rocket"]), 8).save(tmp_path / "b.png")
     assert seen == [[], ["a.png"]]
+
+
+def test_a_link_that_leads_nowhere_takes_its_name(tmp_path, pictures):
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "round.png")
+    (tmp_path / "round.png").symlink_to(tmp_path / "loop.png")
+    for name in ("dangling.png", "loop.png"):
+        dest = tmp_path / name
+        # Refused before any work, as an existing file is...
+        with pytest.raises(OutputKeptError, match="a symbolic link that leads nowhere"):
+            safefile.check_output(dest)
+        with pytest.raises(OutputKeptError):
+            kqcodec.encode(pictures["skimage_rocket"], dest, 8)
+        assert dest.is_symlink()
+        # ... and replaced, the link itself, with force.
+        assert kqcodec.encode(pictures["skimage_rocket"], dest, 8, force=True).k == 8
+        assert not dest.is_symlink() and dest.read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "nowhere.png").exists() and temps(tmp_path) == []
+
+
+def test_an_output_folder_whose_links_loop_is_one_line(tmp_path, pictures):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for args in (["report", str(pictures["skimage_rocket"].parent), "-k", "2", "--out"],
+                 ["encode", str(pictures["skimage_rocket"]), "-k", "2", "--out-dir"]):
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", *args, str(tmp_path / "a")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 74
+        assert proc.stderr.startswith(f"kqcodec: error: {tmp_path / 'a'}: cannot write there: ")
+        assert "loop" in one_line(proc.stderr)
