@@ -118,3 +118,44 @@ def test_workers_keep_the_memory_they_free_for_the_next_picture():
     # it afresh: a fault per 4 KB page), 0 in a worker, which keeps it.
     assert alone > 1000
     assert max(in_workers) < 0.1 * alone
+
+
+def parent_death_signal(_):
+    """The signal Linux sends this process when its parent ends (prctl PR_GET_PDEATHSIG)."""
+    import ctypes
+
+    value = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
+    return value.value
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's prctl")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    assert set(run_jobs(parent_death_signal, [0, 1], workers=2)) == {signal.SIGTERM}
+    # A parent killed outright: its workers, each at a long task, end too.
+    code = ("import time; from kqcodec.workers import run_jobs; "
+            "list(run_jobs(time.sleep, [60, 60], workers=2))")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while len(children(parent.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = children(parent.pid)
+    assert len(workers) == 2
+    parent.kill()
+    parent.wait()
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+
+
+def children(pid):
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
