@@ -61,8 +61,8 @@ def _end_with_parent():
     """Have Linux send this worker SIGTERM when its parent process ends.
 
     A parent killed with SIGKILL (out of memory, ``kill -9``) cannot stop its
-    workers: they went on writing into the output folder for 10-20 s, for a
-    table no one would gather.  SIGTERM ends a worker the usual way (see
+    workers: they went on with their pictures, writing into the output
+    folder, for a table no one would gather.  SIGTERM ends a worker the usual way (see
     :func:`_exit_on_term`).  Elsewhere than Linux, nothing changes.
 
     Returns
