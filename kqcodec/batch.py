@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codec
-from .errors import InputError, KqcodecError, NotSmallerError, UsageError
+from .errors import InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError
 from .quantizer import shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
-from .safefile import make_folder
+from .safefile import make_folder, write_bytes
 from .scan import find_images, free_stem
 from .workers import run_jobs, worker_count
 
@@ -179,12 +179,8 @@ def _naming(source, message):
 
 def _encode_job(job):
     source, dest, options = job
-
-    def run():
-        make_folder(Path(dest).parent)
-        return codec.encode(source, dest, options["k"], **options["encode"])
-
-    return _outcome(source, dest, run)
+    return _outcome(source, dest, lambda: _again(
+        dest, lambda out: codec.encode(source, out, options["k"], **options["encode"])))
 
 
 def _histogram_job(job):
@@ -197,12 +193,26 @@ def _histogram_job(job):
 
 def _palette_job(job):
     source, dest, palette, options = job
+    return _outcome(source, dest, lambda: _again(
+        dest, lambda out: codec.encode_with_palette(source, out, palette, **options)))
 
-    def run():
-        make_folder(Path(dest).parent)
-        return codec.encode_with_palette(source, dest, palette, **options)
 
-    return _outcome(source, dest, run)
+def _again(dest, encode):
+    """``encode(dest)``; where `dest` is kept (no ``force``), success if it holds the same bytes.
+
+    A batch run again, after an interruption or as it is, finds the files
+    it wrote before: encoding each in memory and finding the same bytes,
+    it counts them written, where refusing them would fail every picture
+    done and leave only ``force``, which encodes and writes them all again.
+    """
+    make_folder(Path(dest).parent)
+    try:
+        return encode(dest)
+    except OutputKeptError:
+        result = encode(None)
+        # Writes nothing where the bytes are the same; refuses other bytes.
+        write_bytes(dest, result.data, force=False)
+        return result
 
 
 def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, progress=False,

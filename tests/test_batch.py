@@ -66,18 +66,22 @@ def test_batch_never_overwrites_without_force(tmp_path, folder):
     out = tmp_path / "out"
     (folder / "b.jpg").unlink()
     assert run("encode", folder, "--out-dir", out, "-k", "8")[0] == 0
+    written = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     (out / "a.png").write_bytes(b"keep me")
     code, _, err = run("encode", folder, "--out-dir", out, "-k", "8", "--jobs", "2")
     assert code == 1
     lines = err.strip().splitlines()
-    assert lines[-1] == "kqcodec: 0 written, 0 skipped, 3 failed"
+    # The files it finds with the same bytes count as written, and are left as they are.
+    assert lines[-1] == "kqcodec: 2 written, 0 skipped, 1 failed"
+    for name in ("c.png", "d.png"):
+        assert ((out / name).read_bytes(), (out / name).stat().st_mtime_ns) == written[name]
     # Said from a worker process, in the command line's words.
     assert f"kqcodec: error: {folder / 'a.png'}: {out / 'a.png'}: already exists " \
            "(use --force to replace it)" in lines
     assert (out / "a.png").read_bytes() == b"keep me"
     # The library says it in Python's.
     outcomes = list(batch.encode_batch([folder], out, 8, jobs=2))
-    assert [o.status for o in outcomes] == ["failed"] * 3
+    assert [o.status for o in outcomes] == ["failed", "written", "written"]
     assert outcomes[0].message == (f"{folder / 'a.png'}: {out / 'a.png'}: already exists "
                                    "(use force=True to replace it)")
     assert outcomes[0].said(lambda option: f"<{option}>").endswith("(use <force> to replace it)")
