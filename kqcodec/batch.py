@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codec
-from .errors import InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError
+from .errors import (InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError,
+                     option)
 from .quantizer import shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
 from .safefile import make_folder, write_bytes
-from .scan import find_images, free_stem
+from .scan import find_images, followed, free_stem
 from .workers import run_jobs, worker_count
 
 __all__ = ["Outcome", "plan_batch", "encode_batch", "summary_line"]
@@ -151,7 +152,7 @@ def _stems_in(path, out_dir):
         return set()
     stems = set()
     for file, folder in ((path.absolute(), out_dir.absolute()),
-                         (path.resolve(), out_dir.resolve())):
+                         (followed(path), followed(out_dir))):
         if folder in file.parents:
             stems.add(str(file.relative_to(folder).with_suffix("")).lower())
     return stems
@@ -164,12 +165,26 @@ def _outcome(source, dest, run):
             raise InputError(f"{source}: no such file or folder")
         result = run()
     except NotSmallerError as exc:
-        return Outcome(str(source), str(dest), "skipped", _naming(source, str(exc)), error=exc)
+        return Outcome(str(source), str(dest), "skipped", _naming(source, str(exc)),
+                       error=_bare(exc))
     except KqcodecError as exc:
         return Outcome(str(source), None if dest is None else str(dest), "failed",
-                       _naming(source, str(exc)), error=exc)
+                       _naming(source, str(exc)), error=_bare(exc))
     return Outcome(str(source), str(dest), "written", "", result.k, result.psnr,
                    result.encoded_bytes, result.trials)
+
+
+def _bare(error):
+    """`error` without its traceback, whose frames hold the picture's arrays.
+
+    A batch keeps every outcome to the end: on one process, each failure's
+    pixels and encodings would stay in memory with it (and a TargetError's
+    search with its closest encoding).  The copy holds the class and the
+    message, as a worker process sends them back.
+    """
+    copy = type(error).__new__(type(error), *error.args)
+    copy.args = error.args
+    return copy
 
 
 def _naming(source, message):
@@ -213,6 +228,10 @@ def _again(dest, encode):
         # Writes nothing where the bytes are the same; refuses other bytes.
         write_bytes(dest, result.data, force=False)
         return result
+
+
+# --shared-palette, as Python sets it.
+_SHARED = option("shared_palette", "shared=True")
 
 
 def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, progress=False,
@@ -266,13 +285,12 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         If `out_dir` is a file, or cannot be created: once, before any work.
     """
     if shared and check_strength(dither):
-        raise UsageError("{dither} does not go with {shared_palette}",
-                         {"dither": "dither", "shared_palette": "shared=True"})
+        raise UsageError(f"{option('dither')} does not go with {_SHARED}")
     if shared and check_reuse(reuse):
-        raise UsageError("{reuse} does not go with {shared_palette}",
-                         {"reuse": "reuse", "shared_palette": "shared=True"})
+        raise UsageError(f"{option('reuse')} does not go with {_SHARED}")
     codec.check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
-                        dither=dither, reuse=reuse, speed=speed)
+                        dither=dither, reuse=reuse, speed=speed, seed=seed, engine=engine,
+                        max_colors=max_colors, max_pixels=max_pixels)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]  # one path, not a string of one-letter names
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
@@ -305,7 +323,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             yield _outcome(source, dest, None)
         elif isinstance(failure, KqcodecError):
             yield Outcome(str(source), str(dest), "failed", _naming(source, str(failure)),
-                          error=failure)
+                          error=_bare(failure))
         else:
             yield next(results)
 

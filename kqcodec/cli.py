@@ -529,8 +529,11 @@ def _report(args):
     # The table first: whatever happens to the extras, the work is not lost.
     text = textreport.render(table, args.format, args.target_psnr,
                              target_ssimulacra2=args.target_ssimulacra2)
-    _to_stdout(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"),
-               saved=os.path.join(args.out, journal.FILENAME))
+    try:
+        _to_stdout(text, saved=os.path.join(args.out, journal.FILENAME))
+        unprinted = None
+    except WriteError as exc:
+        unprinted = exc  # said once the extras are written too
     if args.csv:
         tables.save_csv(table, args.csv, force=args.force)
     if args.plot or args.compare:
@@ -548,6 +551,8 @@ def _report(args):
         htmlpage.write_page(table, args.html, folder=args.folder, out=args.out,
                             target_psnr=args.target_psnr,
                             target_ssimulacra2=args.target_ssimulacra2, force=args.force)
+    if unprinted is not None:
+        raise unprinted
     failed = table[table["status"] != "ok"]
     kept = failed[failed["status"] == "kept"]
     if len(kept):
@@ -557,7 +562,11 @@ def _report(args):
 
 
 def _to_stdout(data, saved=None):
-    """Write `data` (bytes) to standard output and flush it.
+    """Write `data` (bytes, or text) to standard output and flush it.
+
+    Text goes through the stream's own encoding (characters it cannot
+    encode as backslash escapes), or as text to a stream without bytes (a
+    caller's ``contextlib.redirect_stdout(io.StringIO())``).
 
     Raises
     ------
@@ -569,8 +578,14 @@ def _to_stdout(data, saved=None):
     """
     try:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        binary = getattr(sys.stdout, "buffer", None)
+        if isinstance(data, str) and binary is None:
+            sys.stdout.write(data)
+        else:
+            if isinstance(data, str):
+                data = data.encode(sys.stdout.encoding or "utf-8", "backslashreplace")
+            binary.write(data)
+            binary.flush()
     except OSError as exc:
         with contextlib.suppress(OSError, ValueError):
             null = os.open(os.devnull, os.O_WRONLY)
@@ -610,6 +625,11 @@ def main(argv=None):
         print(f"kqcodec: error: {exc.spelled(as_flag)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if in_main:
+            # The command is ending: a Ctrl-C pressed again (or `timeout -s
+            # INT` reaching the process group) ends it by the signal,
+            # silently, rather than as a traceback from wherever it lands.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
         print("kqcodec: interrupted", file=sys.stderr)
         return 130
     finally:

@@ -9,11 +9,12 @@ import os
 from dataclasses import dataclass, field, replace
 
 from . import imageio, pngfile
-from .errors import NotSmallerError, TargetError, UsageError
+from .errors import NotSmallerError, TargetError, UsageError, option
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_reuse, check_strength
-from .quantizer import check_k, check_space, check_speed, choose_k, prepare, quantize, remap
+from .quantizer import (check_engine, check_k, check_seed, check_space, check_speed, choose_k,
+                        prepare, quantize, remap)
 from .safefile import atomic_output, check_input, check_output, check_png_name
 from .search import check_target
 
@@ -56,7 +57,8 @@ class Encoding(PaletteImage):
 
 
 def check_options(k, *, target_psnr=None, max_bytes=None, space="rgb", dither=0.0, reuse=0.0,
-                  speed=DEFAULT_SPEED):
+                  speed=DEFAULT_SPEED, seed=0, engine="kqcodec", max_colors=256,
+                  max_pixels=None):
     """Check the options of :func:`encode` that concern no file, before any work.
 
     Returns
@@ -70,17 +72,21 @@ def check_options(k, *, target_psnr=None, max_bytes=None, space="rgb", dither=0.
         For a value out of range, or options that do not go together.
     """
     auto = isinstance(k, str) and k == "auto"
+    check_seed(seed)
+    check_engine(engine)
+    imageio.check_pixel_limit(max_pixels)
     if auto:
         check_target(target_psnr, max_bytes)
+        check_k(max_colors)
     else:
         k = check_k(k)
         if target_psnr is not None or max_bytes is not None:
             raise UsageError("a target PSNR or size goes with k='auto'")
     check_space(space)
     if check_strength(dither) and auto:
-        raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
+        raise UsageError(f"{option('dither')} goes with a fixed k")
     if check_reuse(reuse) and auto:
-        raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
+        raise UsageError(f"{option('reuse')} goes with a fixed k")
     return k, check_speed(speed)
 
 
@@ -158,7 +164,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         input; nothing is written.
     """
     k, speed = check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
-                             dither=dither, reuse=reuse, speed=speed)
+                             dither=dither, reuse=reuse, speed=speed, seed=seed, engine=engine,
+                             max_colors=max_colors, max_pixels=max_pixels)
     auto = k == "auto"
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if not in_memory:

@@ -8,6 +8,8 @@ scripts can tell the classes apart.  What was read in a reduced way, but
 read, gives a warning of the two classes at the end instead.
 """
 
+import re
+
 __all__ = [
     "KqcodecError",
     "UsageError",
@@ -21,15 +23,38 @@ __all__ = [
     "KqcodecWarning",
     "ProfileWarning",
     "as_flag",
+    "option",
     "FORCE_OPTION",
     "MAX_PIXELS_OPTION",
 ]
 
 
-#: The options several modules' messages name, as Python code sets them
-#: (see :class:`KqcodecError`).
-FORCE_OPTION = {"force": "force=True"}
-MAX_PIXELS_OPTION = {"max_pixels": "max_pixels"}
+# An option named in a message: NUL, its name, US, how Python sets it, NUL.
+# No file name holds a NUL, so no path in a message is ever taken for one.
+_OPTION = re.compile("\0([^\0\x1f]*)\x1f([^\0]*)\0")
+
+
+def option(name, python=None):
+    """The placeholder of an option in a message (see :class:`KqcodecError`).
+
+    Parameters
+    ----------
+    name : str
+        The option's name on the command line, with ``_`` for ``-``
+        (``shared_palette`` for ``--shared-palette``).
+    python : str, optional
+        How Python code sets it (``"shared=True"``); `name` if None.
+
+    Returns
+    -------
+    str
+    """
+    return f"\0{name}\x1f{python or name}\0"
+
+
+#: Options several modules' messages name.
+FORCE_OPTION = option("force", "force=True")
+MAX_PIXELS_OPTION = option("max_pixels")
 
 
 def as_flag(option):
@@ -49,32 +74,25 @@ def as_flag(option):
 class KqcodecError(Exception):
     """Base class of every error kqcodec raises on purpose.
 
-    Parameters
-    ----------
-    message : str
-        One line.  An option the caller can change is written ``{name}``
-        in it (``{max_pixels}``), `name` a key of `options`.
-    options : dict of str to str, optional
-        Each option the message names, by its name on the command line with
-        ``_`` for ``-`` (``shared_palette`` for ``--shared-palette``), and
-        how Python code sets it (``"shared=True"``).
-
     Notes
     -----
-    ``str(error)`` says each option as Python code sets it, since the
-    library's callers are Python code; the command line says it as a flag
-    (see :meth:`spelled`).  The message and options survive pickling, so a
-    worker process's error can still be said either way.
+    A message may name an option the caller can change, written with
+    :func:`option` (``f"raise it with {option('max_pixels')}"``).
+    ``str(error)`` says it as Python code sets it, since the library's
+    callers are Python code; the command line says it as a flag (see
+    :meth:`spelled`).  The placeholder is part of the message, so it
+    survives pickling: a worker process's error can still be said either way.
     """
 
     exit_code = 1
 
-    def __init__(self, message="", options=None):
-        super().__init__(message)
-        self.options = dict(options or {})
+    def __repr__(self):
+        return f"{type(self).__name__}({str(self)!r})"
 
     def __str__(self):
-        return self.spelled(self.options.__getitem__)
+        if len(self.args) != 1 or not isinstance(self.args[0], str):
+            return super().__str__()
+        return _OPTION.sub(lambda match: match.group(2), self.args[0])
 
     def spelled(self, spell):
         """The message, with each option it names said by `spell`.
@@ -82,16 +100,15 @@ class KqcodecError(Exception):
         Parameters
         ----------
         spell : callable
-            ``spell(name) -> str``, `name` a key of ``options``.
+            ``spell(name) -> str``, `name` as given to :func:`option`.
 
         Returns
         -------
         str
         """
-        text = str(self.args[0]) if self.args else ""
-        for name in self.options:
-            text = text.replace("{" + name + "}", spell(name))
-        return text
+        if len(self.args) != 1 or not isinstance(self.args[0], str):
+            return super().__str__()
+        return _OPTION.sub(lambda match: spell(match.group(1)), self.args[0])
 
 
 class UsageError(KqcodecError, ValueError):
@@ -166,7 +183,7 @@ class TargetError(KqcodecError):
 
     def __reduce__(self):
         # The encodings stay in the process that made them.
-        return type(self), self.args, {"options": self.options}
+        return type(self), self.args
 
 
 class KqcodecWarning(UserWarning):

@@ -29,6 +29,7 @@ from .safefile import atomic_output, check_input
 
 __all__ = [
     "KqcodecWarning",
+    "check_pixel_limit",
     "read_image",
     "read_picture",
     "read_indexed_png",
@@ -66,8 +67,8 @@ _PIXEL_LIMIT_LOCK = threading.RLock()
 _MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1, "BMP": 2**31 - 1, "TIFF": 2**32 - 1}
 
 
-def _check_limit(max_pixels):
-    """Refuse a pixel limit that is neither None (no limit) nor a positive whole number."""
+def check_pixel_limit(max_pixels):
+    """Refuse a pixel limit neither None (no limit) nor a positive whole number (UsageError)."""
     if max_pixels is None:
         return
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) \
@@ -162,7 +163,7 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
     """
     if color not in ("srgb", "keep", "raw"):
         raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
-    _check_limit(max_pixels)
+    check_pixel_limit(max_pixels)
     if isinstance(path, (bytes, bytearray, memoryview)):
         content = bytes(path)
         if content.startswith(pngread.SIGNATURE):
@@ -219,7 +220,7 @@ def read_indexed_png(path, *, max_pixels=MAX_PIXELS, strict=False):
     UsageError
         For a `max_pixels` out of range.
     """
-    _check_limit(max_pixels)
+    check_pixel_limit(max_pixels)
     data = _png_bytes(path)
     if data is None:
         raise FormatError(f"{path}: not a PNG file")
@@ -240,7 +241,7 @@ def _named(name):
     try:
         yield
     except FormatError as exc:
-        raise FormatError(f"{name}: {exc.args[0]}", exc.options) from None
+        raise FormatError(f"{name}: {exc.args[0]}") from None
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""
         raise FormatError(f"{name}: not enough memory to decode it{detail}") from None
@@ -282,7 +283,7 @@ def _over_limit():
 
     return FormatError(
         f"image is over the limit of {Image.MAX_IMAGE_PIXELS} pixels "
-        "(raise it with {max_pixels})", MAX_PIXELS_OPTION)
+        f"(raise it with {MAX_PIXELS_OPTION})")
 
 
 def _load(img):
@@ -338,7 +339,7 @@ def _read_other(path, max_pixels, formats, name):
     if max_pixels is not None and width * height > max_pixels:
         raise FormatError(
             f"image of {width}x{height} = {width * height} pixels is over the limit of "
-            f"{max_pixels} (raise it with {{max_pixels}})", MAX_PIXELS_OPTION)
+            f"{max_pixels} (raise it with {MAX_PIXELS_OPTION})")
     _warn_frames(img, name)
     if img.format == "TIFF":
         size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)

@@ -16,7 +16,7 @@ from . import imageio, pngfile, pngread, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
-from .errors import KqcodecError, OutputExistsError, TargetError, UsageError
+from .errors import KqcodecError, OutputExistsError, TargetError, UsageError, option
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_input, make_folder, write_bytes
 from .scan import printable
@@ -101,8 +101,7 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
 
 # An encoding that would land on its own picture (an output folder that
 # holds the pictures through a link, say).
-_AN_INPUT = "{dest}: output would be the input; choose another {{out}}"
-_OUT = {"out": "out"}
+_AN_INPUT = f"{{dest}}: output would be the input; choose another {option('out')}"
 
 
 def _is_the_input(dest, path):
@@ -150,7 +149,7 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
             data = replace(image, color=tags or None).to_png(speed=speed)
             make_folder(dest.parent)
             if _is_the_input(dest, path):
-                raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
+                raise OutputExistsError(_AN_INPUT.format(dest=dest))
             write_bytes(dest, data, force=force)
             seconds = time.perf_counter() - start
             rows.append(dict(_measure(original, dest, known, metrics), image=name, k=k,
@@ -182,7 +181,7 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
     try:
         make_folder(dest.parent)
         if _is_the_input(dest, path):
-            raise OutputExistsError(_AN_INPUT.format(dest=dest), _OUT)
+            raise OutputExistsError(_AN_INPUT.format(dest=dest))
         write_bytes(dest, choice.data, force=force)
     except KqcodecError as exc:
         return error_row(name, choice.k, exc, flags=flags, target_psnr=target, **known)
@@ -205,8 +204,7 @@ def check_ks(ks, empty=False):
 
 def check_search(target_psnr, max_colors, dither, reuse):
     if check_strength(dither) and check_reuse(reuse):
-        raise UsageError("{reuse} does not go with {dither}",
-                         {"reuse": "reuse", "dither": "dither"})
+        raise UsageError(f"{option('reuse')} does not go with {option('dither')}")
     if target_psnr is not None:
         target_psnr = check_target(target_psnr)[0]
         if check_strength(dither):

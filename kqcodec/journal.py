@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import FormatError, OutputExistsError, WriteError
+from .errors import FormatError, OutputExistsError, WriteError, option
 from .safefile import atomic_output
 
 __all__ = ["FILENAME", "OPTIONS", "locked", "recover", "replace", "save_options", "load_options",
@@ -72,8 +72,8 @@ def locked(folder):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputExistsError(f"{folder}: another report is writing its table there; "
-                                    "wait for it to end, or give another {out}",
-                                    {"out": "out"}) from None
+                                    f"wait for it to end, or give another {option('out')}"
+                                    ) from None
         except OSError:
             pass  # a file system without locks
         yield

@@ -361,7 +361,7 @@ def _check_ihdr(body, max_pixels):
     if max_pixels is not None and width * height > max_pixels:
         raise FormatError(
             f"image of {width}x{height} = {width * height} pixels is over the limit of "
-            f"{max_pixels} (raise it with {{max_pixels}})", MAX_PIXELS_OPTION)
+            f"{max_pixels} (raise it with {MAX_PIXELS_OPTION})")
     return PngHeader(width, height, depth, ctype, interlace == 1)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import oklab
 from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
 from .dither import Reuse, check_reuse, check_strength, dither_indices, visibility
-from .errors import UsageError
+from .errors import UsageError, option
 from ._kernels import quantizer as kernels
 from .histogram import Histogram, color_histogram
 from .kmeans import ENGINES, Shared, merge_errors, resize_centres, sklearn_kmeans, weighted_kmeans
@@ -30,7 +30,7 @@ from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
 __all__ = ["quantize", "choose_k", "SizeEstimates", "shared_palette", "remap", "prepare", "check_k",
-           "check_space", "check_speed", "K_RANGE"]
+           "check_space", "check_speed", "check_seed", "check_engine", "K_RANGE"]
 
 # Colors whose nearest and second-nearest entries may be closer than this
 # (in color levels, from the bounds) are settled exactly: well above the
@@ -92,6 +92,19 @@ def check_k(k):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
         raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
     return int(k)
+
+
+def check_engine(engine):
+    """Refuse an engine other than those of :data:`ENGINES` (UsageError)."""
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+
+
+def check_seed(seed):
+    """Refuse a seed that is not an integer from 0 to 2**32 - 1 (UsageError)."""
+    if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed < 2**32):
+        raise UsageError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}")
 
 
 def check_space(space):
@@ -231,27 +244,23 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         if engine != "kqcodec":
             raise UsageError("k='auto' searches with kqcodec's own engine")
         if check_strength(dither):
-            raise UsageError("{dither} goes with a fixed k", {"dither": "dither"})
+            raise UsageError(f"{option('dither')} goes with a fixed k")
         if check_reuse(reuse):
-            raise UsageError("{reuse} goes with a fixed k", {"reuse": "reuse"})
+            raise UsageError(f"{option('reuse')} goes with a fixed k")
         return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
                         max_colors=max_colors, histogram=histogram, space=space,
                         speed=speed).image
     if target_psnr is not None or max_bytes is not None:
         raise UsageError("a target PSNR or size goes with k='auto'")
     k = check_k(k)
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    check_engine(engine)
     check_space(space)
     dither = check_strength(dither)
     if check_reuse(reuse) and dither:
-        raise UsageError("{reuse} does not go with {dither}",
-                         {"reuse": "reuse", "dither": "dither"})
+        raise UsageError(f"{option('reuse')} does not go with {option('dither')}")
     pixels = _check_pixels(pixels)
     check_speed(speed)
-    if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-            or not 0 <= seed < 2**32):
-        raise UsageError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}")
+    check_seed(seed)
     hist = _histogram_of(pixels, histogram)
     # Error diffusion and reuse start from the nearest entries, without near ties.
     # A histogram given is quantized at other ks too: the search keeps on it

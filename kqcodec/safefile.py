@@ -82,7 +82,7 @@ def check_output(dest, *, source=None, force=False):
         if os.path.islink(dest) and not force:
             # A link that leads nowhere (or round in a loop) still takes the name.
             raise OutputKeptError(f"{dest}: already exists, a symbolic link that leads nowhere "
-                                  "(use {force} to replace it)", FORCE_OPTION) from None
+                                  f"(use {FORCE_OPTION} to replace it)") from None
         if not isinstance(exc, FileNotFoundError) and not os.path.islink(dest):
             raise WriteError(f"{dest}: cannot check the output: {exc.strerror}") from None
         return dest
@@ -92,8 +92,7 @@ def check_output(dest, *, source=None, force=False):
         raise OutputExistsError(f"{dest}: is a directory; give a file name")
     if stat.S_ISREG(st.st_mode):
         if not force:
-            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
-                                  FORCE_OPTION)
+            raise OutputKeptError(f"{dest}: already exists (use {FORCE_OPTION} to replace it)")
     elif not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise OutputExistsError(f"{dest}: is not a regular file")
     return dest
@@ -232,13 +231,13 @@ def _publish(tmp, dest, force):
         try:
             os.link(tmp, dest)
         except FileExistsError:
-            raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
-                                 FORCE_OPTION) from None
+            raise OutputKeptError(f"{dest}: already exists (use {FORCE_OPTION} to replace it)"
+                                  ) from None
         except OSError:
             # Some file systems have no hard links; fall back to a check.
             if os.path.lexists(dest):
-                raise OutputKeptError(f"{dest}: already exists (use {{force}} to replace it)",
-                                     FORCE_OPTION) from None
+                raise OutputKeptError(f"{dest}: already exists (use {FORCE_OPTION} to replace "
+                                      "it)") from None
             os.replace(tmp, dest)
             return
         # The output is complete under its name: a leftover temporary name

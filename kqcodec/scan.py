@@ -8,13 +8,13 @@ the command runs these checks before the report starts.
 import re
 from pathlib import Path
 
-from .errors import InputError, OutputExistsError, UsageError, WriteError
+from .errors import InputError, OutputExistsError, UsageError, WriteError, option
 from .journal import FILENAME, OPTIONS
 from .safefile import check_output
 
 __all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
            "printable", "source_path",
-           "free_stem", "check_extra_outputs"]
+           "free_stem", "check_extra_outputs", "followed"]
 
 #: File name extensions of the pictures a report reads.
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".dib",
@@ -80,8 +80,8 @@ def find_images(folder, *, recursive=False, exclude=None):
     if skip is not None and folder.resolve().is_relative_to(skip):
         if recursive:
             raise UsageError(f"{exclude}: the output folder must not hold the picture folder "
-                             "with {recursive}: its sub-folders' outputs could land among the "
-                             "pictures", {"recursive": "recursive=True"})
+                             f"with {option('recursive', 'recursive=True')}: its sub-folders' "
+                             "outputs could land among the pictures")
         # Outputs go to the output folder itself, beside the picture folder:
         # none of the pictures is one of them.
         skip = None
@@ -205,9 +205,10 @@ def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None,
     force : bool
         Allow replacing existing files (never an input).
     folder, out : path-like, optional
-        The report's picture and output folders: the table, its options
-        and the encodings the report writes in `out` (``<stem>_k<k>.png``
-        for the stems of :func:`plan_outputs`) are never an extra output.
+        The report's picture and output folders, given together: the
+        table, its options and the encodings the report writes in `out`
+        (``<stem>_k<k>.png`` for the stems of :func:`plan_outputs`) are
+        never an extra output.
 
     Raises
     ------
@@ -220,36 +221,55 @@ def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None,
     WriteError
         For an output whose folder does not exist.
     """
-    for option, path, formats in (("--plot", plot, FIGURE_FORMATS),
-                                  ("--compare", compare, FIGURE_FORMATS),
-                                  ("--html", html, PAGE_FORMATS)):
+    for name, path, formats in (("plot", plot, FIGURE_FORMATS),
+                                ("compare", compare, FIGURE_FORMATS), ("html", html, PAGE_FORMATS)):
         if path is not None and Path(path).suffix.lower() not in formats:
-            raise UsageError(f"{option} {path}: use one of {', '.join(formats)}")
+            raise UsageError(f"{option(name)} {path}: use one of {', '.join(formats)}")
     given = {}
-    for option, path in (("--csv", csv), ("--plot", plot), ("--compare", compare),
-                         ("--html", html)):
+    for name, path in (("csv", csv), ("plot", plot), ("compare", compare), ("html", html)):
         if path is None:
             continue
-        same = given.setdefault(Path(path).resolve(), option)
-        if same != option:
-            raise UsageError(f"{path}: {same} and {option} would write the same file")
+        same = given.setdefault(followed(path), name)
+        if same != name:
+            raise UsageError(f"{path}: {option(same)} and {option(name)} would write the same file")
         for image in images:
             check_output(path, source=image, force=True)
         check_output(path, force=force)
-        if out is not None and _written_by_report(Path(path), images, folder, out):
+        if (out is not None and folder is not None
+                and _written_by_report(Path(path), images, folder, out)):
             raise OutputExistsError(f"{path}: the report writes this file itself; "
                                     "choose another name")
-        if not Path(path).resolve().parent.is_dir():
+        # The folder the name is in: a link there is replaced, not followed.
+        if not Path(path).absolute().parent.is_dir():
             raise WriteError(f"{path}: cannot create the output: its folder does not exist")
 
 
 _ENCODING_NAME = re.compile(r"(.*)_k([0-9]+)\.png")
 
 
+def followed(path):
+    """`path`, absolute, with its links followed as far as they go.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    Path
+        As ``Path.resolve()``; for links that go round in a loop, the
+        absolute path as given (writing there fails, and says so).
+    """
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, OSError since
+        return Path(path).absolute()
+
+
 def _written_by_report(path, images, folder, out):
     """True if `path` is the table, its options or an encoding the report writes in `out`."""
-    out = Path(out).resolve()
-    path = path.resolve()
+    out = followed(out)
+    path = followed(path)
     if path.parent == out and path.name in (FILENAME, OPTIONS):
         return True
     if not path.is_relative_to(out):

@@ -78,11 +78,13 @@ def _end_with_parent():
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
         return False
+    # The process that started this one: the pool's under fork, a fork
+    # server's otherwise (which ends with the pool's process).
+    parent = os.getppid()
     if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:  # pragma: no cover
         return False
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:
-        # The parent ended before the request: no signal will come.
+    if os.getppid() != parent:
+        # It ended before the request: no signal will come.
         os.kill(os.getpid(), signal.SIGTERM)
     return True
 

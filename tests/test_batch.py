@@ -80,8 +80,10 @@ def test_batch_never_overwrites_without_force(tmp_path, folder):
            "(use --force to replace it)" in lines
     assert (out / "a.png").read_bytes() == b"keep me"
     # The library says it in Python's.
-    outcomes = list(batch.encode_batch([folder], out, 8, jobs=2))
+    outcomes = list(batch.encode_batch([folder], out, 8, jobs=1))
     assert [o.status for o in outcomes] == ["failed", "written", "written"]
+    # Kept without the frames that raised it, which hold the picture's arrays.
+    assert outcomes[0].error.__traceback__ is None
     assert outcomes[0].message == (f"{folder / 'a.png'}: {out / 'a.png'}: already exists "
                                    "(use force=True to replace it)")
     assert outcomes[0].said(lambda option: f"<{option}>").endswith("(use <force> to replace it)")
@@ -271,7 +273,10 @@ def test_the_batch_checks_its_options_before_any_work(tmp_path, folder):
     out = tmp_path / "out"
     for k, options, words in ((1, {}, "k must be an integer from 2 to 256"),
                               ("auto", {}, "give one target"),
-                              (8, {"space": "hsv"}, "space")):
+                              (8, {"space": "hsv"}, "space"),
+                              (8, {"max_pixels": 0}, "pixel limit"),
+                              (8, {"seed": -1}, "seed"),
+                              ("auto", {"max_bytes": 10**5, "max_colors": 1}, "k must be")):
         with pytest.raises(UsageError, match=words):
             next(batch.encode_batch([folder], out, k, **options))
     assert not out.exists()

@@ -1,5 +1,7 @@
 """The command line: exit codes, one-line errors, and nothing lost on failure."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -186,7 +188,7 @@ def test_standard_output_that_fails_exits_74_in_one_line(tmp_path, pictures, com
         pytest.skip("no /dev/full on this system")
     args = (["encode", str(pictures["skimage_rocket"]), "-", "-k", "16"] if command == "encode"
             else ["report", str(pictures["skimage_rocket"].parent), "-k", "2", "--quiet",
-                  "--out", str(tmp_path / "out")])
+                  "--out", str(tmp_path / "out"), "--csv", str(tmp_path / "t.csv")])
     with open("/dev/full", "wb") as full:
         proc = subprocess.run([sys.executable, "-m", "kqcodec", *args], stdout=full,
                               stderr=subprocess.PIPE, text=True)
@@ -196,6 +198,8 @@ def test_standard_output_that_fails_exits_74_in_one_line(tmp_path, pictures, com
     if command == "report":
         assert proc.stderr.endswith(f"({tmp_path / 'out' / 'report.csv'} holds it)\n")
         assert (tmp_path / "out" / "report.csv").stat().st_size > 0
+        # The extras asked for are written all the same.
+        assert (tmp_path / "t.csv").read_bytes() == (tmp_path / "out" / "report.csv").read_bytes()
 
 
 def test_a_reader_that_closes_the_pipe_exits_74_in_one_line(pictures):
@@ -373,3 +377,22 @@ def test_the_exit_skips_teardown_but_not_exit_handlers(tmp_path, pictures, comma
     assert proc.stdout.splitlines()[-1] == "handler ran, children: 0"
     assert "not reached" not in proc.stdout and "torn down" not in proc.stdout
     assert (proc.stderr == "") == (code == 0)
+
+
+def test_a_report_prints_to_a_redirected_text_stream(tmp_path, pictures):
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert main(["report", str(pictures["skimage_rocket"].parent), "-k", "2", "--quiet",
+                     "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
+    assert text.getvalue() == (tmp_path / "out" / "report.csv").read_text()
+
+
+def test_a_file_name_with_braces_is_said_as_it_is(tmp_path, pictures):
+    out = tmp_path / "x{force}{out}.png"
+    out.write_bytes(b"mine")
+    code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "4")
+    assert code == 73
+    assert one_line(err) == f"kqcodec: error: {out}: already exists (use --force to replace it)"
+    with pytest.raises(OutputKeptError) as caught:
+        kqcodec.encode(pictures["skimage_rocket"], out, 4)
+    assert str(caught.value) == f"{out}: already exists (use force=True to replace it)"

@@ -480,3 +480,17 @@ def test_a_name_too_long_for_its_encodings_is_an_error_row(tmp_path, pictures):
     assert rows.loc["b.png", "status"] == "ok"
     assert rows.loc[long, "status"] == "error"
     assert rows.loc[long, "error"].endswith("cannot create the output: File name too long")
+
+
+def test_extra_outputs_that_are_links_leading_nowhere(folder, tmp_path):
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "missing" / "t.csv")
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    for name in ("dangling.csv", "loop.csv"):
+        link = tmp_path / name
+        result, _, err = run("report", folder, "-k", "4", "--out", tmp_path / "out", "--csv", link)
+        assert result == 73 and "symbolic link that leads nowhere" in one_line(err)
+        # Replaced, the link itself, with --force.
+        result, _, err = run("report", folder, "-k", "4", "--out", tmp_path / "out", "--csv", link,
+                             "--force")
+        assert result == 1 and not link.is_symlink(), err  # the truncated JPEG fails
+        assert pd.read_csv(link)["k"].dropna().tolist() == [4, 4]

@@ -159,3 +159,16 @@ def alive(pid):
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_batch_ends_whatever_starts_its_workers(tmp_path, method, pictures):
+    # Under forkserver a worker's parent is the fork server, not the pool's process.
+    code = (f"import multiprocessing; multiprocessing.set_start_method({method!r}); "
+            "from kqcodec import batch; "
+            f"print(sorted(o.status for o in batch.encode_batch([{str(pictures['skimage_rocket'])!r}, "
+            f"{str(pictures['mpl_present_rgba'])!r}], {str(tmp_path)!r}, 8, jobs=2)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['written', 'written']"
