@@ -96,7 +96,7 @@ def positive_int(text):
 
 def _add_common(sub):
     sub.add_argument("--force", action="store_true",
-                     help="replace OUTPUT if it exists (never the input itself)")
+                     help="replace output files that exist (never an input)")
     sub.add_argument("--strict", action="store_true",
                      help="refuse a PNG input that breaks any rule of the format; by default "
                           "what cannot change a pixel (a damaged ancillary chunk, data after "
@@ -297,9 +297,12 @@ def build_parser():
                              "ssimulacra2 to --metrics")
     rep.add_argument("--max-colors", type=k_value, default=None, metavar="K",
                      help="the largest k the --target-psnr search considers (default 256)")
-    rep.add_argument("--plot", metavar="PATH", help="save a size-against-PSNR figure (PNG)")
+    rep.add_argument("--plot", metavar="PATH",
+                     help="save a size-against-PSNR figure (.png, .pdf, .svg, .jpg, .tif or "
+                          ".webp, by its name)")
     rep.add_argument("--compare", metavar="PATH",
-                     help="save a sheet of each picture beside a few of its encodings (PNG)")
+                     help="save a sheet of the first 24 pictures, each beside a few of its "
+                          "encodings (.png, .pdf, .svg, .jpg, .tif or .webp, by its name)")
     rep.add_argument("--html", metavar="PATH",
                      help="save an interactive page (.html) to compare each picture with its "
                           "encodings at full size; it links the encodings and pictures by "

@@ -276,8 +276,9 @@ def rendered(samples, tags, *, keep=False, cmyk=False, name="picture"):
     Without an ICC profile, or with one that renders as sRGB, the samples
     are used as they are (an sRGB profile becomes an ``sRGB`` chunk; ``gAMA``
     and ``cHRM`` stay).  Another profile converts them to sRGB, unless
-    `keep` asks to keep the raw values and the profile, which a palette PNG
-    can hold only for RGB profiles.  An unusable profile gives a
+    `keep` asks to keep the raw values and the profile, which RGB pixels
+    (a palette's entries, a decoded picture) can carry only for RGB
+    profiles.  An unusable profile gives a
     :class:`ProfileWarning` and the raw values.
 
     Parameters
@@ -310,9 +311,12 @@ def rendered(samples, tags, *, keep=False, cmyk=False, name="picture"):
             return to_srgb(samples, tags.icc, cmyk=True), SRGB
         if keep:
             if profile.space != "RGB":
-                warnings.warn(f"{name}: a palette PNG cannot hold a {profile.space} profile; "
+                # Converted first: a profile that cannot convert them (Lab)
+                # gives the one warning below, not two.
+                pixels = to_srgb(samples, tags.icc)
+                warnings.warn(f"{name}: RGB pixels cannot carry a {profile.space} profile; "
                               "converting to sRGB", ProfileWarning, stacklevel=2)
-                return to_srgb(samples, tags.icc), SRGB
+                return pixels, SRGB
             return samples, ColorTags(icc=tags.icc)
         if profile.srgb:
             return samples, ColorTags(srgb=SRGB_INTENT if tags.srgb is None else tags.srgb)

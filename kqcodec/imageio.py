@@ -51,8 +51,10 @@ INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 #: decoded where the format allows it.
 OUTPUT_FORMATS = {
     ".png": ("PNG", {}),
-    ".jpg": ("JPEG", {"quality": 95}),
-    ".jpeg": ("JPEG", {"quality": 95}),
+    # Full-resolution chroma: Pillow's 4:2:0 default smears the thin coloured
+    # lines of palette graphics.
+    ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
     ".webp": ("WEBP", {"lossless": True}),
     ".bmp": ("BMP", {}),
     ".tif": ("TIFF", {"compression": "tiff_deflate"}),
@@ -682,6 +684,11 @@ def write_image(path, pixels, *, force=False, color=None):
         )
     if fmt in ("JPEG", "BMP") and pixels.shape[2] == 4:
         raise UsageError(f"{path}: {fmt} cannot hold transparency; write .png, .webp or .tiff")
+    if color is not None and color.icc is not None:
+        # A grey PNG's profile cannot go with the RGB pixels written (readers
+        # drop it, or fail), nor can one that is not a profile at all.
+        pixels, color = colorprofile.rendered(pixels, color, keep=True, name=str(path))
+        pixels = np.ascontiguousarray(pixels)
     img = Image.fromarray(pixels)  # (H, W, 3) uint8 is RGB, (H, W, 4) RGBA
     if color:
         options = dict(options, **_color_options(fmt, color, path))

@@ -2,6 +2,7 @@
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -322,6 +323,33 @@ def test_grey_picture_goes_through_its_grey_profile(tmp_path, photo):
     with pytest.warns(colorprofile.ProfileWarning, match="GRAY"):
         kept, tags = kqcodec.read_picture(source, color="keep")
     np.testing.assert_array_equal(kept, reference)
+    # Decoded to RGB pixels, which cannot carry a grey profile: to sRGB, as shown.
+    for suffix in (".png", ".tiff"):
+        out = tmp_path / f"decoded{suffix}"
+        with pytest.warns(colorprofile.ProfileWarning, match="cannot carry a GRAY profile"):
+            kqcodec.decode(source, out)
+        written = Image.open(out)
+        assert "icc_profile" not in written.info
+        np.testing.assert_array_equal(np.asarray(written.convert("RGB")), reference)
+
+
+def test_decode_drops_a_profile_it_cannot_use_with_a_warning(tmp_path, photo):
+    source = save(photo, tmp_path / "broken.png", icc_profile=b"not a profile" * 20)
+    out = tmp_path / "decoded.png"
+    with pytest.warns(colorprofile.ProfileWarning, match="unusable color profile"):
+        pixels = kqcodec.decode(source, out)
+    assert b"iCCP" not in chunk_types(out)
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), pixels)
+
+
+def test_a_lab_profile_kept_is_one_warning(tmp_path, photo):
+    source = save(photo, tmp_path / "lab.png", icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("LAB")).tobytes())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kqcodec.encode(source, tmp_path / "out.png", K, keep_profile=True)
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == [
+        "unusable color profile (a Lab profile in an RGB picture); using the raw values"]
 
 
 def test_srgb_verbose_psnr_is_against_the_srgb_rendering(tmp_path, pictures, capsys):

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, JpegImagePlugin
 
 import kqcodec
 from kqcodec import imageio, quantizer
@@ -166,6 +166,9 @@ def test_decode_writes_the_named_format(tmp_path, pictures, ext):
     assert written.format == imageio.output_format(out)
     if ext != "jpg":  # the only lossy one
         np.testing.assert_array_equal(np.asarray(written.convert("RGB")), image.to_pixels())
+    else:
+        # Chroma at full resolution: 4:2:0 smears a palette's thin coloured lines.
+        assert JpegImagePlugin.get_sampling(written) == 0
 
 
 @pytest.mark.parametrize("ext, fmt", [("jpg", "JPEG"), ("bmp", "BMP")])

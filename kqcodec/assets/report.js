@@ -96,7 +96,8 @@
   const app = document.getElementById("app");
   const recommendedCount = pics.filter(p => p.recommended !== null).length;
   document.getElementById("summary").textContent =
-    `${pics.length} pictures, ${okRows.length} encodings at k = ${ks.join(", ")}. ` +
+    `${pics.length} picture${pics.length === 1 ? "" : "s"}, ${okRows.length} ` +
+    `encoding${okRows.length === 1 ? "" : "s"} at k = ${ks.join(", ")}. ` +
     `Recommended k (\u2605): the smallest whose ${D.target.column === "psnr" ? "PSNR" : D.target.column} ` +
     `reaches ${D.target.value}${D.target.unit}` +
     (D.target.searched ? ", found by searching every k (the rows with a target_psnr) " : " ") +
