@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import kqcodec
 from kqcodec import htmlpage, table as tables
 
 KS = (4, 16, 64)
@@ -218,7 +219,7 @@ def test_chart_point_and_arrow_keys_load_the_right_encoding(page, site):
         assert f"k={k}" in page.page.text_content("#v-caption")
         assert page.viewer_file("#pane-b img.enc")[0] == shown
     # The list chooses k too; the caption has the measures, a perceptual score included.
-    page.page.select_option("#v-k", "64")
+    page.page.select_option("#v-k", label="k=64")
     assert page.viewer_file()[0].name == row_of(table, name, 64)["encoded_file"]
     row = row_of(table, name, 64)
     caption = page.page.text_content("#v-caption")
@@ -227,6 +228,36 @@ def test_chart_point_and_arrow_keys_load_the_right_encoding(page, site):
                  f"SSIMULACRA2 {float(row['ssimulacra2']):.2f}"):
         assert text in caption
     page.assert_clean()
+
+
+def test_a_searched_encoding_at_a_listed_k_is_its_own_step(browser, tmp_path, pictures):
+    # The search's file at k and the list's file at the same k are two encodings.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    Image.open(pictures["mpl_present_rgba"]).save(pics / "present.png")
+    k = kqcodec.choose_k(kqcodec.read_image(pics / "present.png"), target_psnr=38).k
+    proc = subprocess.run(
+        [sys.executable, "-m", "kqcodec", "report", pics, "-k", f"16,{k},256", "--target-psnr",
+         "38", "--out", tmp_path / "out", "--html", tmp_path / "report.html", "--quiet"],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    opened = Page(browser, tmp_path)
+    try:
+        opened.page.click("#chart circle[data-pic='0'][data-k='16']")
+        steps = [(16, False, "present_k16.png"), (k, False, f"present_k{k}.png"),
+                 (k, True, f"present_k{k}_psnr38.png"), (256, False, "present_k256.png")]
+        for i, (step_k, searched, name) in enumerate(steps):
+            if i:
+                opened.page.keyboard.press("ArrowRight")
+            assert opened.viewer_file()[0].name == name
+            state = opened.page.evaluate("window.kqcodecViewer()")
+            assert (state["k"], state["searched"]) == (step_k, searched)
+        opened.page.select_option("#v-k", label=f"k={k} \u2605 recommended")
+        assert opened.viewer_file()[0].name == f"present_k{k}_psnr38.png"
+        assert "(recommended)" in opened.page.text_content("#v-caption")
+        opened.assert_clean()
+    finally:
+        opened.page.close()
 
 
 def test_chart_plots_any_numeric_column(page, site):
@@ -323,7 +354,8 @@ def test_hostile_names_show_as_text_and_run_nothing(page, site):
     page.page.locator("#rows tr", has_text=QUOTED).first.click()
     assert page.page.text_content("#v-name") == QUOTED
     assert page.viewer_file("#pane-a img.orig")[0] == (root / "pictures" / QUOTED).resolve()
-    encoding = row_of(table, QUOTED, page.page.input_value("#v-k"))["encoded_file"]
+    k = page.page.evaluate("window.kqcodecViewer().k")
+    encoding = row_of(table, QUOTED, str(k))["encoded_file"]
     assert page.viewer_file()[0] == (root / "out" / encoding).resolve()
     page.page.wait_for_timeout(200)  # time for a stray handler to fire
     assert page.page.evaluate("document.querySelectorAll('[onerror]').length") == 0

@@ -210,7 +210,7 @@
           fill: color, "data-pic": p, "data-k": r.k, class: isRecommended(r) ? "rec-point" : "" });
         dot.append(svg("title", {}, `${pics[p].name}\nk=${r.k}${isRecommended(r) ? " (recommended)" : ""}` +
           `\n${x} ${show(r[x], kinds[x], x)}, ${y} ${show(r[y], kinds[y], y)}`));
-        dot.addEventListener("click", () => openViewer(p, r.k));
+        dot.addEventListener("click", () => openViewer(p, r));
         g.append(dot);
         if (labelled) {
           g.append(svg("text", { x: (sx(r[x]) + 5).toFixed(1), y: (sy(r[y]) - 6).toFixed(1) }, String(r.k)));
@@ -219,7 +219,7 @@
       chart.append(g);
       if (labelled) {
         const pick = list.find(isRecommended) || list[list.length - 1];
-        legend.append(el("li", { title: "open at k=" + pick.k, on: { click: () => openViewer(p, pick.k) } },
+        legend.append(el("li", { title: "open at k=" + pick.k, on: { click: () => openViewer(p, pick) } },
           el("span", { class: "swatch", style: `background:${color}` }), pics[p].name));
       }
     }
@@ -304,7 +304,7 @@
         }
         tr.append(td);
       }
-      if (ok) tr.addEventListener("click", () => openViewer(r._pic, r.k));
+      if (ok) tr.addEventListener("click", () => openViewer(r._pic, r));
       fresh.push(tr);
     }
     tbody.replaceChildren(...fresh);
@@ -315,7 +315,9 @@
   }
 
   // ---- the viewer --------------------------------------------------------
-  const V = { pic: null, k: null, mode: "side", zoom: 1, px: 0, py: 0, flipped: false, split: 50, gain: 8 };
+  // The encoding shown is a row of byPic[pic], by position: a searched row may
+  // share its k with a row of the list, and is another file.
+  const V = { pic: null, row: null, mode: "side", zoom: 1, px: 0, py: 0, flipped: false, split: 50, gain: 8 };
   const MODES = [["side", "side by side"], ["split", "split"], ["flip", "flip (F)"], ["diff", "difference"]];
 
   // The difference view: the encoding is blended over the original with
@@ -381,22 +383,22 @@
   document.body.append(viewer);
   setGain(8);
 
-  kSelect.addEventListener("change", () => setK(+kSelect.value));
+  kSelect.addEventListener("change", () => setRow(+kSelect.value));
   slider.addEventListener("input", () => setSplit(+slider.value));
 
-  function current() { return byPic[V.pic].find(r => r.k === V.k); }
+  function current() { return byPic[V.pic][V.row]; }
 
-  function openViewer(pic, k) {
+  function openViewer(pic, row) {
     if (!byPic[pic].length) return;
     V.pic = pic;
     const pic0 = pics[pic];
     nameBox.textContent = pic0.name;
     nameBox.title = pic0.name;
-    kSelect.replaceChildren(...byPic[pic].map(r => el("option", { value: r.k,
+    kSelect.replaceChildren(...byPic[pic].map((r, i) => el("option", { value: i,
       text: `k=${r.k}${isRecommended(r) ? " \u2605 recommended" : ""}` })));
     for (const img of [A.orig, B.orig]) img.src = pic0.original;
     viewer.classList.add("open");
-    setK(byPic[pic].some(r => r.k === k) ? k : byPic[pic][0].k);
+    setRow(Math.max(byPic[pic].indexOf(row), 0));
     setMode(V.mode);
     resetView(1);
     viewer.focus();
@@ -404,10 +406,10 @@
 
   function closeViewer() { viewer.classList.remove("open"); }
 
-  function setK(k) {
-    V.k = k;
+  function setRow(i) {
+    V.row = i;
     const r = current();
-    kSelect.value = String(k);
+    kSelect.value = String(i);
     for (const img of [A.enc, B.enc]) img.src = encodingUrl(r);
     const parts = [`k=${r.k}${isRecommended(r) ? " (recommended)" : ""}`];
     for (const name of CAPTION) {
@@ -424,10 +426,8 @@
   }
 
   function stepK(step) {
-    const list = byPic[V.pic];
-    const i = list.findIndex(r => r.k === V.k);
-    const j = Math.min(Math.max(i + step, 0), list.length - 1);
-    if (j !== i) setK(list[j].k);
+    const j = Math.min(Math.max(V.row + step, 0), byPic[V.pic].length - 1);
+    if (j !== V.row) setRow(j);
   }
 
   function setMode(mode) {
@@ -460,7 +460,7 @@
 
   function updateTags() {
     if (V.pic === null) return;
-    const kText = `k=${V.k}`;
+    const kText = `k=${current().k}`;
     A.tag2.classList.toggle("hidden", V.mode !== "split");
     B.tag2.classList.add("hidden");
     B.tag.textContent = kText;
@@ -569,6 +569,8 @@
   renderTable();
   drawChart();
   // Test and scripting hook: the state of the viewer, read-only.
-  window.kqcodecViewer = () => ({ picture: V.pic === null ? null : pics[V.pic].name, k: V.k,
+  window.kqcodecViewer = () => ({ picture: V.pic === null ? null : pics[V.pic].name,
+    k: V.pic === null ? null : current().k,
+    searched: V.pic === null ? null : current().target_psnr != null,
     mode: V.mode, zoom: V.zoom, flipped: V.flipped, split: V.split });
 })();
