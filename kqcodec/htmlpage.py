@@ -259,8 +259,13 @@ def _medians(table, numeric):
         for name in numeric:
             values = group[name].dropna().astype(float)
             median = float(values.median()) if len(values) else None
-            if median is not None:
-                median = float(f"{median:.{_DIGITS}g}") if math.isfinite(median) else str(median)
+            if median is not None and not math.isfinite(median):
+                median = str(median)
+            elif median is not None and (median.is_integer() or group[name].dtype.kind in "iu"
+                                         or str(group[name].dtype) == "Int64"):
+                median = round(median)  # a count of bytes or colors, whole
+            elif median is not None:
+                median = float(f"{median:.{_DIGITS}g}")
             row.append(median)
         result["rows"].append(row)
     return result

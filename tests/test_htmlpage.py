@@ -157,17 +157,16 @@ def test_table_has_one_row_per_picture_and_k(page, site):
             (td, i) => [document.querySelectorAll('#rows th[data-col]')[i].dataset.col,
                         td.firstChild ? td.firstChild.textContent : ''])))""")
     measures = ("psnr", "ssim", "ssimulacra2", "ratio", "raw_ratio", "bpp", "seconds")
-    # The page keeps 4 significant digits at a column's median magnitude and
-    # shows values below 1 with 4 decimals.
-    medians = {c: pd.to_numeric(table[c], errors="coerce").abs().median() for c in measures}
-    slack = {c: 10.0 ** (np.floor(np.log10(m)) - 3) + 5e-5 for c, m in medians.items()}
     for cell in shown:
         row = table[(table["image"] == cell["image"]) & (table["k"] == cell["k"])].iloc[0]
         for column, text in cell.items():
             expected = row[column]
             if column in measures and expected != "":
-                assert float(text) == pytest.approx(float(expected), rel=1e-3, abs=slack[column]), \
-                    (column, text)
+                # Every digit shown is the table's (up to 4 significant), none made up.
+                number = text.replace(",", "")
+                decimals = len(number.partition(".")[2])
+                assert abs(float(number) - float(expected)) <= 0.5 * 10.0**-decimals + 1e-12, \
+                    (column, text, expected)
             elif column in ("width", "height", "colors", "bitdepth", "original_bytes",
                             "encoded_bytes") and expected != "":
                 assert text == f"{int(float(expected)):,}", column
@@ -186,6 +185,13 @@ def test_table_has_one_row_per_picture_and_k(page, site):
             marked = page.page.locator("#rows tr.rec", has_text=name)
             assert marked.count() == 1 and marked.locator("td.k").text_content().startswith(str(k))
     assert page.page.locator("#medians tbody tr").count() == len(KS)
+    # A median of whole numbers (bytes) is shown whole, to the byte.
+    heads = page.page.eval_on_selector_all("#medians th", "ths => ths.map(t => t.textContent)")
+    column = heads.index("median encoded_bytes")
+    texts = page.page.eval_on_selector_all(
+        "#medians tbody tr", f"trs => trs.map(t => t.children[{column}].textContent)")
+    ok_bytes = ok.astype({"encoded_bytes": float}).groupby("k")["encoded_bytes"].median()
+    assert texts == [f"{round(ok_bytes[k]):,}" for k in sorted(ok_bytes.index)]
     page.assert_clean()
 
 
@@ -454,3 +460,18 @@ def test_page_option_is_checked_before_the_work(tmp_path, pictures):
     assert kept.returncode == 73 and (tmp_path / "page.html").read_text() == "mine"
     assert run("--html", tmp_path / "page.html", "--force").returncode == 0
     assert "report-data" in (tmp_path / "page.html").read_text()
+
+
+def test_medians_of_whole_numbers_stay_whole(tmp_path, pictures):
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    for name in ("skimage_coffee", "sklearn_china"):
+        Image.open(pictures[name]).save(pics / f"{name}.png")
+    table = kqcodec.report(pics, [32, 64], out=tmp_path / "out", jobs=1)
+    data = htmlpage.page_data(table, tmp_path, folder=pics, out=tmp_path / "out")
+    # Tens of thousands of bytes: 4 significant digits would lose the last one.
+    assert table["encoded_bytes"].min() > 10_000
+    for k, row in zip((32, 64), data["medians"]["rows"]):
+        medians = dict(zip(data["medians"]["columns"], row))
+        expected = table.loc[table["k"] == k, "encoded_bytes"].astype(float).median()
+        assert medians["k"] == k and medians["encoded_bytes"] == round(expected)

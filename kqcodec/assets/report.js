@@ -77,17 +77,24 @@
       (!D.target.searched || r.target_psnr != null);
   }
 
-  function number(v) {
+  // A column's values are stored to a number of decimals (4 significant
+  // digits at its median): a value shown with more would show digits it
+  // does not have (0.179 as 0.1790 where the table holds 0.17871).
+  const decimalsOf = {};
+  for (const c of cols) decimalsOf[c.name] = D.store[c.name].decimals;
+
+  function number(v, most) {
     if (!isFinite(v)) return v > 0 ? "inf" : "-inf";
     const a = Math.abs(v);
     if (a >= 1000) return Math.round(v).toLocaleString("en-US");
-    if (a >= 1) return v.toFixed(Math.max(0, 3 - Math.floor(Math.log10(a))));
-    return v.toFixed(4);
+    const wanted = a >= 1 ? Math.max(0, 3 - Math.floor(Math.log10(a))) : 4;
+    return v.toFixed(most === undefined ? wanted : Math.min(wanted, most));
   }
 
-  function show(v, kind, name) {
+  // `stored`: a value of the table, held to its column's decimals.
+  function show(v, kind, name, stored = true) {
     if (v === null || v === undefined) return "";
-    if (kind === "float") return number(v);
+    if (kind === "float") return number(v, stored ? decimalsOf[name] : undefined);
     if (kind === "int") return name === "k" ? String(v) : v.toLocaleString("en-US");
     return String(v);
   }
@@ -118,7 +125,7 @@
       row.forEach((v, i) => {
         if (typeof v === "string") v = v === "inf" ? Infinity : -Infinity;
         const kind = i < 2 ? "int" : kinds[D.medians.columns[i]] === "int" && Number.isInteger(v) ? "int" : "float";
-        tr.append(el("td", { text: show(v, kind, D.medians.columns[i]) }));
+        tr.append(el("td", { text: show(v, kind, D.medians.columns[i], false) }));
       });
       body.append(tr);
     }
