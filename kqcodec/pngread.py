@@ -545,7 +545,11 @@ def _color_info(ancillary, problems):
         if ctype == b"sRGB":
             info["srgb"] = body[0]
         elif ctype == b"gAMA":
-            info["gamma"] = struct.unpack(">I", body)[0] / 100000
+            gamma = struct.unpack(">I", body)[0]
+            if gamma == 0:  # no gamma at all: libpng refuses it as out of range
+                problems.add("gAMA of 0")
+            else:
+                info["gamma"] = gamma / 100000
         elif ctype == b"cHRM":
             info["chromaticity"] = tuple(v / 100000 for v in struct.unpack(">8I", body))
         elif ctype == b"iCCP":

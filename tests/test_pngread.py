@@ -156,6 +156,7 @@ HARMLESS = {
     "short cHRM": (image_png(GREY, 8, 0, before=[(b"cHRM", bytes(31))]), "cHRM chunk of 31 bytes"),
     "long pHYs": (image_png(GREY, 8, 0, before=[(b"pHYs", bytes(10))]), "pHYs chunk of 10 bytes"),
     "gAMA after IDAT": (image_png(GREY, 8, 0, after=[(b"gAMA", bytes(4))]), "gAMA chunk after"),
+    "gAMA of 0": (image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), "gAMA of 0"),
     "two sRGB": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"sRGB", b"\0")]),
                  "more than one sRGB"),
     "empty tRNS": (image_png(GREY, 8, 0, trns=b""), "tRNS of 0 bytes"),
