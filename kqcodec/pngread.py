@@ -556,6 +556,10 @@ def _color_info(ancillary, problems):
             profile = _profile(body, problems)
             if profile is not None:
                 info["icc_profile"] = profile
+    if "srgb" in info and "icc_profile" in info:
+        # The format allows one of the two; libpng keeps sRGB.
+        del info["icc_profile"]
+        problems.add("both sRGB and iCCP chunks", "the iCCP skipped, as libpng does")
     return info
 
 

@@ -157,6 +157,9 @@ HARMLESS = {
     "long pHYs": (image_png(GREY, 8, 0, before=[(b"pHYs", bytes(10))]), "pHYs chunk of 10 bytes"),
     "gAMA after IDAT": (image_png(GREY, 8, 0, after=[(b"gAMA", bytes(4))]), "gAMA chunk after"),
     "gAMA of 0": (image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), "gAMA of 0"),
+    "sRGB and iCCP": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"iCCP", b"grey\0\0"
+                                                    + zlib.compress(bytes(200)))]),
+                      "both sRGB and iCCP chunks"),
     "two sRGB": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"sRGB", b"\0")]),
                  "more than one sRGB"),
     "empty tRNS": (image_png(GREY, 8, 0, trns=b""), "tRNS of 0 bytes"),
