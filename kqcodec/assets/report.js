@@ -78,17 +78,21 @@
   }
 
   // A column's values are stored to a number of decimals (4 significant
-  // digits at its median): a value shown with more would show digits it
-  // does not have (0.179 as 0.1790 where the table holds 0.17871).
+  // digits at its median) and shown with exactly those: more would show
+  // digits the page does not have (0.179 as 0.1790 where the table holds
+  // 0.17871), fewer would round a rounded value again (0.0101507, stored
+  // as 0.01015, shown 0.0101).
   const decimalsOf = {};
   for (const c of cols) decimalsOf[c.name] = D.store[c.name].decimals;
 
-  function number(v, most) {
+  function number(v, stored) {
     if (!isFinite(v)) return v > 0 ? "inf" : "-inf";
+    if (stored !== undefined) {
+      return v.toLocaleString("en-US", { minimumFractionDigits: stored, maximumFractionDigits: stored });
+    }
     const a = Math.abs(v);
     if (a >= 1000) return Math.round(v).toLocaleString("en-US");
-    const wanted = a >= 1 ? Math.max(0, 3 - Math.floor(Math.log10(a))) : 4;
-    return v.toFixed(most === undefined ? wanted : Math.min(wanted, most));
+    return v.toFixed(a >= 1 ? Math.max(0, 3 - Math.floor(Math.log10(a))) : 4);
   }
 
   // `stored`: a value of the table, held to its column's decimals.
