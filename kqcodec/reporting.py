@@ -372,6 +372,7 @@ class _LocalEngine:
         return self.run
 
     def __exit__(self, exc_type, exc, traceback):
+        signals, self._signals = self._signals, None
         try:
             if self._pool is not None:
                 # After an error or a Ctrl-C the jobs in flight are stopped;
@@ -382,9 +383,12 @@ class _LocalEngine:
                     terminate(self._pool, self._processes)
                 self._pool.join()
                 self._pool = self._processes = None
-        finally:
-            self._signals.__exit__(None, None, None)
-        return False
+        except BaseException as error:
+            signals.__exit__(type(error), error, error.__traceback__)
+            raise
+        # With the block's exception, if any: without one, a Ctrl-C whose
+        # exception was lost is raised here (see stopping_once).
+        return signals.__exit__(exc_type, exc, traceback)
 
     def run(self, jobs_list):
         """Start the jobs; return an iterator of each job's rows as it is done, in any order."""

@@ -207,36 +207,61 @@ def stopping_once():
     KeyboardInterrupt is stopping the workers.  Raised inside
     :func:`terminate`, it cut the stop short: the pool's ``join`` then
     raised "Pool is still running", or waited forever for workers left
-    waiting for tasks (5 and 1 of 30 batches interrupted so).  Here the
-    first of those signals runs the handler this process had for it (the
-    KeyboardInterrupt, or the command's SystemExit on SIGTERM), and both
-    are ignored from then until the block ends, the pool stopped.  Signals
-    left to their default action or ignored are not touched, nor is
-    anything outside the main thread, where Python runs no handler.
+    waiting for tasks (5 and 1 of 30 batches interrupted so).  Here each
+    of those signals runs the handler this process had for it (the
+    KeyboardInterrupt, or the command's SystemExit on SIGTERM), except
+    while that exception is being handled: the stop is under way, and the
+    signal is ignored.
 
-    Hold it around code that starts, uses and stops a pool, with no code of
-    a caller's inside: a Ctrl-C there would leave both signals ignored
-    until the block ends.  :func:`run_jobs`, a generator, leaves it to its
-    caller for that reason.
+    The exception of a signal can be lost: Python raises it wherever the
+    main thread is, and some code there drops every exception (one
+    instance: numpy's Cython modules, imported while the report's workers
+    already write, register their types with ``collections.abc`` and ignore
+    what that raises).  A report then went on to its end and exited 0, all
+    its Ctrl-Cs lost.  So a later signal raises again while no stop is
+    under way, and a block that ends without an exception after a signal
+    raises the signal's exception as it ends.  Signals left to their
+    default action or ignored are not touched, nor is anything outside the
+    main thread, where Python runs no handler.
+
+    Hold it around code that starts, uses and stops a pool.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     caught = [signum for signum, handler in saved.items() if callable(handler)]
+    received = []
 
-    def first(signum, frame):
-        for other in caught:
-            signal.signal(other, signal.SIG_IGN)
+    def handler(signum, frame):
+        if not received:
+            received.append(signum)
+        elif _stopping():
+            return
         saved[signum](signum, frame)
 
     for signum in caught:
-        signal.signal(signum, first)
+        signal.signal(signum, handler)
     try:
         yield
     finally:
         for signum in caught:
             signal.signal(signum, saved[signum])
+    # Reached only when the block ended without an exception.
+    if received:
+        saved[received[0]](received[0], None)
+
+
+def _stopping():
+    """Whether a signal's exception is being handled (by the stop it started) here and now."""
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        # An exception raised while stopping (an OSError handled in the
+        # pool's code, say) carries the signal's exception as its context.
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return True
+        exc = exc.__context__
+    return False
 
 
 def _queue_locks(pool):

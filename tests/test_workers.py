@@ -1,6 +1,7 @@
 """Worker processes: how the pool ends, and the memory they keep."""
 
 import multiprocessing.pool
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kqcodec.workers import run_jobs, start_pool, terminate
+from kqcodec.workers import run_jobs, start_pool, stopping_once, terminate
 
 
 @pytest.fixture()
@@ -25,6 +26,72 @@ def terminations(monkeypatch):
 
     monkeypatch.setattr(multiprocessing.pool.Pool, "terminate", terminate)
     return calls
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@pytest.fixture(params=[(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)],
+                ids=["SIGINT", "SIGTERM"])
+def handled(request):
+    """A signal this process handles as the command does, and the exception it raises.
+
+    Set here: a suite run in the background by a shell inherits Ctrl-C ignored.
+    """
+    signum, error = request.param
+    saved = signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                          else _exit_on_term)
+    yield signum, error
+    signal.signal(signum, saved)
+
+
+def _signal_lost(signum, error):
+    """Send `signum` to this process, and drop its exception as some code does."""
+    try:
+        os.kill(os.getpid(), signum)
+        time.sleep(1)  # not reached: the handler runs as kill returns
+    except error:
+        pass
+
+
+def test_a_signal_whose_exception_was_lost_is_raised_by_the_next(handled):
+    signum, error = handled
+    with pytest.raises(error):
+        with stopping_once():
+            _signal_lost(signum, error)
+            os.kill(os.getpid(), signum)
+            time.sleep(1)
+            pytest.fail("the second signal was ignored")
+
+
+def test_a_signal_whose_exception_was_lost_is_raised_as_the_block_ends(handled):
+    signum, error = handled
+    went_on = []
+    with pytest.raises(error):
+        with stopping_once():
+            _signal_lost(signum, error)
+            went_on.append(True)
+    assert went_on == [True]
+    assert signal.getsignal(signum) in (signal.default_int_handler, _exit_on_term)
+
+
+def test_a_signal_while_the_first_one_stops_the_work_is_ignored(handled):
+    signum, error = handled
+    stopped = []
+    with pytest.raises(error) as info:
+        with stopping_once():
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(1)
+            finally:
+                # The stop: the first signal's exception is being handled.
+                for other in (signal.SIGINT, signal.SIGTERM):
+                    if callable(signal.getsignal(other)):
+                        os.kill(os.getpid(), other)
+                stopped.append(True)
+    assert stopped == [True]
+    assert info.value.__context__ is None  # the first signal's exception, not a later one's
 
 
 def test_a_caller_stopping_after_the_last_result_lets_the_workers_go(terminations):
