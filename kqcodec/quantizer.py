@@ -869,8 +869,14 @@ def shared_palette(histograms, k):
         keys.append(np.ascontiguousarray(colors).view(np.dtype((np.void, channels))).ravel())
         weights.append(np.asarray(counts, np.int64))
     unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=np.concatenate(weights)).astype(np.int64)
-    colors = unique.view(np.uint8).reshape(-1, channels)
+    # Added as integers: bincount's float weights lose counts above 2**53.
+    counts = np.zeros(len(unique), np.int64)
+    np.add.at(counts, inverse.ravel(), np.concatenate(weights))
+    # A color no pixel has must not pull an entry its way (a bin of such
+    # colors alone would have no mean).
+    held = counts > 0
+    colors = unique.view(np.uint8).reshape(-1, channels)[held]
+    counts = counts[held]
     if len(colors) <= k:
         palette, labels = colors, np.arange(len(colors))
     else:
@@ -892,6 +898,8 @@ def _colors_and_counts(item):
                          f"{colors.shape} {colors.dtype} and {counts.shape} {counts.dtype}")
     if (counts < 0).any():
         raise UsageError("a histogram's counts must not be negative")
+    if counts.dtype == np.uint64 and len(counts) and counts.max() > np.iinfo(np.int64).max:
+        raise UsageError("a histogram's counts must be below 2**63")
     return colors, counts
 
 

@@ -1,6 +1,7 @@
 """Encoder and decoder end to end, on real pictures and hand-sized arrays."""
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -364,6 +365,25 @@ def test_decode_takes_the_bytes_of_a_png_as_a_file(tmp_path, coffee):
 def test_shared_palette_refuses_what_is_no_histogram(histograms):
     with pytest.raises(UsageError):
         kqcodec.shared_palette(histograms, 4)
+
+
+def test_shared_palette_leaves_out_colors_no_pixel_has(coffee):
+    # Colors with a count of 0 (a second picture's histogram may hold them)
+    # are not there for the search: beyond 8000 colors they made empty bins,
+    # NaN centres and a palette of one entry.
+    hist = kqcodec.prepare(coffee)
+    assert len(hist.colors) > 8000
+    held = hist.counts.copy()
+    held[::2] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        palette = kqcodec.shared_palette([(hist.colors, held)], 16)
+    expected = kqcodec.shared_palette([(hist.colors[held > 0], held[held > 0])], 16)
+    np.testing.assert_array_equal(palette, expected)
+    assert palette.shape == (16, 3)
+    # Counts too large for int64 are refused, not wrapped to negative.
+    with pytest.raises(UsageError, match="below 2\\*\\*63"):
+        kqcodec.shared_palette([(hist.colors[:2], np.array([1, 2**63], np.uint64))], 2)
 
 
 def test_psnr_is_a_python_float(coffee):
