@@ -9,13 +9,14 @@ the sums give one palette, and every file is written with it.
 """
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codec
 from .errors import (InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError,
                      option)
-from .quantizer import shared_palette
+from .quantizer import check_space, shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
 from .safefile import make_folder, write_bytes
@@ -199,17 +200,22 @@ def _encode_job(job):
 
 
 def _histogram_job(job):
-    source, max_pixels, keep_profile = job
+    source, max_pixels, keep_profile, strict = job
     try:
-        return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile)
+        return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile,
+                                  strict=strict)
     except KqcodecError as exc:
         return exc
 
 
 def _palette_job(job):
     source, dest, palette, options = job
-    return _outcome(source, dest, lambda: _again(
-        dest, lambda out: codec.encode_with_palette(source, out, palette, **options)))
+    # The picture's warnings (all of them from reading it) were said when
+    # its colors were counted: once is enough.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _outcome(source, dest, lambda: _again(
+            dest, lambda out: codec.encode_with_palette(source, out, palette, **options)))
 
 
 def _again(dest, encode):
@@ -259,10 +265,10 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         One palette of k entries for all the pictures (their histograms
         summed); every file then has the same PLTE and tRNS bytes.
     force, skip_if_larger, max_pixels, seed, engine, target_psnr, max_bytes, max_colors
-        As for :func:`codec.encode`.
+        As for :func:`codec.encode`; only `engine` "kqcodec" goes with `shared`.
     keep_profile, space, strict
-        As for :func:`codec.encode`; a shared palette is searched in RGB,
-        its pictures read with the default (not strict) PNG rules.
+        As for :func:`codec.encode`; a shared palette is searched in RGB
+        (only `space` "rgb" goes with `shared`).
     dither, speed
         As for :func:`codec.encode`; a shared palette is not dithered (only
         `dither` 0 goes with `shared`) and is searched at the default
@@ -288,6 +294,13 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         raise UsageError(f"{option('dither')} does not go with {_SHARED}")
     if shared and check_reuse(reuse):
         raise UsageError(f"{option('reuse')} does not go with {_SHARED}")
+    # The shared search is kqcodec's own, in RGB: other choices would be ignored.
+    if shared and check_space(space) != "rgb":
+        raise UsageError(f"{option('space')} does not go with {_SHARED}: its palette is "
+                         "searched in RGB")
+    if shared and engine != "kqcodec":
+        raise UsageError(f"{option('engine')} does not go with {_SHARED}: its palette is "
+                         "searched by kqcodec's own k-means")
     codec.check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
                         dither=dither, reuse=reuse, speed=speed, seed=seed, engine=engine,
                         max_colors=max_colors, max_pixels=max_pixels)
@@ -306,13 +319,14 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
                             progress=progress, desc="encode")
         return
     readable = [(s, d) for s, d in pairs if d is not None]
-    histograms = list(run_jobs(_histogram_job, [(s, max_pixels, keep_profile) for s, _ in readable],
+    histograms = list(run_jobs(_histogram_job,
+                               [(s, max_pixels, keep_profile, strict) for s, _ in readable],
                                workers=workers, progress=progress, desc="count colors"))
     counted = {str(s): h for (s, _), h in zip(readable, histograms)}
     good = [h for h in histograms if not isinstance(h, KqcodecError)]
     palette = shared_palette(good, k) if good else None
     options = dict(force=force, max_pixels=max_pixels, skip_if_larger=skip_if_larger,
-                   keep_profile=keep_profile, speed=speed)
+                   keep_profile=keep_profile, speed=speed, strict=strict)
     jobs_list = [(s, d, palette, options) for s, d in pairs
                  if d is not None and not isinstance(counted[str(s)], KqcodecError)]
     results = iter(run_jobs(_palette_job, jobs_list, workers=workers, progress=progress,

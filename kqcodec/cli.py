@@ -122,13 +122,13 @@ def strength_value(text):
     return _number(text, 0.0, 1.0, "the strength")
 
 
-def _add_dither(sub):
+def _add_dither(sub, refused):
     sub.add_argument("--dither", type=strength_value, nargs="?", const=1.0, default=0.0,
                      metavar="STRENGTH",
                      help="Floyd-Steinberg error diffusion, where it helps (smooth areas), with "
                           "this strength from 0 to 1 (1 if given alone); default: none, every "
                           "pixel gets its nearest color. Fewer visible bands, larger files, "
-                          "lower PSNR")
+                          f"lower PSNR. Not with {refused} or --reuse")
 
 
 def reuse_value(text):
@@ -136,7 +136,7 @@ def reuse_value(text):
     return _number(text, 0.0, 16.0, "the margin")
 
 
-def _add_reuse(sub):
+def _add_reuse(sub, refused):
     sub.add_argument("--reuse", type=reuse_value, nargs="?", const=1.0, default=0.0,
                      metavar="MARGIN",
                      help="let a pixel take a color at most MARGIN Oklab levels (x255) farther "
@@ -144,7 +144,7 @@ def _add_reuse(sub):
                           "alone), where that makes runs of one index along the row or repeats "
                           "the row above; each row is chosen as a whole, and the palette "
                           "refitted to that mapping; default 0: nearest color. Smaller files, "
-                          "slightly lower fidelity; not with --dither")
+                          f"slightly lower fidelity. Not with {refused} or --dither")
 
 
 def _add_space(sub):
@@ -228,7 +228,8 @@ def build_parser():
     batch.add_argument("--shared-palette", action="store_true",
                        help="one palette of K colors for all the pictures (their colors "
                             "counted together, each weighted by its pixels): every file gets the "
-                            "same PLTE and tRNS bytes")
+                            "same PLTE and tRNS bytes; searched in RGB by kqcodec's engine, not "
+                            "with -k auto, --dither, --reuse, --space or --engine")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--seed", type=seed_value, default=0, metavar="N",
                      help="seed of the sklearn engine's initialisation (default 0); kqcodec's "
@@ -240,8 +241,9 @@ def build_parser():
                      help="quantize the raw values and embed the input's ICC profile in OUTPUT "
                           "(default: convert a picture with a non-sRGB profile to sRGB first)")
     _add_space(enc)
-    _add_dither(enc)
-    _add_reuse(enc)
+    # What a fixed k alone goes with.
+    _add_dither(enc, "-k auto, --shared-palette")
+    _add_reuse(enc, "-k auto, --shared-palette")
     _add_speed(enc)
     enc.add_argument("-v", "--verbose", action="store_true",
                      help="print colors, bit depth, size and PSNR (against the input as a "
@@ -322,8 +324,8 @@ def build_parser():
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
     rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
     _add_space(rep)
-    _add_dither(rep)
-    _add_reuse(rep)
+    _add_dither(rep, "--target-psnr")
+    _add_reuse(rep, "--target-psnr")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_speed(rep)
     _add_common(rep)

@@ -231,13 +231,14 @@ def _smaller(data, limit, source):
     return data
 
 
-def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=False):
+def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=False,
+                 strict=False):
     """The distinct colors of a picture file and their pixel counts.
 
     Parameters
     ----------
     source : path-like
-    max_pixels, keep_profile
+    max_pixels, keep_profile, strict
         As for :func:`encode`.
 
     Returns
@@ -249,13 +250,13 @@ def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=
     """
     check_input(source)
     hist = prepare(imageio.read_image(source, max_pixels=max_pixels,
-                                      color="keep" if keep_profile else "srgb"))
+                                      color="keep" if keep_profile else "srgb", strict=strict))
     return hist.colors, hist.counts
 
 
 def encode_with_palette(source, dest, palette, *, force=False,
                         max_pixels=pngfile.DEFAULT_MAX_PIXELS, skip_if_larger=False,
-                        keep_profile=False, speed=DEFAULT_SPEED):
+                        keep_profile=False, speed=DEFAULT_SPEED, strict=False):
     """Write a picture as a palette PNG with a palette given in advance.
 
     Every file written with the same palette has the same PLTE and tRNS
@@ -268,7 +269,7 @@ def encode_with_palette(source, dest, palette, *, force=False,
         As for :func:`encode`.
     palette : (P, 3) or (P, 4) uint8 ndarray
         From :func:`quantizer.shared_palette`, say.
-    force, max_pixels, skip_if_larger, keep_profile
+    force, max_pixels, skip_if_larger, keep_profile, speed, strict
         As for :func:`encode`.
 
     Returns
@@ -287,7 +288,7 @@ def encode_with_palette(source, dest, palette, *, force=False,
         check_output(dest, source=source, force=force)
     original_bytes = os.path.getsize(source)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
-                                        color="keep" if keep_profile else "srgb")
+                                        color="keep" if keep_profile else "srgb", strict=strict)
     image = replace(remap(pixels, palette), color=tags or None)
     data = _write(lambda: image.to_png(keep_order=True, speed=speed), dest, force,
                   skip_if_larger and original_bytes, source)

@@ -255,6 +255,33 @@ def test_shared_palette_gives_identical_palette_chunks(tmp_path, folder, present
     np.testing.assert_array_equal(a, quantizer.remap(present, palette).to_pixels())
 
 
+def test_shared_palette_keeps_the_strict_rules_and_says_each_warning_once(tmp_path, pictures):
+    folder, out = tmp_path / "pics", tmp_path / "out"
+    folder.mkdir()
+    good = pictures["skimage_coffee"].read_bytes()
+    (folder / "good.png").write_bytes(good)
+    (folder / "trail.png").write_bytes(good + b"junk")  # bytes after IEND
+    code, _, err = run("encode", folder, "--out-dir", out, "-k", "8", "--shared-palette",
+                       "--jobs", "1")
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "trail.png" in line]
+    assert len(warned) == 1, err
+    code, _, err = run("encode", folder, "--out-dir", tmp_path / "strict", "-k", "8",
+                       "--shared-palette", "--strict", "--jobs", "1")
+    assert code == 1
+    assert "trail.png: corrupt PNG" in err and "0 skipped, 1 failed" in err
+    assert sorted(p.name for p in (tmp_path / "strict").iterdir()) == ["good.png"]
+
+
+@pytest.mark.parametrize("args", [["--space", "oklab"], ["--engine", "sklearn"]])
+def test_shared_palette_refuses_options_it_would_ignore(tmp_path, pictures, args):
+    code, _, err = run("encode", pictures["skimage_coffee"], "--out-dir", tmp_path / "out",
+                       "-k", "8", "--shared-palette", *args)
+    assert code == 2
+    assert f"{args[0]} does not go with --shared-palette" in one_line(err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_shared_palette_weighs_pictures_by_pixels():
     # Two flat pictures: a large red one and a small blue one.  With k=2 both
     # colors are kept; a shared palette of the summed histograms is the same
