@@ -490,7 +490,9 @@ def _check_tiff_strips(img, file_size):
     with one strip, would read as a picture.
     """
     tags = img.tag_v2
-    width, height = img.size
+    # The stored size: Pillow swaps img.size for orientations 5 to 8.
+    width = _tiff_ints(tags, 256, img.size[0])[0]
+    height = _tiff_ints(tags, 257, img.size[1])[0]
     planes = _tiff_ints(tags, 277, 1)[0] if _tiff_ints(tags, 284, 1)[0] == 2 else 1
     if 322 in tags and 323 in tags:  # tiled
         across = -(-width // max(_tiff_ints(tags, 322)[0], 1))
@@ -509,7 +511,7 @@ def _check_tiff_strips(img, file_size):
 
 
 # Names of the tags _check_tiff_strips reads, for its messages.
-_TIFF_TAGS = {273: "StripOffsets", 277: "SamplesPerPixel", 278: "RowsPerStrip",
+_TIFF_TAGS = {256: "ImageWidth", 257: "ImageLength", 273: "StripOffsets", 277: "SamplesPerPixel", 278: "RowsPerStrip",
               279: "StripByteCounts", 284: "PlanarConfiguration", 322: "TileWidth",
               323: "TileLength", 324: "TileOffsets", 325: "TileByteCounts"}
 

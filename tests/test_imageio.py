@@ -36,15 +36,21 @@ def test_jpeg_reads_like_pillow(pictures):
     np.testing.assert_array_equal(got, np.asarray(Image.open(pictures["sklearn_china"]).convert("RGB")))
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_applied(tmp_path, photo, orientation):
+def test_exif_orientation_applied(tmp_path, photo, orientation, suffix):
+    # photo is wider than tall: orientations 5 to 8 stand it up (a TIFF's
+    # strips were once checked against the turned size, and refused).
+    assert photo.shape[1] > photo.shape[0]
     img = Image.fromarray(photo)
     exif = img.getexif()
     exif[0x0112] = orientation
-    path = tmp_path / "o.jpg"
-    img.save(path, exif=exif, quality=95)
+    path = tmp_path / f"o{suffix}"
+    img.save(path, exif=exif, **({"quality": 95} if suffix == ".jpg" else {}))
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-    np.testing.assert_array_equal(imageio.read_image(path), expected)
+    got = imageio.read_image(path)
+    np.testing.assert_array_equal(got, expected)
+    assert got.shape[:2] == (photo.shape[:2] if orientation < 5 else photo.shape[1::-1])
 
 
 def test_cmyk_jpeg_is_converted(tmp_path, photo):
