@@ -6,9 +6,10 @@ ever leaving a partial file.  Decoding reads any PNG back to pixels.
 """
 
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 
-from . import imageio, pngfile
+from . import colorprofile, imageio, pngfile
 from .errors import NotSmallerError, TargetError, UsageError, option
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
@@ -179,7 +180,8 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     if auto:
         try:
             choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
-                              max_colors=max_colors, color=tags or None, space=space, speed=speed)
+                              max_colors=max_colors, color=tags or None, space=space, speed=speed,
+                              shown=_shown(tags, source) if keep_profile else None)
         except TargetError as exc:
             # The search knows pixels, not files: the message names the picture.
             exc.args = (f"{_name(source)}: {exc.args[0]}",)
@@ -229,6 +231,27 @@ def _smaller(data, limit, source):
             f"input's {limit}; nothing written"
         )
     return data
+
+
+def _shown(tags, source):
+    """What a viewer shows of samples in the profile of `tags`, or None if the samples themselves.
+
+    A file that keeps the input's profile is searched for a target PSNR
+    measured as the report measures it: against the input as a viewer
+    shows it, the file seen through its profile (the raw values can be
+    1-2 dB further apart or closer).
+    """
+    if tags is None or tags.icc is None:
+        return None
+    name = _name(source)
+
+    def shown(samples):
+        # Reading the picture said what there is to say about its profile.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return colorprofile.rendered(samples, tags, name=name)[0]
+
+    return shown
 
 
 def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=False,

@@ -638,7 +638,7 @@ class SizeEstimates:
 
 
 def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histogram=None,
-             color=None, space="rgb", speed=DEFAULT_SPEED):
+             color=None, space="rgb", speed=DEFAULT_SPEED, shown=None):
     """Quantize to the palette size that meets a PSNR target or a size budget.
 
     The histogram is computed once, each k tried is warm-started from the
@@ -668,6 +668,12 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         first clustering and of every file's compression, as for
         :func:`quantize` and :meth:`PaletteImage.to_png`; the answer's
         ``data`` is compressed at it.
+    shown : callable, optional
+        ``shown(samples)``, (N, M, C) uint8 to (N, M, C) uint8: what a
+        viewer shows for the values quantized, when that is not the values
+        themselves (a file that keeps the input's color profile).  The PSNR
+        of the target, and of every k tried, is then measured between
+        ``shown(pixels)`` and the file's entries as shown.
 
     Returns
     -------
@@ -725,20 +731,30 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
 
     sizes = SizeEstimates(speed)
 
+    psnr_of = None
+    if shown is not None:
+        seen = shown(pixels)
+
+        def psnr_of(image):
+            # A pixel shows as its entry does: the palette alone is rendered.
+            return psnr(seen, shown(image.palette[None])[0][image.indices])
+
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
                     exact_psnr=lambda image: psnr(pixels, image.to_pixels()),
-                    predict_psnr=predict_psnr if space == "rgb" else None,
+                    predict_psnr=predict_psnr if space == "rgb" and shown is None else None,
                     estimate_size=sizes.estimate, write=sizes.write,
-                    estimate_error=(_LOWEST_RATIO, _DRIFT), one_thread=sizes.one_thread)
+                    estimate_error=(_LOWEST_RATIO, _DRIFT), one_thread=sizes.one_thread,
+                    psnr_of=psnr_of)
     if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette fits: it is the answer, so it gets the search
         # `quantize` would give it at this speed, if that file fits too.
         image = encode_at(max_colors, None, speed)
         data = image.to_png(speed=speed)
         if len(data) <= max_bytes:
-            trial = Trial(max_colors, len(image.palette), image.psnr, len(data), image.palette)
-            choice = Choice(max_colors, image, data, image.psnr, choice.trials + (trial,))
+            value = image.psnr if psnr_of is None else psnr_of(image)
+            trial = Trial(max_colors, len(image.palette), value, len(data), image.palette)
+            choice = Choice(max_colors, image, data, value, choice.trials + (trial,))
     return choice
 
 

@@ -174,8 +174,9 @@ class _Search:
     """The encodings made so far at each k, and how to make one more."""
 
     def __init__(self, encode_at, exact_psnr, target_psnr=math.nan, estimate=None, write=None,
-                 estimate_error=None, budget=None, one_thread=None):
+                 estimate_error=None, budget=None, one_thread=None, psnr_of=None):
         self.encode_at, self.exact_psnr, self.target_psnr = encode_at, exact_psnr, target_psnr
+        self.psnr_of = psnr_of
         self.estimate, self.estimate_error = estimate, estimate_error
         self.write = write if write is not None else (lambda image: image.to_png())
         self.budget, self.one_thread = budget, one_thread
@@ -197,6 +198,8 @@ class _Search:
         return self.images[k]
 
     def _psnr(self, image):
+        if self.psnr_of is not None:
+            return self.psnr_of(image)
         value = image.psnr
         if (self.exact_psnr is not None and math.isfinite(value)
                 and abs(value - self.target_psnr) < _PSNR_SLACK):
@@ -508,7 +511,7 @@ def _narrow(lo, hi, value, above, slope, seen=(), model=None, patience=3, settle
 
 def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact_psnr=None,
            predict_psnr=None, estimate_size=None, write=None, estimate_error=None,
-           one_thread=None):
+           one_thread=None, psnr_of=None):
     """Find the palette size that meets a PSNR target or a size budget.
 
     Parameters
@@ -564,6 +567,10 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         tried and the answer are the same as without.  A wrong guess costs
         CPU time on a core left idle, or taken from other work where every
         core is busy (several searches at once).
+    psnr_of : callable, optional
+        ``psnr_of(image)``: the PSNR of every encoding, measured by this
+        instead of read from the image (and `exact_psnr`), when the target
+        is measured elsewhere than in the values quantized.
 
     Returns
     -------
@@ -585,7 +592,7 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
         raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
-                     estimate_size, write, estimate_error, max_bytes, one_thread)
+                     estimate_size, write, estimate_error, max_bytes, one_thread, psnr_of)
     if target_psnr is not None:
         k = _search_psnr(search, target_psnr, max_colors, predict_psnr)
     elif estimate_size is not None:

@@ -105,6 +105,21 @@ def test_keep_profile_embeds_the_same_bytes_and_keeps_raw_values(tmp_path, in_ad
     assert f"PSNR {metrics.psnr(srgb_rendering(source), shown):.2f} dB" in printed
 
 
+@pytest.mark.parametrize("target", [34.0, 38.0])
+def test_keep_profile_meets_a_target_psnr_as_a_viewer_shows_it(tmp_path, in_adobe, target):
+    # The raw values of a file that keeps its profile are 1-2 dB away from
+    # what a viewer shows: the search measures the latter, as -v and the
+    # report do, or it could stop below the target.
+    source = save(in_adobe, tmp_path / "adobe.png", icc_profile=ADOBE)
+    out = tmp_path / "kept.png"
+    result = kqcodec.encode(source, out, "auto", target_psnr=target, keep_profile=True)
+    seen = metrics.psnr(srgb_rendering(source), srgb_rendering(out))
+    assert seen >= target
+    tried = {trial.k: trial.psnr for trial in result.trials}
+    assert tried[result.k] == pytest.approx(seen, abs=0.01)
+    assert tried[result.k - 1] < target
+
+
 @pytest.mark.parametrize("tag", ["icc", "chunk"])
 def test_srgb_input_is_not_converted(tmp_path, photo, tag):
     plain = save(photo, tmp_path / "plain.png")
