@@ -548,6 +548,12 @@ def _histogram_of(pixels, histogram):
         raise UsageError(f"the histogram is of other pixels ({histogram.shape[1]}x"
                          f"{histogram.shape[0]}, {histogram.colors.shape[1]} channels) than these "
                          f"({pixels.shape[1]}x{pixels.shape[0]}, {pixels.shape[2]} channels)")
+    # One pass over the pixels, against an encoding of another picture
+    # under this one's name (and a PSNR of neither).
+    counted = pixels if pixels.shape[2] == 3 else np.where(pixels[..., 3:] == 0, 0, pixels)
+    if not np.array_equal(histogram.pixels, counted.reshape(-1, pixels.shape[2])):
+        raise UsageError("the histogram is of other pixels than these, of the same size: "
+                         "prepare() these")
     return histogram
 
 
@@ -778,7 +784,13 @@ def prepare(pixels):
     UsageError
         For pixels that are not a non-empty (H, W, 3|4) uint8 array.
     """
-    return _counted(_check_pixels(_as_pixels(pixels)))
+    given = _as_pixels(pixels)
+    pixels = _check_pixels(given)
+    hist = _counted(pixels)
+    if isinstance(given, np.ndarray) and np.may_share_memory(hist.pixels, given):
+        # The histogram outlives this call: the caller's array may change.
+        hist = _counted(pixels.copy())
+    return hist
 
 
 def _counted(pixels):

@@ -386,6 +386,22 @@ def test_shared_palette_leaves_out_colors_no_pixel_has(coffee):
         kqcodec.shared_palette([(hist.colors[:2], np.array([1, 2**63], np.uint64))], 2)
 
 
+def test_a_histogram_of_other_pixels_is_refused_and_keeps_its_own(coffee):
+    pixels = coffee.copy()
+    hist = kqcodec.prepare(pixels)
+    other = np.ascontiguousarray(pixels[::-1])  # the same size and colors, not the same picture
+    with pytest.raises(UsageError, match="histogram is of other pixels"):
+        kqcodec.quantize(other, 16, histogram=hist)
+    with pytest.raises(UsageError, match="histogram is of other pixels"):
+        kqcodec.remap(other, kqcodec.quantize(pixels, 4).palette, histogram=hist)
+    # Changing the array afterwards changes neither the histogram nor what it encodes.
+    before = kqcodec.quantize(pixels, 16, histogram=hist)
+    pixels[:] = 0
+    np.testing.assert_array_equal(hist.pixels.reshape(coffee.shape), coffee)
+    after = kqcodec.quantize(coffee, 16, histogram=hist)
+    assert after.psnr == before.psnr == kqcodec.psnr(coffee, after.to_pixels())
+
+
 def test_psnr_is_a_python_float(coffee):
     assert type(kqcodec.psnr(coffee, quantizer.quantize(coffee, 8).to_pixels())) is float
 
