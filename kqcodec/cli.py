@@ -74,6 +74,17 @@ def psnr_value(text):
     return value
 
 
+def score_value(text):
+    """Parse a target SSIMULACRA2 score: a finite number, at most 100 (identical pictures)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the score must be a number, not {text!r}") from None
+    if not -float("inf") < value <= 100:
+        raise argparse.ArgumentTypeError(f"the score must be a number up to 100, not {text}")
+    return value
+
+
 def seed_value(text):
     """Parse a seed, 0..2**32-1."""
     return _integer(text, 0, 2**32 - 1, "the seed")
@@ -293,7 +304,7 @@ def build_parser():
                              "too (<stem>_k<k>_psnr<DB>.png, a row with target_psnr) and "
                              "recommend it; without it the smallest listed k reaching "
                              f"{TARGET_PSNR:g} dB is recommended")
-    target.add_argument("--target-ssimulacra2", type=float, default=None, metavar="SCORE",
+    target.add_argument("--target-ssimulacra2", type=score_value, default=None, metavar="SCORE",
                         help="recommend the smallest k reaching this SSIMULACRA2 score instead "
                              "(70: artefacts hard to notice), among the listed ks; adds "
                              "ssimulacra2 to --metrics")

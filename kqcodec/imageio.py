@@ -161,11 +161,12 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
         If it is not a supported picture, is corrupt or truncated, is over
         `max_pixels`, or is too large for the memory.
     UsageError
-        For a `color` or `max_pixels` out of range.
+        For a `color`, `formats` or `max_pixels` out of range.
     """
     if color not in ("srgb", "keep", "raw"):
         raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
     check_pixel_limit(max_pixels)
+    formats = _check_formats(formats)
     if isinstance(path, (bytes, bytearray, memoryview)):
         content = bytes(path)
         if content.startswith(pngread.SIGNATURE):
@@ -265,6 +266,22 @@ def _png_bytes(path):
         return head + handle.read() if head == pngread.SIGNATURE else None
 
 
+def _check_formats(formats):
+    """`formats` as a tuple, if it is a sequence of names of :data:`INPUT_FORMATS`.
+
+    Pillow would open any format it knows (EPS among them, which runs an
+    outside program), and take a string for a list of one-letter names.
+    """
+    if isinstance(formats, (str, bytes)) or not hasattr(formats, "__iter__"):
+        raise UsageError(f"formats must be a sequence of format names, not {formats!r}")
+    formats = tuple(formats)
+    unknown = [f for f in formats if f not in INPUT_FORMATS]
+    if unknown:
+        raise UsageError(f"formats must be among {', '.join(INPUT_FORMATS)}, not "
+                         f"{', '.join(map(repr, unknown))}")
+    return formats
+
+
 def _open(source, formats):
     from PIL import Image
 
@@ -336,22 +353,25 @@ def _scale16(samples):
 def _read_other(path, max_pixels, formats, name):
     if not formats:
         raise FormatError("not a PNG file")
-    img = _open(path, formats)
-    width, height = img.size
-    if max_pixels is not None and width * height > max_pixels:
-        raise FormatError(
-            f"image of {width}x{height} = {width * height} pixels is over the limit of "
-            f"{max_pixels} (raise it with {MAX_PIXELS_OPTION})")
-    _warn_frames(img, name)
-    if img.format == "TIFF":
-        size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)
-        _check_tiff_strips(img, size)
-    _load(img)
-    pixels = _pixels_of(img)
-    if img.mode == "CMYK":
-        # Converted to RGB by the caller, through the profile if there is one.
-        return _orient(pixels, _image_orientation(img)), dict(img.info, mode="CMYK")
-    return _orient(pixels, _image_orientation(img)), img.info
+    # Closed at the end: Pillow keeps the file of a picture of several
+    # frames (GIF, TIFF) open after it loads the first.
+    with _open(path, formats) as img:
+        width, height = img.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise FormatError(
+                f"image of {width}x{height} = {width * height} pixels is over the limit of "
+                f"{max_pixels} (raise it with {MAX_PIXELS_OPTION})")
+        _warn_frames(img, name)
+        if img.format == "TIFF":
+            size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)
+            _check_tiff_strips(img, size)
+        _load(img)
+        pixels = _orient(_pixels_of(img), _image_orientation(img))
+        info = dict(img.info)
+        if img.mode == "CMYK":
+            # Converted to RGB by the caller, through the profile if there is one.
+            info["mode"] = "CMYK"
+    return pixels, info
 
 
 def _pixels_of(img):
@@ -411,7 +431,10 @@ def from_pil(img):
         raise UsageError(f"the image is empty ({img.size[0]}x{img.size[1]})")
     try:
         img.load()
-    except (ValueError, OSError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
+            TypeError, ZeroDivisionError, struct.error) as exc:
+        # What _load turns into a FormatError for a file: Pillow raises
+        # SyntaxError for a broken PNG chunk, for one.
         raise UsageError(f"the image cannot be loaded: {exc}") from None
     tags = colorprofile.tags_from_info(img.info, name="the image")
     pixels = colorprofile.rendered(_pixels_of(img), tags, cmyk=img.mode == "CMYK",
@@ -419,7 +442,7 @@ def from_pil(img):
     return np.ascontiguousarray(pixels)
 
 
-def to_pil(palette, indices):
+def to_pil(palette, indices, icc=None):
     """A Pillow mode ``P`` image with its palette and transparency.
 
     Parameters
@@ -427,24 +450,35 @@ def to_pil(palette, indices):
     palette : (P, 3) or (P, 4) uint8 ndarray
         RGB or straight RGBA entries, P <= 256.
     indices : (H, W) uint8 ndarray
+    icc : bytes, optional
+        An ICC profile the pixels are in, kept as ``info["icc_profile"]``
+        (which Pillow's ``save`` writes).
 
     Returns
     -------
     PIL.Image.Image
-        Mode ``P``; with RGBA entries, ``info["transparency"]`` holds the
-        alpha of each entry, as Pillow sets it when it opens a palette PNG
-        with a tRNS chunk, so ``convert("RGBA")`` and ``save`` keep it.
+        Mode ``P``; with RGBA entries, ``info["transparency"]`` as Pillow
+        sets it when it opens a palette PNG with a tRNS chunk: the one
+        fully transparent entry's index when every other entry is opaque,
+        else the alpha of each entry as bytes.  ``convert("RGBA")`` and
+        ``save`` (PNG, GIF) keep it.
     """
     from PIL import Image
 
     palette = np.asarray(palette, np.uint8)
-    img = Image.fromarray(np.ascontiguousarray(indices, np.uint8), "P")
+    # Mode L, which a palette makes P (fromarray's mode argument is deprecated).
+    img = Image.fromarray(np.ascontiguousarray(indices, np.uint8))
     img.putpalette(palette[:, :3].tobytes(), "RGB")
-    if palette.shape[1] == 4 and (palette[:, 3] < 255).any():
-        img.info["transparency"] = palette[:, 3].tobytes()
+    alpha = palette[:, 3] if palette.shape[1] == 4 else np.full(len(palette), 255, np.uint8)
+    clear = np.flatnonzero(alpha == 0)
+    if len(clear) == 1 and np.count_nonzero(alpha == 255) == len(alpha) - 1:
+        # GIF's save takes only this form.
+        img.info["transparency"] = int(clear[0])
+    elif (alpha < 255).any():
+        img.info["transparency"] = alpha.tobytes()
+    if icc is not None:
+        img.info["icc_profile"] = bytes(icc)
     return img
-
-
 
 
 def _as_array(img):

@@ -92,7 +92,8 @@ class PaletteImage:
         -------
         PIL.Image.Image
             ``convert("RGBA")`` gives ``palette[indices]``; ``save`` writes
-            the transparency too (see :func:`imageio.to_pil`).
+            the transparency too, and the ICC profile of :attr:`color` if
+            it has one (see :func:`imageio.to_pil`).
 
         Raises
         ------
@@ -102,7 +103,8 @@ class PaletteImage:
         from . import imageio  # Pillow stays inside imageio
 
         indices, palette = pngfile.checked_image(self.indices, self.palette)
-        return imageio.to_pil(palette, indices)
+        icc = None if self.color is None else self.color.icc
+        return imageio.to_pil(palette, indices, icc)
 
     def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):
         """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`.

@@ -72,11 +72,14 @@ def test_encode_usage_shows_both_forms(capsys):
     ["encode", "IN", "OUT"],
     ["encode", "IN", "OUT", "-k", "16", "--speed", "0"],
     ["encode", "IN", "OUT", "-k", "16", "--speed", "11"],
+    ["report", "DIR", "--out", "OUT", "--target-ssimulacra2", "nan"],
+    ["report", "DIR", "--out", "OUT", "--target-ssimulacra2", "101"],
     ["frobnicate"],
 ])
 def test_bad_usage_exits_2_with_one_line(tmp_path, pictures, args):
-    args = [str(pictures["skimage_rocket"]) if a == "IN" else str(tmp_path / "o.png") if a == "OUT" else a
-            for a in args]
+    named = {"IN": pictures["skimage_rocket"], "DIR": pictures["skimage_rocket"].parent,
+             "OUT": tmp_path / "o.png"}
+    args = [str(named.get(a, a)) for a in args]
     code, _, err = run(*args)
     assert code == 2
     assert "error" in one_line(err)

@@ -1,7 +1,9 @@
 """Reading pictures: formats, modes, orientation, frames, limits; writing decoded pixels."""
 
+import gc
 import subprocess
 import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -68,6 +70,26 @@ def test_animated_gif_uses_first_frame_with_warning(tmp_path, photo):
     with pytest.warns(imageio.KqcodecWarning, match="2 frames"):
         got = imageio.read_image(path)
     np.testing.assert_array_equal(got, np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_reading_a_picture_of_several_frames_leaves_no_file_open(tmp_path, photo):
+    frames = [Image.fromarray(photo).quantize(16), Image.fromarray(255 - photo).quantize(16)]
+    path = tmp_path / "a.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", imageio.KqcodecWarning)
+        warnings.simplefilter("always", ResourceWarning)
+        imageio.read_image(path)
+        gc.collect()  # a file object left open says so as it is collected
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+
+
+@pytest.mark.parametrize("formats", ["TIFF", ("PPM",), ("EPS", "PNG"), None])
+def test_formats_must_be_a_list_of_input_formats(tmp_path, photo, formats):
+    path = tmp_path / "p.ppm"
+    Image.fromarray(photo).save(path)
+    with pytest.raises(UsageError, match="formats must be"):
+        imageio.read_image(path, formats=formats)
 
 
 def test_animated_gif_warning_is_one_line_on_the_command(tmp_path, photo, capsys):

@@ -1,9 +1,12 @@
 """Targets instead of k: the search's answer is exact for what it was asked."""
 
+import io
 import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from PIL import Image
 
 import kqcodec
 from kqcodec import imageio, metrics, paletteimage, quantizer, search, ties
+from kqcodec.colorprofile import ColorTags
 from kqcodec.errors import TargetError, UsageError
 
 from .conftest import png_chunks
@@ -213,7 +217,7 @@ def test_prepare_refuses_what_quantize_refuses(coffee):
     assert quantizer.prepare(Image.fromarray(coffee)).counts.sum() == coffee.shape[0] * coffee.shape[1]
 
 
-def test_premultiplied_and_closed_pillow_images(coffee):
+def test_premultiplied_and_closed_pillow_images(coffee, pictures):
     grey = np.dstack([coffee[..., 0], np.where(coffee[..., 1] > 60, 255, 128).astype(np.uint8)])
     la = Image.fromarray(grey, "LA")
     straight, premultiplied = imageio.from_pil(la), imageio.from_pil(la.convert("La"))
@@ -225,6 +229,10 @@ def test_premultiplied_and_closed_pillow_images(coffee):
     closed.close()
     with pytest.raises(UsageError, match="the image cannot be loaded"):
         kqcodec.quantize(closed, 8)
+    # A chunk that breaks the PNG rules (Pillow's SyntaxError).
+    data = pictures["skimage_coffee"].read_bytes()
+    with pytest.raises(UsageError, match="the image cannot be loaded"):
+        kqcodec.quantize(Image.open(io.BytesIO(data[:5000] + bytes(5000) + data[10000:])), 8)
 
 
 def test_to_pil_round_trip(tmp_path, present):
@@ -238,6 +246,27 @@ def test_to_pil_round_trip(tmp_path, present):
     with Image.open(tmp_path / "p.png") as back:
         np.testing.assert_array_equal(np.asarray(back.convert("RGBA")), image.to_pixels())
     assert b"tRNS" in dict(png_chunks(tmp_path / "p.png"))
+
+
+def test_to_pil_with_one_clear_entry_saves_as_gif_and_keeps_a_profile(tmp_path, present):
+    # One fully transparent entry, every other opaque: Pillow's own form for
+    # it is the entry's index, the only one its GIF writer takes.
+    rgba = present.copy()
+    rgba[..., 3] = np.where(rgba[..., 3] > 100, 255, 0)
+    image = kqcodec.quantize(rgba, 8)
+    assert (image.palette[:, 3] == 0).sum() == 1
+    pil = image.to_pil()
+    assert pil.info["transparency"] == int(np.flatnonzero(image.palette[:, 3] == 0)[0])
+    pil.save(tmp_path / "p.gif")
+    with Image.open(tmp_path / "p.gif") as back:
+        np.testing.assert_array_equal(np.asarray(back.convert("RGBA"))[..., 3] == 0,
+                                      image.to_pixels()[..., 3] == 0)
+    # A file that keeps its profile keeps it through Pillow too.
+    icc = (Path(__file__).parent / "data" / "icc" / "AdobeRGB1998.icc").read_bytes()
+    kept = replace(image, color=ColorTags(icc=icc))
+    kept.to_pil().save(tmp_path / "k.png")
+    with Image.open(tmp_path / "k.png") as back:
+        assert back.info["icc_profile"] == icc
 
 
 def test_to_pil_of_an_opaque_image_has_no_transparency(coffee):
