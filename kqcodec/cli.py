@@ -333,7 +333,9 @@ def build_parser():
                           "only the (picture, k) pairs missing; refused if the run used other "
                           "options")
     rep.add_argument("--recursive", action="store_true", help="also read pictures in sub-folders")
-    rep.add_argument("--seed", type=seed_value, default=0, metavar="N", help="seed, as for encode")
+    rep.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                     help="accepted as encode accepts it, without effect here: the report "
+                          "encodes with kqcodec's own search, which does not use it")
     _add_space(rep)
     _add_dither(rep, "--target-psnr")
     _add_reuse(rep, "--target-psnr")

@@ -366,9 +366,19 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
 
     Raises
     ------
+    InputError
+        If the file is missing or cannot be opened.
     FormatError
         If the file is not a PNG, is damaged in a way that libpng refuses
         too, breaks a rule with `strict`, or is over `max_pixels`.
+    UsageError
+        For a `dest` whose extension names no format written, a
+        transparent picture to a format without alpha (JPEG, BMP), or bad
+        arguments.
+    OutputExistsError
+        If `dest` exists and `force` is not given.
+    WriteError
+        If `dest` cannot be written.
     """
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
     if dest is not None:

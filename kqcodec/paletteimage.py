@@ -133,7 +133,8 @@ class PaletteImage:
         Returns
         -------
         layout.Estimate
-            ``size``: estimated bytes, within a few percent (see
+            ``size``: estimated bytes, most often within a few percent,
+            further off on files of a few kilobytes (see
             :func:`pngfile.estimated_size`); ``level``: the deflate level
             :meth:`to_png` compresses the image data at; ``layout``: the
             layout estimated; ``plan``: for :meth:`to_png`; ``one_thread``:

@@ -106,7 +106,8 @@ def estimated_size(indices, palette, *, color=None, speed=DEFAULT_SPEED, keep_or
     """Estimate the bytes :func:`write_palette_png` would write, from fast compressions alone.
 
     The chunks are counted exactly, the image data as
-    :func:`layout.estimated_size` estimates it (within a few percent).
+    :func:`layout.estimated_size` estimates it (most often within a few percent;
+    further off on files of a few kilobytes).
 
     Parameters
     ----------

@@ -311,13 +311,19 @@ def _announce(message):
     print(f"kqcodec: {message}", file=sys.stderr)
 
 
+# Options the record leaves out at these values (tables made before the option
+# existed resume as they are).
+_UNRECORDED = {"reuse": 0.0}
+
+
 def _check_options(path, options):
     """Refuse to resume a table whose recorded options differ from `options`."""
     recorded = journal.load_options(path)
     if recorded is None:
         return
-    changed = [f"{key}={recorded.get(key)}" for key in sorted(set(options) | set(recorded))
-               if recorded.get(key) != options.get(key)]
+    changed = [f"{key}={recorded.get(key, _UNRECORDED.get(key))}"
+               for key in sorted(set(options) | set(recorded))
+               if recorded.get(key, _UNRECORDED.get(key)) != options.get(key, _UNRECORDED.get(key))]
     if changed:
         raise UsageError(f"{path.parent / journal.FILENAME}: its rows were made with "
                          f"{', '.join(changed)}; resume with the same options, or start anew")

@@ -223,6 +223,16 @@ def test_resume_refuses_rows_made_with_other_options(folder, tmp_path, calls):
     assert all(ks == (16,) for name, ks in calls if name != "p9_broken.jpg")
 
 
+def test_resume_names_an_option_left_out_of_the_record_by_its_value(folder, tmp_path):
+    # reuse is recorded only when on: a table made without it says reuse=0.0.
+    kqcodec.report(folder, [2], out=tmp_path, jobs=1)
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2",
+                           "--out", str(tmp_path), "--resume", "--reuse", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "made with reuse=0.0;" in proc.stderr
+
+
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory, pictures):
     """A crop of a real photo eighteen times as large as the other picture."""
