@@ -115,9 +115,13 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
     left_out = max(0, len(names) - max_pictures)
     names = names[:max_pictures]
-    fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names) + 0.4 * bool(left_out)), dpi=100)
+    title = 0.4 * bool(left_out)  # inches above the rows for the title
+    fig = Figure(figsize=(2.6 * (per_image + 1), 2.6 * len(names) + title), dpi=100)
     if left_out:
-        fig.suptitle(f"the first {len(names)} pictures of {len(names) + left_out}", fontsize=9)
+        # Placed in inches from the top: matplotlib's default (a fraction of
+        # the height) lands inside the first row of a tall sheet.
+        fig.suptitle(f"the first {len(names)} pictures of {len(names) + left_out}", fontsize=9,
+                     y=1 - 0.1 / fig.get_figheight(), va="top")
     axes = fig.subplots(len(names), per_image + 1, squeeze=False)
     for row_axes, name in zip(axes, names):
         group = ok[ok["image"] == name]
@@ -141,7 +145,8 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
                                f"{number(entry['psnr'])} dB")
         for ax in row_axes[1 + len(chosen):]:
             ax.axis("off")
-    fig.tight_layout()
+    # tight_layout places the axes alone: the title's band is kept out of it.
+    fig.tight_layout(rect=(0, 0, 1, 1 - title / fig.get_figheight()))
     _save_figure(fig, path, force)
 
 

@@ -44,8 +44,21 @@ class PaletteImage:
         return float("inf") if self.mse == 0 else float(10 * np.log10(255.0**2 / self.mse))
 
     def to_pixels(self):
-        """Return the decoded (H, W, C) uint8 pixels, ``palette[indices]``."""
-        return self.palette[self.indices]
+        """Return the decoded pixels, ``palette[indices]``.
+
+        Returns
+        -------
+        (H, W, C) uint8 ndarray
+            C = 3 or 4, as the palette.
+
+        Raises
+        ------
+        UsageError
+            As :meth:`to_png`, for a palette or indices it would not write
+            (a negative index would otherwise wrap around).
+        """
+        indices, palette = pngfile.checked_image(self.indices, self.palette)
+        return palette[indices]
 
     def save(self, path, *, force=False, speed=DEFAULT_SPEED, keep_order=False):
         """Write the image as a palette PNG; see :func:`pngfile.write_palette_png`.

@@ -329,10 +329,16 @@ def test_a_palette_outside_0_to_255_is_refused_not_wrapped(palette):
         image.to_pil()
 
 
-def test_to_pil_refuses_an_index_past_the_palette():
+def test_to_pil_and_to_pixels_refuse_an_index_past_the_palette():
     image = kqcodec.PaletteImage(np.zeros((2, 3), np.uint8), np.full((2, 2), 5, np.uint8))
     with pytest.raises(UsageError, match="index 5 is out of range for 2 palette entries"):
         image.to_pil()
+    with pytest.raises(UsageError, match="index 5 is out of range for 2 palette entries"):
+        image.to_pixels()
+    # A negative index is refused, not taken from the end of the palette.
+    image = kqcodec.PaletteImage(np.zeros((2, 3), np.uint8), np.full((2, 2), -1))
+    with pytest.raises(UsageError, match="index -1 is negative"):
+        image.to_pixels()
 
 
 def test_warnings_and_prepare_are_exported():

@@ -444,13 +444,20 @@ def test_a_sheet_of_many_pictures_shows_the_first_ones(folder, tmp_path):
     pics = tmp_path / "pics"
     pics.mkdir()
     photo = Image.open(folder / "rocket.jpg")
-    for i in range(5):
-        photo.crop((i * 20, 0, i * 20 + 40, 30)).save(pics / f"p{i}.png")
+    for i in range(12):
+        photo.crop((i * 20, 0, i * 20 + 40, 30)).save(pics / f"p{i:02d}.png")
     table = reporting.report(pics, [2, 4], out=tmp_path / "out", jobs=1)
     figures.compare_sheet(table, pics, tmp_path / "cmp.png", out=tmp_path / "out", per_image=2,
                           max_pictures=3)
     # Three rows of 260 pixels, and a line of title saying how many were left out.
     assert Image.open(tmp_path / "cmp.png").size == (3 * 260, 3 * 260 + 40)
+    # On a tall sheet too the title stands in that line, above the first row
+    # (matplotlib's own place for it landed on the first row's pictures).
+    figures.compare_sheet(table, pics, tmp_path / "tall.png", out=tmp_path / "out", per_image=2,
+                          max_pictures=11)
+    sheet = np.asarray(Image.open(tmp_path / "tall.png").convert("L"))
+    assert sheet.shape == (11 * 260 + 40, 3 * 260)
+    assert sheet[:40].min() < 100  # the title's letters
 
 
 def test_markdown_cells_hold_pipes_and_line_breaks_of_names(tmp_path, pictures):
