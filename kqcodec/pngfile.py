@@ -14,6 +14,7 @@ import numpy as np
 import png
 
 from . import layout
+from .colorprofile import ColorTags
 from .defaults import DEFAULT_SPEED, MAX_PIXELS, SPEEDS
 from .errors import UsageError
 from .layout import bit_depth_for
@@ -235,7 +236,15 @@ def color_chunks(tags):
     -------
     list of (bytes, bytes)
         (type, data) pairs, to go before PLTE.
+
+    Raises
+    ------
+    UsageError
+        If `tags` is neither a ColorTags nor None.
     """
+    if tags is not None and not isinstance(tags, ColorTags):
+        raise UsageError(f"color must be a colorprofile.ColorTags or None, not "
+                         f"{type(tags).__name__}")
     if not tags:
         return []
     if tags.icc is not None:

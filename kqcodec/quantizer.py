@@ -25,7 +25,7 @@ from .kmeans import ENGINES, Shared, merge_errors, resize_centres, sklearn_kmean
 from .metrics import psnr, visible
 from .nearest import Assignment
 from .paletteimage import PaletteImage
-from .pngfile import bit_depth_for, check_speed
+from .pngfile import bit_depth_for, check_speed, color_chunks
 from .search import Choice, Trial, find_k
 from .ties import follow_neighbours_within
 
@@ -693,10 +693,11 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         If even `max_colors` colors fall short of the PSNR, or 2 colors do
         not fit in `max_bytes`.
     UsageError
-        For bad pixels or targets.
+        For bad pixels, targets or `color`.
     """
     pixels = _check_pixels(_as_pixels(pixels))
     speed = check_speed(speed)
+    color_chunks(color)  # checked before the search, whose files carry them
     hist = _histogram_of(pixels, histogram)
 
     check_space(space)

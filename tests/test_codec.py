@@ -408,6 +408,15 @@ def test_a_histogram_of_other_pixels_is_refused_and_keeps_its_own(coffee):
     assert after.psnr == before.psnr == kqcodec.psnr(coffee, after.to_pixels())
 
 
+def test_color_must_be_color_tags(coffee):
+    with pytest.raises(UsageError, match="color must be a colorprofile.ColorTags or None, not str"):
+        kqcodec.choose_k(coffee, target_psnr=30, color="srgb")
+    image = kqcodec.PaletteImage(np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.uint8),
+                                 color="srgb")
+    with pytest.raises(UsageError, match="not str"):
+        image.to_png()
+
+
 def test_psnr_is_a_python_float(coffee):
     assert type(kqcodec.psnr(coffee, quantizer.quantize(coffee, 8).to_pixels())) is float
 
