@@ -224,6 +224,21 @@ def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
         assert kqcodec.decode(path).shape[:2] == (400, 600)
 
 
+def test_a_signal_as_the_temporary_file_is_made_leaves_none(tmp_path, pictures, monkeypatch):
+    # Python runs a signal's handler as soon as a call returns: its
+    # exception can come after the file exists and before anything else.
+    real = os.open
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safefile.os, "open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        kqcodec.encode(pictures["skimage_rocket"], tmp_path / "a.png", 8)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_temporary_file_exists_while_the_png_is_made(tmp_path, pictures, monkeypatch):
     # A process killed meanwhile (out of memory, kill -9) leaves nothing behind.
     real, seen = paletteimage.PaletteImage.to_png, []
