@@ -420,8 +420,7 @@ def _encode(args):
         _to_stdout(result.data)
     if args.verbose:
         name = "standard output" if to_stdout else output
-        psnr = _shown_psnr(source, name, args.max_pixels, result)
-        print(_describe(name, result, psnr), file=sys.stderr)
+        print(_describe(name, result, result.psnr), file=sys.stderr)
         if result.trials:
             print("kqcodec: ks tried: " + ", ".join(_trial(t) for t in result.trials),
                   file=sys.stderr)
@@ -486,21 +485,6 @@ def _say(args, workers, outcome):
         if outcome.trials:
             line += "; ks tried: " + ", ".join(_trial(t) for t in outcome.trials)
         workers.say(line)
-
-
-def _shown_psnr(source, name, max_pixels, result):
-    """PSNR against the input as a viewer shows it (its sRGB rendering).
-
-    That is what was quantized, unless the file keeps the input's profile:
-    then both sides go through it.
-    """
-    if result.color is None or result.color.icc is None:
-        return result.psnr
-    from . import colorprofile, imageio, metrics
-
-    original = imageio.read_image(source, max_pixels=max_pixels)
-    shown = colorprofile.rendered(result.to_pixels(), result.color, name=name)[0]
-    return metrics.psnr(original, shown)
 
 
 def _decode(args):

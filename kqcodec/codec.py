@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from . import colorprofile, imageio, pngfile
+from .metrics import psnr
 from .errors import NotSmallerError, TargetError, UsageError, option
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
@@ -47,7 +48,7 @@ class Encoding(PaletteImage):
         The PNG file's bytes.
 
     The PSNR against the input is :attr:`PaletteImage.psnr`, known without
-    decoding anything again.
+    decoding anything again (as a viewer shows both, see :func:`encode`).
     """
 
     encoded_bytes: int = 0
@@ -148,8 +149,9 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     -------
     Encoding
         The pixels written, with the file's size, its color tags and the
-        PSNR against the input as quantized (its sRGB rendering by default,
-        the raw values with `keep_profile`).  The file may list the palette
+        PSNR against the input as a viewer shows it (its sRGB rendering; with
+        `keep_profile`, the file seen through its profile against the input
+        seen through its own).  The file may list the palette
         in another order (see :mod:`layout`); its decoded pixels are the
         same.
 
@@ -177,11 +179,12 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
     original_bytes = len(source) if in_memory else os.path.getsize(source)
     pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
                                         color="keep" if keep_profile else "srgb", strict=strict)
+    shown = _shown(tags, source) if keep_profile else None
     if auto:
         try:
             choice = choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
                               max_colors=max_colors, color=tags or None, space=space, speed=speed,
-                              shown=_shown(tags, source) if keep_profile else None)
+                              shown=shown)
         except TargetError as exc:
             # The search knows pixels, not files: the message names the picture.
             exc.args = (f"{_name(source)}: {exc.args[0]}",)
@@ -198,10 +201,17 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
 
         def produce():
             return image.to_png(speed=speed)
+    mse = image.mse if shown is None else _shown_mse(pixels, image, shown)
     del pixels  # the decoded picture is not needed to write the file
     data = _write(produce, dest, force, skip_if_larger and original_bytes, source)
-    return Encoding(image.palette, image.indices, mse=image.mse, color=image.color,
+    return Encoding(image.palette, image.indices, mse=mse, color=image.color,
                     encoded_bytes=len(data), k=k, trials=trials, data=data)
+
+
+def _shown_mse(pixels, image, shown):
+    """The error of `image` against `pixels` as a viewer shows both, in the units of ``mse``."""
+    value = psnr(shown(pixels), shown(image.palette[None])[0][image.indices])
+    return 0.0 if value == float("inf") else 255.0**2 / 10 ** (value / 10)
 
 
 def _write(produce, dest, force, limit, source):

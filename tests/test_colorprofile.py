@@ -118,6 +118,12 @@ def test_keep_profile_meets_a_target_psnr_as_a_viewer_shows_it(tmp_path, in_adob
     tried = {trial.k: trial.psnr for trial in result.trials}
     assert tried[result.k] == pytest.approx(seen, abs=0.01)
     assert tried[result.k - 1] < target
+    # The result says the same PSNR as its trial (a batch's -v prints both).
+    assert result.psnr == pytest.approx(tried[result.k], abs=1e-9)
+    # So does a fixed k.
+    fixed = kqcodec.encode(source, tmp_path / "fixed.png", 16, keep_profile=True)
+    assert fixed.psnr == pytest.approx(
+        metrics.psnr(srgb_rendering(source), srgb_rendering(tmp_path / "fixed.png")), abs=0.01)
 
 
 @pytest.mark.parametrize("tag", ["icc", "chunk"])
