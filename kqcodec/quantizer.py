@@ -785,13 +785,13 @@ def prepare(pixels):
     UsageError
         For pixels that are not a non-empty (H, W, 3|4) uint8 array.
     """
-    given = _as_pixels(pixels)
-    pixels = _check_pixels(given)
-    hist = _counted(pixels)
-    if isinstance(given, np.ndarray) and np.may_share_memory(hist.pixels, given):
-        # The histogram outlives this call: the caller's array may change.
-        hist = _counted(pixels.copy())
-    return hist
+    checked = _check_pixels(_as_pixels(pixels))
+    if checked.shape[2] == 3 and isinstance(pixels, np.ndarray) \
+            and np.may_share_memory(checked, pixels):
+        # The histogram keeps the RGB pixels it counts, and outlives this
+        # call: the caller's array may change.  (RGBA ones are copied anyway.)
+        checked = checked.copy()
+    return _counted(checked)
 
 
 def _counted(pixels):
