@@ -220,7 +220,9 @@ def stopping_once():
     what that raises).  A report then went on to its end and exited 0, all
     its Ctrl-Cs lost.  So a later signal raises again while no stop is
     under way, and a block that ends without an exception after a signal
-    raises the signal's exception as it ends.  Signals left to their
+    whose handler raised raises that exception again as it ends.  A
+    handler that raises nothing (one that takes note) is called once per
+    signal.  Signals left to their
     default action or ignored are not touched, nor is anything outside the
     main thread, where Python runs no handler.
 
@@ -229,27 +231,49 @@ def stopping_once():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signums = (signal.SIGINT, signal.SIGTERM)
+    saved = {signum: signal.getsignal(signum) for signum in signums}
     caught = [signum for signum, handler in saved.items() if callable(handler)]
-    received = []
+    # The first signal whose handler raised: a handler that only takes note
+    # (a caller's own) is called once per signal, as without this block.
+    raised = []
 
     def handler(signum, frame):
-        if not received:
-            received.append(signum)
-        elif _stopping():
+        if raised and _stopping():
             return
-        saved[signum](signum, frame)
+        try:
+            saved[signum](signum, frame)
+        except BaseException:
+            if not raised:
+                raised.append(signum)
+            raise
 
     for signum in caught:
         signal.signal(signum, handler)
     try:
         yield
     finally:
-        for signum in caught:
-            signal.signal(signum, saved[signum])
+        # Held while the handlers are put back, so that none is left half
+        # done: a signal meanwhile is delivered to the restored handler.
+        with _held(signums):
+            for signum in caught:
+                signal.signal(signum, saved[signum])
     # Reached only when the block ended without an exception.
-    if received:
-        saved[received[0]](received[0], None)
+    if raised:
+        saved[raised[0]](raised[0], None)
+
+
+@contextlib.contextmanager
+def _held(signums):
+    """A block during which `signums` wait, delivered as it ends (where the system allows)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _stopping():

@@ -76,6 +76,23 @@ def test_a_signal_whose_exception_was_lost_is_raised_as_the_block_ends(handled):
     assert signal.getsignal(signum) in (signal.default_int_handler, _exit_on_term)
 
 
+def test_a_handler_that_raises_nothing_is_called_once_per_signal():
+    calls = []
+    saved = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        with stopping_once():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+        assert calls == [signal.SIGTERM]
+        with stopping_once():
+            for _ in range(2):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+        assert calls == [signal.SIGTERM] * 3
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+
+
 def test_a_signal_while_the_first_one_stops_the_work_is_ignored(handled):
     signum, error = handled
     stopped = []
