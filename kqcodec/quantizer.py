@@ -890,6 +890,10 @@ def shared_palette(histograms, k):
     histograms = [_colors_and_counts(item) for item in histograms]
     if not histograms or not any(counts.sum() for _, counts in histograms):
         raise UsageError("a shared palette needs at least one picture with pixels")
+    # Summed in int64 below: beyond, a count would wrap to negative (in float
+    # here, which cannot wrap, with room for its rounding).
+    if sum(float(counts.sum(dtype=np.float64)) for _, counts in histograms) >= 2.0**62:
+        raise UsageError("the histograms' counts must add up to less than 2**62 pixels")
     channels = max(colors.shape[1] for colors, _ in histograms)
     keys, weights = [], []
     for colors, counts in histograms:
@@ -927,8 +931,6 @@ def _colors_and_counts(item):
                          f"{colors.shape} {colors.dtype} and {counts.shape} {counts.dtype}")
     if (counts < 0).any():
         raise UsageError("a histogram's counts must not be negative")
-    if counts.dtype == np.uint64 and len(counts) and counts.max() > np.iinfo(np.int64).max:
-        raise UsageError("a histogram's counts must be below 2**63")
     return colors, counts
 
 

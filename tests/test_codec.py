@@ -387,9 +387,11 @@ def test_shared_palette_leaves_out_colors_no_pixel_has(coffee):
     expected = kqcodec.shared_palette([(hist.colors[held > 0], held[held > 0])], 16)
     np.testing.assert_array_equal(palette, expected)
     assert palette.shape == (16, 3)
-    # Counts too large for int64 are refused, not wrapped to negative.
-    with pytest.raises(UsageError, match="below 2\\*\\*63"):
-        kqcodec.shared_palette([(hist.colors[:2], np.array([1, 2**63], np.uint64))], 2)
+    # Counts too large for int64, alone or added up, are refused, not wrapped to negative.
+    for histograms in ([(hist.colors[:2], np.array([1, 2**63], np.uint64))],
+                       [(hist.colors[:1], np.array([2**62])), (hist.colors[:1], np.array([2**62]))]):
+        with pytest.raises(UsageError, match="add up to less than 2\\*\\*62"):
+            kqcodec.shared_palette(histograms, 2)
 
 
 def test_a_histogram_of_other_pixels_is_refused_and_keeps_its_own(coffee):
