@@ -178,7 +178,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
             from . import table as tables
 
             _check_options(Path(out) / journal.OPTIONS, options)
-            kept = _kept_rows(store, images, names, ks, out, metrics, target_psnr)
+            kept = _kept_rows(store, images, stems, ks, out, metrics, target_psnr)
             found = tables.searched(kept)
             done = set(zip(kept.loc[~found, "image"], kept.loc[~found, "k"]))
             searched = set(kept.loc[found, "image"])
@@ -208,7 +208,6 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
             # The engine checks what it needs (a cluster, paths its workers see)
             # before the table file is started anew.
             with engine as run_jobs, contextlib.closing(run_jobs(jobs_list)) as results:
-                journal.save_options(Path(out) / journal.OPTIONS, options)
                 # The local workers are at work already: pandas loads meanwhile.
                 from . import table as tables
 
@@ -217,6 +216,11 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
                 bar = progress_bar(len(images), progress, "report", initial=len(images) - pictures)
                 try:
                     with journal.Journal(store, tables.csv_text(kept)) as journal_rows:
+                        # The options after the table that holds only rows made
+                        # with them: the other way round, a run stopped in
+                        # between left the old rows under the new options,
+                        # which a resume kept.
+                        journal.save_options(Path(out) / journal.OPTIONS, options)
                         for rows in results:
                             name = rows[0]["image"]
                             rows = tables.frame(_once_unread(rows, unread), metrics)
@@ -231,8 +235,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
             # still hold, without those of pictures, ks or targets no longer asked.
             from . import table as tables
 
-            journal.save_options(Path(out) / journal.OPTIONS, options)
             journal.replace(store, tables.csv_text(kept))
+            journal.save_options(Path(out) / journal.OPTIONS, options)
         from . import table as tables
 
         table = tables.in_order(tables.read_csv(store, metrics), names)
@@ -329,9 +333,17 @@ def _check_options(path, options):
                          f"{', '.join(changed)}; resume with the same options, or start anew")
 
 
-def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
-    """The rows a stopped run left that still hold, as :func:`report` says."""
+def _kept_rows(store, images, stems, ks, out, metrics, target_psnr=None):
+    """The rows a stopped run left that still hold, as :func:`report` says.
+
+    `stems` maps each picture's name to its output stem, in the pictures'
+    order (see :func:`scan.plan_outputs`).  A row whose file is not named
+    after its picture's stem now is dropped: a picture added since (``a.jpg``
+    beside ``a.png``) can take the stem, and then the file.
+    """
     from . import table as tables
+
+    names = list(stems)
 
     text = journal.recover(store)
     if not text:
@@ -347,13 +359,16 @@ def _kept_rows(store, images, names, ks, out, metrics, target_psnr=None):
         with contextlib.suppress(OSError):
             sizes[name] = path.stat().st_size
     keep = []
-    for name, original, encoded, relative in zip(old["image"], old["original_bytes"],
-                                                 old["encoded_bytes"], old["encoded_file"]):
+    for name, k, original, encoded, relative in zip(old["image"], old["k"], old["original_bytes"],
+                                                    old["encoded_bytes"], old["encoded_file"]):
         try:
             written = (Path(out) / relative).stat().st_size
         except OSError:
             written = None
-        keep.append(sizes.get(name) == original and written == encoded)
+        named = f"{stems[name].as_posix()}_k{int(k)}"
+        keep.append(sizes.get(name) == original and written == encoded
+                    and (relative == f"{named}.png"
+                         or (relative.startswith(f"{named}_psnr") and relative.endswith(".png"))))
     # Positions, not a mask: an empty list would select no columns.
     return old.iloc[[i for i, held in enumerate(keep) if held]].reset_index(drop=True)
 

@@ -233,6 +233,42 @@ def test_resume_names_an_option_left_out_of_the_record_by_its_value(folder, tmp_
     assert "made with reuse=0.0;" in proc.stderr
 
 
+def _rows(table):
+    return table[["image", "k", "encoded_file", "encoded_bytes", "psnr"]].astype(str).to_dict("records")
+
+
+def test_a_run_stopped_as_it_records_new_options_leaves_no_rows_of_the_old(folder, tmp_path,
+                                                                           monkeypatch):
+    kqcodec.report(folder, [2], out=tmp_path / "out", jobs=1)
+    real = journal.save_options
+
+    def stopped(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # Ctrl-C right after the options are recorded
+
+    monkeypatch.setattr(journal, "save_options", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        kqcodec.report(folder, [2], out=tmp_path / "out", jobs=1, space="oklab")
+    monkeypatch.undo()
+    resumed = kqcodec.report(folder, [2], out=tmp_path / "out", jobs=1, space="oklab",
+                             resume=True, force=True)
+    fresh = kqcodec.report(folder, [2], out=tmp_path / "fresh", jobs=1, space="oklab")
+    assert _rows(resumed) == _rows(fresh)
+
+
+def test_a_picture_that_takes_the_stem_of_another_leaves_no_stale_row(tmp_path, pictures):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.open(pictures["skimage_rocket"]).crop((0, 0, 64, 48)).save(pics / "x.png")
+    kqcodec.report(pics, [4], out=tmp_path / "out", jobs=1)
+    # x.jpg comes first: it takes the stem x, and x.png's rows name x_k4.png.
+    Image.open(pictures["skimage_coffee"]).crop((0, 0, 64, 48)).save(pics / "x.jpg")
+    resumed = kqcodec.report(pics, [4], out=tmp_path / "out", jobs=1, resume=True, force=True)
+    fresh = kqcodec.report(pics, [4], out=tmp_path / "fresh", jobs=1)
+    assert _rows(resumed) == _rows(fresh)
+    assert sorted(resumed["encoded_file"]) == ["x-png_k4.png", "x_k4.png"]
+
+
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory, pictures):
     """A crop of a real photo eighteen times as large as the other picture."""
