@@ -217,7 +217,7 @@ def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None,
         named ``.html``, or two extra outputs of one name.
     OutputExistsError
         For an existing file without `force`, an input picture, or a file
-        the report itself writes.
+        the report itself writes; for a page, in its folder of copies too.
     WriteError
         For an output whose folder does not exist.
     """
@@ -242,6 +242,25 @@ def check_extra_outputs(images, *, csv=None, plot=None, compare=None, html=None,
         # The folder the name is in: a link there is replaced, not followed.
         if not Path(path).absolute().parent.is_dir():
             raise WriteError(f"{path}: cannot create the output: its folder does not exist")
+    if html is not None:
+        _check_page_copies(Path(html), images, force)
+
+
+def _check_page_copies(page, images, force):
+    """Refuse a page whose folder of copies (``<stem>_files``) would lose data.
+
+    The page writes there a PNG copy of each picture a browser cannot show,
+    ``original-<n>.png``; which ones is known only as it is written.
+    """
+    copies = page.parent / f"{page.stem}_files"
+    where = followed(copies)
+    for image in images:
+        if where in followed(image).parents:
+            raise OutputExistsError(f"{image}: a picture in {copies}, where the page writes "
+                                    "its copies; give the page another name")
+    if not force and copies.is_dir() and any(copies.glob("original-*.png")):
+        raise OutputExistsError(f"{copies}: holds the copies of an earlier page; use --force "
+                                "to replace them")
 
 
 _ENCODING_NAME = re.compile(r"(.*)_k([0-9]+)\.png")

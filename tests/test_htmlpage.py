@@ -475,3 +475,31 @@ def test_medians_of_whole_numbers_stay_whole(tmp_path, pictures):
         medians = dict(zip(data["medians"]["columns"], row))
         expected = table.loc[table["k"] == k, "encoded_bytes"].astype(float).median()
         assert medians["k"] == k and medians["encoded_bytes"] == round(expected)
+
+
+def test_a_page_whose_copies_would_lose_data_is_refused_before_any_work(tmp_path, pictures):
+    pics = tmp_path / "pics"
+    (pics / "page_files").mkdir(parents=True)
+    Image.open(pictures["skimage_rocket"]).crop((0, 0, 48, 32)).save(pics / "a.tif")
+    inside = pics / "page_files" / "original-0.png"
+    Image.open(pictures["skimage_rocket"]).crop((0, 0, 32, 32)).save(inside)
+    before = inside.read_bytes()
+    # A picture where the page writes its copies: never replaced, even with --force.
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "4",
+                           "--out", str(tmp_path / "out"), "--recursive", "--quiet",
+                           "--html", str(pics / "page.html"), "--force"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 73, proc.stderr
+    assert "where the page writes its copies" in proc.stderr
+    assert inside.read_bytes() == before and not (tmp_path / "out").exists()
+    # Copies of an earlier page, without --force: refused before the work, not after.
+    old = tmp_path / "old_files"
+    old.mkdir()
+    (old / "original-0.png").write_bytes(before)
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "4",
+                           "--out", str(tmp_path / "out"), "--quiet",
+                           "--html", str(tmp_path / "old.html")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 73, proc.stderr
+    assert "holds the copies of an earlier page; use --force" in proc.stderr
+    assert not (tmp_path / "out").exists()
