@@ -100,8 +100,11 @@ def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
     A picture with a searched row for `target_psnr` (see
     :func:`kqcodec.report`) is recommended that row's k: the search tried
     every k up to its bound, and that k reaches the target while k - 1, as
-    the search encoded it, does not.  Otherwise the smallest k of the list
-    that reaches the target is recommended.
+    the search encoded it, does not.  A k of the list that reaches the
+    target is recommended instead when it is smaller, or when the search
+    found none (each k of the list is encoded apart, and can come out a
+    little better than the search's own encoding of it).  Otherwise the
+    smallest k of the list that reaches the target is recommended.
 
     Parameters
     ----------
@@ -136,7 +139,17 @@ def recommend(table, target_psnr=TARGET_PSNR, *, target_ssimulacra2=None):
         rows.append(_from_list(name, group, column, target, goal, value))
     by_name = {row["image"]: row for row in rows}
     for name, group in table[usable & found].groupby("image", sort=False):
-        by_name[name] = _from_search(name, group.iloc[-1], column, target, goal, value)
+        chosen = _from_search(name, group.iloc[-1], column, target, goal, value)
+        listed = by_name.get(name)
+        if (listed is not None and not pd.isna(listed["k"])
+                and (pd.isna(chosen["k"]) or listed["k"] < chosen["k"])):
+            # A listed k, encoded apart from the search, reached the target
+            # below the k the search found (its own encodings of those ks
+            # fell short), or where the search did not go.
+            found_k = (f"k={chosen['k']}" if not pd.isna(chosen["k"])
+                       else f"none up to k={group.iloc[-1]['k']}")
+            chosen = dict(listed, note=f"{listed['note']} (a listed k; the search found {found_k})")
+        by_name[name] = chosen
     missing = {"k": pd.NA, column: np.nan, "encoded_bytes": pd.NA, "searched": False,
                "note": "no k could be measured"}
     result = pd.DataFrame([by_name.get(name, dict(missing, image=name))

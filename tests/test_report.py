@@ -106,6 +106,26 @@ def test_recommendation_is_smallest_k_reaching_target():
     assert tables.recommend(table, 30).set_index("image").loc["a", "k"] == 16
 
 
+def test_a_listed_k_below_the_searched_one_is_recommended():
+    # Each listed k is encoded apart from the search, and can reach the
+    # target where the search's own encoding of that k fell short.
+    rows = [dict(image="a", k=64, psnr=37.9, status="ok", encoded_bytes=640),
+            dict(image="a", k=66, psnr=38.06, status="ok", encoded_bytes=660),
+            dict(image="a", k=67, psnr=38.01, status="ok", encoded_bytes=670, target_psnr=38.0),
+            dict(image="b", k=66, psnr=38.5, status="ok", encoded_bytes=66),
+            dict(image="b", k=64, psnr=37.2, status="ok", encoded_bytes=64, target_psnr=38.0),
+            dict(image="c", k=66, psnr=37.0, status="ok", encoded_bytes=66),
+            dict(image="c", k=80, psnr=38.2, status="ok", encoded_bytes=80, target_psnr=38.0)]
+    recs = tables.recommend(pd.DataFrame(rows), 38.0).set_index("image")
+    assert recs.loc["a", "k"] == 66 and not recs.loc["a", "searched"]
+    assert recs.loc["a", "note"] == "k=66 reaches 38 dB (a listed k; the search found k=67)"
+    # The search stopped at 64 (--max-colors) without reaching the target.
+    assert recs.loc["b", "k"] == 66
+    assert recs.loc["b", "note"].endswith("(a listed k; the search found none up to k=64)")
+    # Otherwise the searched k stands.
+    assert recs.loc["c", "k"] == 80 and recs.loc["c", "searched"]
+
+
 def test_summary_medians(table):
     table, _ = table
     summary = tables.summary(table)
