@@ -263,7 +263,8 @@ def _check_page_copies(page, images, force):
                                 "to replace them")
 
 
-_ENCODING_NAME = re.compile(r"(.*)_k([0-9]+)\.png")
+# <stem>_k<k>.png, and <stem>_k<k>_psnr<DB>.png for the encoding a search chose.
+_ENCODING_NAME = re.compile(r"(.*)_k([0-9]+)(?:_psnr[^/]*)?\.png")
 
 
 def followed(path):

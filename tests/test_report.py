@@ -229,6 +229,8 @@ def test_extra_outputs_that_would_lose_work_are_refused_before_any(folder, tmp_p
     cases = [(["--csv", tmp_path / "same.png", "--plot", tmp_path / "same.png"], 2,
               "--csv and --plot would write the same file"),
              (["--csv", out / "rocket_k4.png", "--force"], 73, "the report writes this file itself"),
+             (["--plot", out / "rocket_k17_psnr30.png", "--force"], 73,
+              "the report writes this file itself"),
              (["--csv", out / "report.csv", "--force"], 73, "the report writes this file itself"),
              (["--csv", tmp_path / "nowhere" / "t.csv"], 74, "its folder does not exist")]
     for extra, code, words in cases:
