@@ -115,7 +115,7 @@ def recover(path):
     Raises
     ------
     FormatError
-        If it is not UTF-8 text.
+        If it is not UTF-8 text, or holds text without a complete line.
     WriteError
         If the file exists but cannot be read.
     """
@@ -125,8 +125,13 @@ def recover(path):
         return None
     except OSError as exc:
         raise WriteError(f"{path}: cannot read the table to resume: {exc.strerror}") from None
+    end = _last_row_end(data)
+    if data and not end:
+        # The table starts with its header line, written whole: text without
+        # one complete line is not a table this program left.
+        raise FormatError(f"{path}: cannot resume from this table: it holds no complete line")
     try:
-        return data[: _last_row_end(data)].decode("utf-8")
+        return data[:end].decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError(f"{path}: cannot resume from this table: it is not UTF-8 text") from None
 

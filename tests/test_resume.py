@@ -233,6 +233,20 @@ def test_resume_names_an_option_left_out_of_the_record_by_its_value(folder, tmp_
     assert "made with reuse=0.0;" in proc.stderr
 
 
+@pytest.mark.parametrize("content", [b'garbage,"', b"image,width"])
+def test_a_table_without_one_complete_line_is_refused(tmp_path, pictures, content):
+    pics, out = tmp_path / "pics", tmp_path / "out"
+    pics.mkdir()
+    out.mkdir()
+    Image.open(pictures["mpl_present_rgba"]).save(pics / "a.png")
+    (out / journal.FILENAME).write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "4",
+                           "--out", str(out), "--resume", "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 65, proc.stderr
+    assert "cannot resume from this table: it holds no complete line" in proc.stderr
+    assert (out / journal.FILENAME).read_bytes() == content
+
+
 def _rows(table):
     return table[["image", "k", "encoded_file", "encoded_bytes", "psnr"]].astype(str).to_dict("records")
 
