@@ -544,9 +544,11 @@ def _report(args):
         if args.plot:
             figures.plot_rate_distortion(table, args.plot, force=args.force)
         if args.compare:
-            figures.compare_sheet(table, args.folder, args.compare, out=args.out,
-                                  target_psnr=args.target_psnr,
-                                  target_ssimulacra2=args.target_ssimulacra2, force=args.force)
+            if not figures.compare_sheet(table, args.folder, args.compare, out=args.out,
+                                         target_psnr=args.target_psnr,
+                                         target_ssimulacra2=args.target_ssimulacra2,
+                                         force=args.force):
+                _tell(f"warning: {args.compare}: no picture was encoded, no sheet written")
     if args.html:
         from . import htmlpage
 

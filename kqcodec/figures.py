@@ -101,6 +101,11 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     force : bool
         Replace an existing file.
 
+    Returns
+    -------
+    bool
+        Whether the sheet was written: not when no picture was encoded.
+
     Raises
     ------
     OutputExistsError
@@ -111,7 +116,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     ok = table[table["status"] == "ok"]
     names = list(dict.fromkeys(ok["image"]))
     if not names:
-        return
+        return False
     recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
     left_out = max(0, len(names) - max_pictures)
     names = names[:max_pictures]
@@ -148,6 +153,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
     # tight_layout places the axes alone: the title's band is kept out of it.
     fig.tight_layout(rect=(0, 0, 1, 1 - title / fig.get_figheight()))
     _save_figure(fig, path, force)
+    return True
 
 
 def _pick_ks(ks, recommended, count):

@@ -224,6 +224,18 @@ def test_an_output_folder_that_holds_the_picture_folder(tmp_path, pictures):
                              "land among the pictures")
 
 
+def test_a_compare_sheet_of_nothing_is_said_not_silently_skipped(folder, tmp_path):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "broken.jpg").write_bytes((folder / "broken.jpg").read_bytes())
+    code, _, err = run("report", pics, "-k", "4", "--out", tmp_path / "out", "--quiet",
+                       "--compare", tmp_path / "cmp.png")
+    assert code == 1
+    assert (f"kqcodec: warning: {tmp_path / 'cmp.png'}: no picture was encoded, no sheet written"
+            in err.splitlines())
+    assert not (tmp_path / "cmp.png").exists()
+
+
 def test_extra_outputs_that_would_lose_work_are_refused_before_any(folder, tmp_path):
     out = tmp_path / "out"
     cases = [(["--csv", tmp_path / "same.png", "--plot", tmp_path / "same.png"], 2,
