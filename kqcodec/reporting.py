@@ -430,6 +430,7 @@ class _DaskEngine:
     def __init__(self, scheduler, jobs, folder, out, sample, announce):
         self.scheduler, self.jobs, self.announce = scheduler, jobs, announce
         self.folder, self.out = Path(folder).absolute(), Path(out).absolute()
+        self._given_out = str(out)
         self.sample = Path(sample).absolute()
         self._session = self._client = None
 
@@ -456,4 +457,13 @@ class _DaskEngine:
         for index, result in cluster.run(self._client, _report_job, calls):
             if isinstance(result, cluster.WorkerLost):
                 result = [error_row(jobs_list[index][1]["name"], None, result.message)]
+            else:
+                result = [self._as_given(row, jobs_list[index][0]) for row in result]
             yield result
+
+    def _as_given(self, row, path):
+        """`row` with its error naming files as given, as the local engine's do."""
+        if not row.get("error"):
+            return row
+        error = row["error"].replace(str(Path(path).absolute()), str(path))
+        return dict(row, error=error.replace(str(self.out), self._given_out))

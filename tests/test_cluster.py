@@ -260,3 +260,17 @@ def test_a_scheduler_not_running_is_one_line_and_leaves_no_options(folder, tmp_p
                            "scheduler: connection refused (is it running?)\n")
     # Nothing was started: no options file to pair with another run's table.
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_error_rows_name_files_as_the_local_engine_does(client, tmp_path, monkeypatch, pictures):
+    # The workers get absolute paths; the table says them as they were given.
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    data = pictures["sklearn_china"].read_bytes()
+    (pics / "broken.jpg").write_bytes(data[: len(data) // 3])
+    Image.open(pictures["skimage_coffee"]).crop((0, 0, 40, 30)).save(pics / "a.png")
+    monkeypatch.chdir(tmp_path)
+    local = kqcodec.report("pics", [4], out="local", jobs=1)
+    remote = kqcodec.report("pics", [4], out="remote", jobs=1, scheduler=client.scheduler.address)
+    assert list(local["error"]) == list(remote["error"])
+    assert any(error.startswith("pics/broken.jpg: ") for error in remote["error"])
