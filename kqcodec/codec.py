@@ -201,17 +201,17 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
 
         def produce():
             return image.to_png(speed=speed)
-    mse = image.mse if shown is None else _shown_mse(pixels, image, shown)
+    if shown is None:
+        mse = image.mse
+    else:
+        # The search measured its answer so already.
+        value = choice.psnr if auto else psnr(
+            shown(pixels), shown(image.palette[None])[0][image.indices])
+        mse = 0.0 if value == float("inf") else 255.0**2 / 10 ** (value / 10)
     del pixels  # the decoded picture is not needed to write the file
     data = _write(produce, dest, force, skip_if_larger and original_bytes, source)
     return Encoding(image.palette, image.indices, mse=mse, color=image.color,
                     encoded_bytes=len(data), k=k, trials=trials, data=data)
-
-
-def _shown_mse(pixels, image, shown):
-    """The error of `image` against `pixels` as a viewer shows both, in the units of ``mse``."""
-    value = psnr(shown(pixels), shown(image.palette[None])[0][image.indices])
-    return 0.0 if value == float("inf") else 255.0**2 / 10 ** (value / 10)
 
 
 def _write(produce, dest, force, limit, source):
