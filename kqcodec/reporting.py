@@ -23,13 +23,14 @@ import math
 import multiprocessing
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from . import cluster, imageio, imagereport, journal, pngfile, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
-from .errors import FormatError, InputError, UsageError
+from .errors import FormatError, InputError, KqcodecWarning, ProfileWarning, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder
 from .scan import find_images, plan_outputs
@@ -49,8 +50,19 @@ _SEARCH_COST = 4
 
 
 def _report_job(job):
-    """The rows of a job (a picture, or some of its ks), as dicts."""
+    """The rows of a job (a picture, or some of its ks), as dicts.
+
+    A part of a split picture other than its first (``part`` above 0, see
+    :func:`_balanced`) reads the picture without a word: the first says
+    what there is to say about it.
+    """
     path, kwargs = job
+    kwargs = dict(kwargs)
+    if kwargs.pop("part", 0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", KqcodecWarning)
+            warnings.simplefilter("ignore", ProfileWarning)
+            return imagereport.picture_rows(path, **kwargs)
     return imagereport.picture_rows(path, **kwargs)
 
 
@@ -288,9 +300,10 @@ def _balanced(jobs_list, workers):
         pixels = cost / (len(ks) + (_SEARCH_COST if kwargs["target_psnr"] is not None else 0))
         for i in range(count):
             part = ks[i::count]
-            parts.append((pixels * len(part), (path, dict(kwargs, ks=part, target_psnr=None))))
+            parts.append((pixels * len(part),
+                          (path, dict(kwargs, ks=part, target_psnr=None, part=i))))
         if kwargs["target_psnr"] is not None:
-            parts.append((pixels * _SEARCH_COST, (path, dict(kwargs, ks=[]))))
+            parts.append((pixels * _SEARCH_COST, (path, dict(kwargs, ks=[], part=count))))
     parts.sort(key=lambda part: -part[0])  # stable: ties keep the pictures' order
     return [job for _, job in parts]
 

@@ -236,6 +236,20 @@ def test_a_compare_sheet_of_nothing_is_said_not_silently_skipped(folder, tmp_pat
     assert not (tmp_path / "cmp.png").exists()
 
 
+def test_a_split_picture_says_its_warnings_once(tmp_path, pictures):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    photo = Image.open(pictures["skimage_coffee"]).crop((0, 0, 120, 80))
+    frames = [photo.quantize(16), photo.rotate(180).quantize(16)]
+    frames[0].save(pics / "anim.gif", save_all=True, append_images=frames[1:])
+    # One picture on two processes: its ks are split into parts, each reading it.
+    code, _, err = run("report", pics, "-k", "2,4,8,16", "--out", tmp_path / "out", "--quiet",
+                       "--jobs", "2")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "2 frames" in line] == [
+        f"kqcodec: warning: {pics / 'anim.gif'}: GIF has 2 frames; only the first is used"]
+
+
 def test_extra_outputs_that_would_lose_work_are_refused_before_any(folder, tmp_path):
     out = tmp_path / "out"
     cases = [(["--csv", tmp_path / "same.png", "--plot", tmp_path / "same.png"], 2,
