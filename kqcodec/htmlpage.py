@@ -158,7 +158,8 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         kind = _kind(table[column])
         columns.append(dict(name=column, kind=kind))
         store[column] = ({"names": 1} if column == "image"
-                         else _store(table[column], row_picture, names, kind))
+                         else _store(table[column], row_picture, names, kind,
+                                     column in _OF_THE_PICTURE))
     numeric = [c["name"] for c in columns
                if c["kind"] != "text" and "picture" not in store[c["name"]]]
     return dict(
@@ -218,7 +219,14 @@ def _value(value, kind, decimals=0):
     return str(value)
 
 
-def _store(series, row_picture, names, kind):
+# Columns that describe the picture, not an encoding of it: stored once per
+# picture, and neither charted nor in the medians.  Another column is stored
+# so only when the rows show it constant within pictures (one k per picture
+# shows every column so, the measures too).
+_OF_THE_PICTURE = {"width", "height", "original_bytes"}
+
+
+def _store(series, row_picture, names, kind, of_the_picture=False):
     raw = series.tolist()
     if kind == "float":
         raw = [None if v is None else float(v) for v in raw]
@@ -228,7 +236,8 @@ def _store(series, row_picture, names, kind):
     own = [[] for _ in names]
     for picture, value in zip(row_picture, values):
         own[picture].append(value)
-    if all(len(set(map(json.dumps, group))) <= 1 for group in own):
+    if ((of_the_picture or any(len(group) > 1 for group in own))
+            and all(len(set(map(json.dumps, group))) <= 1 for group in own)):
         return {"picture": [group[0] if group else None for group in own], **extra}
     if kind != "text":
         # The k, colors and bit depth columns repeat one sequence per picture.

@@ -383,8 +383,11 @@ def test_the_data_blob_cannot_end_the_script(tmp_path):
     blob = re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1)
     data = json.loads(blob)
     assert data["names"] == [name] and data["originals"] == "."
-    assert data["store"]["psnr"]["picture"] == ["inf"]
-    assert data["store"]["ssim"] == {"picture": [1000], "decimals": 3}  # 1.000
+    # One row, one k: the measures are stored as the sequence of ks' values,
+    # the picture's size per picture.
+    assert data["store"]["psnr"]["each"] == ["inf"]
+    assert data["store"]["ssim"] == {"each": [1000], "other": {}, "decimals": 3}  # 1.000
+    assert data["store"]["width"] == {"picture": [2]}
 
 
 @pytest.mark.filterwarnings("ignore:GIF has 2 frames")
@@ -503,3 +506,25 @@ def test_a_page_whose_copies_would_lose_data_is_refused_before_any_work(tmp_path
     assert proc.returncode == 73, proc.stderr
     assert "holds the copies of an earlier page; use --force" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_page_of_one_k_has_its_medians_and_chart(browser, tmp_path, pictures):
+    # One row per picture shows every column constant within pictures; the
+    # measures are still measures, only the picture's own columns are not.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    for name in ("skimage_coffee", "mpl_present_rgba"):
+        Image.open(pictures[name]).save(pics / f"{name}.png")
+    table = kqcodec.report(pics, [16], out=tmp_path / "out", jobs=1)
+    data = htmlpage.page_data(table, tmp_path, folder=pics, out=tmp_path / "out")
+    assert {"encoded_bytes", "psnr", "bpp", "ratio"} <= set(data["medians"]["columns"])
+    assert not {"width", "height", "original_bytes"} & set(data["medians"]["columns"])
+    htmlpage.write_page(table, tmp_path / "report.html", folder=pics, out=tmp_path / "out")
+    opened = Page(browser, tmp_path)
+    try:
+        assert opened.page.locator("#chart circle").count() == 2
+        options = opened.page.eval_on_selector_all("#chart-x option", "os => os.map(o => o.value)")
+        assert "bpp" in options and "width" not in options
+        opened.assert_clean()
+    finally:
+        opened.page.close()
