@@ -10,13 +10,12 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from . import colorprofile, imageio, pngfile
-from .metrics import psnr
 from .errors import NotSmallerError, TargetError, UsageError, option
 from .paletteimage import PaletteImage
 from .defaults import DEFAULT_SPEED
 from .dither import check_reuse, check_strength
 from .quantizer import (check_engine, check_k, check_seed, check_space, check_speed, choose_k,
-                        prepare, quantize, remap)
+                        prepare, quantize, remap, shown_psnr)
 from .safefile import atomic_output, check_input, check_output, check_png_name
 from .search import check_target
 
@@ -205,8 +204,7 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         mse = image.mse
     else:
         # The search measured its answer so already.
-        value = choice.psnr if auto else psnr(
-            shown(pixels), shown(image.palette[None])[0][image.indices])
+        value = choice.psnr if auto else shown_psnr(shown(pixels), image, shown)
         mse = 0.0 if value == float("inf") else 255.0**2 / 10 ** (value / 10)
     del pixels  # the decoded picture is not needed to write the file
     data = _write(produce, dest, force, skip_if_larger and original_bytes, source)

@@ -743,8 +743,7 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
         seen = shown(pixels)
 
         def psnr_of(image):
-            # A pixel shows as its entry does: the palette alone is rendered.
-            return psnr(seen, shown(image.palette[None])[0][image.indices])
+            return shown_psnr(seen, image, shown)
 
     choice = find_k(encode_at, target_psnr=target_psnr, max_bytes=max_bytes,
                     max_colors=max_colors,
@@ -763,6 +762,25 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
             trial = Trial(max_colors, len(image.palette), value, len(data), image.palette)
             choice = Choice(max_colors, image, data, value, choice.trials + (trial,))
     return choice
+
+
+def shown_psnr(seen, image, shown):
+    """The PSNR of `image` as a viewer shows it, against `seen`.
+
+    Parameters
+    ----------
+    seen : (H, W, C) uint8 ndarray
+        The picture as shown: ``shown(pixels)``.
+    image : PaletteImage
+    shown : callable
+        As for :func:`choose_k`.
+
+    Returns
+    -------
+    float
+    """
+    # A pixel shows as its entry does: the palette alone is rendered.
+    return psnr(seen, shown(image.palette[None])[0][image.indices])
 
 
 def prepare(pixels):

@@ -222,9 +222,9 @@ def stopping_once():
     under way, and a block that ends without an exception after a signal
     whose handler raised raises that exception again as it ends.  A
     handler that raises nothing (one that takes note) is called once per
-    signal.  Signals left to their
-    default action or ignored are not touched, nor is anything outside the
-    main thread, where Python runs no handler.
+    signal.  Signals left to their default action or ignored are not
+    touched, nor is anything outside the main thread, where Python runs no
+    handler.
 
     Hold it around code that starts, uses and stops a pool.
     """
