@@ -15,6 +15,7 @@ import numpy as np
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
 
 # Fibonacci hashing: the top bits of key * 2**64 / golden ratio.
 cdef uint64_t _GOLDEN = 11400714819323198485ULL
@@ -113,34 +114,71 @@ def count_colors(const uint8_t[:, ::1] pixels):
             have_last = False
         start = i
     # Rank the colors by key, and keep the rank (+ 1) where the count was.
-    # The keys are distinct, so sorting each key with its slot's place among
-    # the used ones in the low half gives their order: a sort of 64-bit
-    # words is several times faster than a stable argsort of the keys (5 ms
-    # against 37 ms for 448,000 colors).
-    cdef Py_ssize_t colors = used, j, r
-    packed_np = np.empty(colors, np.uint64)
-    where_np = np.empty(colors, np.intp)
-    cdef uint64_t[::1] packed = packed_np
-    cdef Py_ssize_t[::1] where = where_np
+    # Each used slot's key goes with its place among the used slots, in
+    # the upper and lower halves of one word, sorted by the key in two
+    # radix passes (12 or 16 bits each), and the ranks are written back in
+    # slot order, so that the table is walked, not jumped about in.  On a
+    # 1.5 MP photo of 448,000 colors the whole count takes 34 ms, against
+    # 54 ms with numpy's sort of the words and the ranks written in key
+    # order (numpy's sort alone: 21 ms).
+    cdef Py_ssize_t colors = used, j, r, d, position, value
+    cdef int digit = 4 * <int>channels, shift
+    cdef uint64_t mask = (1ULL << digit) - 1
+    cdef uint64_t* buffer = <uint64_t*>malloc(2 * colors * sizeof(uint64_t) + 1)
+    cdef uint64_t* words = buffer
+    cdef uint64_t* sorted_words = buffer + colors
+    cdef uint64_t* held
+    cdef uint32_t* rank_of = <uint32_t*>malloc(colors * sizeof(uint32_t) + 1)
+    cdef Py_ssize_t* tally = <Py_ssize_t*>malloc((1 << digit) * sizeof(Py_ssize_t))
+    if buffer == NULL or rank_of == NULL or tally == NULL:
+        free(buffer)
+        free(rank_of)
+        free(tally)
+        raise MemoryError()
+    keys_np = np.empty(colors, np.uint32)
+    counts_np = np.empty(colors, np.int64)
+    cdef uint32_t[::1] keys = keys_np
+    cdef int64_t[::1] counts = counts_np
     slots = &table[0]
     with nogil:
         j = 0
         for s in range(table.shape[0]):
             if slots[s] != 0:
-                packed[j] = ((slots[s] & _LOW) << 32) | <uint64_t>j
-                where[j] = s
+                words[j] = ((slots[s] & _LOW) << 32) | <uint64_t>j
                 j += 1
-    packed_np.sort()
-    keys_np = np.empty(colors, np.uint32)
-    counts_np = np.empty(colors, np.int64)
-    cdef uint32_t[::1] keys = keys_np
-    cdef int64_t[::1] counts = counts_np
-    with nogil:
+        # Least significant digit first; each pass is stable.
+        shift = 32
+        while shift < 32 + 2 * digit:
+            for d in range(1 << digit):
+                tally[d] = 0
+            for j in range(colors):
+                tally[(words[j] >> shift) & mask] += 1
+            position = 0
+            for d in range(1 << digit):
+                value = tally[d]
+                tally[d] = position
+                position += value
+            for j in range(colors):
+                d = (words[j] >> shift) & mask
+                sorted_words[tally[d]] = words[j]
+                tally[d] += 1
+            held = words
+            words = sorted_words
+            sorted_words = held
+            shift += digit
         for r in range(colors):
-            s = where[packed[r] & _LOW]
-            keys[r] = <uint32_t>(packed[r] >> 32)
-            counts[r] = <int64_t>(slots[s] >> 32)
-            slots[s] = (<uint64_t>(r + 1) << 32) | keys[r]
+            rank_of[words[r] & _LOW] = <uint32_t>r
+        j = 0
+        for s in range(table.shape[0]):
+            if slots[s] != 0:
+                r = rank_of[j]
+                keys[r] = <uint32_t>slots[s]
+                counts[r] = <int64_t>(slots[s] >> 32)
+                slots[s] = (<uint64_t>(r + 1) << 32) | keys[r]
+                j += 1
+    free(buffer)
+    free(rank_of)
+    free(tally)
     return keys_np, counts_np, table_np
 
 
