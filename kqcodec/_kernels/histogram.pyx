@@ -15,7 +15,8 @@ import numpy as np
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+
+from .radix cimport RADIX_DIGIT, radix_sort
 
 # Fibonacci hashing: the top bits of key * 2**64 / golden ratio.
 cdef uint64_t _GOLDEN = 11400714819323198485ULL
@@ -114,27 +115,19 @@ def count_colors(const uint8_t[:, ::1] pixels):
             have_last = False
         start = i
     # Rank the colors by key, and keep the rank (+ 1) where the count was.
-    # Each used slot's key goes with its place among the used slots, in
-    # the upper and lower halves of one word, sorted by the key in two
-    # radix passes (12 or 16 bits each), and the ranks are written back in
-    # slot order, so that the table is walked, not jumped about in.  On a
-    # 1.5 MP photo of 448,000 colors the whole count takes 34 ms, against
-    # 54 ms with numpy's sort of the words and the ranks written in key
-    # order (numpy's sort alone: 21 ms).
-    cdef Py_ssize_t colors = used, j, r, d, position, value
-    cdef int digit = 4 * <int>channels, shift
-    cdef uint64_t mask = (1ULL << digit) - 1
-    cdef uint64_t* buffer = <uint64_t*>malloc(2 * colors * sizeof(uint64_t) + 1)
-    cdef uint64_t* words = buffer
-    cdef uint64_t* sorted_words = buffer + colors
-    cdef uint64_t* held
-    cdef uint32_t* rank_of = <uint32_t*>malloc(colors * sizeof(uint32_t) + 1)
-    cdef Py_ssize_t* tally = <Py_ssize_t*>malloc((1 << digit) * sizeof(Py_ssize_t))
-    if buffer == NULL or rank_of == NULL or tally == NULL:
-        free(buffer)
-        free(rank_of)
-        free(tally)
-        raise MemoryError()
+    # Each used slot's key, with its place among the used slots in the
+    # upper half of the word, is sorted by a radix sort, and the ranks are
+    # written back in slot order, so that the table is walked, not jumped
+    # about in.  On a 1.5 MP photo of 448,000 colors the whole count takes
+    # 34 ms, against 54 ms with numpy's sort of the words (21 ms alone) and
+    # the ranks written in key order.
+    cdef Py_ssize_t colors = used, j, r
+    cdef uint64_t[::1] word_memory = np.empty(2 * colors + 1, np.uint64)
+    cdef Py_ssize_t[::1] tally_memory = np.empty(1 << RADIX_DIGIT, np.intp)
+    cdef uint64_t* words = &word_memory[0]
+    cdef Py_ssize_t* tally = &tally_memory[0]
+    # Once sorted, each word's rank goes in the spare half.
+    cdef uint64_t* rank_of = words + colors
     keys_np = np.empty(colors, np.uint32)
     counts_np = np.empty(colors, np.int64)
     cdef uint32_t[::1] keys = keys_np
@@ -144,41 +137,19 @@ def count_colors(const uint8_t[:, ::1] pixels):
         j = 0
         for s in range(table.shape[0]):
             if slots[s] != 0:
-                words[j] = ((slots[s] & _LOW) << 32) | <uint64_t>j
+                words[j] = (<uint64_t>j << 32) | (slots[s] & _LOW)
                 j += 1
-        # Least significant digit first; each pass is stable.
-        shift = 32
-        while shift < 32 + 2 * digit:
-            for d in range(1 << digit):
-                tally[d] = 0
-            for j in range(colors):
-                tally[(words[j] >> shift) & mask] += 1
-            position = 0
-            for d in range(1 << digit):
-                value = tally[d]
-                tally[d] = position
-                position += value
-            for j in range(colors):
-                d = (words[j] >> shift) & mask
-                sorted_words[tally[d]] = words[j]
-                tally[d] += 1
-            held = words
-            words = sorted_words
-            sorted_words = held
-            shift += digit
+        radix_sort(words, NULL, words + colors, NULL, tally, colors, 8 * <int>channels)
         for r in range(colors):
-            rank_of[words[r] & _LOW] = <uint32_t>r
+            rank_of[words[r] >> 32] = <uint64_t>r
         j = 0
         for s in range(table.shape[0]):
             if slots[s] != 0:
-                r = rank_of[j]
+                r = <Py_ssize_t>rank_of[j]
                 keys[r] = <uint32_t>slots[s]
                 counts[r] = <int64_t>(slots[s] >> 32)
                 slots[s] = (<uint64_t>(r + 1) << 32) | keys[r]
                 j += 1
-    free(buffer)
-    free(rank_of)
-    free(tally)
     return keys_np, counts_np, table_np
 
 

@@ -11,9 +11,7 @@ from libc.math cimport INFINITY, fabs, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-# Most bits of the key sorted per pass of the radix sort in `number_cells`:
-# up to 65,536 counters, which stay in a fast cache.
-cdef int _DIGIT = 16
+from .radix cimport RADIX_DIGIT, radix_sort
 
 
 cdef inline int64_t _floor(float value) noexcept nogil:
@@ -78,10 +76,10 @@ def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
     ValueError
         If the keys would not fit in 62 bits (cubes far too many).
     """
-    cdef Py_ssize_t n = points.shape[0], channels = points.shape[1], i, c, d, position
+    cdef Py_ssize_t n = points.shape[0], channels = points.shape[1], i, c
     cdef int64_t value, rank = -1
-    cdef int bits = 0, shift, digit, passes
-    cdef uint64_t total = 1, key, previous = 0, mask
+    cdef int bits = 0
+    cdef uint64_t total = 1, key, previous = 0
     cdef int64_t lowest[64]
     cdef int64_t highest[64]
     cdef uint64_t span[64]
@@ -106,26 +104,18 @@ def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
         total *= span[c]
     while (total - 1) >> bits:
         bits += 1
-    # As few passes as digits of at most _DIGIT bits allow, the bits shared evenly.
-    passes = (bits + _DIGIT - 1) // _DIGIT
-    digit = (bits + passes - 1) // passes if passes else 0
-    mask = (1ULL << digit) - 1
     # Two buffers of keys and of rows, each pass of the sort reading one and
     # writing the other.
     cdef uint64_t* key_buffer = <uint64_t*>malloc(2 * n * sizeof(uint64_t))
     cdef int64_t* row_buffer = <int64_t*>malloc(2 * n * sizeof(int64_t))
-    cdef Py_ssize_t* counts = <Py_ssize_t*>malloc((1 << _DIGIT) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* counts = <Py_ssize_t*>malloc((1 << RADIX_DIGIT) * sizeof(Py_ssize_t))
     if key_buffer == NULL or row_buffer == NULL or counts == NULL:
         free(key_buffer)
         free(row_buffer)
         free(counts)
         raise MemoryError()
     cdef uint64_t* keys = key_buffer
-    cdef uint64_t* next_keys = key_buffer + n
     cdef int64_t* rows = row_buffer
-    cdef int64_t* next_rows = row_buffer + n
-    cdef uint64_t* held_keys
-    cdef int64_t* held_rows
     with nogil:
         for i in range(n):
             key = 0
@@ -133,28 +123,7 @@ def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
                 key = key * span[c] + <uint64_t>(_floor(points[i, c] / cell) - lowest[c])
             keys[i] = key
             rows[i] = i
-        # Least significant digit first; each pass is stable, so the last
-        # leaves the keys in order.
-        shift = 0
-        while shift < bits:
-            for d in range(1 << digit):
-                counts[d] = 0
-            for i in range(n):
-                counts[(keys[i] >> shift) & mask] += 1
-            position = 0
-            for d in range(1 << digit):
-                value = counts[d]
-                counts[d] = position
-                position += value
-            for i in range(n):
-                d = (keys[i] >> shift) & mask
-                next_keys[counts[d]] = keys[i]
-                next_rows[counts[d]] = rows[i]
-                counts[d] += 1
-            held_keys, held_rows = keys, rows
-            keys, rows = next_keys, next_rows
-            next_keys, next_rows = held_keys, held_rows
-            shift += digit
+        radix_sort(keys, rows, key_buffer + n, row_buffer + n, counts, n, bits)
         for i in range(n):
             if i == 0 or keys[i] != previous:
                 rank += 1
