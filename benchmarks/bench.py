@@ -888,8 +888,9 @@ def parse_args(argv):
     p.add_argument('--repeat', type=int, default=1,
                    help='runs per method; the minimum wall time is kept (default: 1)')
     p.add_argument('--csv', type=Path, help='save the raw rows to this CSV file (after each picture)')
-    p.add_argument('--from-csv', type=Path, metavar='PATH',
-                   help='print the tables of rows saved by --csv instead of running anything')
+    p.add_argument('--from-csv', type=Path, nargs='+', metavar='PATH',
+                   help='print the tables of rows saved by --csv instead of running anything; '
+                        'several files (runs of other methods) are read as one table')
     p.add_argument('--pngquant3', metavar='PATH',
                    help='the pngquant 3.x binary (e.g. from the pngquant-cli package of PyPI, in a '
                         'scratch environment); without it the pngquant3 method is skipped')
@@ -920,7 +921,13 @@ def main(argv=None):
     args = parse_args(argv)
     import pandas as pd
     if args.from_csv:
-        df = pd.read_csv(args.from_csv, keep_default_na=False, na_values=[''])
+        df = pd.concat([pd.read_csv(path, keep_default_na=False, na_values=[''])
+                        for path in args.from_csv], ignore_index=True)
+        twice = df[df.duplicated(['image', 'k', 'method'], keep=False)]
+        if not twice.empty:
+            first = twice.iloc[0]
+            sys.exit(f'bench.py: {len(twice)} rows share a picture, k and method across the CSV '
+                     f'files (e.g. {first.image}, k={first.k}, {first.method}): give each run once')
     else:
         df = run_all(args)
     with pd.option_context('display.width', 250, 'display.max_columns', None,
