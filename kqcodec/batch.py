@@ -193,6 +193,22 @@ def _naming(source, message):
     return message if message.startswith(str(source)) else f"{source}: {message}"
 
 
+# What a picture whose worker process died without a result fails with.
+_DIED = "the process encoding it ended without a result (killed: out of memory?)"
+
+
+def _died_encoding(job):
+    """The Outcome of an encode or palette job whose worker process died."""
+    source, dest = job[0], job[1]
+    return Outcome(str(source), str(dest), "failed", f"{source}: {_DIED}",
+                   error=KqcodecError(_DIED))
+
+
+def _died_counting(job):
+    return KqcodecError(f"{job[0]}: the process counting its colors ended without a result "
+                        "(killed: out of memory?)")
+
+
 def _encode_job(job):
     source, dest, options = job
     return _outcome(source, dest, lambda: _again(
@@ -316,12 +332,13 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             keep_profile=keep_profile, space=space, strict=strict, dither=dither,
             speed=speed, reuse=reuse))
         yield from run_jobs(_encode_job, [(s, d, options) for s, d in pairs], workers=workers,
-                            progress=progress, desc="encode")
+                            progress=progress, desc="encode", lost=_died_encoding)
         return
     readable = [(s, d) for s, d in pairs if d is not None]
     histograms = list(run_jobs(_histogram_job,
                                [(s, max_pixels, keep_profile, strict) for s, _ in readable],
-                               workers=workers, progress=progress, desc="count colors"))
+                               workers=workers, progress=progress, desc="count colors",
+                               lost=_died_counting))
     counted = {str(s): h for (s, _), h in zip(readable, histograms)}
     good = [h for h in histograms if not isinstance(h, KqcodecError)]
     palette = shared_palette(good, k) if good else None
@@ -330,7 +347,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     jobs_list = [(s, d, palette, options) for s, d in pairs
                  if d is not None and not isinstance(counted[str(s)], KqcodecError)]
     results = iter(run_jobs(_palette_job, jobs_list, workers=workers, progress=progress,
-                            desc="encode"))
+                            desc="encode", lost=_died_encoding))
     for source, dest in pairs:
         failure = None if dest is None else counted[str(source)]
         if dest is None:

@@ -8,17 +8,30 @@ only module that imports tqdm.
 """
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 
+from .errors import KqcodecError
+
 __all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "terminate", "stopping_once",
            "progress_bar", "say"]
 
 # Seconds between the SIGTERMs that terminate() sends to workers still alive.
 _RESEND = 0.25
+
+# Seconds between two checks, while run_jobs waits for a result, that the
+# worker running its job is alive; and how long a job its worker finished
+# before dying is given for its result to arrive.
+_POLL = 0.5
+_IN_TRANSIT = 5.0
+
+# In a worker of run_jobs: the shared arrays where each job's worker writes
+# its process id as it starts the job, and 1 as it finishes it.
+_TRACK = None
 
 # glibc's malloc options for a worker (see _keep_freed_memory): blocks below
 # _MMAP_FROM come from the heap, and the heap keeps up to _TRIM_FROM of
@@ -34,14 +47,22 @@ def worker_count(jobs, tasks):
     return max(1, min(jobs or os.cpu_count() or 1, tasks))
 
 
-def worker_start():
+def worker_start(track=None):
     """Set up a worker process (a ``multiprocessing.Pool`` initializer).
 
     Ctrl-C is the parent's to handle: it terminates the workers, and SIGTERM
     becomes SystemExit here so that a half-written file is removed on the
     way out.  Each worker uses one BLAS thread: the pool already fills the
     cores, and oversubscription only slows both.
+
+    Parameters
+    ----------
+    track : tuple of two multiprocessing arrays, optional
+        Where :func:`run_jobs`'s jobs say which process runs them (see
+        :func:`_tracked`).
     """
+    global _TRACK
+    _TRACK = track
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
     _end_with_parent()
@@ -124,13 +145,15 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def start_pool(workers):
+def start_pool(workers, track=None):
     """Start a ``multiprocessing.Pool`` whose processes :func:`worker_start` sets up.
 
     Parameters
     ----------
     workers : int
         Number of processes.
+    track : tuple, optional
+        Passed to :func:`worker_start`.
 
     Returns
     -------
@@ -139,7 +162,7 @@ def start_pool(workers):
         Its worker processes, for :func:`terminate`.
     """
     before = set(multiprocessing.active_children())
-    pool = multiprocessing.Pool(workers, initializer=worker_start)
+    pool = multiprocessing.Pool(workers, initializer=worker_start, initargs=(track,))
     return pool, [p for p in multiprocessing.active_children() if p not in before]
 
 
@@ -329,6 +352,13 @@ def progress_bar(total, enabled, desc, initial=0):
                 desc=desc, leave=False)
 
 
+def _lost(lost, job):
+    if lost is None:
+        raise KqcodecError("a worker process ended without its result "
+                           "(killed: out of memory?)")
+    return lost(job)
+
+
 def say(message):
     """Print a line on stderr without breaking a progress bar."""
     from tqdm import tqdm
@@ -336,7 +366,41 @@ def say(message):
     tqdm.write(message, file=sys.stderr)
 
 
-def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
+def _tracked(task):
+    """Run ``function(job)`` of a task of :func:`run_jobs`, saying which process runs it."""
+    function, i, job = task
+    started, finished = _TRACK
+    started[i] = os.getpid()
+    result = function(job)
+    finished[i] = 1
+    return result
+
+
+def _result(pending, i, track, lost):
+    """The result of job `i`, or ``lost()`` if the worker process running it died.
+
+    ``multiprocessing.Pool`` replaces a worker that dies (out of memory,
+    ``kill -9``), but the job it was running never comes back: waiting for
+    it would wait forever.  So the wait checks, every _POLL seconds, that
+    the process that started the job is still one of this process's
+    children.
+    """
+    started, finished = track
+    while True:
+        try:
+            return pending.get(_POLL)
+        except multiprocessing.TimeoutError:
+            pid = started[i]
+            if not pid or pid in {p.pid for p in multiprocessing.active_children()}:
+                continue
+            # A job finished just before its worker died may have its
+            # result on the way.
+            if finished[i] and pending.wait(_IN_TRANSIT) is None and pending.ready():
+                return pending.get()
+            return lost()
+
+
+def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
     """Yield ``function(job)`` for every job, in order, from worker processes.
 
     Parameters
@@ -351,12 +415,20 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
         Show a progress bar on stderr, advanced as results come back.
     desc : str
         The bar's label.
+    lost : callable, optional
+        ``lost(job)`` is yielded for a job whose worker process died
+        without a result; without it, that raises :class:`KqcodecError`.
 
     Yields
     ------
     object
         Each result, in the order of `jobs`, after the bar has advanced.
         Print with :func:`say` meanwhile, so that the bar is redrawn below.
+
+    Raises
+    ------
+    KqcodecError
+        For a job whose worker died, without `lost`.
     """
     bar = progress_bar(len(jobs), progress, desc)
     try:
@@ -368,10 +440,19 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
             return
         pool = None
         done = 0
+        stranded = False
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
-            pool, processes = start_pool(workers)
-            for result in pool.imap(function, jobs):
+            track = (multiprocessing.RawArray("q", len(jobs)),
+                     multiprocessing.RawArray("b", len(jobs)))
+            pool, processes = start_pool(workers, track)
+            pending = [pool.apply_async(_tracked, ((function, i, job),))
+                       for i, job in enumerate(jobs)]
+            for i, job in enumerate(jobs):
+                result = _result(pending[i], i, track, functools.partial(_lost, lost, job))
+                if not pending[i].ready():
+                    # The pool would wait for the lost job's result as it closes.
+                    stranded = True
                 done += 1
                 bar.update()
                 yield result
@@ -380,13 +461,16 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc=""):
                 # A caller that stops after the last result (the generator
                 # closed at its last yield) leaves nothing in flight: the
                 # idle workers are let go as after the loop.
-                if done == len(jobs):
+                if done == len(jobs) and not stranded:
                     pool.close()
                 else:
                     terminate(pool, processes)
             raise
         else:
-            pool.close()
+            if stranded:
+                terminate(pool, processes)
+            else:
+                pool.close()
         finally:
             if pool is not None:
                 pool.join()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kqcodec.errors import KqcodecError
 from kqcodec.workers import run_jobs, start_pool, stopping_once, terminate
 
 
@@ -256,3 +257,60 @@ def test_a_batch_ends_whatever_starts_its_workers(tmp_path, method, pictures):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['written', 'written']"
+
+
+@pytest.fixture
+def deadline():
+    """Fail a test still running after 60 s (what hangs should fail, not stop the suite)."""
+    def late(signum, frame):
+        raise TimeoutError("still running after 60 s")
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def killed_on_negative(job):
+    """``10 * job``; a negative job kills its worker, as the out-of-memory killer would."""
+    if job < 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 10 * job
+
+
+def test_a_job_whose_worker_is_killed_is_lost_and_the_others_come_back(deadline):
+    # multiprocessing.Pool replaces the dead worker but never returns its
+    # job: run_jobs waited for it forever.
+    results = run_jobs(killed_on_negative, [1, 2, -1, 3, 4], workers=2,
+                       lost=lambda job: ("lost", job))
+    assert list(results) == [10, 20, ("lost", -1), 30, 40]
+
+
+def test_a_killed_worker_without_a_stand_in_is_an_error(deadline):
+    with pytest.raises(KqcodecError, match="worker process ended without its result"):
+        list(run_jobs(killed_on_negative, [1, -1, 2], workers=2))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_batch_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkeypatch, pictures,
+                                                             shared, deadline):
+    from kqcodec import batch, codec
+
+    doomed = pictures["mpl_present_rgba"]
+    step = "histogram_of" if shared else "encode"
+    real = getattr(codec, step)
+
+    def killed_on_doomed(source, *args, **kwargs):
+        if Path(source) == doomed:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(codec, step, killed_on_doomed)  # the forked workers inherit it
+    inputs = [pictures["skimage_rocket"], doomed, pictures["skimage_coffee"]]
+    outcomes = list(batch.encode_batch(inputs, tmp_path / "out", 8, jobs=2, shared=shared))
+    assert [o.status for o in outcomes] == ["written", "failed", "written"]
+    assert outcomes[1].message.startswith(f"{doomed}: the process ")
+    assert "killed" in outcomes[1].message
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "skimage_coffee.png", "skimage_rocket.png"]
