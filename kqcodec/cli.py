@@ -9,6 +9,7 @@ inside the commands so that ``--help`` is instant.
 import argparse
 import atexit
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -404,6 +405,8 @@ def _encode(args):
     # /dev/stdout is a regular file when the shell redirects standard
     # output to one: it cannot take a temporary file and a rename.
     to_stdout = output in _STDOUT
+    if to_stdout and sys.stdout is None:
+        raise WriteError("standard output is closed")
     if to_stdout and sys.stdout.isatty():
         raise UsageError("standard output is a terminal: redirect it to a file or a pipe")
     if source == "-":
@@ -580,6 +583,9 @@ def _to_stdout(data, saved=None):
         flush does not fail again with a traceback.  `saved` is named in the
         message as where the output still is.
     """
+    where = f" ({saved} holds it)" if saved is not None else ""
+    if sys.stdout is None:
+        raise WriteError(f"standard output is closed{where}")
     try:
         sys.stdout.flush()
         binary = getattr(sys.stdout, "buffer", None)
@@ -588,7 +594,15 @@ def _to_stdout(data, saved=None):
         else:
             if isinstance(data, str):
                 data = data.encode(sys.stdout.encoding or "utf-8", "backslashreplace")
-            binary.write(data)
+            # Unbuffered (python -u, PYTHONUNBUFFERED), the stream is the
+            # raw file, whose write may take only part of the data (a pipe
+            # takes 64 KB at a time): the rest is written until it fails.
+            rest = memoryview(data)
+            while rest:
+                written = binary.write(rest)
+                if written is None:  # a non-blocking descriptor that is full
+                    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+                rest = rest[written:]
             binary.flush()
     except OSError as exc:
         with contextlib.suppress(OSError, ValueError):
@@ -596,7 +610,6 @@ def _to_stdout(data, saved=None):
             os.dup2(null, sys.stdout.fileno())
             os.close(null)
         reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else exc.strerror
-        where = f" ({saved} holds it)" if saved is not None else ""
         raise WriteError(f"standard output: write failed: {reason}{where}") from None
 
 
@@ -656,9 +669,11 @@ def run():
     runs, which no exit waits for: otherwise it exits as usual.
     """
     code = main()
+    # A stream closed when the process started (``>&-``) is None.
+    streams = [stream for stream in (sys.stdout, sys.stderr) if stream is not None]
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in streams:
+            stream.flush()
     except (OSError, ValueError):
         # A closed pipe, say: the usual exit reports it as before.
         sys.exit(code)
@@ -667,8 +682,8 @@ def run():
             thread.daemon for thread in threading.enumerate() if thread is not main_thread):
         atexit._run_exitfuncs()
         with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in streams:
+                stream.flush()
         os._exit(code)
     sys.exit(code)
 

@@ -217,6 +217,32 @@ def test_a_reader_that_closes_the_pipe_exits_74_in_one_line(pictures):
     assert one_line(err) == "kqcodec: error: standard output: write failed: the reader closed the pipe"
 
 
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_a_reader_that_closes_the_pipe_mid_file_exits_74(pictures, unbuffered):
+    # Unbuffered (-u), standard output is the raw file: a pipe took the
+    # first 64 KB of the PNG, and the rest was dropped with exit 0.
+    proc = subprocess.Popen([sys.executable, *(["-u"] if unbuffered else []), "-m", "kqcodec",
+                             "encode", str(pictures["skimage_coffee"]), "-", "-k", "256"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(10) == b"\x89PNG\r\n\x1a\n\x00\x00"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 74
+    assert one_line(err) == "kqcodec: error: standard output: write failed: the reader closed the pipe"
+
+
+@pytest.mark.parametrize("command", [["encode", "{picture}", "-", "-k", "4"],
+                                     ["report", "{folder}", "--out", "{out}", "-k", "4"]])
+def test_a_closed_standard_output_exits_74_in_one_line(tmp_path, pictures, command):
+    picture = pictures["mpl_present_rgba"]
+    argv = [part.format(picture=picture, folder=picture.parent, out=tmp_path / "out")
+            for part in command]
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -m kqcodec "$@" >&-', sys.executable, *argv],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 74
+    assert one_line(proc.stderr).startswith("kqcodec: error: standard output is closed")
+
+
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     out = tmp_path / "o.png"
     # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
