@@ -15,6 +15,7 @@ functions that call it: reading a PNG without EXIF data, the usual input of
 import contextlib
 import io
 import os
+import stat
 import struct
 import threading
 import warnings
@@ -24,7 +25,8 @@ import numpy as np
 
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
-from .errors import MAX_PIXELS_OPTION, FormatError, KqcodecWarning, UsageError, WriteError
+from .errors import (MAX_PIXELS_OPTION, FormatError, InputError, KqcodecWarning, UsageError,
+                     WriteError)
 from .safefile import atomic_output, check_input
 
 __all__ = [
@@ -167,16 +169,20 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
         raise UsageError(f"color must be 'srgb', 'keep' or 'raw', not {color!r}")
     check_pixel_limit(max_pixels)
     formats = _check_formats(formats)
+    given = "the input"  # what messages call bytes: they have no name
+    if not isinstance(path, (bytes, bytearray, memoryview)):
+        streamed = _streamed(path)
+        if streamed is not None:
+            given, path = path, streamed
     if isinstance(path, (bytes, bytearray, memoryview)):
         content = bytes(path)
         if content.startswith(pngread.SIGNATURE):
-            data, path = content, "the input"
+            data, path = content, given
         else:
             data, path = None, io.BytesIO(content)
     else:
         data = _png_bytes(path)
-    # What messages call it: bytes have no name.
-    name = "the input" if isinstance(path, io.BytesIO) else path
+    name = given if isinstance(path, io.BytesIO) else path
     if data is None and "PNG" in formats and len(formats) == 1:
         raise FormatError(f"{name}: not a PNG file")
     if data is not None and "PNG" not in formats:
@@ -256,6 +262,26 @@ def _read_png(path, data, **options):
     if image.problems:
         warnings.warn(f"{path}: {'; '.join(image.problems)}", KqcodecWarning, stacklevel=3)
     return image
+
+
+def _streamed(path):
+    """The bytes of `path` if it is a pipe or a device, read once; None for any other path.
+
+    A pipe (``<(...)``, ``/dev/stdin``) can be read only once: the PNG
+    signature read first, then the picture read again by name, found the
+    first bytes gone.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, TypeError, ValueError):
+        return None  # check_input says why, when the path is opened
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _png_bytes(path):

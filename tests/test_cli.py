@@ -243,6 +243,22 @@ def test_a_closed_standard_output_exits_74_in_one_line(tmp_path, pictures, comma
     assert one_line(proc.stderr).startswith("kqcodec: error: standard output is closed")
 
 
+@pytest.mark.parametrize("stem", ["skimage_rocket", "mpl_present_rgba"])
+def test_a_picture_named_by_a_pipe_is_read_whole(tmp_path, pictures, stem):
+    # /dev/stdin here is a pipe, as <(...) is: it can be read once only, and
+    # reading the PNG signature first left the rest for Pillow to misread.
+    source = pictures[stem]
+    piped = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "/dev/stdin",
+                            str(tmp_path / "piped.png"), "-k", "16"],
+                           input=source.read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    named = subprocess.run([sys.executable, "-m", "kqcodec", "encode", str(source),
+                            str(tmp_path / "named.png"), "-k", "16"], capture_output=True,
+                           timeout=120)
+    assert named.returncode == 0, named.stderr
+    assert (tmp_path / "piped.png").read_bytes() == (tmp_path / "named.png").read_bytes()
+
+
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     out = tmp_path / "o.png"
     # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
