@@ -86,7 +86,7 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         Files (taken whatever their extension) and folders (their pictures
         by extension, see :data:`scan.EXTENSIONS`).
     out_dir : path-like
-        Never searched for pictures.
+        Never searched for pictures; given as an input, it is passed over.
     recursive : bool
         Also take the pictures of the folders' sub-folders.
     suffix : str
@@ -114,6 +114,10 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     found = []  # (picture, its path relative to its folder), or (missing input, None)
     for item in inputs:
         item = Path(item)
+        if item.is_dir() and item.resolve() == out_dir.resolve():
+            # A shell glob run again (``pics/* --out-dir pics/out``) hands
+            # over the output folder of the first run.
+            continue
         if item.is_dir():
             found += [(path, path.relative_to(item)) for path in
                       find_images(item, recursive=recursive, exclude=out_dir)]

@@ -5,6 +5,7 @@ that the extra outputs (CSV, figures, page) lose nothing.  No heavy imports:
 the command runs these checks before the report starts.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def find_images(folder, *, recursive=False, exclude=None):
     Raises
     ------
     InputError
-        If `folder` is missing or not a folder.
+        If `folder` is missing, not a folder, or (or one of its sub-folders,
+        with `recursive`) cannot be read.
     UsageError
         If `exclude` is `folder` itself, or holds it and `recursive` is set.
     WriteError
@@ -85,12 +87,31 @@ def find_images(folder, *, recursive=False, exclude=None):
         # Outputs go to the output folder itself, beside the picture folder:
         # none of the pictures is one of them.
         skip = None
-    found = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
-        p for p in found
+        p for p in _listed(folder, recursive)
         if p.is_file() and p.suffix.lower() in EXTENSIONS
         and not (skip is not None and p.resolve().is_relative_to(skip))
     )
+
+
+def _listed(folder, recursive):
+    """Every entry of `folder` (and of its sub-folders, not followed through links).
+
+    A folder that cannot be read is an error, not an empty folder: its
+    pictures would be left out of a run that says it is done.
+    """
+    def unreadable(exc):
+        raise InputError(f"{exc.filename}: cannot read the folder: {exc.strerror}") from None
+
+    if not recursive:
+        try:
+            return list(folder.iterdir())
+        except OSError as exc:
+            unreadable(exc)
+    found = []
+    for top, folders, files in os.walk(folder, onerror=unreadable):
+        found += [Path(top, name) for name in folders + files]
+    return found
 
 
 def printable(name):

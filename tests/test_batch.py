@@ -310,3 +310,40 @@ def test_the_batch_checks_its_options_before_any_work(tmp_path, folder):
     # One path given as a string is one input, not one per letter.
     outcomes = list(batch.encode_batch(str(folder / "a.png"), out, 8))
     assert [(Path(o.source).name, o.status) for o in outcomes] == [("a.png", "written")]
+
+
+def test_the_output_folder_among_the_inputs_is_passed_over(tmp_path, pictures):
+    # `pics/* --out-dir pics/out`, run twice: the second glob holds pics/out.
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    shutil.copy(pictures["mpl_present_rgba"], pics)
+    inputs = lambda: sorted(pics.iterdir())  # noqa: E731 - the glob, as the shell makes it
+    first = list(batch.encode_batch(inputs(), pics / "out", 4))
+    second = list(batch.encode_batch(inputs(), pics / "out", 4))
+    assert [o.status for o in first] == [o.status for o in second] == ["written"]
+    assert [p.name for p in (pics / "out").iterdir()] == ["mpl_present_rgba.png"]
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_folder(tmp_path, pictures,
+                                                                      monkeypatch, recursive):
+    from kqcodec.errors import InputError
+
+    top = tmp_path / "pics"
+    locked = top / "locked" if recursive else top
+    locked.mkdir(parents=True)
+    shutil.copy(pictures["mpl_present_rgba"], top)
+    shutil.copy(pictures["skimage_coffee"], locked)
+
+    # As chmod 000 does to anyone but root (the tests may run as root).
+    def refused(real):
+        def listing(path="."):
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+        return listing
+
+    monkeypatch.setattr(os, "scandir", refused(os.scandir))
+    monkeypatch.setattr(os, "listdir", refused(os.listdir))
+    with pytest.raises(InputError, match=f"^{locked}: cannot read the folder: Permission denied$"):
+        list(batch.encode_batch([top], tmp_path / "out", 4, recursive=recursive))
