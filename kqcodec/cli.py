@@ -19,7 +19,7 @@ import warnings
 from . import __version__
 from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
                        SPEEDS, TARGET_PSNR)
-from .errors import KqcodecError, UsageError, WriteError, as_flag
+from .errors import KqcodecError, OutputExistsError, UsageError, WriteError, as_flag
 
 EPILOG = """\
 exit codes:
@@ -409,6 +409,10 @@ def _encode(args):
         raise WriteError("standard output is closed")
     if to_stdout and sys.stdout.isatty():
         raise UsageError("standard output is a terminal: redirect it to a file or a pipe")
+    if to_stdout and source != "-" and _same_file(sys.stdout, source):
+        # ``>> in.png`` or ``1<> in.png``: the PNG would be written into the input.
+        raise OutputExistsError(f"standard output is the input file {source}; "
+                                "redirect it elsewhere")
     if source == "-":
         source = sys.stdin.buffer.read()
     result = codec.encode(source, None if to_stdout else output, args.k, seed=args.seed,
@@ -428,6 +432,14 @@ def _encode(args):
             print("kqcodec: ks tried: " + ", ".join(_trial(t) for t in result.trials),
                   file=sys.stderr)
     return 0
+
+
+def _same_file(stream, path):
+    """Whether `stream`'s descriptor is the file `path` (False if either cannot be looked at)."""
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _describe(name, result, psnr):

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 
@@ -257,6 +258,20 @@ def test_a_picture_named_by_a_pipe_is_read_whole(tmp_path, pictures, stem):
                            timeout=120)
     assert named.returncode == 0, named.stderr
     assert (tmp_path / "piped.png").read_bytes() == (tmp_path / "named.png").read_bytes()
+
+
+@pytest.mark.parametrize("redirect", [">>", "1<>"])
+def test_standard_output_redirected_onto_the_input_is_refused(tmp_path, pictures, redirect):
+    source = tmp_path / "in.png"
+    shutil.copy(pictures["mpl_present_rgba"], source)
+    before = source.read_bytes()
+    proc = subprocess.run(["sh", "-c", f'exec "$0" -m kqcodec encode "$1" - -k 16 {redirect} "$1"',
+                           sys.executable, str(source)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 73
+    assert one_line(proc.stderr) == (f"kqcodec: error: standard output is the input file {source}; "
+                                     "redirect it elsewhere")
+    assert source.read_bytes() == before
 
 
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
