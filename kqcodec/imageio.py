@@ -57,7 +57,7 @@ OUTPUT_FORMATS = {
     # lines of palette graphics.
     ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
     ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
-    ".webp": ("WEBP", {"lossless": True}),
+    ".webp": ("WEBP", {"lossless": True, "exact": True}),
     ".bmp": ("BMP", {}),
     ".tif": ("TIFF", {"compression": "tiff_deflate"}),
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),

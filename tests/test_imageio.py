@@ -199,6 +199,23 @@ def test_decode_writes_the_named_format(tmp_path, pictures, ext):
         assert JpegImagePlugin.get_sampling(written) == 0
 
 
+@pytest.mark.parametrize("ext", ["png", "webp", "tiff"])
+def test_decode_keeps_the_colors_under_clear_pixels(tmp_path, ext):
+    # The samples the PNG holds, as said: WebP's lossless coder replaced the
+    # colors of clear pixels unless asked to keep them exact.
+    import png as pypng
+
+    palette = [(200, 30, 90, 0), (10, 250, 120, 0), (40, 40, 40, 255), (255, 255, 0, 128)]
+    indices = np.arange(64).reshape(8, 8) % 4
+    src = tmp_path / "clear.png"
+    with open(src, "wb") as f:
+        pypng.Writer(8, 8, palette=palette, bitdepth=8).write(f, indices.tolist())
+    out = tmp_path / f"back.{ext}"
+    kqcodec.decode(src, out)
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGBA")),
+                                  np.array(palette, np.uint8)[indices])
+
+
 @pytest.mark.parametrize("ext, fmt", [("jpg", "JPEG"), ("bmp", "BMP")])
 def test_transparent_image_cannot_become_jpeg_or_bmp(tmp_path, present, ext, fmt):
     src = tmp_path / "p.png"
