@@ -266,7 +266,7 @@ def read_png(data, *, max_pixels=MAX_PIXELS, strict=False, indexed=False):
     samples, clear = _decode(layout.pop("idat"), header, problems)
     result = dict(header=header, exif=layout["exif"], frames=layout["frames"],
                   ancillary=tuple(layout["ancillary"]),
-                  info=_color_info(layout["ancillary"], problems))
+                  info=_color_info(layout["ancillary"], header.color_type, problems))
     if header.color_type == 3:
         palette = _palette_for(samples, header, problems)
         if indexed:
@@ -538,8 +538,8 @@ def _check_animation(chunks, header, problems):
     return frames
 
 
-def _color_info(ancillary, problems):
-    """Pillow-style color information from the accepted ancillary chunks."""
+def _color_info(ancillary, color_type, problems):
+    """Pillow-style color information from the accepted ancillary chunks of a `color_type` image."""
     info = {}
     for ctype, body in ancillary:
         if ctype == b"sRGB":
@@ -554,7 +554,7 @@ def _color_info(ancillary, problems):
             info["chromaticity"] = tuple(v / 100000 for v in struct.unpack(">8I", body))
         elif ctype == b"iCCP":
             profile = _profile(body, problems)
-            if profile is not None:
+            if profile is not None and _fits(profile, color_type, problems):
                 info["icc_profile"] = profile
     if "srgb" in info and "icc_profile" in info:
         # The format allows one of the two; libpng keeps sRGB.
@@ -582,6 +582,23 @@ def _profile(body, problems):
         problems.add("iCCP chunk's profile is truncated")
         return None
     return profile
+
+
+def _fits(profile, color_type, problems):
+    """Whether the ICC `profile`'s color space is the image's (a problem noted if not).
+
+    PNG allows an RGB profile in a color image, a grey one in a greyscale
+    image, and nothing else; libpng drops any other profile, and so does
+    kqcodec, rather than run the samples through a profile of another space.
+    """
+    space = profile[16:20]
+    grey = color_type in (0, 4)
+    if space == (b"GRAY" if grey else b"RGB "):
+        return True
+    kind = "greyscale" if grey else "color"
+    problems.add(f"iCCP profile of the {space.decode('latin-1').strip() or 'unknown'} color "
+                 f"space in a {kind} image")
+    return False
 
 
 def _passes(header):

@@ -148,6 +148,9 @@ def _flip_crc(data, ctype):
     return data[:crc] + bytes([data[crc] ^ 0xFF]) + data[crc + 1 :]
 
 
+# ICC profile headers of each color space (bytes 16-19), enough for the reader's check.
+_PROFILE = {space: bytes(16) + space + bytes(108) for space in (b"GRAY", b"RGB ", b"Lab ")}
+
 HARMLESS = {
     "gAMA CRC": (_flip_crc(image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), b"gAMA"),
                  "gAMA chunk with a bad CRC"),
@@ -158,8 +161,15 @@ HARMLESS = {
     "gAMA after IDAT": (image_png(GREY, 8, 0, after=[(b"gAMA", bytes(4))]), "gAMA chunk after"),
     "gAMA of 0": (image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), "gAMA of 0"),
     "sRGB and iCCP": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"iCCP", b"grey\0\0"
-                                                    + zlib.compress(bytes(200)))]),
+                                                    + zlib.compress(_PROFILE[b"GRAY"]))]),
                       "both sRGB and iCCP chunks"),
+    # libpng drops a profile of another color space than the image's.
+    "RGB profile in grey": (image_png(GREY, 8, 0, before=[(b"iCCP", b"p\0\0"
+                                                          + zlib.compress(_PROFILE[b"RGB "]))]),
+                            "iCCP profile of the RGB color space in a greyscale image"),
+    "Lab profile in grey": (image_png(GREY, 8, 0, before=[(b"iCCP", b"p\0\0"
+                                                          + zlib.compress(_PROFILE[b"Lab "]))]),
+                            "iCCP profile of the Lab color space in a greyscale image"),
     "two sRGB": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"sRGB", b"\0")]),
                  "more than one sRGB"),
     "empty tRNS": (image_png(GREY, 8, 0, trns=b""), "tRNS of 0 bytes"),
@@ -188,6 +198,24 @@ def test_harmless_damage_is_skipped_by_default_and_refused_when_strict(name, dec
     with pytest.raises(FormatError, match=re.escape(problem)) as refused:
         pngread.read_png(data, strict=True)
     assert str(refused.value).startswith("corrupt PNG: ")
+
+
+@pytest.mark.parametrize("space, color_type, kept", [(b"GRAY", 0, True), (b"GRAY", 4, True),
+                                                     (b"RGB ", 2, True), (b"RGB ", 6, True),
+                                                     (b"RGB ", 3, True), (b"GRAY", 2, False),
+                                                     (b"GRAY", 3, False), (b"RGB ", 4, False)])
+def test_a_profile_is_kept_only_in_an_image_of_its_color_space(space, color_type, kept):
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    samples = np.zeros((2, 3, channels), np.uint8)
+    chunk = (b"iCCP", b"p\0\0" + zlib.compress(_PROFILE[space]))
+    if color_type == 3:  # iCCP comes before PLTE
+        data = build([ihdr(3, 2, 8, 3), chunk, (b"PLTE", bytes(3)),
+                      (b"IDAT", zlib.compress(scanlines(samples, 8, 3))), (b"IEND", b"")])
+    else:
+        data = image_png(samples, 8, color_type, before=[chunk])
+    image = pngread.read_png(data)
+    assert (image.info.get("icc_profile") == _PROFILE[space]) is kept
+    assert bool(image.problems) is not kept
 
 
 def test_trns_in_an_image_with_alpha_is_skipped():
