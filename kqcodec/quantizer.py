@@ -752,15 +752,20 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
                     estimate_size=sizes.estimate, write=sizes.write,
                     estimate_error=(_LOWEST_RATIO, _DRIFT), one_thread=sizes.one_thread,
                     psnr_of=psnr_of)
-    if choice.k == max_colors and first_speed != speed and len(hist.colors) > max_colors:
-        # The whole palette fits: it is the answer, so it gets the search
-        # `quantize` would give it at this speed, if that file fits too.
+    if choice.k >= max_colors - 1 and first_speed != speed and len(hist.colors) > max_colors:
+        # The whole palette's encoding so far is the fastest speed's, which
+        # only guided the search.  As the answer, or as the k + 1 that does
+        # not fit, it is encoded as `quantize` would at this speed: the
+        # answer if that file fits (it came out 4 bytes smaller than the
+        # fastest one, under a budget the fastest one missed).
         image = encode_at(max_colors, None, speed)
         data = image.to_png(speed=speed)
+        value = image.psnr if psnr_of is None else psnr_of(image)
+        trial = Trial(max_colors, len(image.palette), value, len(data), image.palette)
         if len(data) <= max_bytes:
-            value = image.psnr if psnr_of is None else psnr_of(image)
-            trial = Trial(max_colors, len(image.palette), value, len(data), image.palette)
             choice = Choice(max_colors, image, data, value, choice.trials + (trial,))
+        else:
+            choice = replace(choice, trials=choice.trials + (trial,))
     return choice
 
 

@@ -87,6 +87,20 @@ def test_size_budget_is_met_and_one_color_more_does_not_fit(tmp_path, pictures, 
     assert within_near_ties(above.psnr, coffee, above.palette)
 
 
+def test_a_budget_the_whole_palette_meets_gives_the_whole_palette(present):
+    # The search's first encoding, of max_colors at the fastest speed, came
+    # out 4 bytes over a budget that the encoding at the default speed
+    # meets: k = 255 was chosen where k = 256 fits.
+    whole = quantizer.quantize(present, 256).to_png()
+    fast = quantizer.quantize(present, 256, speed=10).to_png()
+    assert len(fast) > len(whole)  # what made the search stop short
+    choice = quantizer.choose_k(present, max_bytes=len(whole))
+    assert choice.k == 256 and choice.data == whole
+    below = quantizer.choose_k(present, max_bytes=len(whole) - 1)
+    assert below.k == 255 and len(below.data) < len(whole)
+    assert {(t.k, t.size) for t in below.trials} >= {(256, len(whole))}
+
+
 def test_choice_is_deterministic(present):
     first = quantizer.choose_k(present, max_bytes=3000)
     second = quantizer.choose_k(present, max_bytes=3000)
