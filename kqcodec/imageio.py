@@ -193,7 +193,7 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
         if image.frames > 1:
             warnings.warn(f"{path}: animated PNG of {image.frames} frames; only its still "
                           "image is used", KqcodecWarning, stacklevel=2)
-        pixels, info = _orient(image.pixels, _exif_orientation(image.exif)), image.info
+        pixels, info = _orient(image.pixels, _exif_orientation(image.exif, path)), image.info
     else:
         with _named(name), _pixel_limit(max_pixels):
             pixels, info = _read_other(path, max_pixels, [f for f in formats if f != "PNG"], name)
@@ -392,7 +392,7 @@ def _read_other(path, max_pixels, formats, name):
             size = len(path.getbuffer()) if isinstance(path, io.BytesIO) else os.path.getsize(path)
             _check_tiff_strips(img, size)
         _load(img)
-        pixels = _orient(_pixels_of(img), _image_orientation(img))
+        pixels = _orient(_pixels_of(img), _image_orientation(img, name))
         info = dict(img.info)
         if img.mode == "CMYK":
             # Converted to RGB by the caller, through the profile if there is one.
@@ -599,26 +599,44 @@ def _with_alpha(rgb, alpha):
     return np.ascontiguousarray(np.dstack([rgb, np.asarray(alpha, np.uint8)]))
 
 
-def _exif_orientation(exif):
+def _exif_orientation(exif, name):
     """The orientation tag (1 to 8) of raw EXIF data, or 1."""
     if not exif:
         return 1
     from PIL import Image
 
-    try:
+    def orientation():
         tags = Image.Exif()
         tags.load(exif)
         return tags.get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a damaged EXIF block must not make the picture unreadable
-        return 1
+
+    return _read_exif(orientation, name)
 
 
-def _image_orientation(img):
+def _image_orientation(img, name):
     """The EXIF orientation Pillow found in a non-PNG picture, or 1."""
-    try:
-        return img.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a damaged EXIF block must not make the picture unreadable
-        return 1
+    return _read_exif(lambda: img.getexif().get(_EXIF_ORIENTATION, 1), name)
+
+
+def _read_exif(read, name):
+    """``read()``, Pillow's own warnings about damaged EXIF data said as one of kqcodec's.
+
+    A damaged EXIF block must not make the picture unreadable: its
+    orientation is then 1.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = read()
+        except Exception as exc:  # Pillow raises what the damage makes
+            caught.append(warnings.WarningMessage(str(exc) or type(exc).__name__,
+                                                  UserWarning, "", 0))
+            value = 1
+    if caught:
+        reason = " ".join(str(caught[0].message).split())
+        warnings.warn(f"{name}: damaged EXIF data ({reason}); what it holds may be ignored",
+                      KqcodecWarning, stacklevel=3)
+    return value
 
 
 def _orient(pixels, orientation):

@@ -245,3 +245,17 @@ def test_pillow_convert_would_clip_16_bit_grey(tmp_path):
         pypng.Writer(3, 1, greyscale=True, bitdepth=16).write(f, values.tolist())
     assert np.asarray(Image.open(path).convert("L")).tolist() == [[255, 255, 255]]  # Pillow clips
     assert imageio.read_image(path)[0, :, 0].tolist() == [1, 117, 255]
+
+
+def test_damaged_exif_is_one_warning_of_kqcodec_naming_the_file(tmp_path):
+    # Pillow's own "Corrupt EXIF data" came out as a bare UserWarning, which
+    # neither names the file nor is caught by filtering KqcodecWarning.
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4, 1) * 20
+    path = tmp_path / "exif.png"
+    path.write_bytes(pngmake.image_png(grey, 8, 0, before=[(b"eXIf", b"II*\0garbage")]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pixels = imageio.read_image(path)
+    assert [(w.category, str(w.message).split(" (")[0]) for w in caught] == [
+        (kqcodec.KqcodecWarning, f"{path}: damaged EXIF data")]
+    np.testing.assert_array_equal(pixels[..., 0], grey[..., 0])
