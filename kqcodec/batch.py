@@ -10,7 +10,7 @@ the sums give one palette, and every file is written with it.
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import codec
@@ -48,6 +48,10 @@ class Outcome:
     encoded_bytes : int or None
     trials : tuple
         The ks a target search tried (see :class:`search.Trial`).
+    warned : tuple of (type, str)
+        The warnings the picture gave, category and message, in order:
+        :func:`encode_batch` gives them again as it yields the outcome, so
+        that they come in input order, not as the workers happen to meet them.
     """
 
     source: str
@@ -59,6 +63,7 @@ class Outcome:
     encoded_bytes: int = None
     trials: tuple = ()
     error: KqcodecError = field(default=None, repr=False, compare=False)
+    warned: tuple = field(default=(), repr=False, compare=False)
 
     def said(self, spell):
         """The message, each option it names said by `spell` (see :meth:`KqcodecError.spelled`).
@@ -165,6 +170,11 @@ def _stems_in(path, out_dir):
 
 def _outcome(source, dest, run):
     """Run one encoding; turn its result or expected error into an Outcome."""
+    outcome, warned = _recorded(lambda: _ran(source, dest, run))
+    return replace(outcome, warned=warned)
+
+
+def _ran(source, dest, run):
     try:
         if dest is None:
             raise InputError(f"{source}: no such file or folder")
@@ -177,6 +187,22 @@ def _outcome(source, dest, run):
                        _naming(source, str(exc)), error=_bare(exc))
     return Outcome(str(source), str(dest), "written", "", result.k, result.psnr,
                    result.encoded_bytes, result.trials)
+
+
+def _recorded(run):
+    """``run()`` and the warnings it gave, as (category, message) pairs, instead of showing them.
+
+    A worker process that shows its warnings itself writes them across the
+    progress bar, in whatever order the workers meet them.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        value = run()
+    return value, tuple((w.category, str(w.message)) for w in caught)
+
+
+def _warn_again(warned):
+    for category, message in warned:
+        warnings.warn(message, category, stacklevel=3)
 
 
 def _bare(error):
@@ -210,7 +236,7 @@ def _died_encoding(job):
 
 def _died_counting(job):
     return KqcodecError(f"{job[0]}: the process counting its colors ended without a result "
-                        "(killed: out of memory?)")
+                        "(killed: out of memory?)"), ()
 
 
 def _encode_job(job):
@@ -221,11 +247,15 @@ def _encode_job(job):
 
 def _histogram_job(job):
     source, max_pixels, keep_profile, strict = job
-    try:
-        return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile,
-                                  strict=strict)
-    except KqcodecError as exc:
-        return exc
+
+    def counted():
+        try:
+            return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile,
+                                      strict=strict)
+        except KqcodecError as exc:
+            return exc
+
+    return _recorded(counted)
 
 
 def _palette_job(job):
@@ -335,14 +365,20 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             max_bytes=max_bytes, max_colors=max_colors, skip_if_larger=skip_if_larger,
             keep_profile=keep_profile, space=space, strict=strict, dither=dither,
             speed=speed, reuse=reuse))
-        yield from run_jobs(_encode_job, [(s, d, options) for s, d in pairs], workers=workers,
-                            progress=progress, desc="encode", lost=_died_encoding)
+        for outcome in run_jobs(_encode_job, [(s, d, options) for s, d in pairs],
+                                workers=workers, progress=progress, desc="encode",
+                                lost=_died_encoding):
+            _warn_again(outcome.warned)
+            yield outcome
         return
     readable = [(s, d) for s, d in pairs if d is not None]
-    histograms = list(run_jobs(_histogram_job,
-                               [(s, max_pixels, keep_profile, strict) for s, _ in readable],
-                               workers=workers, progress=progress, desc="count colors",
-                               lost=_died_counting))
+    histograms = []
+    for histogram, warned in run_jobs(_histogram_job,
+                                      [(s, max_pixels, keep_profile, strict) for s, _ in readable],
+                                      workers=workers, progress=progress, desc="count colors",
+                                      lost=_died_counting):
+        _warn_again(warned)
+        histograms.append(histogram)
     counted = {str(s): h for (s, _), h in zip(readable, histograms)}
     good = [h for h in histograms if not isinstance(h, KqcodecError)]
     palette = shared_palette(good, k) if good else None

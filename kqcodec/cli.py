@@ -630,7 +630,9 @@ def _tell(message):
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"kqcodec: warning: {message}", file=sys.stderr)
+    from .workers import say  # above a progress bar, if one is shown
+
+    say(f"kqcodec: warning: {message}")
 
 
 def main(argv=None):

@@ -5,12 +5,14 @@ import pty
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import kqcodec
 from kqcodec import batch, quantizer
 from kqcodec.errors import UsageError
 
@@ -347,3 +349,25 @@ def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_folder(tmp_path, 
     monkeypatch.setattr(os, "listdir", refused(os.listdir))
     with pytest.raises(InputError, match=f"^{locked}: cannot read the folder: Permission denied$"):
         list(batch.encode_batch([top], tmp_path / "out", 4, recursive=recursive))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_pictures_warnings_come_from_the_batch_in_input_order(tmp_path, pictures, shared):
+    # Each worker process showed its own warnings, across the progress bar
+    # and in whatever order the workers met them.
+    frames = []
+    for n in (2, 3, 4):
+        path = tmp_path / f"anim{n}.gif"
+        shades = [Image.new("RGB", (30, 20), (40 * i, 0, 255 - 40 * i)) for i in range(n)]
+        shades[0].save(path, save_all=True, append_images=shades[1:])
+        frames.append(path)
+    inputs = [frames[2], pictures["skimage_coffee"], frames[0], frames[1]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcomes = list(batch.encode_batch(inputs, tmp_path / "out", 8, jobs=2, shared=shared))
+    said = [str(w.message) for w in caught]
+    assert said == [f"{path}: GIF has {n} frames; only the first is used"
+                    for path, n in ((frames[2], 4), (frames[0], 2), (frames[1], 3))]
+    assert all(w.category is kqcodec.KqcodecWarning for w in caught)
+    if not shared:  # a shared palette's pictures say them as their colors are counted
+        assert [len(o.warned) for o in outcomes] == [1, 0, 1, 1]
