@@ -88,6 +88,9 @@ def check_options(k, *, target_psnr=None, max_bytes=None, space="rgb", dither=0.
         raise UsageError(f"{option('dither')} goes with a fixed k")
     if check_reuse(reuse) and auto:
         raise UsageError(f"{option('reuse')} goes with a fixed k")
+    if check_reuse(reuse) and check_strength(dither):
+        # Also where the palette is searched; checked here, before the output.
+        raise UsageError(f"{option('reuse')} does not go with {option('dither')}")
     return k, check_speed(speed)
 
 

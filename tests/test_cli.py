@@ -353,6 +353,10 @@ def test_reuse_through_the_command(tmp_path, pictures):
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "x.png", "-k", "16",
                       "--reuse", "1", "--dither")
     assert code == 2 and "--reuse does not go with --dither" in one_line(err)
+    # Bad usage is said before an output that exists (exit 73 came first).
+    code, _, err = run("encode", pictures["skimage_rocket"], out, "-k", "16",
+                      "--reuse", "1", "--dither")
+    assert code == 2 and "--reuse does not go with --dither" in one_line(err)
     code, _, err = run("encode", pictures["skimage_rocket"], tmp_path / "y.png", "-k", "16",
                       "--reuse", "20")
     assert code == 2 and "the margin must be from 0 to 16" in err
