@@ -34,7 +34,8 @@ from .errors import FormatError, InputError, KqcodecWarning, ProfileWarning, Usa
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder
 from .scan import find_images, plan_outputs
-from .workers import progress_bar, start_pool, stopping_once, terminate
+from .workers import (new_track, progress_bar, results_as_done, start_pool, stopping_once,
+                      terminate)
 
 __all__ = ["DEFAULT_KS", "report"]
 
@@ -397,6 +398,7 @@ class _LocalEngine:
     def __init__(self, jobs, metrics=()):
         self.jobs, self.metrics = jobs, metrics
         self._pool = self._processes = None
+        self._stranded = False
         self._signals = None
 
     def __enter__(self):
@@ -411,7 +413,7 @@ class _LocalEngine:
             if self._pool is not None:
                 # After an error or a Ctrl-C the jobs in flight are stopped;
                 # otherwise they are all done.
-                if exc_type is None:
+                if exc_type is None and not self._stranded:
                     self._pool.close()
                 else:
                     terminate(self._pool, self._processes)
@@ -433,8 +435,17 @@ class _LocalEngine:
             # Imported once here, the measures' libraries are shared by the
             # forked workers instead of being imported by each.
             measures.preload(self.metrics)
-        self._pool, self._processes = start_pool(workers)
-        return (rows for rows in self._pool.imap_unordered(_report_job, jobs_list))
+        track = new_track(len(jobs_list))
+        self._pool, self._processes = start_pool(workers, track)
+        return (rows for _, rows in results_as_done(self._pool, _report_job, jobs_list, track,
+                                                    self._lost))
+
+    def _lost(self, job):
+        """The rows of a job whose worker process died (killed: out of memory?)."""
+        # The pool would wait for the lost job's result as it closes.
+        self._stranded = True
+        return [error_row(job[1]["name"], None, "the process measuring it ended without a "
+                                                "result (killed: out of memory?)")]
 
 
 class _DaskEngine:

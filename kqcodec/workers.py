@@ -17,8 +17,8 @@ import threading
 
 from .errors import KqcodecError
 
-__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "terminate", "stopping_once",
-           "progress_bar", "say"]
+__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "new_track",
+           "results_as_done", "terminate", "stopping_once", "progress_bar", "say"]
 
 # Seconds between the SIGTERMs that terminate() sends to workers still alive.
 _RESEND = 0.25
@@ -366,6 +366,53 @@ def say(message):
     tqdm.write(message, file=sys.stderr)
 
 
+def new_track(jobs):
+    """Shared arrays for :func:`start_pool`: where each of `jobs` jobs says which process ran it."""
+    return multiprocessing.RawArray("q", jobs), multiprocessing.RawArray("b", jobs)
+
+
+def _dead(pid):
+    """Whether the worker process `pid` (0: none yet) has ended."""
+    return bool(pid) and pid not in {p.pid for p in multiprocessing.active_children()}
+
+
+def results_as_done(pool, function, jobs, track, lost):
+    """Yield ``(i, function(jobs[i]))`` as each job is done, in any order.
+
+    A job whose worker process died without a result (see :func:`_result`)
+    gives ``(i, lost(jobs[i]))``, as soon as the death is seen.  The pool
+    was started by :func:`start_pool` with `track`, from :func:`new_track`.
+    A worker's exception is raised here, as ``imap_unordered`` raises it.
+    """
+    import queue
+
+    started, finished = track
+    done = queue.SimpleQueue()
+    pending = {}
+    for i, job in enumerate(jobs):
+        pending[i] = pool.apply_async(
+            _tracked, ((function, i, job),),
+            callback=lambda value, i=i: done.put((i, True, value)),
+            error_callback=lambda error, i=i: done.put((i, False, error)))
+    while pending:
+        try:
+            i, ok, value = done.get(timeout=_POLL)
+        except queue.Empty:
+            for i in [i for i in pending if _dead(started[i])]:
+                # A job finished just before its worker died may have its
+                # result on the way.
+                if finished[i] and pending[i].wait(_IN_TRANSIT) is None and pending[i].ready():
+                    continue
+                del pending[i]
+                yield i, lost(jobs[i])
+            continue
+        if pending.pop(i, None) is None:
+            continue  # given up for lost, then done after all
+        if not ok:
+            raise value
+        yield i, value
+
+
 def _tracked(task):
     """Run ``function(job)`` of a task of :func:`run_jobs`, saying which process runs it."""
     function, i, job = task
@@ -390,8 +437,7 @@ def _result(pending, i, track, lost):
         try:
             return pending.get(_POLL)
         except multiprocessing.TimeoutError:
-            pid = started[i]
-            if not pid or pid in {p.pid for p in multiprocessing.active_children()}:
+            if not _dead(started[i]):
                 continue
             # A job finished just before its worker died may have its
             # result on the way.
@@ -443,8 +489,7 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
         stranded = False
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
-            track = (multiprocessing.RawArray("q", len(jobs)),
-                     multiprocessing.RawArray("b", len(jobs)))
+            track = new_track(len(jobs))
             pool, processes = start_pool(workers, track)
             pending = [pool.apply_async(_tracked, ((function, i, job),))
                        for i, job in enumerate(jobs)]

@@ -314,3 +314,31 @@ def test_a_batch_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkeyp
     assert "killed" in outcomes[1].message
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "skimage_coffee.png", "skimage_rocket.png"]
+
+
+def test_a_report_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkeypatch, pictures,
+                                                                 deadline):
+    # The report's pool waited forever for the picture of a killed worker.
+    import shutil
+
+    from kqcodec import imagereport, reporting
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for stem in ("mpl_present_rgba", "skimage_coffee", "skimage_rocket"):
+        shutil.copy(pictures[stem], pics)
+    real = imagereport.picture_rows
+
+    def killed_on_coffee(path, *args, **kwargs):
+        if Path(path).stem == "skimage_coffee":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(imagereport, "picture_rows", killed_on_coffee)  # the forked workers inherit it
+    table = reporting.report(pics, [4], out=tmp_path / "out", jobs=2)
+    errors = table[table.error.fillna("") != ""]
+    assert sorted(table.image) == ["mpl_present_rgba.png", "skimage_coffee.png", "skimage_rocket.jpg"]
+    assert list(errors.image) == ["skimage_coffee.png"]
+    assert "ended without a result (killed" in errors.error.iloc[0]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "mpl_present_rgba_k4.png", "skimage_rocket_k4.png"]
