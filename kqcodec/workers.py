@@ -8,7 +8,6 @@ only module that imports tqdm.
 """
 
 import contextlib
-import functools
 import multiprocessing
 import os
 import signal
@@ -379,8 +378,10 @@ def _dead(pid):
 def results_as_done(pool, function, jobs, track, lost):
     """Yield ``(i, function(jobs[i]))`` as each job is done, in any order.
 
-    A job whose worker process died without a result (see :func:`_result`)
-    gives ``(i, lost(jobs[i]))``, as soon as the death is seen.  The pool
+    ``multiprocessing.Pool`` replaces a worker that dies (out of memory,
+    ``kill -9``), but the job it was running never comes back: waiting for
+    it would wait forever.  So while no result comes, every _POLL seconds,
+    the jobs whose process has ended are given up: ``(i, lost(jobs[i]))``.  The pool
     was started by :func:`start_pool` with `track`, from :func:`new_track`.
     A worker's exception is raised here, as ``imap_unordered`` raises it.
     """
@@ -423,29 +424,6 @@ def _tracked(task):
     return result
 
 
-def _result(pending, i, track, lost):
-    """The result of job `i`, or ``lost()`` if the worker process running it died.
-
-    ``multiprocessing.Pool`` replaces a worker that dies (out of memory,
-    ``kill -9``), but the job it was running never comes back: waiting for
-    it would wait forever.  So the wait checks, every _POLL seconds, that
-    the process that started the job is still one of this process's
-    children.
-    """
-    started, finished = track
-    while True:
-        try:
-            return pending.get(_POLL)
-        except multiprocessing.TimeoutError:
-            if not _dead(started[i]):
-                continue
-            # A job finished just before its worker died may have its
-            # result on the way.
-            if finished[i] and pending.wait(_IN_TRANSIT) is None and pending.ready():
-                return pending.get()
-            return lost()
-
-
 def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
     """Yield ``function(job)`` for every job, in order, from worker processes.
 
@@ -486,21 +464,25 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
             return
         pool = None
         done = 0
-        stranded = False
+        # Jobs whose worker died: the pool would wait for their results as it closes.
+        stranded = []
+
+        def stand_in(job):
+            stranded.append(job)
+            return _lost(lost, job)
+
         try:
             # Inside the block: a Ctrl-C while the workers start terminates them too.
             track = new_track(len(jobs))
             pool, processes = start_pool(workers, track)
-            pending = [pool.apply_async(_tracked, ((function, i, job),))
-                       for i, job in enumerate(jobs)]
-            for i, job in enumerate(jobs):
-                result = _result(pending[i], i, track, functools.partial(_lost, lost, job))
-                if not pending[i].ready():
-                    # The pool would wait for the lost job's result as it closes.
-                    stranded = True
-                done += 1
-                bar.update()
-                yield result
+            ahead = {}  # results that came before an earlier job's
+            for i, result in results_as_done(pool, function, jobs, track, stand_in):
+                ahead[i] = result
+                while done in ahead:
+                    result = ahead.pop(done)
+                    done += 1
+                    bar.update()
+                    yield result
         except BaseException:
             if pool is not None:
                 # A caller that stops after the last result (the generator
