@@ -491,15 +491,15 @@ def _run_batch(args, batch, workers):
 def _say(args, workers, outcome):
     """One outcome of a batch on stderr: failures and skips always, the rest with -v."""
     if outcome.status == "failed":
-        workers.say(f"kqcodec: error: {outcome.said(as_flag)}")
+        workers.say(f"kqcodec: error: {_one_line(outcome.said(as_flag))}")
     elif outcome.status == "skipped":
-        workers.say(f"kqcodec: skipped: {outcome.said(as_flag)}")
+        workers.say(f"kqcodec: skipped: {_one_line(outcome.said(as_flag))}")
     elif args.verbose:
         line = (f"{outcome.dest}: k={outcome.k}, {outcome.encoded_bytes} bytes, "
                 f"PSNR {outcome.psnr:.2f} dB")
         if outcome.trials:
             line += "; ks tried: " + ", ".join(_trial(t) for t in outcome.trials)
-        workers.say(line)
+        workers.say(_one_line(line))
 
 
 def _decode(args):
@@ -625,6 +625,14 @@ def _to_stdout(data, saved=None):
         raise WriteError(f"standard output: write failed: {reason}{where}") from None
 
 
+# Control characters (a file name may hold a newline) as escapes: a message is one line.
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(32), 127]}
+
+
+def _one_line(message):
+    return message.translate(_CONTROLS)
+
+
 def _tell(message):
     print(f"kqcodec: {message}", file=sys.stderr)
 
@@ -632,7 +640,7 @@ def _tell(message):
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     from .workers import say  # above a progress bar, if one is shown
 
-    say(f"kqcodec: warning: {message}")
+    say(f"kqcodec: warning: {_one_line(str(message))}")
 
 
 def main(argv=None):
@@ -653,7 +661,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except KqcodecError as exc:
-        print(f"kqcodec: error: {exc.spelled(as_flag)}", file=sys.stderr)
+        print(f"kqcodec: error: {_one_line(exc.spelled(as_flag))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if in_main:

@@ -274,6 +274,21 @@ def test_standard_output_redirected_onto_the_input_is_refused(tmp_path, pictures
     assert source.read_bytes() == before
 
 
+def test_a_file_name_with_a_newline_is_said_on_one_line(tmp_path, pictures):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad\nname.png").write_bytes(b"not a picture")
+    shutil.copy(pictures["mpl_present_rgba"], folder / "good\r.png")
+    code, _, err = run("encode", folder, "--out-dir", tmp_path / "out", "-k", "4", "-v")
+    assert code == 1
+    lines = err.splitlines()  # at \n and \r alike
+    assert len(lines) == 3
+    assert lines[0] == (f"kqcodec: error: {folder}/bad\\x0aname.png: not a supported picture "
+                        "(PNG, JPEG, WebP, GIF, BMP or TIFF)")
+    assert lines[1].startswith(f"{tmp_path}/out/good\\x0d.png: k=4, ")
+    assert lines[2] == "kqcodec: 1 written, 0 skipped, 1 failed"
+
+
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     out = tmp_path / "o.png"
     # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
