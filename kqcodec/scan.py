@@ -105,7 +105,7 @@ def _listed(folder, recursive):
 
     if not recursive:
         try:
-            return list(folder.iterdir())
+            return [folder / name for name in os.listdir(folder)]
         except OSError as exc:
             unreadable(exc)
     found = []
