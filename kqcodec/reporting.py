@@ -413,7 +413,10 @@ class _LocalEngine:
             if self._pool is not None:
                 # After an error or a Ctrl-C the jobs in flight are stopped;
                 # otherwise they are all done.
-                if exc_type is None and not self._stranded:
+                # A worker killed while idle may have died holding the task
+                # queue's lock: the others could not take their stop signal.
+                if exc_type is None and not self._stranded and all(
+                        process.exitcode is None for process in self._processes):
                     self._pool.close()
                 else:
                     terminate(self._pool, self._processes)

@@ -10,6 +10,7 @@ only module that imports tqdm.
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -375,7 +376,7 @@ def _dead(pid):
     return bool(pid) and pid not in {p.pid for p in multiprocessing.active_children()}
 
 
-def results_as_done(pool, function, jobs, track, lost):
+def results_as_done(pool, function, jobs, track, lost, *, keep_errors=False):
     """Yield ``(i, function(jobs[i]))`` as each job is done, in any order.
 
     ``multiprocessing.Pool`` replaces a worker that dies (out of memory,
@@ -383,7 +384,8 @@ def results_as_done(pool, function, jobs, track, lost):
     it would wait forever.  So while no result comes, every _POLL seconds,
     the jobs whose process has ended are given up: ``(i, lost(jobs[i]))``.  The pool
     was started by :func:`start_pool` with `track`, from :func:`new_track`.
-    A worker's exception is raised here, as ``imap_unordered`` raises it.
+    A worker's exception is raised here, as ``imap_unordered`` raises it;
+    with `keep_errors`, it is yielded in a :class:`_Failed` instead.
     """
     import queue
 
@@ -392,7 +394,7 @@ def results_as_done(pool, function, jobs, track, lost):
     pending = {}
     for i, job in enumerate(jobs):
         pending[i] = pool.apply_async(
-            _tracked, ((function, i, job),),
+            _tracked, (i, pickle.dumps((function, job), pickle.HIGHEST_PROTOCOL)),
             callback=lambda value, i=i: done.put((i, True, value)),
             error_callback=lambda error, i=i: done.put((i, False, error)))
     while pending:
@@ -409,19 +411,32 @@ def results_as_done(pool, function, jobs, track, lost):
             continue
         if pending.pop(i, None) is None:
             continue  # given up for lost, then done after all
-        if not ok:
+        if not ok and not keep_errors:
             raise value
-        yield i, value
+        yield i, value if ok else _Failed(value)
 
 
-def _tracked(task):
-    """Run ``function(job)`` of a task of :func:`run_jobs`, saying which process runs it."""
-    function, i, job = task
+def _tracked(i, payload):
+    """Run ``function(job)`` of a task of :func:`results_as_done`, saying which process runs it.
+
+    The function and its job come pickled, unpickled only once the process
+    has said it runs them: unpickling a job can import modules (0.2 s in a
+    new process under spawn), and a worker killed meanwhile would leave a
+    job that no process was known to run, waited for forever.
+    """
     started, finished = _TRACK
     started[i] = os.getpid()
+    function, job = pickle.loads(payload)
     result = function(job)
     finished[i] = 1
     return result
+
+
+class _Failed:
+    """A job's exception, raised where its result is taken (see :func:`results_as_done`)."""
+
+    def __init__(self, error):
+        self.error = error
 
 
 def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
@@ -476,10 +491,15 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
             track = new_track(len(jobs))
             pool, processes = start_pool(workers, track)
             ahead = {}  # results that came before an earlier job's
-            for i, result in results_as_done(pool, function, jobs, track, stand_in):
+            for i, result in results_as_done(pool, function, jobs, track, stand_in,
+                                             keep_errors=True):
                 ahead[i] = result
                 while done in ahead:
                     result = ahead.pop(done)
+                    if isinstance(result, _Failed):
+                        # Where the job's result would have come, the results
+                        # before it given first.
+                        raise result.error
                     done += 1
                     bar.update()
                     yield result
@@ -494,7 +514,9 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
                     terminate(pool, processes)
             raise
         else:
-            if stranded:
+            if stranded or any(process.exitcode is not None for process in processes):
+                # A worker killed while idle may have died holding the task
+                # queue's lock: the others could not take their stop signal.
                 terminate(pool, processes)
             else:
                 pool.close()

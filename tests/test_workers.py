@@ -342,3 +342,41 @@ def test_a_report_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkey
     assert "ended without a result (killed" in errors.error.iloc[0]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
         "mpl_present_rgba_k4.png", "skimage_rocket_k4.png"]
+
+
+def killed_now():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KilledWhenUnpickled:
+    """A job whose unpickling kills its worker: as a kill before the job starts would."""
+
+    def __reduce__(self):
+        return killed_now, ()
+
+
+def same(job):
+    return job
+
+
+def test_a_worker_killed_before_its_job_starts_loses_only_that_job(deadline):
+    # The job said which process ran it only once it ran: killed while its
+    # job was unpickled (0.2 s under spawn, importing modules), the worker
+    # left a job no one was known to run, waited for forever.
+    bomb = KilledWhenUnpickled()
+    results = list(run_jobs(same, [1, bomb, 3], workers=2, lost=lambda job: ("lost", job)))
+    assert results == [1, ("lost", bomb), 3]
+
+
+def failing_on_two(job):
+    if job == 2:
+        raise ValueError("two")
+    time.sleep(0.5 if job == 1 else 0)
+    return job
+
+
+def test_a_job_s_exception_comes_after_the_results_before_it(deadline):
+    results = run_jobs(failing_on_two, [1, 2, 3], workers=2)
+    assert next(results) == 1
+    with pytest.raises(ValueError, match="two"):
+        next(results)
