@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 import sys
 import threading
 import warnings
@@ -409,10 +410,10 @@ def _encode(args):
         raise WriteError("standard output is closed")
     if to_stdout and sys.stdout.isatty():
         raise UsageError("standard output is a terminal: redirect it to a file or a pipe")
-    if to_stdout and source != "-" and _same_file(sys.stdout, source):
+    if to_stdout and _same_file(sys.stdout, sys.stdin if source == "-" else source):
         # ``>> in.png`` or ``1<> in.png``: the PNG would be written into the input.
-        raise OutputExistsError(f"standard output is the input file {source}; "
-                                "redirect it elsewhere")
+        name = "standard input's file" if source == "-" else f"the input file {source}"
+        raise OutputExistsError(f"standard output is {name}; redirect it elsewhere")
     if source == "-":
         source = sys.stdin.buffer.read()
     result = codec.encode(source, None if to_stdout else output, args.k, seed=args.seed,
@@ -434,19 +435,25 @@ def _encode(args):
     return 0
 
 
-def _same_file(stream, path):
-    """Whether `stream`'s descriptor is the file `path` (False if either cannot be looked at)."""
+def _same_file(stream, other):
+    """Whether `stream`'s descriptor is the file `other` (a path or a stream).
+
+    False if either cannot be looked at, and for anything but regular
+    files (a terminal or a pipe on both sides is no file to lose).
+    """
     try:
-        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
-    except (OSError, ValueError, AttributeError):
+        mine = os.fstat(stream.fileno())
+        theirs = os.fstat(other.fileno()) if hasattr(other, "fileno") else os.stat(other)
+    except (OSError, ValueError, AttributeError, TypeError):
         return False
+    return stat.S_ISREG(mine.st_mode) and os.path.samestat(mine, theirs)
 
 
 def _describe(name, result, psnr):
     from . import pngfile
 
     chosen = f"k={result.k}, " if result.trials else ""
-    return (f"{name}: {chosen}{len(result.palette)} colors, "
+    return (f"{_one_line(str(name))}: {chosen}{len(result.palette)} colors, "
             f"{pngfile.written_bit_depth(result.data)}-bit, {result.encoded_bytes} bytes, "
             f"PSNR {psnr:.2f} dB")
 
@@ -634,7 +641,7 @@ def _one_line(message):
 
 
 def _tell(message):
-    print(f"kqcodec: {message}", file=sys.stderr)
+    print(f"kqcodec: {_one_line(message)}", file=sys.stderr)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

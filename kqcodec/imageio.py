@@ -171,7 +171,7 @@ def read_picture(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
     formats = _check_formats(formats)
     given = "the input"  # what messages call bytes: they have no name
     if not isinstance(path, (bytes, bytearray, memoryview)):
-        streamed = _streamed(path)
+        streamed = _streamed(path, max_pixels)
         if streamed is not None:
             given, path = path, streamed
     if isinstance(path, (bytes, bytearray, memoryview)):
@@ -264,12 +264,19 @@ def _read_png(path, data, **options):
     return image
 
 
-def _streamed(path):
+# A pipe or a device read whole holds at most this many bytes per pixel
+# allowed (16-bit RGBA, uncompressed), and this many besides.
+_STREAMED_PER_PIXEL = 8
+_STREAMED_EXTRA = 64 << 20
+
+
+def _streamed(path, max_pixels):
     """The bytes of `path` if it is a pipe or a device, read once; None for any other path.
 
     A pipe (``<(...)``, ``/dev/stdin``) can be read only once: the PNG
     signature read first, then the picture read again by name, found the
-    first bytes gone.
+    first bytes gone.  No more is read than a picture of `max_pixels`
+    pixels can hold (``/dev/zero`` never ends).
     """
     try:
         mode = os.stat(path).st_mode
@@ -277,11 +284,16 @@ def _streamed(path):
         return None  # check_input says why, when the path is opened
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
+    limit = None if max_pixels is None else _STREAMED_PER_PIXEL * max_pixels + _STREAMED_EXTRA
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            content = handle.read() if limit is None else handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if limit is not None and len(content) > limit:
+        raise FormatError(f"{path}: more than {limit} bytes, more than a picture of "
+                          f"{max_pixels} pixels holds (raise it with {MAX_PIXELS_OPTION})")
+    return content
 
 
 def _png_bytes(path):

@@ -289,6 +289,31 @@ def test_a_file_name_with_a_newline_is_said_on_one_line(tmp_path, pictures):
     assert lines[2] == "kqcodec: 1 written, 0 skipped, 1 failed"
 
 
+def test_standard_output_onto_standard_input_s_file_is_refused(tmp_path, pictures):
+    source = tmp_path / "in.png"
+    shutil.copy(pictures["mpl_present_rgba"], source)
+    before = source.read_bytes()
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -m kqcodec encode - - -k 16 < "$1" >> "$1"',
+                           sys.executable, str(source)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 73
+    assert one_line(proc.stderr) == ("kqcodec: error: standard output is standard input's file; "
+                                     "redirect it elsewhere")
+    assert source.read_bytes() == before
+    # A pipe on both sides is no file to lose.
+    piped = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "-", "-", "-k", "16"],
+                           input=before, capture_output=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.startswith(b"\x89PNG")
+
+
+def test_an_endless_device_is_read_no_further_than_a_picture_can_hold(tmp_path):
+    code, _, err = run("encode", "/dev/zero", tmp_path / "o.png", "-k", "8",
+                       "--max-pixels", "1000")
+    assert code == 65
+    assert one_line(err).startswith("kqcodec: error: /dev/zero: more than ")
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_file_size_limit_exits_74_and_removes_temp(tmp_path, pictures):
     out = tmp_path / "o.png"
     # ulimit -f counts 512- or 1024-byte blocks; 1 block is far below the output size.
