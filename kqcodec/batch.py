@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import codec
 from .errors import (InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError,
-                     option)
+                     option, recorded_warnings)
 from .quantizer import check_space, shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
@@ -52,6 +52,8 @@ class Outcome:
         The warnings the picture gave, category and message, in order:
         :func:`encode_batch` gives them again as it yields the outcome, so
         that they come in input order, not as the workers happen to meet them.
+        With a shared palette, empty: the warnings (all of them from
+        reading the picture) are given as its colors are counted.
     """
 
     source: str
@@ -195,7 +197,7 @@ def _recorded(run):
     A worker process that shows its warnings itself writes them across the
     progress bar, in whatever order the workers meet them.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with recorded_warnings() as caught:
         value = run()
     return value, tuple((w.category, str(w.message)) for w in caught)
 

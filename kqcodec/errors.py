@@ -8,7 +8,10 @@ scripts can tell the classes apart.  What was read in a reduced way, but
 read, gives a warning of the two classes at the end instead.
 """
 
+import contextlib
 import re
+import threading
+import warnings
 
 __all__ = [
     "KqcodecError",
@@ -22,6 +25,7 @@ __all__ = [
     "TargetError",
     "KqcodecWarning",
     "ProfileWarning",
+    "recorded_warnings",
     "as_flag",
     "option",
     "FORCE_OPTION",
@@ -192,3 +196,21 @@ class KqcodecWarning(UserWarning):
 
 class ProfileWarning(UserWarning):
     """A color profile could not be used; the raw values were."""
+
+
+# catch_warnings swaps process-wide state: two threads inside at once can
+# leave it pointing at one's finished list, and every later warning lost.
+_RECORDING = threading.RLock()
+
+
+@contextlib.contextmanager
+def recorded_warnings():
+    """``warnings.catch_warnings(record=True)``, one thread of this process at a time.
+
+    Yields
+    ------
+    list of warnings.WarningMessage
+        The warnings given inside the block (the filters still apply).
+    """
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
+        yield caught

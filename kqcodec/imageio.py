@@ -26,7 +26,7 @@ import numpy as np
 from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
 from .errors import (MAX_PIXELS_OPTION, FormatError, InputError, KqcodecWarning, UsageError,
-                     WriteError)
+                     WriteError, recorded_warnings)
 from .safefile import atomic_output, check_input
 
 __all__ = [
@@ -636,7 +636,7 @@ def _read_exif(read, name):
     A damaged EXIF block must not make the picture unreadable: its
     orientation is then 1.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with recorded_warnings() as caught:
         warnings.simplefilter("always")
         try:
             value = read()

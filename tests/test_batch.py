@@ -371,3 +371,30 @@ def test_the_pictures_warnings_come_from_the_batch_in_input_order(tmp_path, pict
     assert all(w.category is kqcodec.KqcodecWarning for w in caught)
     if not shared:  # a shared palette's pictures say them as their colors are counted
         assert [len(o.warned) for o in outcomes] == [1, 0, 1, 1]
+
+
+def test_batches_in_threads_lose_no_warning(tmp_path):
+    # Each picture's warnings are recorded while it is encoded: two threads
+    # recording at once left the process's warnings pointing at one's
+    # finished list, and every later warning was lost.
+    import threading
+
+    gifs = []
+    for n in (2, 3, 4):
+        path = tmp_path / f"anim{n}.gif"
+        shades = [Image.new("RGB", (30, 20), (40 * i, 0, 255 - 40 * i)) for i in range(n)]
+        shades[0].save(path, save_all=True, append_images=shades[1:])
+        gifs.append(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=lambda n=n: list(
+            batch.encode_batch(gifs, tmp_path / f"out{n}", 8, jobs=1))) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        warnings.warn("the last one", UserWarning)
+    said = [str(w.message) for w in caught]
+    for path, n in zip(gifs, (2, 3, 4)):
+        assert said.count(f"{path}: GIF has {n} frames; only the first is used") == 4
+    assert said[-1] == "the last one"
