@@ -336,7 +336,8 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     Raises
     ------
     UsageError
-        For options that do not go together (checked before any work).
+        For options that do not go together, or with `shared`, an input
+        that is a pipe or a device (checked before any work).
     InputError
         If the inputs hold no picture at all (see :func:`plan_batch`).
     OutputExistsError, WriteError
@@ -374,6 +375,11 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             yield outcome
         return
     readable = [(s, d) for s, d in pairs if d is not None]
+    for source, _ in readable:
+        if not (source.is_file() or source.is_dir()):
+            # Its colors are counted first, then it is read again to be written.
+            raise UsageError(f"{source}: {_SHARED} reads each picture twice, and this one is a "
+                             "pipe or a device: save it to a file first")
     histograms = []
     for histogram, warned in run_jobs(_histogram_job,
                                       [(s, max_pixels, keep_profile, strict) for s, _ in readable],

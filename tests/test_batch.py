@@ -398,3 +398,11 @@ def test_batches_in_threads_lose_no_warning(tmp_path):
     for path, n in zip(gifs, (2, 3, 4)):
         assert said.count(f"{path}: GIF has {n} frames; only the first is used") == 4
     assert said[-1] == "the last one"
+
+
+def test_a_shared_palette_refuses_a_pipe_it_would_read_twice(tmp_path, pictures):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    with pytest.raises(UsageError, match="reads each picture twice, and this one is a pipe"):
+        list(batch.encode_batch([pictures["skimage_coffee"], pipe], tmp_path / "out", 8,
+                                shared=True))
