@@ -19,7 +19,7 @@ from .errors import (InputError, KqcodecError, NotSmallerError, OutputKeptError,
 from .quantizer import check_space, shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
-from .safefile import make_folder, write_bytes
+from .safefile import make_folder, remove_left_behind, write_bytes
 from .scan import find_images, followed, free_stem
 from .workers import run_jobs, worker_count
 
@@ -232,6 +232,7 @@ _DIED = "the process encoding it ended without a result (killed: out of memory?)
 def _died_encoding(job):
     """The Outcome of an encode or palette job whose worker process died."""
     source, dest = job[0], job[1]
+    remove_left_behind(dest)
     return Outcome(str(source), str(dest), "failed", f"{source}: {_DIED}",
                    error=KqcodecError(_DIED))
 

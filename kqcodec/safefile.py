@@ -10,6 +10,7 @@ destination is untouched.
 import contextlib
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from .errors import (FORCE_OPTION, InputError, OutputExistsError, OutputKeptErro
                      WriteError)
 
 __all__ = ["check_input", "check_output", "check_png_name", "make_folder", "is_stream",
-           "atomic_output", "write_bytes"]
+           "atomic_output", "write_bytes", "remove_left_behind"]
+
+# The end of the temporary files atomic_output writes beside the destination.
+_TMP = ".tmp"
 
 
 def _as_path(value):
@@ -202,7 +206,7 @@ def atomic_output(dest, *, force=False):
     # destination's own name is near the 255-byte limit.  The random part
     # comes from os.urandom, as secrets.token_hex would take it, without
     # importing secrets (hmac and OpenSSL's hashes: 10 ms of every start).
-    tmp = dest.with_name(f".{dest.name[:64]}.{os.urandom(4).hex()}.tmp")
+    tmp = dest.with_name(f".{dest.name[:64]}.{os.urandom(4).hex()}{_TMP}")
     try:
         # O_EXCL: never reuse a file someone else created; mode 0o666 lets
         # the umask decide the final permissions as for any new file.
@@ -227,6 +231,32 @@ def atomic_output(dest, *, force=False):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def remove_left_behind(dest):
+    """Remove the temporary files of `dest` that a killed process left (see :func:`atomic_output`).
+
+    Only for a destination no other process is writing: a batch's output
+    whose worker process was killed (SIGKILL leaves no way to clean up).
+
+    Parameters
+    ----------
+    dest : path-like
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    dest = _as_path(dest)
+    pattern = re.compile(re.escape(f".{dest.name[:64]}.") + "[0-9a-f]{8}" + re.escape(_TMP))
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(dest.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                _remove(Path(entry.path), quiet=True)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def _publish(tmp, dest, force):
