@@ -351,16 +351,22 @@ def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_folder(tmp_path, 
         list(batch.encode_batch([top], tmp_path / "out", 4, recursive=recursive))
 
 
+def animated_gifs(folder):
+    """GIFs of 2, 3 and 4 frames (each warned about: only the first is used)."""
+    paths = []
+    for n in (2, 3, 4):
+        path = folder / f"anim{n}.gif"
+        shades = [Image.new("RGB", (30, 20), (40 * i, 0, 255 - 40 * i)) for i in range(n)]
+        shades[0].save(path, save_all=True, append_images=shades[1:])
+        paths.append(path)
+    return paths
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_the_pictures_warnings_come_from_the_batch_in_input_order(tmp_path, pictures, shared):
     # Each worker process showed its own warnings, across the progress bar
     # and in whatever order the workers met them.
-    frames = []
-    for n in (2, 3, 4):
-        path = tmp_path / f"anim{n}.gif"
-        shades = [Image.new("RGB", (30, 20), (40 * i, 0, 255 - 40 * i)) for i in range(n)]
-        shades[0].save(path, save_all=True, append_images=shades[1:])
-        frames.append(path)
+    frames = animated_gifs(tmp_path)
     inputs = [frames[2], pictures["skimage_coffee"], frames[0], frames[1]]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -379,12 +385,7 @@ def test_batches_in_threads_lose_no_warning(tmp_path):
     # finished list, and every later warning was lost.
     import threading
 
-    gifs = []
-    for n in (2, 3, 4):
-        path = tmp_path / f"anim{n}.gif"
-        shades = [Image.new("RGB", (30, 20), (40 * i, 0, 255 - 40 * i)) for i in range(n)]
-        shades[0].save(path, save_all=True, append_images=shades[1:])
-        gifs.append(path)
+    gifs = animated_gifs(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         threads = [threading.Thread(target=lambda n=n: list(
