@@ -34,8 +34,8 @@ from .errors import FormatError, InputError, KqcodecWarning, ProfileWarning, Usa
 from .rows import DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder
 from .scan import find_images, plan_outputs
-from .workers import (new_track, progress_bar, results_as_done, start_pool, stopping_once,
-                      terminate)
+from .workers import (closable, new_track, progress_bar, results_as_done, start_pool,
+                      stopping_once, terminate)
 
 __all__ = ["DEFAULT_KS", "report"]
 
@@ -413,10 +413,7 @@ class _LocalEngine:
             if self._pool is not None:
                 # After an error or a Ctrl-C the jobs in flight are stopped;
                 # otherwise they are all done.
-                # A worker killed while idle may have died holding the task
-                # queue's lock: the others could not take their stop signal.
-                if exc_type is None and not self._stranded and all(
-                        process.exitcode is None for process in self._processes):
+                if exc_type is None and closable(self._stranded, self._processes):
                     self._pool.close()
                 else:
                     terminate(self._pool, self._processes)

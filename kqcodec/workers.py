@@ -18,7 +18,7 @@ import threading
 from .errors import KqcodecError
 
 __all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "new_track",
-           "results_as_done", "terminate", "stopping_once", "progress_bar", "say"]
+           "results_as_done", "closable", "terminate", "stopping_once", "progress_bar", "say"]
 
 # Seconds between the SIGTERMs that terminate() sends to workers still alive.
 _RESEND = 0.25
@@ -371,9 +371,14 @@ def new_track(jobs):
     return multiprocessing.RawArray("q", jobs), multiprocessing.RawArray("b", jobs)
 
 
-def _dead(pid):
-    """Whether the worker process `pid` (0: none yet) has ended."""
-    return bool(pid) and pid not in {p.pid for p in multiprocessing.active_children()}
+def closable(stranded, processes):
+    """Whether a pool may be closed and joined, not terminated.
+
+    Not with jobs given up for lost (the pool would wait for their results),
+    nor once a worker has died: killed while idle, it may have held the task
+    queue's lock, and the others could not take their stop signal.
+    """
+    return not stranded and all(process.exitcode is None for process in processes)
 
 
 def results_as_done(pool, function, jobs, track, lost, *, keep_errors=False):
@@ -382,8 +387,9 @@ def results_as_done(pool, function, jobs, track, lost, *, keep_errors=False):
     ``multiprocessing.Pool`` replaces a worker that dies (out of memory,
     ``kill -9``), but the job it was running never comes back: waiting for
     it would wait forever.  So while no result comes, every _POLL seconds,
-    the jobs whose process has ended are given up: ``(i, lost(jobs[i]))``.  The pool
-    was started by :func:`start_pool` with `track`, from :func:`new_track`.
+    the jobs whose process has ended are given up: ``(i, lost(jobs[i]))``.
+    The pool was started by :func:`start_pool` with `track`, from
+    :func:`new_track`.
     A worker's exception is raised here, as ``imap_unordered`` raises it;
     with `keep_errors`, it is yielded in a :class:`_Failed` instead.
     """
@@ -401,7 +407,8 @@ def results_as_done(pool, function, jobs, track, lost, *, keep_errors=False):
         try:
             i, ok, value = done.get(timeout=_POLL)
         except queue.Empty:
-            for i in [i for i in pending if _dead(started[i])]:
+            alive = {process.pid for process in multiprocessing.active_children()}
+            for i in [i for i in pending if started[i] and started[i] not in alive]:
                 # A job finished just before its worker died may have its
                 # result on the way.
                 if finished[i] and pending[i].wait(_IN_TRANSIT) is None and pending[i].ready():
@@ -508,18 +515,16 @@ def run_jobs(function, jobs, *, workers=1, progress=False, desc="", lost=None):
                 # A caller that stops after the last result (the generator
                 # closed at its last yield) leaves nothing in flight: the
                 # idle workers are let go as after the loop.
-                if done == len(jobs) and not stranded:
+                if done == len(jobs) and closable(stranded, processes):
                     pool.close()
                 else:
                     terminate(pool, processes)
             raise
         else:
-            if stranded or any(process.exitcode is not None for process in processes):
-                # A worker killed while idle may have died holding the task
-                # queue's lock: the others could not take their stop signal.
-                terminate(pool, processes)
-            else:
+            if closable(stranded, processes):
                 pool.close()
+            else:
+                terminate(pool, processes)
         finally:
             if pool is not None:
                 pool.join()
