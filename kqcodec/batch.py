@@ -226,7 +226,8 @@ def _naming(source, message):
 
 
 # What a picture whose worker process died without a result fails with.
-_DIED = "the process encoding it ended without a result (killed: out of memory?)"
+_KILLED = "ended without a result (killed: out of memory?)"
+_DIED = f"the process encoding it {_KILLED}"
 
 
 def _died_encoding(job):
@@ -238,8 +239,7 @@ def _died_encoding(job):
 
 
 def _died_counting(job):
-    return KqcodecError(f"{job[0]}: the process counting its colors ended without a result "
-                        "(killed: out of memory?)"), ()
+    return KqcodecError(f"{job[0]}: the process counting its colors {_KILLED}"), ()
 
 
 def _encode_job(job):
@@ -361,6 +361,11 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]  # one path, not a string of one-letter names
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)
+    for source, dest in pairs if shared else ():
+        if dest is not None and not source.is_file():
+            # Its colors are counted first, then it is read again to be written.
+            raise UsageError(f"{source}: {_SHARED} reads each picture twice, and this one is a "
+                             "pipe or a device: save it to a file first")
     make_folder(out_dir)
     workers = worker_count(jobs, len(pairs))
     if not shared:
@@ -376,11 +381,6 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             yield outcome
         return
     readable = [(s, d) for s, d in pairs if d is not None]
-    for source, _ in readable:
-        if not (source.is_file() or source.is_dir()):
-            # Its colors are counted first, then it is read again to be written.
-            raise UsageError(f"{source}: {_SHARED} reads each picture twice, and this one is a "
-                             "pipe or a device: save it to a file first")
     histograms = []
     for histogram, warned in run_jobs(_histogram_job,
                                       [(s, max_pixels, keep_profile, strict) for s, _ in readable],

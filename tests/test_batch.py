@@ -407,3 +407,4 @@ def test_a_shared_palette_refuses_a_pipe_it_would_read_twice(tmp_path, pictures)
     with pytest.raises(UsageError, match="reads each picture twice, and this one is a pipe"):
         list(batch.encode_batch([pictures["skimage_coffee"], pipe], tmp_path / "out", 8,
                                 shared=True))
+    assert not (tmp_path / "out").exists()  # before any work
