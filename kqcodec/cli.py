@@ -666,6 +666,11 @@ def main(argv=None):
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_on_term) if in_main else None
     try:
+        with _interrupt_held(in_main):
+            # A Ctrl-C while numpy's core loads becomes an ImportError that
+            # blames the installation (numpy cannot import datetime): 55
+            # lines and exit 1.  Held, it is said as any other, after.
+            import numpy  # noqa: F401
         return args.run(args)
     except KqcodecError as exc:
         print(f"kqcodec: error: {_one_line(exc.spelled(as_flag))}", file=sys.stderr)
@@ -729,6 +734,27 @@ def _one_blas_thread():
     """
     if "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@contextlib.contextmanager
+def _interrupt_held(in_main):
+    """Hold a Ctrl-C (SIGINT) that comes during the block; deliver it when the block ends.
+
+    Only in the main thread, where Python handles signals, and only while
+    SIGINT has a handler (not when it is ignored, as in a background job).
+    """
+    previous = signal.getsignal(signal.SIGINT) if in_main else signal.SIG_IGN
+    if previous in (signal.SIG_IGN, None):
+        yield
+        return
+    pressed = []
+    signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pressed:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _exit_on_term(signum, frame):

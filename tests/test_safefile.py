@@ -204,6 +204,37 @@ def test_ctrl_c_pressed_again_while_workers_stop_still_exits_130(tmp_path, pictu
     assert temps(out) == []
 
 
+# A Ctrl-C that lands while numpy's core imports datetime, the way a
+# terminal's would: the signal raised as that import starts.
+_CTRL_C_AT_IMPORT = """
+import signal, sys
+class Interrupt:
+    def find_spec(self, name, path, target=None):
+        if name == sys.argv[1]:
+            sys.meta_path.remove(self)
+            signal.raise_signal(signal.SIGINT)
+sys.meta_path.insert(0, Interrupt())
+from kqcodec.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "report"])
+def test_ctrl_c_while_numpy_loads_is_an_interruption(tmp_path, pictures, command):
+    # numpy turned it into an ImportError blaming the installation: 55
+    # lines and exit 1.
+    src = pictures["skimage_coffee"]
+    args = {"encode": ["encode", str(src), str(tmp_path / "o.png"), "-k", "4"],
+            "decode": ["decode", str(src), str(tmp_path / "o.png")],
+            "report": ["report", str(src.parent), "--out", str(tmp_path / "out"), "-k", "4",
+                       "--quiet"]}[command]
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_AT_IMPORT, "datetime", *args],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (done.returncode, done.stderr) == (130, "kqcodec: interrupted\n")
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "out").exists()
+
+
 def test_ctrl_c_during_report_exits_130_and_leaves_no_temp(tmp_path, pictures):
     folder, out = tmp_path / "pics", tmp_path / "out"
     folder.mkdir()
