@@ -140,7 +140,7 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
     original = _Original(pixels)
     rows = []
     for k in ks:
-        relative = f"{stem.as_posix()}_k{k}.png"
+        relative = encoding_name(stem, k)
         dest = Path(out) / relative
         try:
             start = time.perf_counter()
@@ -176,7 +176,7 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
                                     histogram=hist, color=tags or None, space=space, speed=speed)
     except TargetError as exc:
         choice = exc.closest
-    relative = f"{stem.as_posix()}_k{choice.k}_psnr{target:g}.png"
+    relative = encoding_name(stem, choice.k, target)
     dest = Path(out) / relative
     try:
         make_folder(dest.parent)
@@ -188,6 +188,40 @@ def _searched_row(path, original, hist, tags, target, max_colors, space, *, out,
     return dict(_measure(original, dest, known, metrics), image=name, k=choice.k,
                 target_psnr=target, seconds=time.perf_counter() - start,
                 encoded_file=relative, status="ok", error="")
+
+
+def encoding_name(stem, k, target_psnr=None):
+    """The name, relative to the report's ``out``, of a picture's encoding at `k`.
+
+    Parameters
+    ----------
+    stem : path-like
+        The picture's name without its extension, relative to the folder.
+    k : int
+    target_psnr : float, optional
+        The PSNR target whose search chose `k`.
+
+    Returns
+    -------
+    str
+        ``<stem>_k<k>.png``, or ``<stem>_k<k>_psnr<target>.png``.
+    """
+    target = "" if target_psnr is None else f"_psnr{target_psnr:g}"
+    return f"{Path(stem).as_posix()}_k{k}{target}.png"
+
+
+def encodings_of(job):
+    """Every file a report job (`picture_rows` keywords) may write, as paths.
+
+    For the search's file, whose k is not known before it ends, one name
+    per k it may choose.
+    """
+    out, stem = Path(job["out"]), job["stem"]
+    names = [encoding_name(stem, k) for k in job["ks"]]
+    if job.get("target_psnr") is not None:
+        names += [encoding_name(stem, k, job["target_psnr"])
+                  for k in range(2, job.get("max_colors", 256) + 1)]
+    return [out / name for name in names]
 
 
 def check_ks(ks, empty=False):

@@ -32,7 +32,7 @@ from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
 from .errors import FormatError, InputError, KqcodecWarning, ProfileWarning, UsageError
 from .rows import DEFAULT_METRICS, check_metrics, error_row
-from .safefile import check_output, make_folder
+from .safefile import check_output, make_folder, remove_left_behind
 from .scan import find_images, plan_outputs
 from .workers import (closable, new_track, progress_bar, results_as_done, start_pool,
                       stopping_once, terminate)
@@ -444,6 +444,7 @@ class _LocalEngine:
         """The rows of a job whose worker process died (killed: out of memory?)."""
         # The pool would wait for the lost job's result as it closes.
         self._stranded = True
+        remove_left_behind(*imagereport.encodings_of(job[1]))
         return [error_row(job[1]["name"], None, "the process measuring it ended without a "
                                                 "result (killed: out of memory?)")]
 

@@ -233,29 +233,34 @@ def atomic_output(dest, *, force=False):
         raise
 
 
-def remove_left_behind(dest):
-    """Remove the temporary files of `dest` that a killed process left (see :func:`atomic_output`).
+def remove_left_behind(*dests):
+    """Remove the temporary files of `dests` that a killed process left (see :func:`atomic_output`).
 
-    Only for a destination no other process is writing: a batch's output
-    whose worker process was killed (SIGKILL leaves no way to clean up).
+    Only for destinations no other process is writing: a batch's output
+    or a report's encodings whose worker process was killed (SIGKILL
+    leaves no way to clean up).  Each folder is listed once.
 
     Parameters
     ----------
-    dest : path-like
+    *dests : path-like
 
     Returns
     -------
     list of Path
         The files removed.
     """
-    dest = _as_path(dest)
-    pattern = re.compile(re.escape(f".{dest.name[:64]}.") + "[0-9a-f]{8}" + re.escape(_TMP))
+    patterns = {}
+    for dest in map(_as_path, dests):
+        patterns.setdefault(dest.parent, set()).add(
+            re.escape(f".{dest.name[:64]}.") + "[0-9a-f]{8}" + re.escape(_TMP))
     removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(dest.parent):
-            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                _remove(Path(entry.path), quiet=True)
-                removed.append(Path(entry.path))
+    for folder, names in patterns.items():
+        pattern = re.compile("|".join(sorted(names)))
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    _remove(Path(entry.path), quiet=True)
+                    removed.append(Path(entry.path))
     return removed
 
 

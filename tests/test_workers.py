@@ -318,32 +318,46 @@ def test_a_batch_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkeyp
         "skimage_coffee.png", "skimage_rocket.png"]  # and no temporary file
 
 
+@pytest.mark.parametrize("target", [None, 30.0])
 def test_a_report_goes_on_past_a_picture_whose_worker_is_killed(tmp_path, monkeypatch, pictures,
-                                                                 deadline):
-    # The report's pool waited forever for the picture of a killed worker.
+                                                                 target, deadline):
+    # The report's pool waited forever for the picture of a killed worker,
+    # and the temporary files of the encodings it was writing stayed.
     import shutil
 
     from kqcodec import imagereport, reporting
 
-    pics = tmp_path / "pics"
+    pics, out = tmp_path / "pics", tmp_path / "out"
     pics.mkdir()
+    out.mkdir()
     for stem in ("mpl_present_rgba", "skimage_coffee", "skimage_rocket"):
         shutil.copy(pictures[stem], pics)
+    # Not the killed job's: another picture's, and a file of the user's.
+    others = [".skimage_rocket_k5.png.0badf00d.tmp", ".skimage_coffee_k4.png.0badf00d.tmpx"]
+    for name in others:
+        (out / name).write_bytes(b"not ours")
     real = imagereport.picture_rows
 
     def killed_on_coffee(path, *args, **kwargs):
         if Path(path).stem == "skimage_coffee":
+            # Killed while writing: atomic_output's temporary files stay.
+            (out / ".skimage_coffee_k4.png.0badf00d.tmp").write_bytes(b"half")
+            (out / ".skimage_coffee_k37_psnr30.png.12345678.tmp").write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(imagereport, "picture_rows", killed_on_coffee)  # the forked workers inherit it
-    table = reporting.report(pics, [4], out=tmp_path / "out", jobs=2)
+    table = reporting.report(pics, [4], out=out, jobs=2, target_psnr=target)
     errors = table[table.error.fillna("") != ""]
-    assert sorted(table.image) == ["mpl_present_rgba.png", "skimage_coffee.png", "skimage_rocket.jpg"]
+    assert sorted(set(table.image)) == ["mpl_present_rgba.png", "skimage_coffee.png",
+                                        "skimage_rocket.jpg"]
     assert list(errors.image) == ["skimage_coffee.png"]
     assert "ended without a result (killed" in errors.error.iloc[0]
-    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+    assert sorted(p.name for p in out.glob("*_k4.png")) == [
         "mpl_present_rgba_k4.png", "skimage_rocket_k4.png"]
+    left = sorted(p.name for p in out.glob(".*"))
+    # The search's temporary file is the killed job's only when it searched.
+    assert left == sorted(others + ([] if target else [".skimage_coffee_k37_psnr30.png.12345678.tmp"]))
 
 
 def killed_now():
