@@ -170,15 +170,25 @@ def _add_space(sub):
                           "where errors show as bands, counting more than edges and texture")
 
 
+def _items(text, what):
+    """The items of a comma-separated list; an empty one (``2,,4``) is refused.
+
+    A list with a hole in it is more likely a typo than a short list.
+    """
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise argparse.ArgumentTypeError(f"an empty item in {text!r}: give {what} separated by "
+                                         "single commas")
+    return parts
+
+
 def metric_list(text):
     """Parse --metrics: a comma-separated list of psnr, ssim, ssimulacra2."""
-    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    names = {part.lower() for part in _items(text, "measures")}
     unknown = sorted(names - set(METRICS))
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown measure {', '.join(unknown)}; use {', '.join(METRICS)}")
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one measure")
     return tuple(m for m in METRICS if m in names)
 
 
@@ -360,10 +370,7 @@ def scheduler_address(text):
 
 def k_list(text):
     """Parse a comma-separated list of palette sizes."""
-    ks = tuple(sorted({k_value(part.strip()) for part in text.split(",") if part.strip()}))
-    if not ks:
-        raise argparse.ArgumentTypeError("give at least one k")
-    return ks
+    return tuple(sorted({k_value(part) for part in _items(text, "palette sizes")}))
 
 
 def _check_encode_options(args):

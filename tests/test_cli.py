@@ -75,6 +75,10 @@ def test_encode_usage_shows_both_forms(capsys):
     ["encode", "IN", "OUT", "-k", "16", "--speed", "11"],
     ["report", "DIR", "--out", "OUT", "--target-ssimulacra2", "nan"],
     ["report", "DIR", "--out", "OUT", "--target-ssimulacra2", "101"],
+    ["report", "DIR", "--out", "OUT", "-k", "2,,4"],
+    ["report", "DIR", "--out", "OUT", "-k", "16,"],
+    ["report", "DIR", "--out", "OUT", "-k", ""],
+    ["report", "DIR", "--out", "OUT", "--metrics", "psnr,,ssim"],
     ["frobnicate"],
 ])
 def test_bad_usage_exits_2_with_one_line(tmp_path, pictures, args):
