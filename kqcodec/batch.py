@@ -115,7 +115,8 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         If `inputs` is empty.
     InputError
         If the inputs hold no picture at all: only folders without
-        pictures (a mistyped folder must not pass for a batch done).
+        pictures (a mistyped folder must not pass for a batch done), or
+        only missing inputs.
     """
     out_dir, inputs = Path(out_dir), list(inputs)
     found = []  # (picture, its path relative to its folder), or (missing input, None)
@@ -151,6 +152,9 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     if not pairs:
         raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
                          "(PNG, JPEG, WebP, GIF, BMP, TIFF)")
+    if all(dest is None for _, dest in pairs):
+        # Nothing to do at all, as for one input missing: said before any work.
+        raise InputError(f"{', '.join(str(path) for path, _ in pairs)}: no such file or folder")
     return pairs
 
 

@@ -150,6 +150,21 @@ def test_batch_of_folders_without_pictures_exits_66(tmp_path, folder):
     assert code == 0, err
 
 
+def test_a_batch_of_missing_inputs_exits_66_before_any_work(tmp_path, folder):
+    # It exited 1, "0 written, 0 skipped, 1 failed", and had made the folder.
+    missing = [tmp_path / "nope.png", tmp_path / "gone"]
+    code, _, err = run("encode", *missing, "--out-dir", tmp_path / "out", "-k", "8")
+    assert (code, one_line(err)) == (66, f"kqcodec: error: {missing[0]}, {missing[1]}: "
+                                         "no such file or folder")
+    assert not (tmp_path / "out").exists()
+    # One missing among pictures is one picture failed.
+    code, _, err = run("encode", missing[0], folder / "a.png", "--out-dir", tmp_path / "out",
+                       "-k", "8")
+    assert code == 1
+    assert err.strip().splitlines() == [f"kqcodec: error: {missing[0]}: no such file or folder",
+                                        "kqcodec: 1 written, 0 skipped, 1 failed"]
+
+
 def test_a_picture_given_twice_is_encoded_once(tmp_path, folder):
     out = tmp_path / "out"
     code, _, err = run("encode", folder / "a.png", folder / "a.png", folder, "--out-dir", out,
