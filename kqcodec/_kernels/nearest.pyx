@@ -18,8 +18,14 @@ from openmp cimport omp_get_max_threads
 
 # Below this many point-centre pairs one thread does the work: waking the
 # others costs more than it saves (much more on a busy machine, where a
-# thread may wait a whole time slice to be scheduled).
-cdef Py_ssize_t _PARALLEL_WORK = 1 << 22
+# thread may wait a whole time slice to be scheduled).  From 2**18 (a
+# search of some 4,000 bins at k = 64, a third of a millisecond) two
+# threads pay on an idle machine: on photos of 1.5 to 2.9 MP the palette
+# search took 4-27% less wall time than from 2**22, the whole encode 1-9%
+# (benchmarks/stages.py --pipeline); with another process busy on one of
+# the two cores, the encode took 5-7% longer.  Worker processes of a batch
+# or a report run one thread each (workers.worker_start).
+cdef Py_ssize_t _PARALLEL_WORK = 1 << 18
 
 
 cdef int _threads(Py_ssize_t work) noexcept nogil:
