@@ -21,6 +21,7 @@ from . import __version__
 from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
                        SPEEDS, TARGET_PSNR)
 from .errors import KqcodecError, OutputExistsError, UsageError, WriteError, as_flag
+from .heap import keep_freed_memory
 
 EPILOG = """\
 exit codes:
@@ -657,16 +658,22 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     say(f"kqcodec: warning: {_one_line(str(message))}")
 
 
-def main(argv=None):
+def main(argv=None, *, own_process=False):
     """Run the command line; return the exit code.
 
     Parameters
     ----------
     argv : list of str, optional
         Arguments without the program name; ``sys.argv[1:]`` by default.
+    own_process : bool
+        The process is the command's own (:func:`run`): its malloc may keep
+        the memory it frees (see :func:`heap.keep_freed_memory`), which a
+        program calling this function keeps as it set it.
     """
     args = build_parser().parse_args(argv)
     _one_blas_thread()
+    if own_process:
+        keep_freed_memory()
     saved = warnings.showwarning
     warnings.showwarning = _one_line_warning
     # A plain kill must clean up like Ctrl-C: SystemExit unwinds the writes.
@@ -709,7 +716,7 @@ def run():
     the main thread, and when no other thread but daemons (tqdm's monitor)
     runs, which no exit waits for: otherwise it exits as usual.
     """
-    code = main()
+    code = main(own_process=True)
     # A stream closed when the process started (``>&-``) is None.
     streams = [stream for stream in (sys.stdout, sys.stderr) if stream is not None]
     try:

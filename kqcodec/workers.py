@@ -16,6 +16,7 @@ import sys
 import threading
 
 from .errors import KqcodecError
+from .heap import keep_freed_memory
 
 __all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "new_track",
            "results_as_done", "closable", "terminate", "stopping_once", "progress_bar", "say"]
@@ -32,15 +33,6 @@ _IN_TRANSIT = 5.0
 # In a worker of run_jobs: the shared arrays where each job's worker writes
 # its process id as it starts the job, and 1 as it finishes it.
 _TRACK = None
-
-# glibc's malloc options for a worker (see _keep_freed_memory): blocks below
-# _MMAP_FROM come from the heap, and the heap keeps up to _TRIM_FROM of
-# free memory at its top, growing by _TOP_PAD more than asked.
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_TRIM_FROM = 512 << 20
-_TOP_PAD = 64 << 20
-_MMAP_FROM = 32 << 20
-
 
 def worker_count(jobs, tasks):
     """Processes to start: `jobs` (all cores when None), at most one per task."""
@@ -66,7 +58,7 @@ def worker_start(track=None):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
     _end_with_parent()
-    _keep_freed_memory()
+    keep_freed_memory()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn brings it
@@ -108,34 +100,6 @@ def _end_with_parent():
         # It ended before the request: no signal will come.
         os.kill(os.getpid(), signal.SIGTERM)
     return True
-
-
-def _keep_freed_memory():
-    """Have glibc's malloc keep the memory a worker frees, for its next picture.
-
-    A worker allocates and frees arrays of the same few sizes picture after
-    picture, k after k.  By default glibc gives the free top of the heap back
-    to the system and maps larger blocks afresh each time, and every page
-    then costs a page fault when it is touched again: in a report of
-    test_pictures/ the two workers took about 100,000 of them (0.5-0.6 s of
-    system time on this virtual machine's two cores), against 34,000 (0.3 s)
-    and less user time with these options, for the same files.  The peak
-    memory is the same (the heap keeps what it reached); a worker's memory
-    is not given back until it ends.  Elsewhere than glibc, nothing changes.
-
-    Returns
-    -------
-    bool
-        Whether the options were set.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return False
-    return all([mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM), mallopt(_M_TRIM_THRESHOLD, _TRIM_FROM),
-                mallopt(_M_TOP_PAD, _TOP_PAD)])
 
 
 def _exit_on_term(signum, frame):
