@@ -25,6 +25,17 @@ cdef uint64_t _GOLDEN = 11400714819323198485ULL
 cdef uint64_t _ONE = 1ULL << 32
 cdef uint64_t _LOW = 0xFFFFFFFFULL
 
+# The table starts with a slot for every _START_SHARE pixels, at most
+# 2**_START_BITS_MAX slots (8 MB) and at least 4,096, rather than growing
+# from 4,096 by doubling: photos hold a tenth to a third as many colors as
+# pixels, and each doubling re-inserts every color so far into new memory,
+# which the process touches for the first time.  Counting a 1.8 MP photo's
+# 239,000 colors took 24.5 ms instead of 31, a 2.9 MP one's 321,000 colors
+# 41 instead of 50 (first count in a fresh process, median of 5); a chart
+# of 3,700 colors in 1 MP, 4.7 ms instead of 2.5.
+cdef int _START_BITS_MAX = 20
+cdef Py_ssize_t _START_SHARE = 4
+
 # Pixels per block of spread's parallel loop.
 cdef Py_ssize_t _SPREAD_BLOCK = 65536
 
@@ -89,6 +100,8 @@ def count_colors(const uint8_t[:, ::1] pixels):
     cdef const uint8_t* first = &pixels[0, 0] if n else NULL
     if n >= (<Py_ssize_t>1 << 32):
         raise ValueError(f"at most 2**32 - 1 pixels can be counted, not {n}")
+    while bits < _START_BITS_MAX and (<Py_ssize_t>1 << bits) < n // _START_SHARE:
+        bits += 1
     table_np = np.zeros(1 << bits, np.uint64)
     cdef uint64_t[::1] table = table_np
     cdef uint64_t* slots
