@@ -56,6 +56,25 @@ def test_help_and_version(capsys):
         assert word in text
 
 
+@pytest.mark.parametrize("command", ["encode", "decode", "report"])
+def test_the_parser_of_one_command_is_that_of_the_whole_command_line(command, capsys):
+    # main() adds only the arguments of the command it is given.
+    from kqcodec.cli import build_parser
+
+    def helps(parser, argv):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        return capsys.readouterr().out
+
+    for argv in ([command, "--help"], ["--help"]):
+        assert helps(build_parser(command), argv) == helps(build_parser(), argv)
+    argv = {"encode": ["encode", "a.jpg", "b.png", "-k", "16", "--speed", "3"],
+            "decode": ["decode", "a.png", "b.png", "--strict"],
+            "report": ["report", "pics", "-k", "4,8", "--metrics", "psnr"]}[command]
+    assert (vars(build_parser(command).parse_args(argv))
+            == vars(build_parser().parse_args(argv)))
+
+
 def test_encode_usage_shows_both_forms(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["encode", "--help"])
