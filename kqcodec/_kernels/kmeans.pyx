@@ -104,31 +104,41 @@ def number_cells(const float[:, ::1] points, float cell, int64_t[::1] members):
         total *= span[c]
     while (total - 1) >> bits:
         bits += 1
-    # Two buffers of keys and of rows, each pass of the sort reading one and
-    # writing the other.
+    # Two buffers of keys (and of rows), each pass of the sort reading one
+    # and writing the other.  Keys of up to 32 bits carry their row in their
+    # upper half, left out of the sort: half the memory moved.  Numbering
+    # 448,000 colors in cubes of 8, 4 and 2 took 5.0, 5.9 and 6.5 ms instead
+    # of 6.2, 6.7 and 8.8 (239,000: 8.5 ms in all instead of 9.5).
+    cdef bint packed = bits <= 32 and n <= (<Py_ssize_t>1 << 32)
     cdef uint64_t* key_buffer = <uint64_t*>malloc(2 * n * sizeof(uint64_t))
-    cdef int64_t* row_buffer = <int64_t*>malloc(2 * n * sizeof(int64_t))
+    cdef int64_t* row_buffer = NULL if packed else <int64_t*>malloc(2 * n * sizeof(int64_t))
     cdef Py_ssize_t* counts = <Py_ssize_t*>malloc((1 << RADIX_DIGIT) * sizeof(Py_ssize_t))
-    if key_buffer == NULL or row_buffer == NULL or counts == NULL:
+    if key_buffer == NULL or (row_buffer == NULL and not packed) or counts == NULL:
         free(key_buffer)
         free(row_buffer)
         free(counts)
         raise MemoryError()
     cdef uint64_t* keys = key_buffer
     cdef int64_t* rows = row_buffer
+    cdef uint64_t low = 0xFFFFFFFFULL if packed else ~0ULL
     with nogil:
         for i in range(n):
             key = 0
             for c in range(channels):
                 key = key * span[c] + <uint64_t>(_floor(points[i, c] / cell) - lowest[c])
-            keys[i] = key
-            rows[i] = i
-        radix_sort(keys, rows, key_buffer + n, row_buffer + n, counts, n, bits)
+            if packed:
+                keys[i] = (<uint64_t>i << 32) | key
+            else:
+                keys[i] = key
+                rows[i] = i
+        radix_sort(keys, rows, key_buffer + n, NULL if packed else row_buffer + n, counts, n,
+                   bits)
         for i in range(n):
-            if i == 0 or keys[i] != previous:
+            key = keys[i] & low
+            if i == 0 or key != previous:
                 rank += 1
-                previous = keys[i]
-            members[rows[i]] = rank
+                previous = key
+            members[(keys[i] >> 32) if packed else rows[i]] = rank
     free(key_buffer)
     free(row_buffer)
     free(counts)
