@@ -34,66 +34,41 @@ cdef inline void _paeth_row(const unsigned char *f, unsigned char *x, const unsi
         x[i] = <unsigned char>(f[i] + _paeth(x[i - bpp], up[i], up[i - bpp]))
 
 
+cdef inline void _paeth_pixels(const unsigned char *f, unsigned char *x, const unsigned char *up,
+                               Py_ssize_t n, int bpp) noexcept nogil:
+    """Paeth on a row of whole pixels of `bpp` bytes (n a multiple of bpp, bpp <= 4).
+
+    The pixel to the left is kept in locals, not read back from the row,
+    which would put a store and a load in every byte's chain; called with a
+    constant `bpp`, the compiler unrolls the lanes and keeps them in
+    registers, side by side.
+    """
+    cdef int left[4]
+    cdef int corner[4]
+    cdef int above, j
+    cdef Py_ssize_t i
+    for j in range(bpp):
+        left[j] = <unsigned char>(f[j] + up[j])
+        corner[j] = up[j]
+        x[j] = <unsigned char>left[j]
+    i = bpp
+    while i < n:
+        for j in range(bpp):
+            above = up[i + j]
+            left[j] = <unsigned char>(f[i + j] + _paeth(left[j], above, corner[j]))
+            x[i + j] = <unsigned char>left[j]
+            corner[j] = above
+        i += bpp
+
+
 cdef void _paeth_row3(const unsigned char *f, unsigned char *x, const unsigned char *up,
                       Py_ssize_t n) noexcept nogil:
-    """Paeth on an RGB row (n a multiple of 3 and > 3), the previous pixel kept in registers.
-
-    Reading it back from the row would put a store and a load in every
-    byte's chain; as three locals the three lanes run side by side.
-    """
-    cdef Py_ssize_t i
-    cdef int a0 = <unsigned char>(f[0] + up[0])
-    cdef int a1 = <unsigned char>(f[1] + up[1])
-    cdef int a2 = <unsigned char>(f[2] + up[2])
-    cdef int c0 = up[0], c1 = up[1], c2 = up[2], b0, b1, b2
-    x[0] = <unsigned char>a0
-    x[1] = <unsigned char>a1
-    x[2] = <unsigned char>a2
-    for i in range(3, n, 3):
-        b0 = up[i]
-        b1 = up[i + 1]
-        b2 = up[i + 2]
-        a0 = <unsigned char>(f[i] + _paeth(a0, b0, c0))
-        a1 = <unsigned char>(f[i + 1] + _paeth(a1, b1, c1))
-        a2 = <unsigned char>(f[i + 2] + _paeth(a2, b2, c2))
-        x[i] = <unsigned char>a0
-        x[i + 1] = <unsigned char>a1
-        x[i + 2] = <unsigned char>a2
-        c0 = b0
-        c1 = b1
-        c2 = b2
+    _paeth_pixels(f, x, up, n, 3)  # RGB
 
 
 cdef void _paeth_row4(const unsigned char *f, unsigned char *x, const unsigned char *up,
                       Py_ssize_t n) noexcept nogil:
-    """Paeth on an RGBA row (n a multiple of 4 and > 4), as :func:`_paeth_row3`."""
-    cdef Py_ssize_t i
-    cdef int a0 = <unsigned char>(f[0] + up[0])
-    cdef int a1 = <unsigned char>(f[1] + up[1])
-    cdef int a2 = <unsigned char>(f[2] + up[2])
-    cdef int a3 = <unsigned char>(f[3] + up[3])
-    cdef int c0 = up[0], c1 = up[1], c2 = up[2], c3 = up[3], b0, b1, b2, b3
-    x[0] = <unsigned char>a0
-    x[1] = <unsigned char>a1
-    x[2] = <unsigned char>a2
-    x[3] = <unsigned char>a3
-    for i in range(4, n, 4):
-        b0 = up[i]
-        b1 = up[i + 1]
-        b2 = up[i + 2]
-        b3 = up[i + 3]
-        a0 = <unsigned char>(f[i] + _paeth(a0, b0, c0))
-        a1 = <unsigned char>(f[i + 1] + _paeth(a1, b1, c1))
-        a2 = <unsigned char>(f[i + 2] + _paeth(a2, b2, c2))
-        a3 = <unsigned char>(f[i + 3] + _paeth(a3, b3, c3))
-        x[i] = <unsigned char>a0
-        x[i + 1] = <unsigned char>a1
-        x[i + 2] = <unsigned char>a2
-        x[i + 3] = <unsigned char>a3
-        c0 = b0
-        c1 = b1
-        c2 = b2
-        c3 = b3
+    _paeth_pixels(f, x, up, n, 4)  # RGBA
 
 
 def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssize_t bpp,
