@@ -24,27 +24,17 @@ cdef inline unsigned char _paeth(int a, int b, int c) noexcept nogil:
     return <unsigned char>(a if (pa <= pb) & (pa <= pc) else bc)
 
 
-cdef inline void _paeth_row(const unsigned char *f, unsigned char *x, const unsigned char *up,
-                            Py_ssize_t n, Py_ssize_t bpp) noexcept nogil:
-    """Undo Paeth on one row of n bytes, `bpp` of them a pixel (n > bpp)."""
-    cdef Py_ssize_t i
-    for i in range(bpp):
-        x[i] = <unsigned char>(f[i] + up[i])
-    for i in range(bpp, n):
-        x[i] = <unsigned char>(f[i] + _paeth(x[i - bpp], up[i], up[i - bpp]))
-
-
 cdef inline void _paeth_pixels(const unsigned char *f, unsigned char *x, const unsigned char *up,
                                Py_ssize_t n, int bpp) noexcept nogil:
-    """Paeth on a row of whole pixels of `bpp` bytes (n a multiple of bpp, bpp <= 4).
+    """Paeth on a row of whole pixels of `bpp` bytes (n a multiple of bpp, bpp <= 8).
 
     The pixel to the left is kept in locals, not read back from the row,
     which would put a store and a load in every byte's chain; called with a
     constant `bpp`, the compiler unrolls the lanes and keeps them in
     registers, side by side.
     """
-    cdef int left[4]
-    cdef int corner[4]
+    cdef int left[8]
+    cdef int corner[8]
     cdef int above, j
     cdef Py_ssize_t i
     for j in range(bpp):
@@ -61,16 +51,6 @@ cdef inline void _paeth_pixels(const unsigned char *f, unsigned char *x, const u
         i += bpp
 
 
-cdef void _paeth_row3(const unsigned char *f, unsigned char *x, const unsigned char *up,
-                      Py_ssize_t n) noexcept nogil:
-    _paeth_pixels(f, x, up, n, 3)  # RGB
-
-
-cdef void _paeth_row4(const unsigned char *f, unsigned char *x, const unsigned char *up,
-                      Py_ssize_t n) noexcept nogil:
-    _paeth_pixels(f, x, up, n, 4)  # RGBA
-
-
 def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssize_t bpp,
              const unsigned char[::1] above=None):
     """Undo the row filters of one pass of scanlines.
@@ -81,8 +61,9 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
         Scanlines as inflated: a filter type byte, then N filtered bytes.
     out : (R, N) uint8 C-contiguous array
         Receives the reconstructed bytes (allocated by the caller).
-    bpp : int
-        Bytes per complete pixel, at least 1 (the filters' left distance).
+    bpp : {1, 2, 3, 4, 6, 8}
+        Bytes per complete pixel (the filters' left distance): 1 for depths
+        of 8 bits and less.
     above : (N,) uint8 array, optional
         The reconstructed row above the first, when the pass is read in
         blocks of rows; zeros (the start of a pass) if not given.
@@ -92,11 +73,16 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
     int
         -1 when every row was done, else the index of the first row whose
         filter type is not 0 to 4 (that row and the next are left undone).
+
+    Raises
+    ------
+    ValueError
+        For arrays of other shapes, or another `bpp`.
     """
     cdef Py_ssize_t rows = raw.shape[0]
     cdef Py_ssize_t n = out.shape[1]
     cdef Py_ssize_t y, i
-    cdef int a, b, c, p, pa, pb, pc, kind
+    cdef int a, kind
     cdef Py_ssize_t bad = -1
     cdef bint first_is_top
     cdef const unsigned char *f
@@ -104,8 +90,9 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
     cdef const unsigned char *up
     if rows == 0 or n == 0:
         return -1
-    if raw.shape[1] != n + 1 or out.shape[0] != rows or bpp < 1:
-        raise ValueError("raw must be (R, 1 + N) and out (R, N), with bpp >= 1")
+    if raw.shape[1] != n + 1 or out.shape[0] != rows or bpp not in (1, 2, 3, 4, 6, 8) or n % bpp:
+        raise ValueError("raw must be (R, 1 + N) and out (R, N), with bpp 1, 2, 3, 4, 6 or 8 "
+                         "dividing N")
     if above is not None and above.shape[0] != n:
         raise ValueError("above must be a row of N bytes")
     first_is_top = above is None
@@ -144,15 +131,19 @@ def unfilter(const unsigned char[:, ::1] raw, unsigned char[:, ::1] out, Py_ssiz
                 for i in range(bpp, n):
                     x[i] = <unsigned char>(f[i] + ((x[i - bpp] + up[i]) >> 1))
             elif kind == 4:
-                if n <= bpp:
-                    for i in range(n):
-                        x[i] = <unsigned char>(f[i] + up[i])
-                elif bpp == 3 and n % 3 == 0:
-                    _paeth_row3(f, x, up, n)
-                elif bpp == 4 and n % 4 == 0:
-                    _paeth_row4(f, x, up, n)
+                # A constant bpp for each of PNG's pixel sizes (see _paeth_pixels).
+                if bpp == 1:
+                    _paeth_pixels(f, x, up, n, 1)
+                elif bpp == 2:
+                    _paeth_pixels(f, x, up, n, 2)
+                elif bpp == 3:
+                    _paeth_pixels(f, x, up, n, 3)
+                elif bpp == 4:
+                    _paeth_pixels(f, x, up, n, 4)
+                elif bpp == 6:
+                    _paeth_pixels(f, x, up, n, 6)
                 else:
-                    _paeth_row(f, x, up, n, bpp)
+                    _paeth_pixels(f, x, up, n, 8)
             else:
                 bad = y
                 break
