@@ -69,7 +69,8 @@ def child(mode, cache, argv):
     Returns
     -------
     int
-        kqcodec's exit status.
+        0 for 'read'; the other modes end the process as the command
+        does (``cli.run``), with kqcodec's exit status.
     """
     if mode == 'read':
         from kqcodec import imageio
@@ -107,7 +108,10 @@ def child(mode, cache, argv):
             with np.load(cache) as saved:
                 return saved['palette'], saved['labels']
         quantizer._cluster = replayed
-    return cli.main(argv)
+    # As the kqcodec command runs (cli.run): its own process's malloc
+    # options, and no interpreter teardown at the end.
+    sys.argv = ['kqcodec', *argv]
+    return cli.run()
 
 
 def measure(src, k, repeat, tmp, pngquant, speed=None, stages=STAGES):
