@@ -508,15 +508,23 @@ def _trial(trial):
 def _encode_batch(args):
     from . import batch, workers
 
-    with workers.stopping_once():
-        outcomes = _run_batch(args, batch, workers)
+    outcomes = []
+    try:
+        with workers.stopping_once():
+            _run_batch(args, batch, workers, outcomes)
+    except KeyboardInterrupt:
+        # The interruption's line says what was done and how to finish: the
+        # same command finds the files it wrote and keeps them (see
+        # batch._again).  A worker may have written a file whose outcome
+        # was not said yet: the run again counts it too.
+        raise KeyboardInterrupt(f"after {batch.summary_line(outcomes)}; the same command "
+                                "again finishes the batch, keeping the files written") from None
     print(f"kqcodec: {batch.summary_line(outcomes)}", file=sys.stderr)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
-def _run_batch(args, batch, workers):
-    """The outcomes of a batch, each said as it comes."""
-    outcomes = []
+def _run_batch(args, batch, workers, outcomes):
+    """Append the outcomes of a batch to `outcomes`, each said as it comes."""
     # Closed here, inside the caller's stopping_once: a Ctrl-C stops the
     # workers before the signals are handled as usual again.
     run = contextlib.closing(batch.encode_batch(
@@ -532,7 +540,6 @@ def _run_batch(args, batch, workers):
         for outcome in outcomes_to_come:
             _say(args, workers, outcome)
             outcomes.append(outcome)
-    return outcomes
 
 
 def _say(args, workers, outcome):
@@ -724,13 +731,13 @@ def main(argv=None, *, own_process=False):
     except KqcodecError as exc:
         print(f"kqcodec: error: {_one_line(exc.spelled(as_flag))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if in_main:
             # The command is ending: a Ctrl-C pressed again (or `timeout -s
             # INT` reaching the process group) ends it by the signal,
             # silently, rather than as a traceback from wherever it lands.
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-        print("kqcodec: interrupted", file=sys.stderr)
+        print(_one_line(" ".join(["kqcodec: interrupted", *map(str, exc.args)])), file=sys.stderr)
         return 130
     finally:
         warnings.showwarning = saved
