@@ -502,7 +502,8 @@ def _trial(trial):
     size = "" if trial.size is None else f" {trial.size} B"
     if trial.size is None and trial.estimate is not None:
         size = f" ~{trial.estimate:.0f} B estimated"
-    return f"{trial.k} ({trial.psnr:.2f} dB{size})"
+    speed = "" if trial.speed is None else f" at speed {trial.speed}"
+    return f"{trial.k}{speed} ({trial.psnr:.2f} dB{size})"
 
 
 def _encode_batch(args):

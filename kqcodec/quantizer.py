@@ -752,6 +752,10 @@ def choose_k(pixels, *, target_psnr=None, max_bytes=None, max_colors=256, histog
                     estimate_size=sizes.estimate, write=sizes.write,
                     estimate_error=(_LOWEST_RATIO, _DRIFT), one_thread=sizes.one_thread,
                     psnr_of=psnr_of)
+    first = choice.trials[0]
+    if first_speed != speed and len(hist.colors) > first.k:
+        # Said with the trial: the same k may come again, at the speed asked (below).
+        choice = replace(choice, trials=(replace(first, speed=first_speed), *choice.trials[1:]))
     if choice.k >= max_colors - 1 and first_speed != speed and len(hist.colors) > max_colors:
         # The whole palette's encoding so far is the fastest speed's, which
         # only guided the search.  As the answer, or as the k + 1 that does

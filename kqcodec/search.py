@@ -101,6 +101,11 @@ class Trial:
         The palette found at k (every pixel takes its nearest entry).
     estimate : float or None
         The size search's estimate of the file's bytes, when it made one.
+    speed : int or None
+        The effort of the palette search at k, when it is not the speed
+        asked: a size search clusters first at the fastest (see
+        :func:`quantizer.choose_k`), and may try that k again at the speed
+        asked.  None otherwise.
     """
 
     k: int
@@ -109,6 +114,7 @@ class Trial:
     size: int = None
     palette: np.ndarray = field(default=None, repr=False)  # 256 rows would flood a notebook
     estimate: float = None
+    speed: int = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -135,6 +135,23 @@ def test_verbose_names_the_k_and_the_ks_tried(tmp_path, pictures):
     assert lines[1].startswith("kqcodec: ks tried: 256 (")
 
 
+def test_verbose_tells_the_two_encodings_of_the_whole_palette_apart(tmp_path, pictures, coffee):
+    # A size search clusters first at the fastest speed; at k = 256 it
+    # tries again at the speed asked, and either file may be the answer.
+    fast = quantizer.choose_k(coffee, max_bytes=10**9).trials[0]
+    slow = kqcodec.quantize(coffee, 256)
+    slow_size = len(slow.to_png())
+    assert (fast.k, fast.speed) == (256, 10) and fast.size < slow_size
+    budget = (fast.size + slow_size) // 2
+    code, _, err = run("encode", pictures["skimage_coffee"], tmp_path / "o.png", "-k", "auto",
+                       "--max-bytes", str(budget), "-v")
+    assert code == 0, err
+    assert (tmp_path / "o.png").stat().st_size == fast.size
+    assert err.strip().splitlines()[1] == (
+        f"kqcodec: ks tried: 256 at speed 10 ({fast.psnr:.2f} dB {fast.size} B), "
+        f"256 ({slow.psnr:.2f} dB {slow_size} B)")
+
+
 @pytest.mark.parametrize("args, words", [
     (["-k", "auto"], "needs one target"),
     (["-k", "auto", "--target-psnr", "30", "--max-bytes", "9000"], "needs one target"),
