@@ -20,7 +20,8 @@ import warnings
 from . import __version__
 from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
                        SPEEDS, TARGET_PSNR)
-from .errors import KqcodecError, OutputExistsError, UsageError, WriteError, as_flag
+from .errors import (InputError, KqcodecError, OutputExistsError, UsageError, WriteError,
+                     as_flag)
 from .heap import keep_freed_memory
 
 EPILOG = """\
@@ -455,7 +456,16 @@ def _encode(args):
         name = "standard input's file" if source == "-" else f"the input file {source}"
         raise OutputExistsError(f"standard output is {name}; redirect it elsewhere")
     if source == "-":
-        source = sys.stdin.buffer.read()
+        if sys.stdin is None:
+            raise InputError("standard input is closed")
+        if not to_stdout and _same_file(sys.stdin, output):
+            # ``< out.png`` with OUTPUT out.png: even with --force the
+            # output would replace the input.
+            raise OutputExistsError(f"standard input is the output file {output}; "
+                                    "choose another name")
+        from .imageio import read_stream
+
+        source = read_stream(sys.stdin.buffer, "standard input", args.max_pixels)
     result = codec.encode(source, None if to_stdout else output, args.k, seed=args.seed,
                           force=args.force, max_pixels=args.max_pixels, engine=args.engine,
                           target_psnr=args.target_psnr, max_bytes=args.max_bytes,
@@ -759,6 +769,10 @@ def run():
     the main thread, and when no other thread but daemons (tqdm's monitor)
     runs, which no exit waits for: otherwise it exits as usual.
     """
+    if sys.stderr is None:
+        # Started with ``2>&-``: print() would send the messages to standard
+        # output instead, after a PNG written there.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's, to its end
     code = main(own_process=True)
     # A stream closed when the process started (``>&-``) is None.
     streams = [stream for stream in (sys.stdout, sys.stderr) if stream is not None]

@@ -34,6 +34,7 @@ __all__ = [
     "check_pixel_limit",
     "read_image",
     "read_picture",
+    "read_stream",
     "read_indexed_png",
     "from_pil",
     "to_pil",
@@ -284,14 +285,50 @@ def _streamed(path, max_pixels):
         return None  # check_input says why, when the path is opened
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    limit = None if max_pixels is None else _STREAMED_PER_PIXEL * max_pixels + _STREAMED_EXTRA
     try:
         with open(path, "rb") as handle:
-            content = handle.read() if limit is None else handle.read(limit + 1)
+            return read_stream(handle, path, max_pixels)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_stream(stream, name, max_pixels=MAX_PIXELS):
+    """The bytes of a picture read from `stream` to its end, no more than it can hold.
+
+    A pipe may never end (``/dev/zero``): no more is read than a picture
+    of `max_pixels` pixels can hold, 16-bit RGBA uncompressed, and 64 MB
+    besides.
+
+    Parameters
+    ----------
+    stream : binary file object
+        Standard input's buffer, say.
+    name : str
+        What messages call it.
+    max_pixels : int or None
+        The pixel limit; None reads it whole.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    InputError
+        If it cannot be read.
+    FormatError
+        If it holds more than a picture of `max_pixels` pixels can.
+    UsageError
+        For a `max_pixels` out of range.
+    """
+    check_pixel_limit(max_pixels)
+    limit = None if max_pixels is None else _STREAMED_PER_PIXEL * max_pixels + _STREAMED_EXTRA
+    try:
+        content = stream.read() if limit is None else stream.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror}") from None
     if limit is not None and len(content) > limit:
-        raise FormatError(f"{path}: more than {limit} bytes, more than a picture of "
+        raise FormatError(f"{name}: more than {limit} bytes, more than a picture of "
                           f"{max_pixels} pixels holds (raise it with {MAX_PIXELS_OPTION})")
     return content
 

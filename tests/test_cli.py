@@ -329,6 +329,65 @@ def test_standard_output_onto_standard_input_s_file_is_refused(tmp_path, picture
     assert piped.returncode == 0 and piped.stdout.startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize("how", ["<", "cat"])
+def test_standard_input_from_the_output_file_is_refused_even_with_force(tmp_path, pictures, how):
+    source = tmp_path / "in.png"
+    shutil.copy(pictures["mpl_present_rgba"], source)
+    before = source.read_bytes()
+    command = 'exec "$0" -m kqcodec encode - "$1" -k 8 --force'
+    script = f'{command} < "$1"' if how == "<" else f'cat "$1" | {command}'
+    proc = subprocess.run(["sh", "-c", script, sys.executable, str(source)],
+                          capture_output=True, text=True, timeout=120)
+    if how == "<":
+        assert proc.returncode == 73
+        assert one_line(proc.stderr) == (f"kqcodec: error: standard input is the output file "
+                                         f"{source}; choose another name")
+        assert source.read_bytes() == before
+    else:
+        # A pipe is no file: the input was read whole before the output was replaced.
+        assert proc.returncode == 0, proc.stderr
+        assert source.read_bytes().startswith(b"\x89PNG") and source.read_bytes() != before
+
+
+def test_standard_input_is_read_no_further_than_a_picture_can_hold(tmp_path):
+    # Read whole, an endless pipe grew the process until memory ran out.
+    proc = subprocess.run(["sh", "-c", 'head -c 200000000 /dev/zero | exec "$0" -m kqcodec '
+                           'encode - "$1" -k 8 --max-pixels 1000',
+                           sys.executable, str(tmp_path / "o.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 65
+    limit = 8 * 1000 + (64 << 20)
+    assert one_line(proc.stderr) == (f"kqcodec: error: standard input: more than {limit} bytes, "
+                                     "more than a picture of 1000 pixels holds "
+                                     "(raise it with --max-pixels)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_standard_input_exits_66_in_one_line(tmp_path):
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -m kqcodec encode - "$1" -k 8 <&-',
+                           sys.executable, str(tmp_path / "o.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, one_line(proc.stderr)) == (66, "kqcodec: error: standard input is "
+                                                            "closed")
+
+
+def test_a_closed_standard_error_sends_nothing_into_standard_output(tmp_path, pictures):
+    # print() to a stderr that is None writes to stdout: -v's line, and any
+    # error, went after the PNG written there.
+    source = pictures["mpl_present_rgba"]
+    out = tmp_path / "v.png"
+    shell = 'exec "$0" -m kqcodec encode "$1" - -k 8 -v 2>&- > "$2"'
+    proc = subprocess.run(["sh", "-c", shell, sys.executable, str(source), str(out)],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0
+    run("encode", source, tmp_path / "file.png", "-k", "8")
+    assert out.read_bytes() == (tmp_path / "file.png").read_bytes()
+    failed = subprocess.run(["sh", "-c", 'exec "$0" -m kqcodec encode "$1" - -k 8 2>&-',
+                             sys.executable, str(tmp_path / "missing.png")],
+                            capture_output=True, timeout=120)
+    assert (failed.returncode, failed.stdout) == (66, b"")
+
+
 def test_an_endless_device_is_read_no_further_than_a_picture_can_hold(tmp_path):
     code, _, err = run("encode", "/dev/zero", tmp_path / "o.png", "-k", "8",
                        "--max-pixels", "1000")
