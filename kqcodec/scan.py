@@ -279,6 +279,10 @@ def _check_page_copies(page, images, force):
         if where in followed(image).parents:
             raise OutputExistsError(f"{image}: a picture in {copies}, where the page writes "
                                     "its copies; give the page another name")
+    if (copies.exists() or copies.is_symlink()) and not copies.is_dir():
+        # Only known as the page is written: whether it needs the folder.
+        raise OutputExistsError(f"{copies}: not a folder, where the page writes its copies; "
+                                "give the page another name")
     if not force and copies.is_dir() and any(copies.glob("original-*.png")):
         raise OutputExistsError(f"{copies}: holds the copies of an earlier page; use --force "
                                 "to replace them")

@@ -24,6 +24,8 @@ from PIL import Image
 import kqcodec
 from kqcodec import htmlpage, table as tables
 
+from .test_cli import one_line
+
 KS = (4, 16, 64)
 # File names are data: markup, quotes, ampersands and non-ASCII letters.
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
@@ -506,6 +508,17 @@ def test_a_page_whose_copies_would_lose_data_is_refused_before_any_work(tmp_path
     assert proc.returncode == 73, proc.stderr
     assert "holds the copies of an earlier page; use --force" in proc.stderr
     assert not (tmp_path / "out").exists()
+    # A file where the folder of copies goes: it failed after the work, with a traceback.
+    (tmp_path / "file_files").write_bytes(b"mine")
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "4",
+                           "--out", str(tmp_path / "out"), "--quiet", "--force",
+                           "--html", str(tmp_path / "file.html")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 73, proc.stderr
+    assert one_line(proc.stderr) == (f"kqcodec: error: {tmp_path / 'file_files'}: not a folder, "
+                                     "where the page writes its copies; give the page another "
+                                     "name")
+    assert (tmp_path / "file_files").read_bytes() == b"mine" and not (tmp_path / "out").exists()
 
 
 def test_a_page_of_one_k_has_its_medians_and_chart(browser, tmp_path, pictures):
