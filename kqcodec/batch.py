@@ -112,7 +112,7 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     Raises
     ------
     UsageError
-        If `inputs` is empty.
+        If `inputs` is empty, or holds no picture but `out_dir` itself.
     InputError
         If the inputs hold no picture at all: only folders without
         pictures (a mistyped folder must not pass for a batch done), or
@@ -120,11 +120,13 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     """
     out_dir, inputs = Path(out_dir), list(inputs)
     found = []  # (picture, its path relative to its folder), or (missing input, None)
+    passed = []
     for item in inputs:
         item = Path(item)
         if item.is_dir() and item.resolve() == out_dir.resolve():
             # A shell glob run again (``pics/* --out-dir pics/out``) hands
             # over the output folder of the first run.
+            passed.append(item)
             continue
         if item.is_dir():
             found += [(path, path.relative_to(item)) for path in
@@ -149,6 +151,9 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
     if not inputs:
         raise UsageError("give at least one picture or folder to encode")
+    if not pairs and passed:
+        # Nothing but the output folder itself, as report's --out FOLDER.
+        raise UsageError(f"{out_dir}: the output folder must not be the picture folder")
     if not pairs:
         raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
                          "(PNG, JPEG, WebP, GIF, BMP, TIFF)")

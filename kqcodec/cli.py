@@ -36,6 +36,7 @@ exit codes:
   98  --skip-if-larger: the palette PNG would not be smaller; nothing written
   99  -k auto: no palette size meets --target-psnr or --max-bytes; nothing written
   130 interrupted
+  143 terminated (kill)
 """
 
 

@@ -341,6 +341,19 @@ def test_the_output_folder_among_the_inputs_is_passed_over(tmp_path, pictures):
     assert [p.name for p in (pics / "out").iterdir()] == ["mpl_present_rgba.png"]
 
 
+@pytest.mark.parametrize("recursive", [[], ["--recursive"]])
+def test_the_output_folder_as_the_only_input_is_a_usage_error(tmp_path, pictures, recursive):
+    # It said "no pictures found" (exit 66) of a folder of pictures; the
+    # report refuses --out FOLDER so (exit 2).
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    shutil.copy(pictures["mpl_present_rgba"], pics)
+    code, _, err = run("encode", pics, "--out-dir", pics, "-k", "4", *recursive)
+    assert (code, one_line(err)) == (2, f"kqcodec: error: {pics}: the output folder must not "
+                                        "be the picture folder")
+    assert [p.name for p in pics.iterdir()] == ["mpl_present_rgba.png"]
+
+
 @pytest.mark.parametrize("recursive", [False, True])
 def test_a_folder_that_cannot_be_read_is_an_error_not_an_empty_folder(tmp_path, pictures,
                                                                       monkeypatch, recursive):
