@@ -30,8 +30,9 @@ from . import cluster, imageio, imagereport, journal, pngfile, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
-from .errors import FormatError, InputError, KqcodecWarning, ProfileWarning, UsageError
-from .rows import DEFAULT_METRICS, check_metrics, error_row
+from .errors import (FORCE_OPTION, FormatError, InputError, KqcodecWarning, OutputExistsError,
+                     ProfileWarning, UsageError, WriteError, option)
+from .rows import COLUMNS, DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder, remove_left_behind
 from .scan import find_images, plan_outputs
 from .workers import (closable, new_track, progress_bar, results_as_done, start_pool,
@@ -155,6 +156,10 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         malformed or given without dask and distributed installed.
     FormatError
         If `resume` finds a ``report.csv`` it cannot read.
+    OutputExistsError
+        Without `resume` or `force`, if `out` holds a ``report.csv`` or
+        ``report.options.json`` that no report wrote; if another report is
+        writing its table there.
     """
     folder = Path(folder)
     ks = imagereport.check_ks(ks)
@@ -177,6 +182,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         store = Path(out) / journal.FILENAME
         # A folder of that name would only fail the table's first write, after the work.
         check_output(store, force=True)
+        if not (resume or force):
+            _check_ours(Path(out))
         stems = plan_outputs(images, folder)
         names = list(stems)  # in the pictures' order, as the table names them
         # What the rows depend on besides the picture and k: a resumed run must
@@ -345,6 +352,36 @@ def _check_options(path, options):
     if changed:
         raise UsageError(f"{path.parent / journal.FILENAME}: its rows were made with "
                          f"{', '.join(changed)}; resume with the same options, or start anew")
+
+
+def _check_ours(out):
+    """Refuse to start anew a table or options file in `out` that no report wrote.
+
+    A report starts its table anew in ``report.csv``, and its options in
+    ``report.options.json``, in whatever folder ``--out`` names (``--out .``
+    among a user's files): without ``force``, only files of a report.
+
+    Raises
+    ------
+    OutputExistsError
+        For a ``report.csv`` whose first line is not a report's header, or
+        a ``report.options.json`` that does not hold a report's options.
+    """
+    header = ",".join(COLUMNS[:4]).encode()
+    try:
+        with open(out / journal.FILENAME, "rb") as handle:
+            ours = handle.readline(len(header)) == header
+    except OSError:  # missing; or the table's own writes say what is wrong
+        ours = True
+    try:
+        options = journal.load_options(out / journal.OPTIONS)
+        ours = ours and (options is None or {"seed", "speed"} <= set(options))
+    except (FormatError, WriteError):
+        ours = False
+    if not ours:
+        raise OutputExistsError(f"{out}: holds a {journal.FILENAME} or {journal.OPTIONS} that "
+                                f"no report wrote; use {FORCE_OPTION} to replace them, or "
+                                f"give another {option('out')}")
 
 
 def _kept_rows(store, images, stems, ks, out, metrics, target_psnr=None):

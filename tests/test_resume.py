@@ -12,7 +12,7 @@ from PIL import Image
 
 import kqcodec
 from kqcodec import imagereport, journal, reporting, scan, table as tables
-from kqcodec.errors import WriteError
+from kqcodec.errors import OutputExistsError, WriteError
 
 KS = (2, 16)
 
@@ -139,6 +139,32 @@ def test_without_resume_the_file_starts_anew(folder, tmp_path, calls):
     table = kqcodec.report(folder, [16], out=tmp_path, jobs=1)
     assert len(calls) == 5 and set(table["k"].dropna()) == {16}
     assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {16}
+
+
+@pytest.mark.parametrize("name, content", [(journal.FILENAME, "name,size\na.png,3\n"),
+                                           (journal.FILENAME, ""),
+                                           (journal.OPTIONS, '{"width": 3}\n'),
+                                           (journal.OPTIONS, "not json")])
+def test_a_file_no_report_wrote_is_replaced_only_with_force(folder, tmp_path, calls, name,
+                                                            content):
+    # `--out .` among a user's files: their own report.csv was replaced.
+    (tmp_path / name).write_text(content)
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(folder), "-k", "2",
+                           "--out", str(tmp_path), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 73
+    assert proc.stderr == (f"kqcodec: error: {tmp_path}: holds a report.csv or "
+                           "report.options.json that no report wrote; use --force to replace "
+                           "them, or give another --out\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert (tmp_path / name).read_text() == content
+    with pytest.raises(OutputExistsError, match="force=True"):
+        kqcodec.report(folder, [2], out=tmp_path, jobs=1)
+    assert calls == []
+    kqcodec.report(folder, [2], out=tmp_path, jobs=1, force=True)
+    assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {2}
+    # A report's own files are started anew without it, as before.
+    kqcodec.report(folder, [4], out=tmp_path, jobs=1)
+    assert set(tables.read_csv(tmp_path / journal.FILENAME)["k"].dropna()) == {4}
 
 
 def test_resume_refuses_a_foreign_file_in_one_line(folder, tmp_path):
