@@ -58,6 +58,13 @@ def _integer(text, low, high, what):
     return value
 
 
+def file_name(text):
+    """Parse a file or folder name: any but the empty one, which Python reads as '.'."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name")
+    return text
+
+
 def k_value(text):
     """Parse a palette size, 2..256."""
     return _integer(text, 2, 256, "k")
@@ -240,7 +247,7 @@ def _encode_parser(commands):
                     "by k-means and write OUTPUT as a palette PNG (color type 3, 1/2/4/8-bit).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    enc.add_argument("paths", nargs="+", metavar="INPUT",
+    enc.add_argument("paths", nargs="+", type=file_name, metavar="INPUT",
                      help="INPUT OUTPUT: the picture and the palette PNG to write ('-' for "
                           "standard input or output); with --out-dir, any number of pictures "
                           "and folders")
@@ -260,7 +267,7 @@ def _encode_parser(commands):
                      help="write nothing when the palette PNG would not be smaller than the "
                           "input file (exit 98; in a batch, counted as skipped)")
     batch = enc.add_argument_group("batch (with --out-dir)")
-    batch.add_argument("--out-dir", metavar="DIR",
+    batch.add_argument("--out-dir", type=file_name, metavar="DIR",
                        help="encode every INPUT (files, and the pictures in folders) into DIR "
                             "as <stem><suffix>.png; go on past pictures that fail (exit 1)")
     batch.add_argument("--recursive", action="store_true",
@@ -306,8 +313,8 @@ def _decode_parser(commands):
                     "95), .webp (lossless), .bmp, .tif/.tiff.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dec.add_argument("input", metavar="INPUT", help="PNG file to decode")
-    dec.add_argument("output", metavar="OUTPUT", help="picture to write")
+    dec.add_argument("input", type=file_name, metavar="INPUT", help="PNG file to decode")
+    dec.add_argument("output", type=file_name, metavar="OUTPUT", help="picture to write")
     _add_common(dec)
     dec.set_defaults(run=_decode)
 
@@ -323,10 +330,10 @@ def _report_parser(commands):
                     "`encode -k auto` does.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rep.add_argument("folder", metavar="FOLDER", help="folder of pictures (other files are skipped)")
+    rep.add_argument("folder", type=file_name, metavar="FOLDER", help="folder of pictures (other files are skipped)")
     rep.add_argument("-k", dest="ks", type=k_list, default=REPORT_KS, metavar="LIST",
                      help="comma-separated palette sizes (default " + ",".join(map(str, REPORT_KS)) + ")")
-    rep.add_argument("--out", default="compressed_outputs", metavar="DIR",
+    rep.add_argument("--out", type=file_name, default="compressed_outputs", metavar="DIR",
                      help="where the encodings go, as <stem>_k<k>.png (default %(default)s/)")
     rep.add_argument("--csv", metavar="PATH", help="also save the full table as CSV")
     rep.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
@@ -445,6 +452,8 @@ def _encode(args):
     from . import codec
 
     source, output = args.paths
+    if output.endswith("/") and output not in _STDOUT:
+        raise UsageError(f"{output}: names a folder; give the file to write, or --out-dir DIR")
     # /dev/stdout is a regular file when the shell redirects standard
     # output to one: it cannot take a temporary file and a rename.
     to_stdout = output in _STDOUT
@@ -575,6 +584,8 @@ def _decode(args):
         if path in _STDOUT or path in ("/dev/stdin", "/dev/fd/0"):
             raise UsageError(f"{path}: decode takes files, not standard input or output "
                              "(the output's extension names its format)")
+    if args.output.endswith("/"):
+        raise UsageError(f"{args.output}: names a folder; give the file to write")
 
     codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels,
                  strict=args.strict)

@@ -573,3 +573,25 @@ def test_a_report_prints_to_a_redirected_text_stream(tmp_path, pictures):
         assert main(["report", str(pictures["skimage_rocket"].parent), "-k", "2", "--quiet",
                      "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
     assert text.getvalue() == (tmp_path / "out" / "report.csv").read_text()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["encode", "", "{tmp}/o.png", "-k", "8"],
+     "kqcodec encode: error: argument INPUT: an empty name"),
+    (["encode", "{picture}", "--out-dir", "", "-k", "8"],
+     "kqcodec encode: error: argument --out-dir: an empty name"),
+    (["decode", "{picture}", ""], "kqcodec decode: error: argument OUTPUT: an empty name"),
+    (["report", "", "--out", "{tmp}/out"], "kqcodec report: error: argument FOLDER: an empty name"),
+    (["report", "{tmp}", "--out", ""], "kqcodec report: error: argument --out: an empty name"),
+    (["encode", "{picture}", "{tmp}/o.png/", "-k", "8"],
+     "kqcodec: error: {tmp}/o.png/: names a folder; give the file to write, or --out-dir DIR"),
+    (["decode", "{picture}", "{tmp}/o.bmp/"],
+     "kqcodec: error: {tmp}/o.bmp/: names a folder; give the file to write"),
+])
+def test_an_empty_name_or_a_file_named_as_a_folder_is_refused(tmp_path, pictures, args, said):
+    # "" was read as '.', the current folder; "o.png/" wrote the file o.png.
+    fill = dict(tmp=tmp_path, picture=pictures["mpl_present_rgba"])
+    code, _, err = run(*[arg.format(**fill) for arg in args])
+    assert code == 2
+    assert one_line(err) == said.format(**fill) + (" (see --help)" if "argument" in said else "")
+    assert list(tmp_path.iterdir()) == []
