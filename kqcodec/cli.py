@@ -330,7 +330,8 @@ def _report_parser(commands):
                     "`encode -k auto` does.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rep.add_argument("folder", type=file_name, metavar="FOLDER", help="folder of pictures (other files are skipped)")
+    rep.add_argument("folder", type=file_name, metavar="FOLDER",
+                     help="folder of pictures (other files are skipped)")
     rep.add_argument("-k", dest="ks", type=k_list, default=REPORT_KS, metavar="LIST",
                      help="comma-separated palette sizes (default " + ",".join(map(str, REPORT_KS)) + ")")
     rep.add_argument("--out", type=file_name, default="compressed_outputs", metavar="DIR",
