@@ -20,7 +20,7 @@ from .quantizer import check_space, shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
 from .safefile import make_folder, remove_left_behind, write_bytes
-from .scan import find_images, followed, free_stem
+from .scan import find_images, followed, free_stem, none_found
 from .workers import run_jobs, worker_count
 
 __all__ = ["Outcome", "plan_batch", "encode_batch", "summary_line"]
@@ -155,8 +155,9 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         # Nothing but the output folder itself, as report's --out FOLDER.
         raise UsageError(f"{out_dir}: the output folder must not be the picture folder")
     if not pairs:
-        raise InputError(f"{', '.join(str(item) for item in inputs)}: no pictures found "
-                         "(PNG, JPEG, WebP, GIF, BMP, TIFF)")
+        raise none_found(", ".join(str(item) for item in inputs),
+                         [item for item in inputs if Path(item).is_dir()], recursive=recursive,
+                         exclude=out_dir)
     if all(dest is None for _, dest in pairs):
         # Nothing to do at all, as for one input missing: said before any work.
         raise InputError(f"{', '.join(str(path) for path, _ in pairs)}: no such file or folder")

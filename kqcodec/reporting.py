@@ -30,11 +30,11 @@ from . import cluster, imageio, imagereport, journal, pngfile, quantizer
 from . import metrics as measures
 from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
-from .errors import (FORCE_OPTION, FormatError, InputError, KqcodecWarning, OutputExistsError,
+from .errors import (FORCE_OPTION, FormatError, KqcodecWarning, OutputExistsError,
                      ProfileWarning, UsageError, WriteError, option)
 from .rows import COLUMNS, DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder, remove_left_behind
-from .scan import find_images, plan_outputs
+from .scan import find_images, none_found, plan_outputs
 from .workers import (closable, new_track, progress_bar, results_as_done, start_pool,
                       stopping_once, terminate)
 
@@ -174,7 +174,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         cluster.require()
     images = find_images(folder, recursive=recursive, exclude=out)
     if not images:
-        raise InputError(f"{folder}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)")
+        raise none_found(folder, [folder], recursive=recursive, exclude=out)
     make_folder(out)
     # One report at a time writes the table of a folder: two would each append
     # to a file the other replaced, and each end with part of the rows.

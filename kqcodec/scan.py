@@ -13,7 +13,8 @@ from .errors import InputError, OutputExistsError, UsageError, WriteError, optio
 from .journal import FILENAME, OPTIONS
 from .safefile import check_output
 
-__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "plan_outputs",
+__all__ = ["EXTENSIONS", "FIGURE_FORMATS", "PAGE_FORMATS", "find_images", "none_found",
+           "plan_outputs",
            "printable", "source_path",
            "free_stem", "check_extra_outputs", "followed"]
 
@@ -92,6 +93,39 @@ def find_images(folder, *, recursive=False, exclude=None):
         if p.is_file() and p.suffix.lower() in EXTENSIONS
         and not (skip is not None and p.resolve().is_relative_to(skip))
     )
+
+
+def none_found(names, folders, *, recursive=False, exclude=None):
+    """The error of inputs that hold no picture, saying where sub-folders hold some.
+
+    Parameters
+    ----------
+    names : str
+        The inputs, as the message names them.
+    folders : sequence of path-like
+        The folders among them.
+    recursive : bool
+        Whether their sub-folders were read.
+    exclude : path-like, optional
+        As for :func:`find_images`.
+
+    Returns
+    -------
+    InputError
+    """
+    message = f"{names}: no pictures found (PNG, JPEG, WebP, GIF, BMP, TIFF)"
+    if not recursive:
+        for folder in folders:
+            try:
+                below = find_images(folder, recursive=True, exclude=exclude)
+            except (InputError, UsageError, WriteError):
+                continue
+            if below:
+                # Pictures in sub-folders only: what a user expects to be read.
+                message += (f"; {below[0].parent} holds some: read the sub-folders with "
+                            f"{option('recursive', 'recursive=True')}")
+                break
+    return InputError(message)
 
 
 def _listed(folder, recursive):

@@ -595,3 +595,22 @@ def test_an_empty_name_or_a_file_named_as_a_folder_is_refused(tmp_path, pictures
     assert code == 2
     assert one_line(err) == said.format(**fill) + (" (see --help)" if "argument" in said else "")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["report", "{top}", "--out", "{tmp}/out", "-k", "4"],
+                                     ["encode", "{top}", "--out-dir", "{tmp}/out", "-k", "4"]])
+def test_a_folder_whose_pictures_are_all_in_sub_folders_hints_at_recursive(tmp_path, pictures,
+                                                                         command):
+    top = tmp_path / "top"
+    (top / "2024" / "june").mkdir(parents=True)
+    shutil.copy(pictures["mpl_present_rgba"], top / "2024" / "june")
+    code, _, err = run(*[part.format(top=top, tmp=tmp_path) for part in command])
+    assert code == 66
+    assert one_line(err) == (f"kqcodec: error: {top}: no pictures found (PNG, JPEG, WebP, GIF, "
+                             f"BMP, TIFF); {top}/2024/june holds some: read the sub-folders with "
+                             "--recursive")
+    (top / "2024" / "june" / "mpl_present_rgba.png").unlink()
+    code, _, err = run(*[part.format(top=top, tmp=tmp_path) for part in command])
+    assert (code, one_line(err)) == (66, f"kqcodec: error: {top}: no pictures found (PNG, JPEG, "
+                                         "WebP, GIF, BMP, TIFF)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["top"]
