@@ -469,6 +469,9 @@ def _encode(args):
     if source == "-":
         if sys.stdin is None:
             raise InputError("standard input is closed")
+        if sys.stdin.isatty():
+            # Nothing would come but what is typed, and the command would wait for it.
+            raise UsageError("standard input is a terminal: redirect a picture into it")
         if not to_stdout and _same_file(sys.stdin, output):
             # ``< out.png`` with OUTPUT out.png: even with --force the
             # output would replace the input.

@@ -218,6 +218,22 @@ def test_a_png_is_not_written_to_a_terminal(tmp_path, pictures):
                                      "redirect it to a file or a pipe")
 
 
+def test_a_picture_is_not_read_from_a_terminal(tmp_path):
+    # The command waited for a picture to be typed.
+    main, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "-",
+                               tmp_path / "o.png", "-k", "8"],
+                              stdin=terminal, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(main)
+    assert proc.returncode == 2
+    assert one_line(proc.stderr) == ("kqcodec: error: standard input is a terminal: "
+                                     "redirect a picture into it")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args", [("decode", "-", "x.png"), ("decode", "IN", "-"),
                                   ("decode", "IN", "/dev/stdout")])
 def test_decode_refuses_standard_streams_in_one_line(tmp_path, pictures, args):
