@@ -372,8 +372,11 @@ def decode(source, dest=None, *, force=False, max_pixels=pngfile.DEFAULT_MAX_PIX
     -------
     (H, W, 3) or (H, W, 4) uint8 ndarray
         RGB, or RGBA when some pixel is not opaque: the samples the PNG
-        holds, not converted.  `dest` carries the PNG's ICC profile (all
-        formats but BMP) and, as a PNG, its ``sRGB``, ``gAMA`` and ``cHRM``.
+        holds, not converted in color, turned by its EXIF orientation as
+        :func:`encode` turns them (H and W are then those shown, not the
+        header's).  `dest` carries the PNG's ICC profile (all formats but
+        BMP) and, as a PNG, its ``sRGB``, ``gAMA`` and ``cHRM``; not the
+        orientation, already applied.
 
     Raises
     ------

@@ -476,3 +476,22 @@ def test_api_arguments_of_the_wrong_kind_are_usage_errors(tmp_path, coffee, pict
     # A search's answer prints in a line or two, not with its palettes.
     choice = kqcodec.choose_k(coffee, target_psnr=30)
     assert len(repr(choice.trials)) < 200 * len(choice.trials)
+
+
+def test_decode_turns_a_png_by_its_exif_orientation_as_encode_does(tmp_path):
+    # A 1x3 palette PNG whose eXIf says "turn 90 degrees clockwise" (6).
+    stored = Image.fromarray(np.array([[0, 1, 1]], np.uint8), "L").convert("P")
+    stored.putpalette([255, 0, 0, 0, 0, 255])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    source = tmp_path / "turned.png"
+    stored.save(source, "PNG", exif=exif.tobytes())
+    shown = kqcodec.decode(source, tmp_path / "out.png")
+    expected = np.array([[255, 0, 0], [0, 0, 255], [0, 0, 255]], np.uint8)[:, None, :]
+    np.testing.assert_array_equal(shown, expected)
+    np.testing.assert_array_equal(kqcodec.decode(tmp_path / "out.png"), shown)
+    assert b"eXIf" not in (tmp_path / "out.png").read_bytes()  # turned once, not twice
+    assert kqcodec.read_palette_png(source).indices.shape == (1, 3)  # as stored
+    encoded = kqcodec.encode(source, tmp_path / "enc.png", 2)
+    np.testing.assert_array_equal(kqcodec.decode(tmp_path / "enc.png"), shown)
+    assert encoded.psnr == float("inf")
