@@ -45,6 +45,7 @@ import numpy as np
 
 from ._kernels import layout as kernels
 from .defaults import DEFAULT_SPEED
+from .errors import UsageError
 
 try:  # libdeflate: smaller and faster than zlib at its high levels
     import deflate as _libdeflate
@@ -525,6 +526,34 @@ def _bands_from(speed):
     return _BANDS_FROM if speed <= _SLOW_UP_TO_SPEED else _FAST_BANDS_FROM
 
 
+def _checked_plan(plan, entries, keep_order):
+    """`plan` as ``(level, chosen, order)``, if it can be the plan of a palette of `entries`.
+
+    Raises
+    ------
+    UsageError
+        If it is no plan, one of another palette size, or one that
+        reorders the palette while `keep_order` keeps it.
+    """
+    try:
+        level, chosen, order = plan
+        chosen = tuple(int(i) for i in chosen)
+        order = None if order is None else np.asarray(order)
+    except (TypeError, ValueError):
+        raise UsageError(f"plan must be the plan of an estimate, not {plan!r}") from None
+    # The plain layout, the filtered one from 3 entries, the one-byte one below 8 bits.
+    layouts = 1 + (entries >= 3) + (bit_depth_for(entries) < 8)
+    identity = np.arange(entries)
+    if (level not in range(1, 13) or not chosen or not all(0 <= i < layouts for i in chosen)
+            or (order is not None and (order.shape != (entries,)
+                                       or not np.array_equal(np.sort(order), identity)))):
+        raise UsageError("plan is the plan of another picture: estimate this one")
+    if keep_order and order is not None and not np.array_equal(order, identity):
+        raise UsageError("plan reorders the palette, which keep_order keeps: estimate with "
+                         "keep_order")
+    return level, chosen, order
+
+
 def _plan(layouts, size, speed):
     """The final level and the layouts to compress at it, best first where a trial ranked them.
 
@@ -628,6 +657,12 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
         The bit depth of the image data, for IHDR.
     data : bytes
         The zlib stream for IDAT.
+
+    Raises
+    ------
+    UsageError
+        For a `plan` that is none, or one of another palette size, or one
+        reordering the palette with `keep_order`.
     """
     if plan is None:
         layouts = _layouts(indices, palette, keep_order)
@@ -635,7 +670,7 @@ def image_data(indices, palette, *, speed=DEFAULT_SPEED, keep_order=False, plan=
     else:
         # The trial and the palette order are the estimate's: only the
         # layouts it chose are built.
-        level, chosen, order = plan
+        level, chosen, order = _checked_plan(plan, len(palette), keep_order)
         layouts = _layouts(indices, palette, keep_order, only=chosen, order=order)
     size = _size(indices, len(palette))
     if _ranks_by_sample(layouts, chosen, size, speed):

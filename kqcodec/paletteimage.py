@@ -124,7 +124,14 @@ class PaletteImage:
 
         `plan` is the ``plan`` of :meth:`estimated_png_size` at the same
         speed, whose trial compression is then not made again (the bytes
-        are the same).
+        are the same); not with `keep_order`, whose palette order such a
+        plan does not keep.
+
+        Raises
+        ------
+        UsageError
+            As :meth:`save`; for a `plan` that cannot be this picture's, or
+            one reordering the palette with `keep_order`.
         """
         stream = io.BytesIO()
         pngfile.write_palette_png(stream, self.indices, self.palette, color=self.color,

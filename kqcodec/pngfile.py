@@ -93,7 +93,8 @@ def write_palette_png(stream, indices, palette, *, color=None, speed=DEFAULT_SPE
     UsageError
         If the palette size is out of range, its values are not 0..255, an
         index is not below P (pypng would write such a file without
-        complaint), or `speed` is not 1..10.
+        complaint), `speed` is not 1..10, or `plan` cannot be this
+        picture's (see :func:`layout.image_data`).
     """
     speed = check_speed(speed)
     indices, palette = checked_image(indices, palette)

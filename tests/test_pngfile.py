@@ -484,3 +484,23 @@ def test_large_flat_graphic_compresses_like_a_strong_level(monkeypatch):
     assert len(data) < len(deflate.zlib_compress(plain, 9))
     back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     np.testing.assert_array_equal(back, palette[indices])
+
+
+def test_a_plan_that_cannot_be_the_picture_s_is_refused():
+    # With keep_order the plan's palette order replaced the one given; a
+    # plan of a larger palette failed with an IndexError.
+    rng = np.random.default_rng(4)
+    palette = rng.integers(0, 256, (40, 3), np.uint8)
+    image = kqcodec.PaletteImage(palette, np.sort(rng.integers(0, 40, (60, 60)), axis=1)
+                                 .astype(np.uint8))
+    plan = image.estimated_png_size().plan
+    assert image.to_png(plan=plan) == image.to_png()
+    assert palette.tobytes() in image.to_png(keep_order=True)
+    with pytest.raises(UsageError, match="keep_order"):
+        image.to_png(keep_order=True, plan=plan)
+    small = kqcodec.PaletteImage(palette[:3], np.zeros((60, 60), np.uint8))
+    for wrong in (plan, (13, (0,), None), (10, (), None), (10, (5,), None), "plan"):
+        with pytest.raises(UsageError, match="plan"):
+            small.to_png(plan=wrong)
+    kept = pngfile.estimated_size(image.indices, image.palette, keep_order=True).plan
+    assert image.to_png(keep_order=True, plan=kept) == image.to_png(keep_order=True)
