@@ -24,13 +24,27 @@ __all__ = ["check_input", "check_output", "check_png_name", "make_folder", "is_s
 _TMP = ".tmp"
 
 
-def _as_path(value):
-    """`value` as a Path; a UsageError, not pathlib's TypeError, for anything else."""
+def _as_path(value, output=False):
+    """`value` as a Path; a UsageError, not pathlib's TypeError, for anything else.
+
+    Also for names that Path would take as another: the empty one ('.'),
+    one holding NUL (the system's calls refuse it with a ValueError), and,
+    for an `output`, one ending in a separator (Path drops it: ``out.png/``
+    wrote ``out.png``).
+    """
     try:
-        return Path(value)
+        path = Path(value)
     except TypeError:
         raise UsageError(f"expected a file name (str or path-like), not {type(value).__name__}"
                          ) from None
+    name = os.fspath(value)
+    if not name:
+        raise UsageError("an empty file name")
+    if "\0" in name:
+        raise UsageError(f"{name!r}: a file name holding a NUL character")
+    if output and name.endswith(os.sep):
+        raise UsageError(f"{name}: names a folder; give the file to write")
+    return path
 
 
 def check_input(path):
@@ -76,8 +90,10 @@ def check_output(dest, *, source=None, force=False):
         block device.
     WriteError
         If `dest` cannot even be examined.
+    UsageError
+        If `dest` is not a file name, or ends in a separator.
     """
-    dest = _as_path(dest)
+    dest = _as_path(dest, output=True)
     try:
         st = os.stat(dest)
     except (FileNotFoundError, OSError) as exc:
@@ -191,8 +207,10 @@ def atomic_output(dest, *, force=False):
         byte-identical to what it was, and no temporary file remains.
     OutputExistsError
         If `dest` exists and `force` is false.
+    UsageError
+        If `dest` is not a file name, or ends in a separator.
     """
-    dest = _as_path(dest)
+    dest = _as_path(dest, output=True)
     if is_stream(dest):
         try:
             with open(dest, "wb") as stream:

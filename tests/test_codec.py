@@ -495,3 +495,25 @@ def test_decode_turns_a_png_by_its_exif_orientation_as_encode_does(tmp_path):
     encoded = kqcodec.encode(source, tmp_path / "enc.png", 2)
     np.testing.assert_array_equal(kqcodec.decode(tmp_path / "enc.png"), shown)
     assert encoded.psnr == float("inf")
+
+
+def test_api_names_that_path_would_read_as_others_are_refused(tmp_path, pictures, coffee):
+    # "out.png/" wrote out.png; "" is '.'; a NUL failed in the system's call
+    # with a ValueError.
+    source = pictures["mpl_present_rgba"]
+    image = kqcodec.quantize(coffee, 4)
+    writes = {"save": lambda dest: image.save(dest),
+              "encode": lambda dest: kqcodec.encode(source, dest, 4),
+              "decode": lambda dest: kqcodec.decode(source, dest),
+              "write_image": lambda dest: kqcodec.write_image(dest, coffee)}
+    for name, write in writes.items():
+        with pytest.raises(UsageError, match="names a folder; give the file to write"):
+            write(f"{tmp_path}/out.png/")
+        with pytest.raises(UsageError, match="NUL"):
+            write(f"{tmp_path}/o\0ut.png")
+        with pytest.raises(UsageError):  # decode says first that it names no format
+            write("")
+    for read in (kqcodec.read_image, kqcodec.decode, lambda p: kqcodec.encode(p, None, 4)):
+        with pytest.raises(UsageError, match="NUL"):
+            read(f"{source}\0")
+    assert list(tmp_path.iterdir()) == []
