@@ -21,7 +21,7 @@ from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
 from .safefile import make_folder, remove_left_behind, write_bytes
 from .scan import find_images, followed, free_stem, none_found
-from .workers import run_jobs, worker_count
+from .workers import check_jobs, run_jobs, worker_count
 
 __all__ = ["Outcome", "plan_batch", "encode_batch", "summary_line"]
 
@@ -368,6 +368,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     codec.check_options(k, target_psnr=target_psnr, max_bytes=max_bytes, space=space,
                         dither=dither, reuse=reuse, speed=speed, seed=seed, engine=engine,
                         max_colors=max_colors, max_pixels=max_pixels)
+    check_jobs(jobs)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]  # one path, not a string of one-letter names
     pairs = plan_batch(inputs, out_dir, recursive=recursive, suffix=suffix)

@@ -87,7 +87,8 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
     UsageError
         If a k is outside 2..256, or none is given without `target_psnr`;
         for an unknown space or measure; for `target_psnr` with `dither`
-        or `reuse`.
+        or `reuse`; for a speed, seed, pixel limit, dither or reuse out of
+        range.
     """
     from . import table as tables
 
@@ -127,6 +128,10 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
     metrics = check_metrics(metrics)
     quantizer.check_space(space)
     dither = check_strength(dither)
+    check_reuse(reuse)
+    quantizer.check_speed(speed)
+    quantizer.check_seed(seed)
+    imageio.check_pixel_limit(max_pixels)
     try:
         check_input(path)
         original_bytes = path.stat().st_size

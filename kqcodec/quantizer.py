@@ -247,6 +247,7 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
             raise UsageError(f"{option('dither')} goes with a fixed k")
         if check_reuse(reuse):
             raise UsageError(f"{option('reuse')} goes with a fixed k")
+        check_seed(seed)
         return choose_k(pixels, target_psnr=target_psnr, max_bytes=max_bytes,
                         max_colors=max_colors, histogram=histogram, space=space,
                         speed=speed).image

@@ -35,7 +35,7 @@ from .errors import (FORCE_OPTION, FormatError, KqcodecWarning, OutputExistsErro
 from .rows import COLUMNS, DEFAULT_METRICS, check_metrics, error_row
 from .safefile import check_output, make_folder, remove_left_behind
 from .scan import find_images, none_found, plan_outputs
-from .workers import (closable, new_track, progress_bar, results_as_done, start_pool,
+from .workers import (check_jobs, closable, new_track, progress_bar, results_as_done, start_pool,
                       stopping_once, terminate)
 
 __all__ = ["DEFAULT_KS", "report"]
@@ -152,7 +152,8 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         cluster cannot be reached or a worker does not see `folder` or `out`.
     UsageError
         If a k is outside 2..256, or `out` is `folder`; for an unknown space
-        or measure; for `target_psnr` with `dither`; if `scheduler` is
+        or measure; for `target_psnr` with `dither`; for a speed, seed,
+        pixel limit, dither, reuse or `jobs` out of range; if `scheduler` is
         malformed or given without dask and distributed installed.
     FormatError
         If `resume` finds a ``report.csv`` it cannot read.
@@ -169,6 +170,9 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     dither = check_strength(dither)
     reuse = check_reuse(reuse)
     speed = quantizer.check_speed(speed)
+    quantizer.check_seed(seed)
+    imageio.check_pixel_limit(max_pixels)
+    check_jobs(jobs)
     if scheduler is not None:
         cluster.check_address(scheduler)
         cluster.require()

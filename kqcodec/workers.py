@@ -15,10 +15,10 @@ import signal
 import sys
 import threading
 
-from .errors import KqcodecError
+from .errors import KqcodecError, UsageError
 from .heap import keep_freed_memory
 
-__all__ = ["run_jobs", "worker_count", "worker_start", "start_pool", "new_track",
+__all__ = ["run_jobs", "check_jobs", "worker_count", "worker_start", "start_pool", "new_track",
            "results_as_done", "closable", "terminate", "stopping_once", "progress_bar", "say"]
 
 # Seconds between the SIGTERMs that terminate() sends to workers still alive.
@@ -33,6 +33,12 @@ _IN_TRANSIT = 5.0
 # In a worker of run_jobs: the shared arrays where each job's worker writes
 # its process id as it starts the job, and 1 as it finishes it.
 _TRACK = None
+
+def check_jobs(jobs):
+    """Refuse a number of worker processes that is not None or a positive integer (UsageError)."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a positive integer or None, not {jobs!r}")
+
 
 def worker_count(jobs, tasks):
     """Processes to start: `jobs` (all cores when None), at most one per task."""

@@ -549,3 +549,24 @@ def test_extra_outputs_that_are_links_leading_nowhere(folder, tmp_path):
                              "--force")
         assert result == 1 and not link.is_symlink(), err  # the truncated JPEG fails
         assert pd.read_csv(link)["k"].dropna().tolist() == [4, 4]
+
+
+@pytest.mark.parametrize("option, value", [("seed", -1), ("max_pixels", 0), ("jobs", 0),
+                                           ("jobs", "2"), ("speed", 0), ("reuse", 99)])
+def test_report_refuses_an_option_out_of_range_before_any_work(folder, tmp_path, option, value):
+    # A seed or pixel limit out of range made every row an error row, and
+    # a table was written; a jobs of "2" failed in the pool with a TypeError.
+    with pytest.raises(kqcodec.UsageError):
+        kqcodec.report(folder, [4], out=tmp_path / "out", **{option: value})
+    assert not (tmp_path / "out").exists()
+    if option != "jobs":
+        with pytest.raises(kqcodec.UsageError):
+            kqcodec.report_image(sorted(folder.iterdir())[0], [4], out=tmp_path / "one",
+                                 **{option: value})
+        assert not (tmp_path / "one").exists()
+
+
+def test_quantize_auto_refuses_a_seed_out_of_range_as_a_fixed_k_does(coffee):
+    for k in (8, "auto"):
+        with pytest.raises(kqcodec.UsageError, match="seed"):
+            kqcodec.quantize(coffee, k, target_psnr=30 if k == "auto" else None, seed=-1)
