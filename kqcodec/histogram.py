@@ -24,9 +24,9 @@ class Histogram:
     ----------
     colors : (U, C) uint8 ndarray
         Distinct colors, C = 3 (RGB) or 4 (RGBA), sorted by their packed
-        big-endian value.
+        big-endian value; read-only.
     counts : (U,) int64 ndarray
-        Number of pixels of each color; sums to H * W.
+        Number of pixels of each color; sums to H * W; read-only.
     shape : tuple of int
         (H, W) of the image.
     kept : dict
@@ -92,4 +92,8 @@ def color_histogram(pixels):
     flat = np.ascontiguousarray(pixels.reshape(-1, channels))
     keys, counts, table = count_colors(flat)
     colors = keys.astype(">u4").view(np.uint8).reshape(-1, 4)[:, 4 - channels:]
-    return Histogram(np.ascontiguousarray(colors), counts, (height, width), flat, table)
+    colors = np.ascontiguousarray(colors)
+    # Read-only: a search keeps results for these colors and counts, and an
+    # image's error is measured on them (a change made an image's PSNR a lie).
+    colors.flags.writeable = counts.flags.writeable = False
+    return Histogram(colors, counts, (height, width), flat, table)

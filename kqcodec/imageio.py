@@ -536,7 +536,9 @@ def to_pil(palette, indices, icc=None):
         sets it when it opens a palette PNG with a tRNS chunk: the one
         fully transparent entry's index when every other entry is opaque,
         else the alpha of each entry as bytes.  ``convert("RGBA")`` and
-        ``save`` (PNG, GIF) keep it.
+        ``save`` as PNG keep it; ``save`` as GIF only in the first form
+        (GIF holds one transparent index and no partial alpha: Pillow
+        refuses the second).
     """
     from PIL import Image
 

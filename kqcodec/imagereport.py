@@ -45,7 +45,8 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
     out : path-like
         Folder for the encodings, ``<stem>_k<k>.png``; created if missing.
     stem : path-like, optional
-        Output stem relative to `out`; the picture's stem by default.
+        Output stem relative to `out` (inside it: not absolute, no ``..``);
+        the picture's stem by default.
     name : str, optional
         What the ``image`` column says; the file name by default.
     force : bool
@@ -88,7 +89,7 @@ def report_image(path, ks=REPORT_KS, *, out="compressed_outputs", stem=None, nam
         If a k is outside 2..256, or none is given without `target_psnr`;
         for an unknown space or measure; for `target_psnr` with `dither`
         or `reuse`; for a speed, seed, pixel limit, dither or reuse out of
-        range.
+        range; for a `stem` outside `out`.
     """
     from . import table as tables
 
@@ -123,6 +124,8 @@ def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, d
     path = Path(path)
     name = name or printable(path.name)
     stem = Path(stem) if stem is not None else Path(printable(path.stem))
+    if stem.is_absolute() or ".." in stem.parts or stem.name in ("", "."):
+        raise UsageError(f"stem {str(stem)!r}: a name inside out, without '..'")
     target_psnr, max_colors = check_search(target_psnr, max_colors, dither, reuse)
     ks = check_ks(ks, empty=target_psnr is not None)
     metrics = check_metrics(metrics)

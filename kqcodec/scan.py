@@ -236,13 +236,15 @@ def free_stem(rel, taken, suffix=""):
     -------
     Path
     """
-    candidates = [rel.with_name(rel.stem + suffix),
-                  rel.with_name(f"{rel.stem}-{rel.suffix.lstrip('.').lower()}{suffix}")]
+    # "..png" has the stem ".", which names no file.
+    stem = rel.stem if rel.stem not in (".", "..") else rel.stem.replace(".", "_")
+    candidates = [rel.with_name(stem + suffix),
+                  rel.with_name(f"{stem}-{rel.suffix.lstrip('.').lower()}{suffix}")]
     number = 2
     while str(candidates[0]).lower() in taken:
         candidates.pop(0)
         if not candidates:
-            candidates.append(rel.with_name(f"{rel.stem}-{number}{suffix}"))
+            candidates.append(rel.with_name(f"{stem}-{number}{suffix}"))
             number += 1
     taken.add(str(candidates[0]).lower())
     return candidates[0]

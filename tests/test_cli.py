@@ -614,3 +614,17 @@ def test_a_folder_whose_pictures_are_all_in_sub_folders_hints_at_recursive(tmp_p
     assert (code, one_line(err)) == (66, f"kqcodec: error: {top}: no pictures found (PNG, JPEG, "
                                          "WebP, GIF, BMP, TIFF)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["top"]
+
+
+@pytest.mark.parametrize("command, written", [
+    (["report", "{pics}", "--out", "{out}", "-k", "4", "--quiet"], ["___k4.png", "__k4.png"]),
+    (["encode", "{pics}", "--out-dir", "{out}", "-k", "4"], ["_.png", "__.png"])])
+def test_a_picture_named_dot_dot_png_gets_a_file_name(tmp_path, pictures, command, written):
+    # "..png" has the stem "."; the name of its output failed with a ValueError.
+    pics, out = tmp_path / "pics", tmp_path / "out"
+    pics.mkdir()
+    for name in ("..png", "...png"):
+        shutil.copy(pictures["mpl_present_rgba"], pics / name)
+    code, _, err = run(*[part.format(pics=pics, out=out) for part in command])
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("*.png")) == written

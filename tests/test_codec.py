@@ -517,3 +517,13 @@ def test_api_names_that_path_would_read_as_others_are_refused(tmp_path, pictures
         with pytest.raises(UsageError, match="NUL"):
             read(f"{source}\0")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_histogram_s_colors_and_counts_cannot_be_changed(coffee):
+    # Changed in place, they gave an image whose psnr said inf at 5 dB.
+    hist = kqcodec.prepare(coffee)
+    for values in (hist.colors, hist.counts, hist.pixels):
+        with pytest.raises(ValueError, match="read-only"):
+            values[:1] = 7
+    image = kqcodec.quantize(coffee, 16, histogram=hist)
+    assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)

@@ -570,3 +570,13 @@ def test_quantize_auto_refuses_a_seed_out_of_range_as_a_fixed_k_does(coffee):
     for k in (8, "auto"):
         with pytest.raises(kqcodec.UsageError, match="seed"):
             kqcodec.quantize(coffee, k, target_psnr=30 if k == "auto" else None, seed=-1)
+
+
+@pytest.mark.parametrize("stem", ["../escaped", "/tmp/anywhere", "", "sub/.."])
+def test_report_image_keeps_its_files_inside_out(folder, tmp_path, stem):
+    with pytest.raises(kqcodec.UsageError, match="stem"):
+        kqcodec.report_image(folder / "present.png", [4], out=tmp_path / "out", stem=stem)
+    assert list(tmp_path.iterdir()) == []
+    rows = kqcodec.report_image(folder / "present.png", [4], out=tmp_path / "out",
+                                stem="sub/present")
+    assert (tmp_path / "out" / rows["encoded_file"][0]).is_file()
