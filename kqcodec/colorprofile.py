@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ProfileWarning
+from .errors import ProfileWarning, UsageError
 
 __all__ = [
     "ColorTags",
+    "check_tags",
     "ProfileWarning",
     "ProfileError",
     "tags_from_info",
@@ -82,6 +83,14 @@ class ColorTags:
 
 #: The tags of a picture kqcodec converted to sRGB.
 SRGB = ColorTags(srgb=SRGB_INTENT)
+
+
+def check_tags(tags):
+    """Refuse color tags that are neither a :class:`ColorTags` nor None (UsageError)."""
+    if tags is not None and not isinstance(tags, ColorTags):
+        raise UsageError(f"color must be a colorprofile.ColorTags or None, not "
+                         f"{type(tags).__name__}")
+    return tags
 
 
 def tags_from_info(info, *, name="picture"):

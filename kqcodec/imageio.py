@@ -27,7 +27,7 @@ from . import colorprofile, pngread
 from .defaults import MAX_PIXELS
 from .errors import (MAX_PIXELS_OPTION, FormatError, InputError, KqcodecWarning, UsageError,
                      WriteError, recorded_warnings)
-from .safefile import atomic_output, check_input
+from .safefile import atomic_output, check_input, file_path
 
 __all__ = [
     "KqcodecWarning",
@@ -768,7 +768,7 @@ def output_format(path):
     UsageError
         If the extension is not one kqcodec writes.
     """
-    suffix = Path(path).suffix.lower()
+    suffix = file_path(path, output=True).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         names = ", ".join(sorted(OUTPUT_FORMATS))
         raise UsageError(f"{path}: unknown output type {suffix or '(none)'!r}; use one of {names}")
@@ -804,9 +804,12 @@ def write_image(path, pixels, *, force=False, color=None):
 
     fmt = output_format(path)
     options = OUTPUT_FORMATS[Path(path).suffix.lower()][1]
+    colorprofile.check_tags(color)
     pixels = np.asarray(pixels)
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
-        raise UsageError(f"pixels must be (H, W, 3|4) uint8, not {pixels.shape} {pixels.dtype}")
+    if (pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4)
+            or not pixels.size):
+        raise UsageError(f"pixels must be (H, W, 3|4) uint8, H and W from 1, not {pixels.shape} "
+                         f"{pixels.dtype}")
     pixels = np.ascontiguousarray(pixels)
     if max(pixels.shape[:2]) > _MAX_SIDE[fmt]:
         raise UsageError(

@@ -18,7 +18,7 @@ from .defaults import DEFAULT_SPEED, REPORT_KS
 from .dither import check_reuse, check_strength
 from .errors import KqcodecError, OutputExistsError, TargetError, UsageError, option
 from .rows import DEFAULT_METRICS, check_metrics, error_row
-from .safefile import check_input, make_folder, write_bytes
+from .safefile import check_input, file_path, make_folder, write_bytes
 from .scan import printable
 from .search import check_target
 
@@ -121,7 +121,7 @@ def _is_the_input(dest, path):
 def picture_rows(path, ks, *, out, stem, name, force, seed, max_pixels, space, dither, metrics,
                   strict, speed, target_psnr, max_colors, reuse, flags=False):
     """The rows of :func:`report_image`, as dicts."""
-    path = Path(path)
+    path = file_path(path)
     name = name or printable(path.name)
     stem = Path(stem) if stem is not None else Path(printable(path.stem))
     if stem.is_absolute() or ".." in stem.parts or stem.name in ("", "."):

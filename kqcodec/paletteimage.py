@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import pngfile
+from . import colorprofile, pngfile
 from .defaults import DEFAULT_SPEED
 from .safefile import atomic_output, check_output, check_png_name
 
@@ -116,7 +116,8 @@ class PaletteImage:
         from . import imageio  # Pillow stays inside imageio
 
         indices, palette = pngfile.checked_image(self.indices, self.palette)
-        icc = None if self.color is None else self.color.icc
+        color = colorprofile.check_tags(self.color)
+        icc = None if color is None else color.icc
         return imageio.to_pil(palette, indices, icc)
 
     def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):

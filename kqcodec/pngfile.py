@@ -14,7 +14,7 @@ import numpy as np
 import png
 
 from . import layout
-from .colorprofile import ColorTags
+from .colorprofile import check_tags
 from .defaults import DEFAULT_SPEED, MAX_PIXELS, SPEEDS
 from .errors import UsageError
 from .layout import bit_depth_for
@@ -161,7 +161,8 @@ def checked_image(indices, palette):
         # A cast would wrap 300 to 44 and -1 to 255 without a word.
         if palette.dtype.kind not in "ui" or (
                 palette.size and not 0 <= palette.min() <= palette.max() <= 255):
-            values = f" from {palette.min()} to {palette.max()}" if palette.size else ""
+            values = (f" from {palette.min()} to {palette.max()}"
+                      if palette.size and palette.dtype.kind in "uif" else "")
             raise UsageError(f"palette values must be integers from 0 to 255, "
                              f"not {palette.dtype}{values}")
         palette = palette.astype(np.uint8)
@@ -243,10 +244,7 @@ def color_chunks(tags):
     UsageError
         If `tags` is neither a ColorTags nor None.
     """
-    if tags is not None and not isinstance(tags, ColorTags):
-        raise UsageError(f"color must be a colorprofile.ColorTags or None, not "
-                         f"{type(tags).__name__}")
-    if not tags:
+    if not check_tags(tags):
         return []
     if tags.icc is not None:
         return [(b"iCCP", _ICC_NAME + b"\0\0" + zlib.compress(tags.icc, 9))]

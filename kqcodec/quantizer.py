@@ -915,7 +915,11 @@ def shared_palette(histograms, k):
         matching lengths as above with counts >= 0, or k is out of range.
     """
     k = check_k(k)
-    histograms = [_colors_and_counts(item) for item in histograms]
+    try:
+        histograms = [_colors_and_counts(item) for item in histograms]
+    except TypeError:  # not iterable
+        raise UsageError(f"histograms must be an iterable of (colors, counts), not "
+                         f"{type(histograms).__name__}") from None
     if not histograms or not any(counts.sum() for _, counts in histograms):
         raise UsageError("a shared palette needs at least one picture with pixels")
     # Summed in int64 below: beyond, a count would wrap to negative (in float

@@ -33,7 +33,7 @@ from .dither import check_reuse, check_strength
 from .errors import (FORCE_OPTION, FormatError, KqcodecWarning, OutputExistsError,
                      ProfileWarning, UsageError, WriteError, option)
 from .rows import COLUMNS, DEFAULT_METRICS, check_metrics, error_row
-from .safefile import check_output, make_folder, remove_left_behind
+from .safefile import check_output, file_path, make_folder, remove_left_behind
 from .scan import find_images, none_found, plan_outputs
 from .workers import (check_jobs, closable, new_track, progress_bar, results_as_done, start_pool,
                       stopping_once, terminate)
@@ -162,7 +162,7 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
         ``report.options.json`` that no report wrote; if another report is
         writing its table there.
     """
-    folder = Path(folder)
+    folder = file_path(folder)
     ks = imagereport.check_ks(ks)
     target_psnr, max_colors = imagereport.check_search(target_psnr, max_colors, dither, reuse)
     metrics = check_metrics(metrics)

@@ -17,11 +17,23 @@ from pathlib import Path
 from .errors import (FORCE_OPTION, InputError, OutputExistsError, OutputKeptError, UsageError,
                      WriteError)
 
-__all__ = ["check_input", "check_output", "check_png_name", "make_folder", "is_stream",
-           "atomic_output", "write_bytes", "remove_left_behind"]
+__all__ = ["file_path", "check_input", "check_output", "check_png_name", "make_folder",
+           "is_stream", "atomic_output", "write_bytes", "remove_left_behind"]
 
 # The end of the temporary files atomic_output writes beside the destination.
 _TMP = ".tmp"
+
+
+def file_path(value, *, output=False):
+    """`value` as a Path, checked as every file name kqcodec takes is (see :func:`_as_path`).
+
+    Raises
+    ------
+    UsageError
+        If `value` is no file name, is empty, holds NUL, or, as an
+        `output`, ends in a separator.
+    """
+    return _as_path(value, output)
 
 
 def _as_path(value, output=False):

@@ -527,3 +527,25 @@ def test_a_histogram_s_colors_and_counts_cannot_be_changed(coffee):
             values[:1] = 7
     image = kqcodec.quantize(coffee, 16, histogram=hist)
     assert image.psnr == pytest.approx(metrics.psnr(coffee, image.to_pixels()), abs=1e-9)
+
+
+def test_api_values_of_the_wrong_kind_are_usage_errors_not_python_s(tmp_path, coffee, pictures):
+    # Each raised TypeError, ValueError, AttributeError or a numpy error.
+    source = pictures["mpl_present_rgba"]
+    folder = source.parent
+    image = kqcodec.quantize(coffee, 4)
+    calls = [lambda: kqcodec.decode(source, bytes(tmp_path / "o.png")),
+             lambda: kqcodec.write_image(bytes(tmp_path / "o.png"), coffee),
+             lambda: kqcodec.write_image(None, coffee),
+             lambda: kqcodec.write_image(io.BytesIO(), coffee),
+             lambda: kqcodec.write_image(tmp_path / "o.png", coffee[:0]),
+             lambda: kqcodec.write_image(tmp_path / "o.png", coffee, color="srgb"),
+             lambda: kqcodec.PaletteImage(image.palette, image.indices, color="srgb").to_pil(),
+             lambda: kqcodec.PaletteImage("abc", image.indices).to_png(),
+             lambda: kqcodec.shared_palette(None, 8),
+             lambda: kqcodec.report(bytes(folder), [4], out=tmp_path / "out"),
+             lambda: kqcodec.report_image(bytes(source), [4], out=tmp_path / "out")]
+    for call in calls:
+        with pytest.raises(UsageError):
+            call()
+    assert list(tmp_path.iterdir()) == []
