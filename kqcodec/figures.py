@@ -133,8 +133,10 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         entries = {row["k"]: row
                    for _, row in group[~searched(group)].sort_values("k").iterrows()}
         found = group[searched(group, target_psnr)]
-        if target_ssimulacra2 is None and recs.get(name) is not None and len(found):
-            # The searched encoding stands for the recommended k.
+        if (target_ssimulacra2 is None and recs.get(name) is not None and len(found)
+                and found["k"].iloc[-1] == recs[name]):
+            # The searched encoding is the recommended k's; a listed k may
+            # be recommended instead (smaller, or the search found none).
             entries[recs[name]] = found.iloc[-1]
         chosen = _pick_ks(sorted(entries), recs.get(name), per_image)
         with warnings.catch_warnings():

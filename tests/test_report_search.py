@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -143,3 +144,32 @@ def test_page_marks_the_searched_row(searched, tmp_path, folder):
     assert data["recommended"] == [recs[name] for name in data["names"]]
     # The medians per k are those of the list.
     assert [row[:2] for row in data["medians"]["rows"]] == [[16, 2], [64, 2]]
+
+
+@pytest.mark.parametrize("ks, target, max_colors, box", [([2, 256], 35, 8, (0, 0, 600, 400)),
+                                                         (None, 30, 256, (0, 0, 120, 80))])
+def test_the_sheet_captions_the_recommended_k_with_its_own_file(tmp_path, pictures, monkeypatch,
+                                                                ks, target, max_colors, box):
+    # The searched encoding was shown for the recommended k even when a
+    # listed k was the recommendation: with another k's bytes and PSNR.
+    from kqcodec import figures, table as tables
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.open(pictures["skimage_coffee"]).crop(box).save(pics / "c.png")
+    if ks is None:
+        # The listed ks around the search's answer: the smallest that reaches is listed.
+        found = kqcodec.choose_k(np.asarray(Image.open(pics / "c.png")), target_psnr=target).k
+        ks = [found - 1, found, found + 1]
+    table = kqcodec.report(pics, ks, out=tmp_path / "out", jobs=1, target_psnr=target,
+                           max_colors=max_colors)
+    rec = tables.recommended_ks(table, target)["c.png"]
+    listed = table[(table["k"] == rec) & ~tables.searched(table)]
+    assert len(listed) == 1 and listed["psnr"].iloc[0] >= target
+    captions = []
+    monkeypatch.setattr(figures, "_show", lambda ax, pixels, caption: captions.append(caption))
+    figures.compare_sheet(table, pics, tmp_path / "cmp.png", out=tmp_path / "out",
+                          target_psnr=target)
+    [shown] = [c for c in captions if "(recommended)" in c]
+    assert shown == (f"k={rec} (recommended)\n{listed['encoded_bytes'].iloc[0]:,} B, "
+                     f"{figures.number(listed['psnr'].iloc[0])} dB")
