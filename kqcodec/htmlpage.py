@@ -25,7 +25,7 @@ from . import __version__, imageio
 from .defaults import TARGET_PSNR
 from .safefile import atomic_output
 from .scan import source_path
-from .table import recommended_ks, searched
+from .table import recommend, recommended_ks, searched
 
 __all__ = ["write_page", "page_data"]
 
@@ -111,7 +111,9 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         is the searched one), ``n_rows``, ``names`` (the
         pictures, in order of first row), ``runs`` (``[picture, count]``
         for each run of consecutive rows of one picture), ``recommended``
-        (k or None per picture), ``originals`` (URL of `folder`),
+        (k or None per picture), ``recommended_searched`` (per picture,
+        whether that k's row is the searched one, not the list's),
+        ``originals`` (URL of `folder`),
         ``copies`` (picture index to the URL of its copy), ``encodings``
         (URL of `out`), ``columns`` (name and kind: ``int``, ``float`` or
         ``text``), ``store`` (their values) and ``medians`` (per k, every
@@ -134,6 +136,10 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         else:
             runs.append([picture, 1])
     recs = recommended_ks(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
+    # Whose recommended row is the searched one: a listed k may be
+    # recommended although the picture was searched too (see table.recommend).
+    chosen = recommend(table, target_psnr, target_ssimulacra2=target_ssimulacra2)
+    by_search = set(chosen.loc[chosen["searched"].astype(bool), "image"])
     target = (dict(column="psnr", value=target_psnr, unit=" dB",
                    searched=bool(searched(table, target_psnr).any()))
               if target_ssimulacra2 is None
@@ -165,6 +171,7 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
     return dict(
         version=__version__, target=target, n_rows=len(table), names=names,
         runs=runs, recommended=[recs.get(name) for name in names],
+        recommended_searched=[name in by_search for name in names],
         originals=_url(Path(folder), page_folder), copies=copied,
         encodings=_url(Path(out), page_folder), columns=columns, store=store,
         medians=_medians(table, numeric),

@@ -268,6 +268,31 @@ def test_a_searched_encoding_at_a_listed_k_is_its_own_step(browser, tmp_path, pi
         opened.page.close()
 
 
+def test_a_listed_k_recommended_beside_a_search_is_marked(browser, tmp_path, pictures):
+    # The search found no k up to 8 that reaches 35 dB; the listed k = 256
+    # does, and is recommended: the page marked nothing.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    shutil.copy(pictures["skimage_coffee"], pics / "coffee.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kqcodec", "report", pics, "-k", "2,256", "--target-psnr", "35",
+         "--max-colors", "8", "--out", tmp_path / "out", "--html", tmp_path / "report.html",
+         "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "k=256 reaches 35 dB" in proc.stdout
+    opened = Page(browser, tmp_path)
+    try:
+        marked = opened.page.locator("#rows tr.rec")
+        assert marked.count() == 1
+        assert marked.locator("td.k").text_content() == "256 \u2605"
+        assert marked.locator("td.encoded_file").text_content() == "coffee_k256.png"
+        assert opened.page.locator("#chart circle.rec-point").count() == 1
+        assert opened.page.get_attribute("#chart circle.rec-point", "data-k") == "256"
+        opened.assert_clean()
+    finally:
+        opened.page.close()
+
+
 def test_chart_plots_any_numeric_column(page, site):
     _, table = site
     options = page.page.eval_on_selector_all("#chart-y option", "os => os.map(o => o.value)")

@@ -34,6 +34,7 @@
   const encodePath = path => path.split("/").map(encodeURIComponent).join("/");
   const under = (base, path) => (base === "." ? "" : base + "/") + encodePath(path);
   const pics = D.names.map((name, i) => ({ name, recommended: D.recommended[i],
+    bySearch: D.recommended_searched[i],
     original: D.copies[String(i)] || under(D.originals, name) }));
   const cols = D.columns;
   const kinds = Object.fromEntries(cols.map(c => [c.name, c.kind]));
@@ -71,10 +72,11 @@
 
   function encodingUrl(r) { return under(D.encodings, r.encoded_file); }
 
-  // With a search, its row is the recommended one, not a row of the list at the same k.
+  // The searched row where the search chose the k, else the list's row: a
+  // listed k is recommended when it is smaller, or when the search found none.
   function isRecommended(r) {
     return r.k !== null && r.k === pics[r._pic].recommended &&
-      (!D.target.searched || r.target_psnr != null);
+      (r.target_psnr != null) === pics[r._pic].bySearch;
   }
 
   // A column's values are stored to a number of decimals (4 significant
