@@ -10,7 +10,7 @@ order and float32 arithmetic in a fixed sequence: the same input gives the
 same indices on every run and machine with IEEE floats.
 """
 
-from libc.math cimport sqrtf
+from libc.math cimport fabsf, sqrtf
 from libc.stdlib cimport calloc, malloc, free
 from cython.view cimport array
 
@@ -172,9 +172,10 @@ def reuse_rows(const float[:, :, ::1] target, const float[:, ::1] palette,
 
     Row by row from the top, a Viterbi pass picks each pixel's entry among a
     few candidates: its ``NEAREST`` nearest entries, the entry of the pixel
-    above, and the left pixel's candidates; only entries at most `margin`
-    farther than its base entry (same alpha group).  The row's cost is the
-    sum, over its pixels, of (distance - base distance) / margin, plus
+    above, and the left pixel's candidates; only entries whose distance is
+    within `margin` of its base entry's (same alpha group: nearer too, where
+    the base entry is the nearest in another space).  The row's cost is the
+    sum, over its pixels, of |distance - base distance| / margin, plus
     `change` for each index that differs from its left neighbour's and
     `mismatch` for each that differs from the one above.  Deflate and the
     PNG filters encode runs and repeated rows cheaply; the costs are in
@@ -277,7 +278,7 @@ cdef void _rows(const float[:, :, ::1] target, const float[:, ::1] palette,
                     if group[j] != group[g]:
                         continue
                     d = _distance(target, y, x, palette, j)
-                    if d > bound:
+                    if fabsf(d - db) > width:
                         continue
                     k = m
                     while k > 0 and (d < near[k - 1] or (d == near[k - 1] and j < here[k])):
@@ -294,7 +295,7 @@ cdef void _rows(const float[:, :, ::1] target, const float[:, ::1] palette,
                 if y > 0:
                     j = out[y - 1, x]
                     if group[j] == group[g] and not _holds(here, n, <int>j) \
-                            and _distance(target, y, x, palette, j) <= bound:
+                            and fabsf(_distance(target, y, x, palette, j) - db) <= width:
                         here[n] = <int>j
                         n += 1
                 if x > 0:
@@ -303,12 +304,15 @@ cdef void _rows(const float[:, :, ::1] target, const float[:, ::1] palette,
                             break
                         j = cand[(x - 1) * MOST + i]
                         if group[j] == group[g] and not _holds(here, n, <int>j) \
-                                and _distance(target, y, x, palette, j) <= bound:
+                                and fabsf(_distance(target, y, x, palette, j) - db) <= width:
                             here[n] = <int>j
                             n += 1
                 for i in range(n):
                     j = here[i]
-                    v = (_distance(target, y, x, palette, j) - db) / width
+                    # Nearer than the base entry counts as far off it too: where
+                    # the base is the nearest in another space (RGB), the base
+                    # stays the mapping a margin near 0 gives.
+                    v = fabsf(_distance(target, y, x, palette, j) - db) / width
                     if y > 0 and j != out[y - 1, x]:
                         v = v + mismatch
                     cost[x * MOST + i] = v
