@@ -637,8 +637,9 @@ def _report(args):
     if args.plot or args.compare:
         from . import figures
 
-        if args.plot:
-            figures.plot_rate_distortion(table, args.plot, force=args.force)
+        if args.plot and not figures.plot_rate_distortion(table, args.plot, force=args.force):
+            _tell(f"warning: {args.plot}: no encoding with a finite PSNR (failed, or exact), "
+                  "no figure written")
         if args.compare:
             if not figures.compare_sheet(table, args.folder, args.compare, out=args.out,
                                          target_psnr=args.target_psnr,

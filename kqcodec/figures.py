@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from . import imageio
 from .defaults import TARGET_PSNR
+from .errors import ProfileWarning
 from .safefile import atomic_output
 from .scan import source_path
 from .table import recommended_ks, searched
@@ -38,6 +39,13 @@ def plot_rate_distortion(table, path, *, force=False):
     force : bool
         Replace an existing file.
 
+    Returns
+    -------
+    bool
+        False, and nothing written, when no picture has a point to plot:
+        every encoding failed or is exact (PSNR infinite).  Exact
+        encodings are left out of the others' lines too.
+
     Raises
     ------
     OutputExistsError
@@ -46,6 +54,8 @@ def plot_rate_distortion(table, path, *, force=False):
         If writing fails; nothing is left behind.
     """
     ok = table[(table["status"] == "ok") & np.isfinite(table["psnr"])]
+    if ok.empty:
+        return False
     fig = Figure(figsize=(8, 5.5), dpi=110)
     ax = fig.add_subplot()
     for name, group in ok.groupby("image", sort=False):
@@ -61,6 +71,7 @@ def plot_rate_distortion(table, path, *, force=False):
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     _save_figure(fig, path, force)
+    return True
 
 
 def _save_figure(fig, path, force):
@@ -142,6 +153,7 @@ def compare_sheet(table, folder, path, *, out="compressed_outputs", target_psnr=
         with warnings.catch_warnings():
             # What the picture's file breaks was said when the report read it.
             warnings.simplefilter("ignore", imageio.KqcodecWarning)
+            warnings.simplefilter("ignore", ProfileWarning)
             original = imageio.read_image(source_path(folder, name), max_pixels=None)
         _show(row_axes[0], original, f"{name}\noriginal, {group['original_bytes'].iloc[0]:,} B")
         for ax, k in zip(row_axes[1:], chosen):

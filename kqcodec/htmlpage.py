@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from . import __version__, imageio
 from .defaults import TARGET_PSNR
+from .errors import ProfileWarning
 from .safefile import atomic_output
 from .scan import source_path
 from .table import recommend, recommended_ks, searched
@@ -183,6 +184,7 @@ def _viewable_copy(source, dest, force):
     with warnings.catch_warnings():
         # What the picture's file breaks was said when the report read it.
         warnings.simplefilter("ignore", imageio.KqcodecWarning)
+        warnings.simplefilter("ignore", ProfileWarning)
         pixels, tags = imageio.read_picture(source, max_pixels=None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     imageio.write_image(dest, pixels, force=force, color=tags or None)

@@ -236,6 +236,20 @@ def test_a_compare_sheet_of_nothing_is_said_not_silently_skipped(folder, tmp_pat
     assert not (tmp_path / "cmp.png").exists()
 
 
+def test_a_plot_of_nothing_finite_is_said_and_not_written(tmp_path):
+    # A flat picture is exact at every k: the figure was blank, with
+    # matplotlib's legend warning.
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(pics / "flat.png")
+    code, _, err = run("report", pics, "-k", "2,4", "--out", tmp_path / "out", "--quiet",
+                       "--plot", tmp_path / "rd.png")
+    assert code == 0
+    assert err.splitlines() == [f"kqcodec: warning: {tmp_path / 'rd.png'}: no encoding with a "
+                                "finite PSNR (failed, or exact), no figure written"]
+    assert not (tmp_path / "rd.png").exists()
+
+
 def test_a_split_picture_says_its_warnings_once(tmp_path, pictures):
     pics = tmp_path / "pics"
     pics.mkdir()
@@ -580,3 +594,20 @@ def test_report_image_keeps_its_files_inside_out(folder, tmp_path, stem):
     rows = kqcodec.report_image(folder / "present.png", [4], out=tmp_path / "out",
                                 stem="sub/present")
     assert (tmp_path / "out" / rows["encoded_file"][0]).is_file()
+
+
+def test_a_picture_s_profile_warning_is_said_once_with_the_sheet_and_the_page(tmp_path,
+                                                                              pictures):
+    # The sheet read the picture again and said its warning a second time.
+    from PIL import ImageCms
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.open(pictures["skimage_coffee"]).convert("RGB").save(pics / "lab.jpg", icc_profile=lab)
+    code, _, err = run("report", pics, "-k", "2", "--out", tmp_path / "out", "--quiet",
+                       "--compare", tmp_path / "cmp.png", "--html", tmp_path / "page.html")
+    assert code == 0, err
+    assert err.splitlines() == [f"kqcodec: warning: {pics / 'lab.jpg'}: unusable color profile "
+                                "(a Lab profile in an RGB picture); using the raw values"]
+    assert (tmp_path / "cmp.png").exists() and (tmp_path / "page.html").exists()
