@@ -102,7 +102,8 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
         Folder for PNG copies of originals a browser would not show as
         kqcodec read them; without it every original is linked as it is.
     force : bool
-        Replace existing copies.
+        Replace existing copies, and remove those of an earlier page that
+        this one does not link.
 
     Returns
     -------
@@ -160,6 +161,13 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
                                     or not imageio.shown_as_read(source)):
                 dest = _viewable_copy(source, Path(copies) / f"original-{i}.png", force)
                 copied[str(i)] = _url(dest, page_folder)
+        if force:
+            # An earlier page's copies that this one does not link: its pictures
+            # differ, and a copy left there would pass for one of this page's.
+            linked = {f"original-{i}.png" for i in copied}
+            for stale in sorted(Path(copies).glob("original-*.png")):
+                if stale.name not in linked and stale.is_file():
+                    stale.unlink()
     columns, store = [], {}
     for column in table.columns:
         kind = _kind(table[column])

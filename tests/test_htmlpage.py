@@ -566,3 +566,23 @@ def test_a_page_of_one_k_has_its_medians_and_chart(browser, tmp_path, pictures):
         opened.assert_clean()
     finally:
         opened.page.close()
+
+
+def test_a_page_written_again_with_force_keeps_only_its_own_copies(tmp_path, pictures):
+    # The earlier page's copy of a picture since removed stayed beside the page.
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    im = Image.open(pictures["skimage_coffee"]).convert("RGB").resize((60, 40))
+    im.save(pics / "a.tif")
+    im.rotate(180).save(pics / "b.tif")
+    args = [sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "2", "--out",
+            str(tmp_path / "out"), "--html", str(tmp_path / "page.html"), "--quiet"]
+    assert subprocess.run(args, capture_output=True).returncode == 0
+    copies = tmp_path / "page_files"
+    assert sorted(p.name for p in copies.iterdir()) == ["original-0.png", "original-1.png"]
+    (pics / "a.tif").unlink()
+    (copies / "notes.txt").write_text("mine")
+    assert subprocess.run(args + ["--force"], capture_output=True).returncode == 0
+    assert sorted(p.name for p in copies.iterdir()) == ["notes.txt", "original-0.png"]
+    np.testing.assert_array_equal(kqcodec.read_image(copies / "original-0.png"),
+                                  np.asarray(im.rotate(180)))
