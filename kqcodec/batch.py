@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import codec
-from .errors import (InputError, KqcodecError, NotSmallerError, OutputKeptError, UsageError,
-                     option, recorded_warnings)
+from .colorprofile import shown_as_srgb
+from .errors import (InputError, KqcodecError, KqcodecWarning, NotSmallerError, OutputKeptError,
+                     UsageError, option, recorded_warnings)
 from .quantizer import check_space, shared_palette
 from .defaults import DEFAULT_SPEED, MAX_PIXELS
 from .dither import check_reuse, check_strength
@@ -264,7 +265,7 @@ def _histogram_job(job):
     def counted():
         try:
             return codec.histogram_of(source, max_pixels=max_pixels, keep_profile=keep_profile,
-                                      strict=strict)
+                                      strict=strict, with_tags=True)
         except KqcodecError as exc:
             return exc
 
@@ -401,7 +402,12 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
         histograms.append(histogram)
     counted = {str(s): h for (s, _), h in zip(readable, histograms)}
     good = [h for h in histograms if not isinstance(h, KqcodecError)]
-    palette = shared_palette(good, k) if good else None
+    if keep_profile and len({None if shown_as_srgb(tags) else tags for _, _, tags in good}) > 1:
+        # Each file keeps its own profile: one entry shows as other colors in each.
+        warnings.warn("a shared palette for pictures whose own color profiles are kept, and "
+                      "differ: each shared entry shows as another color in each file (converted "
+                      "to sRGB, they would share colors)", KqcodecWarning, stacklevel=2)
+    palette = shared_palette([(colors, counts) for colors, counts, _ in good], k) if good else None
     options = dict(force=force, max_pixels=max_pixels, skip_if_larger=skip_if_larger,
                    keep_profile=keep_profile, speed=speed, strict=strict)
     jobs_list = [(s, d, palette, options) for s, d in pairs

@@ -266,7 +266,7 @@ def _shown(tags, source):
 
 
 def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=False,
-                 strict=False):
+                 strict=False, with_tags=False):
     """The distinct colors of a picture file and their pixel counts.
 
     Parameters
@@ -274,6 +274,8 @@ def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=
     source : path-like
     max_pixels, keep_profile, strict
         As for :func:`encode`.
+    with_tags : bool
+        Also return the color tags the picture's file would carry.
 
     Returns
     -------
@@ -281,11 +283,14 @@ def histogram_of(source, *, max_pixels=pngfile.DEFAULT_MAX_PIXELS, keep_profile=
     counts : (U,) int64 ndarray
         As :func:`quantizer.prepare` counts them, for
         :func:`quantizer.shared_palette`.
+    tags : colorprofile.ColorTags or None
+        With `with_tags`: those of :func:`encode` (None without tags).
     """
     check_input(source)
-    hist = prepare(imageio.read_image(source, max_pixels=max_pixels,
-                                      color="keep" if keep_profile else "srgb", strict=strict))
-    return hist.colors, hist.counts
+    pixels, tags = imageio.read_picture(source, max_pixels=max_pixels,
+                                        color="keep" if keep_profile else "srgb", strict=strict)
+    hist = prepare(pixels)
+    return (hist.colors, hist.counts) + ((tags or None,) if with_tags else ())
 
 
 def encode_with_palette(source, dest, palette, *, force=False,

@@ -34,6 +34,7 @@ __all__ = [
     "ProfileError",
     "tags_from_info",
     "is_srgb",
+    "shown_as_srgb",
     "to_srgb",
     "rendered",
     "SRGB_INTENT",
@@ -210,6 +211,27 @@ def _transform(profile, space, *, optimize=True):
             raise ProfileError(str(exc) or type(exc).__name__) from None
 
     return apply
+
+
+def shown_as_srgb(tags):
+    """Tell whether samples with these tags show as sRGB: no tags, an sRGB chunk or profile.
+
+    Parameters
+    ----------
+    tags : ColorTags or None
+
+    Returns
+    -------
+    bool
+    """
+    if not tags or tags.srgb is not None:
+        return True
+    if tags.icc is not None:
+        try:
+            return is_srgb(tags.icc)
+        except ProfileError:
+            return False
+    return False  # gAMA or cHRM alone
 
 
 def is_srgb(icc):

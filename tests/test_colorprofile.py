@@ -409,3 +409,31 @@ def test_a_pillow_cmyk_image_is_quantized_as_its_file(tmp_path, pictures):
     np.testing.assert_array_equal(pixels, imageio.read_image(path))
     assert image.palette.shape == (8, 3)
     np.testing.assert_array_equal(image.palette, kqcodec.quantize(pixels, 8).palette)
+
+
+def test_a_shared_palette_over_kept_profiles_that_differ_is_warned(tmp_path, pictures):
+    # The same PLTE in files of other profiles shows as other colors in each:
+    # said, where it was silent; sRGB by a profile or by no tag is the same.
+    from kqcodec import batch
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    small = Image.open(pictures["skimage_coffee"]).convert("RGB").resize((80, 60))
+    small.save(pics / "a.png")
+    small.save(pics / "b.jpg", icc_profile=(ICC / "sRGB.icc").read_bytes(), quality=95)
+
+    def encoded(out, keep_profile=True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcomes = list(batch.encode_batch(pics, out, 16, shared=True,
+                                               keep_profile=keep_profile))
+        assert [o.status for o in outcomes] == ["written"] * len(outcomes)
+        return [str(w.message) for w in caught if "shared palette" in str(w.message)]
+
+    assert encoded(tmp_path / "same") == []
+    small.save(pics / "c.jpg", icc_profile=(ICC / "AdobeRGB1998.icc").read_bytes(), quality=95)
+    assert encoded(tmp_path / "differ") == [
+        "a shared palette for pictures whose own color profiles are kept, and differ: each "
+        "shared entry shows as another color in each file (converted to sRGB, they would share "
+        "colors)"]
+    assert encoded(tmp_path / "srgb", keep_profile=False) == []
