@@ -286,7 +286,8 @@ def to_srgb(samples, icc, *, cmyk=False):
     samples = np.asarray(samples, np.uint8)
     if cmyk:
         if profile.space != "CMYK":
-            raise ProfileError(f"a {profile.space} profile in a CMYK picture")
+            article = "an" if profile.space == "RGB" else "a"
+            raise ProfileError(f"{article} {profile.space} profile in a CMYK picture")
         return _transform(profile, "CMYK")(samples)
     color, alpha = samples[..., :3], (samples[..., 3] if samples.shape[-1] == 4 else None)
     if profile.space == "GRAY":

@@ -204,33 +204,23 @@ def test_dev_stdout_redirected_to_a_file_is_standard_output(tmp_path, pictures):
     assert (tmp_path / "redirected.png").read_bytes() == (tmp_path / "f.png").read_bytes()
 
 
-def test_a_png_is_not_written_to_a_terminal(tmp_path, pictures):
-    main, terminal = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode",
-                               pictures["skimage_rocket"], "-", "-k", "8"],
-                              stdout=terminal, stderr=subprocess.PIPE, text=True)
-    finally:
-        os.close(terminal)
-        os.close(main)
-    assert proc.returncode == 2
-    assert one_line(proc.stderr) == ("kqcodec: error: standard output is a terminal: "
-                                     "redirect it to a file or a pipe")
-
-
-def test_a_picture_is_not_read_from_a_terminal(tmp_path):
+@pytest.mark.parametrize("stream, said", [
+    ("stdout", "standard output is a terminal: redirect it to a file or a pipe"),
     # The command waited for a picture to be typed.
+    ("stdin", "standard input is a terminal: redirect a picture into it")])
+def test_no_picture_goes_to_or_comes_from_a_terminal(tmp_path, pictures, stream, said):
+    source, output = ((pictures["skimage_rocket"], "-") if stream == "stdout"
+                      else ("-", tmp_path / "o.png"))
     main, terminal = pty.openpty()
     try:
-        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", "-",
-                               tmp_path / "o.png", "-k", "8"],
-                              stdin=terminal, stderr=subprocess.PIPE, text=True, timeout=60)
+        proc = subprocess.run([sys.executable, "-m", "kqcodec", "encode", source, output,
+                               "-k", "8"], stderr=subprocess.PIPE, text=True, timeout=60,
+                              **{stream: terminal})
     finally:
         os.close(terminal)
         os.close(main)
     assert proc.returncode == 2
-    assert one_line(proc.stderr) == ("kqcodec: error: standard input is a terminal: "
-                                     "redirect a picture into it")
+    assert one_line(proc.stderr) == f"kqcodec: error: {said}"
     assert list(tmp_path.iterdir()) == []
 
 
