@@ -42,7 +42,14 @@ def main():
             page.screenshot(path=shot)
             kqcodec.encode(shot, args.out / "report-page.png", k=256, force=True)
             page.locator("#rows tr", has_text=args.picture).first.click()
-            page.select_option("#v-k", str(args.k))
+            # The options are the picture's encodings, labelled "k=16" (and
+            # " \u2605 recommended" on one): the first of args.k.
+            labels = page.eval_on_selector_all("#v-k option", "os => os.map(o => o.label)")
+            wanted = [i for i, label in enumerate(labels)
+                      if label.split()[0] == f"k={args.k}"]
+            if not wanted:
+                parser.error(f"{args.picture} has no encoding at k={args.k} on this page")
+            page.select_option("#v-k", index=wanted[0])
             page.keyboard.press("2")
             page.wait_for_function("() => [...document.images].every(i => i.complete)")
             page.screenshot(path=shot)
