@@ -127,7 +127,8 @@ def print_targets(pythons, repeat):
     print("|---|---|" + "---|---|" * len(names))
     for job, what, target in (
             ("report", "`kqcodec report test_pictures/` (4 pictures, 8 ks)", REPORT_TARGET),
-            ("encode", "`kqcodec encode skimage_coffee.png -k 256` (0.24 MP)", ENCODE_TARGET)):
+            ("encode", "`kqcodec encode skimage_coffee.png OUT.png -k 256` (0.24 MP)",
+             ENCODE_TARGET)):
         cells = " | ".join(f"{medians[n, job][0]:.2f} s | {medians[n, job][1]:.2f} s" for n in names)
         print(f"| {what} | <= {target} s wall | {cells} |")
     cells = " | ".join(f"{'yes' if numpy_on_help[n] else 'no'} | -" for n in names)
