@@ -588,8 +588,6 @@ def _decode(args):
         if path in _STDOUT or path in ("/dev/stdin", "/dev/fd/0"):
             raise UsageError(f"{path}: decode takes files, not standard input or output "
                              "(the output's extension names its format)")
-    if args.output.endswith("/"):
-        raise UsageError(f"{args.output}: names a folder; give the file to write")
 
     codec.decode(args.input, args.output, force=args.force, max_pixels=args.max_pixels,
                  strict=args.strict)
