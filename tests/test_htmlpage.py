@@ -335,6 +335,53 @@ def test_flip_key_swaps_the_images(page):
     page.assert_clean()
 
 
+def test_flipping_and_changing_mode_keep_the_detail_in_view(page):
+    # Every mode change centred the picture again: a zoomed detail was lost.
+    page.page.click("#rows tbody tr")
+    for key in ("3", "+", "+", "Shift+ArrowLeft", "Shift+ArrowUp"):
+        page.page.keyboard.press(key)
+    view = page.page.get_attribute("#pane-a img.enc", "style")
+    assert "scale(4)" in view
+    for key, shown in (("f", "orig"), ("f", "enc"), ("2", "enc"), ("4", "enc")):
+        page.page.keyboard.press(key)
+        assert page.page.get_attribute(f"#pane-a img.{shown}", "style") == view, key
+    page.page.keyboard.press("1")  # side by side: two narrower panes, centred again
+    assert page.page.get_attribute("#pane-a img.enc", "style") != view
+    page.assert_clean()
+
+
+def test_arrows_choose_k_after_the_split_slider_is_used(page):
+    # Once dragged, the slider kept the arrows: they moved it, not k.
+    page.page.click("#rows tbody tr")
+    page.page.keyboard.press("2")
+    box = page.page.locator("#v-split").bounding_box()
+    page.page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    split = page.page.evaluate("window.kqcodecViewer().split")
+    assert split < 40
+    before = page.page.evaluate("window.kqcodecViewer().k")
+    page.page.keyboard.press("ArrowRight")
+    state = page.page.evaluate("window.kqcodecViewer()")
+    assert state["k"] > before and state["split"] == split
+    page.assert_clean()
+
+
+def test_a_page_of_failed_pictures_says_so_plainly(browser, tmp_path, pictures):
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    (pics / "bad.png").write_bytes(pictures["mpl_present_rgba"].read_bytes()[:3000])
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", pics, "-k", "4,16",
+                           "--out", tmp_path / "out", "--html", tmp_path / "report.html",
+                           "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    opened = Page(browser, tmp_path)
+    try:
+        # It said "0 encodings at k = ." of no k at all.
+        assert opened.page.text_content("#summary").startswith("1 picture, 0 encodings. ")
+        opened.assert_clean()
+    finally:
+        opened.page.close()
+
+
 def test_screenshot_at_1_1_shows_the_decoded_pixels(page, site, tmp_path):
     root, table = site
     name, k = "coffee.png", 16

@@ -110,7 +110,7 @@
   const recommendedCount = pics.filter(p => p.recommended !== null).length;
   document.getElementById("summary").textContent =
     `${pics.length} picture${pics.length === 1 ? "" : "s"}, ${okRows.length} ` +
-    `encoding${okRows.length === 1 ? "" : "s"} at k = ${ks.join(", ")}. ` +
+    `encoding${okRows.length === 1 ? "" : "s"}${ks.length ? " at k = " + ks.join(", ") : ""}. ` +
     `Recommended k (\u2605): the smallest whose ${D.target.column === "psnr" ? "PSNR" : D.target.column} ` +
     `reaches ${D.target.value}${D.target.unit}` +
     (D.target.searched ? ", found by searching every k (the rows with a target_psnr) " : " ") +
@@ -444,6 +444,9 @@
   }
 
   function setMode(mode) {
+    // Only side by side changes the panes' size: another mode keeps the
+    // pan and zoom, so that flipping shows the same detail.
+    const resized = (mode === "side") !== (V.mode === "side");
     V.mode = mode;
     for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
     B.pane.classList.toggle("hidden", mode !== "side");
@@ -456,7 +459,7 @@
     gainSelect.parentNode.classList.toggle("hidden", mode !== "diff");
     setSplit(mode === "split" ? V.split : 0);
     updateTags();
-    if (viewer.classList.contains("open")) center();
+    if (viewer.classList.contains("open") && resized) center();
   }
 
   function flip() {
@@ -555,7 +558,9 @@
 
   document.addEventListener("keydown", ev => {
     if (!viewer.classList.contains("open") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    const field = ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT";
+    // The k list takes the arrows itself; the split slider and the gain
+    // list, once used, must not keep them from choosing k.
+    const field = ev.target === kSelect;
     const key = ev.key;
     if (key === "Escape") closeViewer();
     else if (field && key.startsWith("Arrow")) return;
