@@ -633,3 +633,39 @@ def test_a_page_written_again_with_force_keeps_only_its_own_copies(tmp_path, pic
     assert sorted(p.name for p in copies.iterdir()) == ["notes.txt", "original-0.png"]
     np.testing.assert_array_equal(kqcodec.read_image(copies / "original-0.png"),
                                   np.asarray(im.rotate(180)))
+
+
+def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
+    # The original stayed under the encoding's side of the line and showed
+    # through its translucent pixels: an exact encoding looked otherwise.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    pixels = np.zeros((64, 96, 4), np.uint8)
+    pixels[:, :32] = (200, 30, 30, 255)
+    pixels[:, 32:64] = (30, 60, 220, 128)
+    Image.fromarray(pixels).save(pics / "semi.png")
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", pics, "-k", "4", "--out",
+                           tmp_path / "out", "--html", tmp_path / "report.html", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    opened = Page(browser, tmp_path)
+    try:
+        opened.page.click("#rows tbody tr")
+
+        def seen(shot):
+            opened.viewer_file()
+            box = opened.page.locator("#pane-a img.enc").bounding_box()
+            assert (box["width"], box["height"]) == (96, 64)
+            opened.page.screenshot(path=shot, clip=box)
+            return np.asarray(Image.open(shot).convert("RGB"))
+
+        opened.page.keyboard.press("3")  # flip: the encoding alone
+        alone = seen(tmp_path / "flip.png")
+        opened.page.keyboard.press("2")
+        opened.page.evaluate("() => { const s = document.getElementById('v-split');"
+                             " s.value = '0'; s.dispatchEvent(new Event('input')); }")
+        split = seen(tmp_path / "split.png")
+        assert np.abs(split.astype(int) - alone).max() <= 1
+        opened.assert_clean()
+    finally:
+        opened.page.close()

@@ -469,8 +469,12 @@
   }
 
   function setSplit(percent) {
-    if (V.mode === "split") { V.split = percent; slider.value = String(percent); }
+    const split = V.mode === "split";
+    if (split) { V.split = percent; slider.value = String(percent); }
     A.encLayer.style.clipPath = percent > 0 ? `inset(0 0 0 ${percent}%)` : "";
+    // The original stops at the line: under the encoding's side it showed
+    // through its transparent pixels.
+    A.origLayer.style.clipPath = split ? `inset(0 ${100 - percent}% 0 0)` : "";
     divider.style.left = `${percent}%`;
   }
 
