@@ -669,3 +669,31 @@ def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
         opened.assert_clean()
     finally:
         opened.page.close()
+
+
+def test_difference_of_an_exact_translucent_encoding_is_black(browser, tmp_path):
+    # The encoding was blended with its own alpha: identical pixels at alpha
+    # 128 showed near the top of the heat scale.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    pixels = np.zeros((64, 96, 4), np.uint8)
+    pixels[:, :32] = (200, 30, 30, 255)
+    pixels[:, 32:64] = (30, 60, 220, 128)
+    Image.fromarray(pixels).save(pics / "semi.png")
+    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", pics, "-k", "4", "--out",
+                           tmp_path / "out", "--html", tmp_path / "report.html", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    opened = Page(browser, tmp_path)
+    try:
+        opened.page.click("#rows tbody tr")
+        opened.page.keyboard.press("4")
+        opened.page.select_option("#v-gain", "32")
+        opened.viewer_file()
+        box = opened.page.locator("#pane-a img.enc").bounding_box()
+        opened.page.screenshot(path=tmp_path / "diff.png", clip=box)
+        seen = np.asarray(Image.open(tmp_path / "diff.png").convert("RGB"))
+        assert seen.shape[:2] == (64, 96) and seen.max() <= 8
+        opened.assert_clean()
+    finally:
+        opened.page.close()
