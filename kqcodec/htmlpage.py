@@ -176,7 +176,7 @@ def page_data(table, page_folder, *, folder, out, target_psnr=TARGET_PSNR,
                          else _store(table[column], row_picture, names, kind,
                                      column in _OF_THE_PICTURE))
     numeric = [c["name"] for c in columns
-               if c["kind"] != "text" and "picture" not in store[c["name"]]]
+               if c["kind"] != "text" and c["name"] not in _OF_THE_PICTURE]
     return dict(
         version=__version__, target=target, n_rows=len(table), names=names,
         runs=runs, recommended=[recs.get(name) for name in names],
@@ -239,7 +239,7 @@ def _value(value, kind, decimals=0):
 # Columns that describe the picture, not an encoding of it: stored once per
 # picture, and neither charted nor in the medians.  Another column is stored
 # so only when the rows show it constant within pictures (one k per picture
-# shows every column so, the measures too).
+# shows every column so, the measures too), and is charted all the same.
 _OF_THE_PICTURE = {"width", "height", "original_bytes"}
 
 
@@ -255,7 +255,10 @@ def _store(series, row_picture, names, kind, of_the_picture=False):
         own[picture].append(value)
     if ((of_the_picture or any(len(group) > 1 for group in own))
             and all(len(set(map(json.dumps, group))) <= 1 for group in own)):
-        return {"picture": [group[0] if group else None for group in own], **extra}
+        # Stored once per picture; still a measure of the encodings unless
+        # it describes the picture (bit depth 8 at every k is a measure).
+        described = {"described": 1} if of_the_picture else {}
+        return {"picture": [group[0] if group else None for group in own], **described, **extra}
     if kind != "text":
         # The k, colors and bit depth columns repeat one sequence per picture.
         sequence, count = Counter(tuple(group) for group in own).most_common(1)[0]

@@ -461,7 +461,7 @@ def test_the_data_blob_cannot_end_the_script(tmp_path):
     # the picture's size per picture.
     assert data["store"]["psnr"]["each"] == ["inf"]
     assert data["store"]["ssim"] == {"each": [1000], "other": {}, "decimals": 3}  # 1.000
-    assert data["store"]["width"] == {"picture": [2]}
+    assert data["store"]["width"] == {"picture": [2], "described": 1}
 
 
 @pytest.mark.filterwarnings("ignore:GIF has 2 frames")
@@ -694,6 +694,29 @@ def test_difference_of_an_exact_translucent_encoding_is_black(browser, tmp_path)
         opened.page.screenshot(path=tmp_path / "diff.png", clip=box)
         seen = np.asarray(Image.open(tmp_path / "diff.png").convert("RGB"))
         assert seen.shape[:2] == (64, 96) and seen.max() <= 8
+        opened.assert_clean()
+    finally:
+        opened.page.close()
+
+
+def test_a_measure_constant_within_pictures_is_still_charted(browser, tmp_path, pictures):
+    # At k = 32 and 64 every file is 8-bit: stored once per picture, the bit
+    # depth was taken for a column of the picture and left off the axes and
+    # the medians.
+    pics = tmp_path / "pictures"
+    pics.mkdir()
+    for name in ("skimage_coffee", "mpl_present_rgba"):
+        Image.open(pictures[name]).save(pics / f"{name}.png")
+    table = kqcodec.report(pics, [32, 64], out=tmp_path / "out", jobs=1)
+    data = htmlpage.page_data(table, tmp_path, folder=pics, out=tmp_path / "out")
+    assert "picture" in data["store"]["bitdepth"] and "described" not in data["store"]["bitdepth"]
+    assert "bitdepth" in data["medians"]["columns"]
+    assert "width" not in data["medians"]["columns"] and data["store"]["width"]["described"]
+    htmlpage.write_page(table, tmp_path / "report.html", folder=pics, out=tmp_path / "out")
+    opened = Page(browser, tmp_path)
+    try:
+        axes = opened.page.eval_on_selector_all("#chart-x option", "os => os.map(o => o.value)")
+        assert "bitdepth" in axes and "width" not in axes
         opened.assert_clean()
     finally:
         opened.page.close()

@@ -60,7 +60,7 @@
       r[c.name] = v;
     }
   }
-  const plottable = cols.filter(c => c.kind !== "text" && !D.store[c.name].picture).map(c => c.name);
+  const plottable = cols.filter(c => c.kind !== "text" && !D.store[c.name].described).map(c => c.name);
   const okRows = rows.filter(r => r.status === "ok" && r.k !== null && r.encoded_file);
   const isOk = new Set(okRows);
   const byPic = pics.map(() => []);
