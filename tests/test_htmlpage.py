@@ -635,9 +635,9 @@ def test_a_page_written_again_with_force_keeps_only_its_own_copies(tmp_path, pic
                                   np.asarray(im.rotate(180)))
 
 
-def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
-    # The original stayed under the encoding's side of the line and showed
-    # through its translucent pixels: an exact encoding looked otherwise.
+def translucent_page(browser, tmp_path):
+    """The page of a report of a picture a third opaque, a third at alpha 128 and a third
+    clear, encoded exactly (k = 4), with its one row's viewer open."""
     pics = tmp_path / "pictures"
     pics.mkdir()
     pixels = np.zeros((64, 96, 4), np.uint8)
@@ -649,22 +649,30 @@ def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     opened = Page(browser, tmp_path)
+    opened.page.click("#rows tbody tr")
+    return opened
+
+
+def shown_picture(opened, shot):
+    """The encoding's box of the viewer, once loaded, as an (H, W, 3) array."""
+    opened.viewer_file()
+    box = opened.page.locator("#pane-a img.enc").bounding_box()
+    opened.page.screenshot(path=shot, clip=box)
+    return np.asarray(Image.open(shot).convert("RGB"))
+
+
+def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
+    # The original stayed under the encoding's side of the line and showed
+    # through its translucent pixels: an exact encoding looked otherwise.
+    opened = translucent_page(browser, tmp_path)
     try:
-        opened.page.click("#rows tbody tr")
-
-        def seen(shot):
-            opened.viewer_file()
-            box = opened.page.locator("#pane-a img.enc").bounding_box()
-            assert (box["width"], box["height"]) == (96, 64)
-            opened.page.screenshot(path=shot, clip=box)
-            return np.asarray(Image.open(shot).convert("RGB"))
-
         opened.page.keyboard.press("3")  # flip: the encoding alone
-        alone = seen(tmp_path / "flip.png")
+        alone = shown_picture(opened, tmp_path / "flip.png")
         opened.page.keyboard.press("2")
         opened.page.evaluate("() => { const s = document.getElementById('v-split');"
                              " s.value = '0'; s.dispatchEvent(new Event('input')); }")
-        split = seen(tmp_path / "split.png")
+        split = shown_picture(opened, tmp_path / "split.png")
+        assert alone.shape[:2] == (64, 96)
         assert np.abs(split.astype(int) - alone).max() <= 1
         opened.assert_clean()
     finally:
@@ -674,25 +682,11 @@ def test_split_shows_a_translucent_encoding_as_flip_does(browser, tmp_path):
 def test_difference_of_an_exact_translucent_encoding_is_black(browser, tmp_path):
     # The encoding was blended with its own alpha: identical pixels at alpha
     # 128 showed near the top of the heat scale.
-    pics = tmp_path / "pictures"
-    pics.mkdir()
-    pixels = np.zeros((64, 96, 4), np.uint8)
-    pixels[:, :32] = (200, 30, 30, 255)
-    pixels[:, 32:64] = (30, 60, 220, 128)
-    Image.fromarray(pixels).save(pics / "semi.png")
-    proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", pics, "-k", "4", "--out",
-                           tmp_path / "out", "--html", tmp_path / "report.html", "--quiet"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    opened = Page(browser, tmp_path)
+    opened = translucent_page(browser, tmp_path)
     try:
-        opened.page.click("#rows tbody tr")
         opened.page.keyboard.press("4")
         opened.page.select_option("#v-gain", "32")
-        opened.viewer_file()
-        box = opened.page.locator("#pane-a img.enc").bounding_box()
-        opened.page.screenshot(path=tmp_path / "diff.png", clip=box)
-        seen = np.asarray(Image.open(tmp_path / "diff.png").convert("RGB"))
+        seen = shown_picture(opened, tmp_path / "diff.png")
         assert seen.shape[:2] == (64, 96) and seen.max() <= 8
         opened.assert_clean()
     finally:
