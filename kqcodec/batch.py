@@ -105,10 +105,12 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     pairs : list of (Path, Path or None)
         In input order, folders' pictures sorted by name, each picture once
         (a file given twice, or also in a folder given, is encoded the first
-        time).  A name already taken by an earlier picture, or by one of the
-        inputs (a PNG among them in `out_dir`), gets ``-<ext>``, then a
-        number: no input is ever an output, even with ``force``.  The
-        output is None when the input is missing (the batch reports it).
+        time).  A name already taken by an earlier picture, by one of the
+        inputs (a PNG among them in `out_dir`, or a link there leading to
+        one), or by a sub-folder the outputs mirror, gets ``-<ext>``, then
+        a number: no input is ever an output, even with ``force``.  The
+        output is None when the input is missing or cannot be looked at
+        (the batch reports it).
 
     Raises
     ------
@@ -124,15 +126,16 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     passed = []
     for item in inputs:
         item = Path(item)
-        if item.is_dir() and item.resolve() == out_dir.resolve():
+        kind = _kind(item)
+        if kind == "folder" and item.resolve() == out_dir.resolve():
             # A shell glob run again (``pics/* --out-dir pics/out``) hands
             # over the output folder of the first run.
             passed.append(item)
             continue
-        if item.is_dir():
+        if kind == "folder":
             found += [(path, path.relative_to(item)) for path in
                       find_images(item, recursive=recursive, exclude=out_dir)]
-        elif item.exists():
+        elif kind == "file":
             found.append((item, Path(item.name)))
         else:
             found.append((item, None))
@@ -140,6 +143,12 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
     # logo.jpg and logo.png from the output folder, and logo.jpg's output
     # must not replace logo.png before (or after) it is read.
     taken = {stem for path, rel in found if rel is not None for stem in _stems_in(path, out_dir)}
+    # The sub-folders the outputs mirror are taken too: a folder x.png
+    # beside a picture x.jpg needs DIR/x.png as a folder, whichever of the
+    # two is written first.
+    taken |= {str(folder.with_suffix("")).lower() for _, rel in found if rel is not None
+              for folder in rel.parents if folder.suffix.lower() == ".png"}
+    sources = {followed(path) for path, rel in found if rel is not None}
     pairs, seen = [], set()
     for path, rel in found:
         if rel is None:
@@ -148,8 +157,12 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
-        stem = free_stem(rel, taken, suffix)
-        pairs.append((path, out_dir / stem.with_name(stem.name + ".png")))
+        dest = _free_name(out_dir, rel, taken, suffix)
+        while followed(dest) in sources:
+            # A link in DIR leading to an input: writing there would
+            # replace the input, so the name is taken like the input's own.
+            dest = _free_name(out_dir, rel, taken, suffix)
+        pairs.append((path, dest))
     if not inputs:
         raise UsageError("give at least one picture or folder to encode")
     if not pairs and passed:
@@ -161,8 +174,40 @@ def plan_batch(inputs, out_dir, *, recursive=False, suffix=""):
                          exclude=out_dir)
     if all(dest is None for _, dest in pairs):
         # Nothing to do at all, as for one input missing: said before any work.
+        if len(pairs) == 1:
+            raise _not_found(pairs[0][0])
         raise InputError(f"{', '.join(str(path) for path, _ in pairs)}: no such file or folder")
     return pairs
+
+
+def _kind(item):
+    """'folder', 'file', or None for an input that is missing or cannot be looked at.
+
+    A name too long, or a folder on the way that cannot be searched, makes
+    the picture fail alone, with the reason :func:`_ran` finds, as a
+    missing one does.
+    """
+    try:
+        return "folder" if item.is_dir() else "file" if item.exists() else None
+    except OSError:
+        return None
+
+
+def _not_found(source):
+    """The InputError of an input that is missing, or that cannot be looked at (and why)."""
+    try:
+        os.stat(source)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return InputError(f"{source}: cannot open: {exc.strerror}")
+    return InputError(f"{source}: no such file or folder")
+
+
+def _free_name(out_dir, rel, taken, suffix):
+    """The output file for `rel` in `out_dir`, its stem the next free one (see :func:`free_stem`)."""
+    stem = free_stem(rel, taken, suffix)
+    return out_dir / stem.with_name(stem.name + ".png")
 
 
 def _stems_in(path, out_dir):
@@ -190,7 +235,7 @@ def _outcome(source, dest, run):
 def _ran(source, dest, run):
     try:
         if dest is None:
-            raise InputError(f"{source}: no such file or folder")
+            raise _not_found(source)
         result = run()
     except NotSmallerError as exc:
         return Outcome(str(source), str(dest), "skipped", _naming(source, str(exc)),

@@ -165,6 +165,56 @@ def test_a_batch_of_missing_inputs_exits_66_before_any_work(tmp_path, folder):
                                         "kqcodec: 1 written, 0 skipped, 1 failed"]
 
 
+def test_an_input_that_cannot_be_looked_at_fails_alone(tmp_path, folder):
+    # A name too long for the file system was a traceback (OSError from is_dir) and
+    # nothing was written.
+    long_name = tmp_path / ("a" * 300 + ".png")
+    out = tmp_path / "out"
+    code, _, err = run("encode", folder / "a.png", long_name, "--out-dir", out, "-k", "8")
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"kqcodec: error: {long_name}: cannot open: File name too long",
+        "kqcodec: 1 written, 0 skipped, 1 failed"]
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+    # Alone, it is said before any work, as a missing input is.
+    code, _, err = run("encode", long_name, "--out-dir", tmp_path / "out2", "-k", "8")
+    assert (code, one_line(err)) == (66, f"kqcodec: error: {long_name}: cannot open: "
+                                         "File name too long")
+    assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_mirrored_folder_named_like_an_output_keeps_its_name(tmp_path, pictures, jobs):
+    # in/x.png/a.png needs out/x.png as a folder, in/x.jpg would write out/x.png: one
+    # of the two failed, which one depending on the jobs.
+    src = tmp_path / "in"
+    (src / "x.png").mkdir(parents=True)
+    shutil.copy(pictures["mpl_present_rgba"], src / "x.png" / "a.png")
+    shutil.copy(pictures["skimage_rocket"], src / "x.jpg")
+    out = tmp_path / "out"
+    code, _, err = run("encode", src, "--out-dir", out, "--recursive", "-k", "8", "--jobs", jobs)
+    assert code == 0, err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png") if p.is_file()) == [
+        "x-jpg.png", "x.png/a.png"]
+
+
+def test_a_link_in_the_output_folder_to_an_input_is_a_taken_name(tmp_path, pictures):
+    # DIR/a.png leads to the input: the picture failed ("output is the input file").
+    (tmp_path / "x").mkdir()
+    (tmp_path / "d").mkdir()
+    source = tmp_path / "x" / "a.png"
+    shutil.copy(pictures["mpl_present_rgba"], source)
+    before = source.read_bytes()
+    (tmp_path / "d" / "a.png").symlink_to(Path("..") / "x" / "a.png")
+    for force in ([], ["--force"]):
+        code, _, err = run("encode", source, "--out-dir", tmp_path / "d", "-k", "8", *force)
+        assert code == 0, err
+    assert source.read_bytes() == before
+    assert (tmp_path / "d" / "a.png").is_symlink()
+    with Image.open(tmp_path / "d" / "a-png.png") as img:
+        assert img.mode == "P"
+
+
 def test_a_picture_given_twice_is_encoded_once(tmp_path, folder):
     out = tmp_path / "out"
     code, _, err = run("encode", folder / "a.png", folder / "a.png", folder, "--out-dir", out,
