@@ -125,6 +125,23 @@ def test_unreachable_budget_exits_99_and_writes_nothing(tmp_path, pictures):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_budget_only_a_larger_k_fits_is_met_not_called_out_of_reach(coffee):
+    # On this crop of a photo the search's file at k = 3 is smaller than at k = 2, and
+    # k = 3's estimate was over the budget: 2 did not fit, and the search gave up
+    # (TargetError, exit 99) while a budget 10 bytes larger got k = 3's file.
+    pixels = np.ascontiguousarray(coffee[:200, :300])
+    choice = kqcodec.choose_k(pixels, max_bytes=1400)
+    sizes = {t.k: t.size for t in choice.trials}
+    assert sizes[2] > 1400 and choice.k > 2
+    assert choice.size <= 1400 and choice.size == len(choice.data)
+    assert choice.size == len(choice.image.to_png())
+    # k + 1 as the search encoded it does not fit: compressed, or its estimate over the
+    # budget by more than estimates err (a whole 3-bit palette's PNG is larger still).
+    above = next(t for t in choice.trials if t.k == choice.k + 1)
+    assert above.size is None or above.size > 1400
+    assert above.size is not None or above.estimate > 1400
+
+
 def test_verbose_names_the_k_and_the_ks_tried(tmp_path, pictures):
     code, _, err = run("encode", pictures["mpl_present_rgba"], tmp_path / "o.png", "-k", "auto",
                        "--target-psnr", "35", "-v")
