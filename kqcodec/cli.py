@@ -18,8 +18,8 @@ import threading
 import warnings
 
 from . import __version__
-from .defaults import (DEFAULT_SPEED, MAX_PIXELS, METRICS, REPORT_KS, REPORT_METRICS, SPACES,
-                       SPEEDS, TARGET_PSNR)
+from .defaults import (DEFAULT_SPEED, ENGINES, K_RANGE, MAX_PIXELS, METRICS, REPORT_FORMATS,
+                       REPORT_KS, REPORT_METRICS, SPACES, SPEEDS, TARGET_PSNR)
 from .errors import (InputError, KqcodecError, OutputExistsError, UsageError, WriteError,
                      as_flag)
 from .heap import keep_freed_memory
@@ -67,12 +67,12 @@ def file_name(text):
 
 def k_value(text):
     """Parse a palette size, 2..256."""
-    return _integer(text, 2, 256, "k")
+    return _integer(text, K_RANGE.start, K_RANGE[-1], "k")
 
 
 def k_or_auto(text):
     """Parse a palette size, 2..256, or 'auto'."""
-    return "auto" if text == "auto" else _integer(text, 2, 256, "k")
+    return "auto" if text == "auto" else _integer(text, K_RANGE.start, K_RANGE[-1], "k")
 
 
 def psnr_value(text):
@@ -285,7 +285,7 @@ def _encode_parser(commands):
     enc.add_argument("--seed", type=seed_value, default=0, metavar="N",
                      help="seed of the sklearn engine's initialisation (default 0); kqcodec's "
                           "own search is deterministic and does not use it")
-    enc.add_argument("--engine", choices=("kqcodec", "sklearn"), default="kqcodec",
+    enc.add_argument("--engine", choices=ENGINES, default="kqcodec",
                      help="palette search: kqcodec's own (default), or scikit-learn's KMeans on "
                           "the same weighted colors, for comparison (slower)")
     enc.add_argument("--keep-profile", action="store_true",
@@ -337,7 +337,7 @@ def _report_parser(commands):
     rep.add_argument("--out", type=file_name, default="compressed_outputs", metavar="DIR",
                      help="where the encodings go, as <stem>_k<k>.png (default %(default)s/)")
     rep.add_argument("--csv", metavar="PATH", help="also save the full table as CSV")
-    rep.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+    rep.add_argument("--format", choices=REPORT_FORMATS, default="table",
                      help="what to print: the grouped table (default) or the full table as "
                           "markdown, CSV or JSON")
     rep.add_argument("--metrics", type=metric_list, default=REPORT_METRICS, metavar="LIST",

@@ -7,6 +7,9 @@ without loading numpy, Pillow or pandas.
 #: Pillow's own decompression-bomb threshold, about 89.5 megapixels.
 MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
+#: Palette sizes kqcodec allows.
+K_RANGE = range(2, 257)
+
 #: The palette sizes a report tries when none are given.
 REPORT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -27,3 +30,9 @@ SPEEDS = range(1, 11)
 
 #: The effort level used when none is given.
 DEFAULT_SPEED = 4
+
+#: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
+ENGINES = ("kqcodec", "sklearn")
+
+#: What a report can print: the grouped table, or the full table as markdown, CSV, JSON.
+REPORT_FORMATS = ("table", "markdown", "csv", "json")

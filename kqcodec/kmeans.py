@@ -29,14 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels import kmeans as kernels
-from .defaults import DEFAULT_SPEED
+from .defaults import DEFAULT_SPEED, ENGINES
 from .nearest import Assignment
 
 __all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divisive_split",
            "merge_errors", "ENGINES"]
 
-#: Palette search engines: kqcodec's own, and scikit-learn's for comparison.
-ENGINES = ("kqcodec", "sklearn")
 
 # Sums that decide a split or a swap use einsum (numpy's own loops) or a
 # kernel, never ``@``: BLAS picks its kernels by processor, fused

@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import oklab
-from .defaults import DEFAULT_SPEED, SPACES, SPEEDS
+from .defaults import DEFAULT_SPEED, K_RANGE, SPACES, SPEEDS
 from .dither import Reuse, check_reuse, check_strength, dither_indices, visibility
 from .errors import UsageError, option
 from ._kernels import quantizer as kernels
@@ -38,9 +38,6 @@ __all__ = ["quantize", "choose_k", "SizeEstimates", "shared_palette", "remap", "
 # squared differences, no matrix products), and equal to the search's own
 # margin, so that every color it may have mislabelled is settled.
 _TIE_GAP = 0.25
-
-#: Palette sizes kqcodec allows.
-K_RANGE = range(2, 257)
 
 # dB that k-means gains over the Ward merges of a clustering with 1.6 times
 # as many centres or more: 0.4 to 0.7 on the photos and graphics of

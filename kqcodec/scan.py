@@ -9,7 +9,8 @@ import os
 import re
 from pathlib import Path
 
-from .errors import InputError, OutputExistsError, UsageError, WriteError, option
+from .defaults import K_RANGE
+from .errors import FORCE_OPTION, InputError, OutputExistsError, UsageError, WriteError, option
 from .journal import FILENAME, OPTIONS
 from .safefile import check_output
 
@@ -320,8 +321,8 @@ def _check_page_copies(page, images, force):
         raise OutputExistsError(f"{copies}: not a folder, where the page writes its copies; "
                                 "give the page another name")
     if not force and copies.is_dir() and any(copies.glob("original-*.png")):
-        raise OutputExistsError(f"{copies}: holds the copies of an earlier page; use --force "
-                                "to replace them")
+        raise OutputExistsError(f"{copies}: holds the copies of an earlier page; use "
+                                f"{FORCE_OPTION} to replace them")
 
 
 # <stem>_k<k>.png, and <stem>_k<k>_psnr<DB>.png for the encoding a search chose.
@@ -356,7 +357,7 @@ def _written_by_report(path, images, folder, out):
     if not path.is_relative_to(out):
         return False
     match = _ENCODING_NAME.fullmatch(path.relative_to(out).as_posix())
-    if match is None or not 2 <= int(match.group(2)) <= 256:
+    if match is None or int(match.group(2)) not in K_RANGE:
         return False
     stems = {stem.as_posix() for stem in plan_outputs(images, folder).values()}
     return match.group(1) in stems

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .defaults import K_RANGE
 from .errors import TargetError, UsageError
 
 __all__ = ["Trial", "Choice", "find_k", "check_target"]
@@ -594,8 +595,9 @@ def find_k(encode_at, *, target_psnr=None, max_bytes=None, max_colors=256, exact
     """
     target_psnr, max_bytes = check_target(target_psnr, max_bytes)
     if isinstance(max_colors, bool) or not isinstance(max_colors, (int, np.integer)) \
-            or not 2 <= max_colors <= 256:
-        raise UsageError(f"the largest palette must be from 2 to 256 colors, not {max_colors!r}")
+            or max_colors not in K_RANGE:
+        raise UsageError(f"the largest palette must be from {K_RANGE.start} to {K_RANGE[-1]} "
+                         f"colors, not {max_colors!r}")
     max_colors = int(max_colors)
     search = _Search(encode_at, exact_psnr, math.nan if target_psnr is None else target_psnr,
                      estimate_size, write, estimate_error, max_bytes, one_thread, psnr_of)

@@ -3,13 +3,14 @@
 import json
 import math
 
-from .defaults import TARGET_PSNR
+from .defaults import REPORT_FORMATS, TARGET_PSNR
+from .errors import UsageError
 from .table import recommend, summary
 
 __all__ = ["FORMATS", "render"]
 
 #: What ``render`` can print.
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = REPORT_FORMATS
 
 # The terminal table leaves out what only a program needs.
 _SHOWN = ["image", "k", "target_psnr", "colors", "bitdepth", "encoded_bytes", "ratio", "bpp", "psnr", "ssim",
@@ -42,7 +43,14 @@ def render(table, fmt="table", target_psnr=TARGET_PSNR, *, target_ssimulacra2=No
     Returns
     -------
     str
+
+    Raises
+    ------
+    UsageError
+        For a `fmt` not in :data:`FORMATS`.
     """
+    if fmt not in FORMATS:
+        raise UsageError(f"the report's format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":

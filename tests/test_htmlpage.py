@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 
 import kqcodec
-from kqcodec import htmlpage, table as tables
+from kqcodec import htmlpage, scan, table as tables
+from kqcodec.errors import OutputExistsError
 
 from .test_cli import one_line
 
@@ -580,6 +581,9 @@ def test_a_page_whose_copies_would_lose_data_is_refused_before_any_work(tmp_path
     assert proc.returncode == 73, proc.stderr
     assert "holds the copies of an earlier page; use --force" in proc.stderr
     assert not (tmp_path / "out").exists()
+    # From Python the option is said as Python sets it ("use --force" was in the message).
+    with pytest.raises(OutputExistsError, match="earlier page; use force=True to replace them"):
+        scan.check_extra_outputs([pics / "a.tif"], html=tmp_path / "old.html")
     # A file where the folder of copies goes: it failed after the work, with a traceback.
     (tmp_path / "file_files").write_bytes(b"mine")
     proc = subprocess.run([sys.executable, "-m", "kqcodec", "report", str(pics), "-k", "4",

@@ -202,6 +202,9 @@ def test_markdown_format(folder, tmp_path):
     text = textreport.render(table, "markdown")
     assert text.splitlines()[0].startswith("| image")
     assert "rocket.jpg" in text
+    # Any other format printed the terminal table.
+    with pytest.raises(kqcodec.UsageError, match="format must be one of table, markdown, csv, json"):
+        textreport.render(table, "xml")
 
 
 def test_an_output_folder_that_holds_the_picture_folder(tmp_path, pictures):
