@@ -257,11 +257,19 @@ def _named(name):
         raise FormatError(f"{name}: not enough memory to decode it{detail}") from None
 
 
+# A warning names at most this many of a file's problems: a file of 80,000
+# bad chunks of distinct names gave a warning line of 3 MB.
+_PROBLEMS_SAID = 8
+
+
 def _read_png(path, data, **options):
     """Decode with :mod:`pngread`; say once what it skipped."""
     image = pngread.read_png(data, **options)
     if image.problems:
-        warnings.warn(f"{path}: {'; '.join(image.problems)}", KqcodecWarning, stacklevel=3)
+        said = list(image.problems[:_PROBLEMS_SAID])
+        if len(image.problems) > _PROBLEMS_SAID:
+            said.append(f"and {len(image.problems) - _PROBLEMS_SAID} more")
+        warnings.warn(f"{path}: {'; '.join(said)}", KqcodecWarning, stacklevel=3)
     return image
 
 
@@ -837,11 +845,21 @@ def write_image(path, pixels, *, force=False, color=None):
         stream.write(encoded.getbuffer())
 
 
+# A JPEG carries a profile in at most 255 APP2 markers of 65,519 bytes each.
+_JPEG_MAX_PROFILE = 255 * 65519
+
+
 def _color_options(fmt, tags, path):
     """Pillow save options that carry the color tags into `fmt`."""
     if tags.icc is not None:
         if fmt == "BMP":
             warnings.warn(f"{path}: BMP cannot hold the color profile; written without it",
+                          colorprofile.ProfileWarning, stacklevel=3)
+            return {}
+        if fmt == "JPEG" and len(tags.icc) > _JPEG_MAX_PROFILE:
+            # Pillow would number the markers past 255 and wrap: readers lose it.
+            warnings.warn(f"{path}: the color profile of {len(tags.icc)} bytes is over the "
+                          f"{_JPEG_MAX_PROFILE} a JPEG holds; written without it",
                           colorprofile.ProfileWarning, stacklevel=3)
             return {}
         return {"icc_profile": tags.icc}

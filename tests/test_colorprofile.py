@@ -154,10 +154,10 @@ def test_srgb_profile_is_recognised_and_others_are_not():
     assert not colorprofile.is_srgb(PROPHOTO)
 
 
-# A PNG's reader drops a profile whose header names no color space of the
-# image, as libpng does; another format's profile is found unusable later.
+# A PNG's reader drops a profile without an ICC header, as libpng does;
+# another format's profile is found unusable later.
 @pytest.mark.parametrize("suffix, warning, match", [
-    (".png", KqcodecWarning, "iCCP profile of the .* color space in a color image"),
+    (".png", KqcodecWarning, "iCCP chunk's data is not an ICC profile"),
     (".jpg", colorprofile.ProfileWarning, "color profile")])
 def test_broken_profile_warns_and_encodes_raw_values(tmp_path, photo, suffix, warning, match):
     source = save(photo, tmp_path / f"broken{suffix}", icc_profile=b"not a profile" * 20)
@@ -228,6 +228,20 @@ def test_decode_to_bmp_warns_that_the_profile_is_dropped(tmp_path, in_adobe):
     kqcodec.encode(source, kept, K, keep_profile=True)
     with pytest.warns(colorprofile.ProfileWarning, match="BMP"):
         kqcodec.decode(kept, tmp_path / "out.bmp")
+
+
+def test_a_profile_too_large_for_jpeg_is_dropped_with_a_warning(tmp_path, photo):
+    # A valid profile padded past the 255 markers of 65,519 bytes a JPEG holds: Pillow
+    # numbered the markers past 255, wrapping, and readers found no profile at all.
+    size = 255 * 65519 + 1000
+    padded = struct.pack(">I", size) + ADOBE[4:] + bytes(size - len(ADOBE))
+    tags = colorprofile.ColorTags(icc=padded)
+    with pytest.warns(colorprofile.ProfileWarning, match="over the 16707345 a JPEG holds"):
+        kqcodec.write_image(tmp_path / "big.jpg", photo[:16, :16], color=tags)
+    assert "icc_profile" not in Image.open(tmp_path / "big.jpg").info
+    # TIFF holds it.
+    kqcodec.write_image(tmp_path / "big.tif", photo[:16, :16], color=tags)
+    assert Image.open(tmp_path / "big.tif").info["icc_profile"] == padded
 
 
 def test_decode_keeps_srgb_and_gamma_chunks_in_png(tmp_path, photo):
@@ -362,7 +376,7 @@ def test_grey_picture_goes_through_its_grey_profile(tmp_path, photo):
 def test_decode_drops_a_profile_it_cannot_use_with_a_warning(tmp_path, photo):
     source = save(photo, tmp_path / "broken.png", icc_profile=b"not a profile" * 20)
     out = tmp_path / "decoded.png"
-    with pytest.warns(KqcodecWarning, match="iCCP profile of the .* color space"):
+    with pytest.warns(KqcodecWarning, match="iCCP chunk.s data is not an ICC profile"):
         pixels = kqcodec.decode(source, out)
     assert b"iCCP" not in chunk_types(out)
     np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), pixels)

@@ -15,9 +15,10 @@ import png
 import pytest
 from PIL import Image
 
+import kqcodec
 from kqcodec import pngread
 from kqcodec._kernels import pngread as kernels
-from kqcodec.errors import FormatError
+from kqcodec.errors import FormatError, KqcodecWarning
 
 from .conftest import synthetic_photo
 from .pngmake import (build, chunks_of, ihdr, image_png, packed_png, pypng_rgba8, scanlines,
@@ -149,7 +150,9 @@ def _flip_crc(data, ctype):
 
 
 # ICC profile headers of each color space (bytes 16-19), enough for the reader's check.
-_PROFILE = {space: bytes(16) + space + bytes(108) for space in (b"GRAY", b"RGB ", b"Lab ")}
+# The least a profile is to libpng: its length, the color space, the signature, no tags.
+_PROFILE = {space: struct.pack(">I", 132) + bytes(12) + space + bytes(16) + b"acsp" + bytes(92)
+            for space in (b"GRAY", b"RGB ", b"Lab ")}
 
 HARMLESS = {
     "gAMA CRC": (_flip_crc(image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), b"gAMA"),
@@ -159,7 +162,44 @@ HARMLESS = {
     "short cHRM": (image_png(GREY, 8, 0, before=[(b"cHRM", bytes(31))]), "cHRM chunk of 31 bytes"),
     "long pHYs": (image_png(GREY, 8, 0, before=[(b"pHYs", bytes(10))]), "pHYs chunk of 10 bytes"),
     "gAMA after IDAT": (image_png(GREY, 8, 0, after=[(b"gAMA", bytes(4))]), "gAMA chunk after"),
-    "gAMA of 0": (image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]), "gAMA of 0"),
+    "gAMA of 0": (image_png(GREY, 8, 0, before=[(b"gAMA", bytes(4))]),
+                  "gAMA chunk of 0, out of range"),
+    # Chunks of the right length whose data libpng finds invalid (and skips).
+    "gAMA too large": (image_png(GREY, 8, 0, before=[(b"gAMA", b"\xff" * 4)]),
+                       "gAMA chunk of 4294967295, out of range"),
+    "cHRM all zero": (image_png(GREY, 8, 0, before=[(b"cHRM", bytes(32))]),
+                      "cHRM chunk of invalid chromaticities"),
+    "cHRM primaries in a line": (image_png(GREY, 8, 0, before=[(b"cHRM", struct.pack(
+        ">8I", 31270, 32900, 10000, 10000, 20000, 20000, 30000, 30000))]),
+        "cHRM chunk of invalid chromaticities"),
+    "sRGB intent 9": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\x09")]),
+                      "sRGB chunk of rendering intent 9, not 0 to 3"),
+    "bKGD of RGB length": (image_png(GREY, 8, 0, before=[(b"bKGD", bytes(6))]),
+                           "bKGD chunk of 6 bytes for color type 0"),
+    "bKGD over the depth": (image_png(GREY, 8, 0, before=[(b"bKGD", b"\x01\x00")]),
+                            "bKGD chunk value 256 over bit depth 8"),
+    "sBIT of RGB length": (image_png(GREY, 8, 0, before=[(b"sBIT", b"\x08" * 3)]),
+                           "sBIT chunk of 3 bytes for color type 0"),
+    "sBIT of 0": (image_png(GREY, 8, 0, before=[(b"sBIT", b"\x00")]),
+                  "sBIT chunk of significant bits 0, not 1 to 8"),
+    "sBIT over the depth": (image_png(GREY, 8, 0, before=[(b"sBIT", b"\x09")]),
+                            "sBIT chunk of significant bits 9, not 1 to 8"),
+    "hIST without PLTE": (image_png(GREY, 8, 0, before=[(b"hIST", bytes(2))]),
+                          "hIST chunk without a PLTE before it"),
+    "tIME of month 0": (image_png(GREY, 8, 0, after=[(b"tIME", struct.pack(">HBBBBB", 2020, 0, 1,
+                                                                          0, 0, 0))]),
+                        "tIME chunk of an invalid date or time"),
+    "zTXt not zlib": (image_png(GREY, 8, 0, after=[(b"zTXt", b"a\0\0not zlib")]),
+                      "zTXt chunk whose text is not a valid zlib stream"),
+    "iTXt not zlib": (image_png(GREY, 8, 0, after=[(b"iTXt", b"a\0\x01\0en\0a\0not zlib")]),
+                      "iTXt chunk whose text is not a valid zlib stream"),
+    "zTXt without keyword": (image_png(GREY, 8, 0, after=[(b"zTXt", b"\0\0" + zlib.compress(b"b"))]),
+                             "zTXt chunk without a keyword of 1 to 79 bytes"),
+    "eXIf of no byte order": (image_png(GREY, 8, 0, before=[(b"eXIf", b"Exif\0\0MM\0*" + bytes(4))]),
+                              "eXIf chunk without a TIFF byte order (MM or II)"),
+    "iCCP of no profile": (image_png(GREY, 8, 0, before=[(b"iCCP", b"p\0\0" + zlib.compress(
+        bytes(16) + b"GRAY" + bytes(200)))]),
+        "iCCP chunk's data is not an ICC profile"),
     "sRGB and iCCP": (image_png(GREY, 8, 0, before=[(b"sRGB", b"\0"), (b"iCCP", b"grey\0\0"
                                                     + zlib.compress(_PROFILE[b"GRAY"]))]),
                       "both sRGB and iCCP chunks"),
@@ -198,6 +238,65 @@ def test_harmless_damage_is_skipped_by_default_and_refused_when_strict(name, dec
     with pytest.raises(FormatError, match=re.escape(problem)) as refused:
         pngread.read_png(data, strict=True)
     assert str(refused.value).startswith("corrupt PNG: ")
+
+
+# Palette images: the chunks that refer to PLTE (a 3-entry palette, indices 0 to 2).
+_INDICES = np.array([[0, 1, 2], [2, 1, 0]]).reshape(2, 3, 1)
+_PLTE = (b"PLTE", bytes(range(9)))
+
+
+def _palette_png(*chunks_before_idat):
+    return build([ihdr(3, 2, 8, 3), *chunks_before_idat,
+                  (b"IDAT", zlib.compress(scanlines(_INDICES, 8, 0))), (b"IEND", b"")])
+
+
+@pytest.mark.parametrize("chunks, problem", [
+    ([(b"bKGD", b"\x01"), _PLTE], "bKGD chunk before PLTE"),
+    ([_PLTE, (b"bKGD", b"\x03")], "bKGD chunk index 3 past the 3-entry palette"),
+    ([_PLTE, (b"bKGD", bytes(2))], "bKGD chunk of 2 bytes for color type 3"),
+    ([(b"hIST", bytes(6)), _PLTE], "hIST chunk without a PLTE before it"),
+    ([_PLTE, (b"hIST", bytes(4))], "hIST chunk of 2 entries for a 3-entry palette"),
+    ([(b"sBIT", b"\x08\x08\x09"), _PLTE], "sBIT chunk of significant bits 8, 8, 9, not 1 to 8"),
+])
+def test_chunks_that_refer_to_the_palette_are_checked_against_it(chunks, problem):
+    clean = pngread.read_png(_palette_png(_PLTE), strict=True)
+    image = pngread.read_png(_palette_png(*chunks))
+    np.testing.assert_array_equal(image.pixels, clean.pixels)
+    assert image.problems == (f"{problem} (skipped)",)
+    assert not image.ancillary
+    with pytest.raises(FormatError, match=re.escape(problem)):
+        pngread.read_png(_palette_png(*chunks), strict=True)
+    # The same chunks, right: kept without a word.
+    right = pngread.read_png(_palette_png((b"sBIT", b"\x05\x06\x07"), _PLTE, (b"bKGD", b"\x02"),
+                                          (b"hIST", bytes(6))), strict=True)
+    assert [c for c, _ in right.ancillary] == [b"sBIT", b"bKGD", b"hIST"]
+
+
+def test_invalid_color_chunks_are_neither_used_nor_copied(tmp_path):
+    # An all-zero cHRM and a gAMA out of range went into the decoded PNG as they were:
+    # a file that libpng then warned about.
+    data = image_png(GREY, 8, 0, before=[(b"gAMA", b"\xff" * 4), (b"cHRM", bytes(32))])
+    image = pngread.read_png(data)
+    assert "gamma" not in image.info and "chromaticity" not in image.info
+    (tmp_path / "in.png").write_bytes(data)
+    with pytest.warns(KqcodecWarning, match="gAMA chunk of 4294967295, out of range"):
+        kqcodec.decode(tmp_path / "in.png", tmp_path / "out.png")
+    assert [c for c, _ in chunks_of((tmp_path / "out.png").read_bytes())
+            if c in (b"gAMA", b"cHRM")] == []
+
+
+def test_a_warning_names_a_few_problems_and_counts_the_others(tmp_path):
+    # 20 ancillary chunks of distinct names, each failing its CRC.
+    chunks = [(f"aaA{chr(97 + i)}".encode(), b"x") for i in range(20)]
+    data = image_png(GREY, 8, 0, before=chunks)
+    for name, _ in chunks:
+        data = _flip_crc(data, name)
+    assert len(pngread.read_png(data).problems) == 20
+    (tmp_path / "in.png").write_bytes(data)
+    with pytest.warns(KqcodecWarning) as caught:
+        kqcodec.read_image(tmp_path / "in.png")
+    (message,) = [str(w.message) for w in caught]
+    assert message.count("chunk with a bad CRC") == 8 and message.endswith("; and 12 more")
 
 
 @pytest.mark.parametrize("space, color_type, kept", [(b"GRAY", 0, True), (b"GRAY", 4, True),
