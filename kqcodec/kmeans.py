@@ -31,6 +31,7 @@ import numpy as np
 from ._kernels import kmeans as kernels
 from .defaults import DEFAULT_SPEED, ENGINES
 from .nearest import Assignment
+from .threads import one_openmp_thread
 
 __all__ = ["KMeansResult", "Shared", "weighted_kmeans", "sklearn_kmeans", "divisive_split",
            "merge_errors", "ENGINES"]
@@ -593,7 +594,10 @@ def sklearn_kmeans(points, weights, k, *, seed=0):
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=1, random_state=seed)
-    model.fit(points, sample_weight=np.asarray(weights, np.float64))
+    # Its centres depend on how many OpenMP threads share the points: one,
+    # for the same palette on any machine.
+    with one_openmp_thread():
+        model.fit(points, sample_weight=np.asarray(weights, np.float64))
     centres = model.cluster_centers_.astype(np.float32)
     return KMeansResult(centres, Assignment(points, centres), 0)
 

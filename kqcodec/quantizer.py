@@ -7,10 +7,7 @@ those entries back to the pixels.  Reading and writing files is
 :mod:`codec`'s job.
 """
 
-import contextlib
 import math
-import os
-import threading
 from dataclasses import replace
 
 import numpy as np
@@ -27,6 +24,7 @@ from .nearest import Assignment
 from .paletteimage import PaletteImage
 from .pngfile import bit_depth_for, check_speed, color_chunks
 from .search import Choice, Trial, find_k
+from .threads import one_blas_thread
 from .ties import follow_neighbours_within
 
 __all__ = ["quantize", "choose_k", "SizeEstimates", "shared_palette", "remap", "prepare", "check_k",
@@ -348,7 +346,7 @@ def _quantize(hist, k, *, seed=0, engine="kqcodec", space="rgb", init=None,
     if len(hist.colors) <= k:
         palette, labels = hist.colors, np.arange(len(hist.colors))
     else:
-        with _one_blas_thread():
+        with one_blas_thread():
             palette, labels = _cluster(hist.colors, hist.counts if weights is None else weights,
                                        k, seed=seed, engine=engine, space=space, init=init,
                                        speed=speed,
@@ -409,78 +407,6 @@ def _cluster(colors, counts, k, *, seed=0, engine="kqcodec", space="rgb", init=N
     else:
         assignment = Assignment(feats, _features(palette, space))
     return palette, _settled(assignment, integer=space == "rgb" and channels == 3)
-
-
-_BLAS = []
-# Searches in several threads of one process share one limit (OpenBLAS's is
-# the process's): the first to start sets it, the last to end restores it.
-_BLAS_USERS = {"count": 0, "limiter": None}
-_BLAS_LOCK = threading.Lock()
-
-
-def _release_openblas():
-    """Let any thread set OpenBLAS's limit next (threadpoolctl 3.8 gives it to one thread)."""
-    try:
-        from threadpoolctl import OpenBLASController
-    except ImportError:  # pragma: no cover - before threadpoolctl 3 no thread owns it
-        return
-    release = getattr(OpenBLASController, "clear_controlling_thread", None)
-    if release is not None:
-        release(force=True)
-
-
-@contextlib.contextmanager
-def _shared_limit(controller):
-    with _BLAS_LOCK:
-        if _BLAS_USERS["count"] == 0:
-            # The thread that set the limit may have ended or be running
-            # still: the one setting it now takes over.
-            _release_openblas()
-            _BLAS_USERS["limiter"] = controller.limit(limits=1, user_api="blas")
-        _BLAS_USERS["count"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS["count"] -= 1
-            if _BLAS_USERS["count"] == 0:
-                _release_openblas()
-                _BLAS_USERS["limiter"].restore_original_limits()
-                _release_openblas()
-                _BLAS_USERS["limiter"] = None
-
-
-def _one_blas_thread():
-    """A context in which BLAS (numpy's matrix products) runs on one thread.
-
-    The palette search's products are thin, (M, 3) by (3, k) at most: a
-    second BLAS thread costs more to wake and to spin while it waits than it
-    saves.  Measured on two cores: a 0.25 MP encode took 0.2 s less CPU and
-    wall time on one thread, a 1.8 MP one 0.3 s.  The products do not split
-    their sums between threads, so the results are the same.  Without
-    threadpoolctl (scikit-learn brings it) nothing is limited.  Nor when
-    ``OPENBLAS_NUM_THREADS`` is 1 (the ``kqcodec`` command sets it before
-    numpy loads): OpenBLAS then has one thread already, and importing
-    threadpoolctl and finding the libraries would cost a few milliseconds.
-    Searches in several threads at once share the limit.
-    """
-    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
-        return contextlib.nullcontext()
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - scikit-learn brings it
-            _BLAS.append(None)
-        else:
-            # Made once: finding the loaded libraries takes about a millisecond.
-            _BLAS.append(ThreadpoolController())
-    if _BLAS[0] is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    # OpenBLAS's limit is the whole process's, and threadpoolctl lets one
-    # thread at a time set it: searches running at once in a program's
-    # threads (or a Dask worker's), each setting and restoring their own,
-    # left it at one thread for good.
-    return _shared_limit(_BLAS[0])
 
 
 def _search_weights(pixels, hist, space):

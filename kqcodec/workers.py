@@ -17,6 +17,7 @@ import threading
 
 from .errors import KqcodecError, UsageError
 from .heap import keep_freed_memory
+from .threads import one_thread_each
 
 __all__ = ["run_jobs", "check_jobs", "worker_count", "worker_start", "start_pool", "new_track",
            "results_as_done", "closable", "terminate", "stopping_once", "progress_bar", "say"]
@@ -65,11 +66,7 @@ def worker_start(track=None):
     signal.signal(signal.SIGTERM, _exit_on_term)
     _end_with_parent()
     keep_freed_memory()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        return
-    threadpool_limits(1)
+    one_thread_each()
 
 
 # prctl's option that asks for a signal when the parent ends (linux/prctl.h).

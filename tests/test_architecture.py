@@ -28,6 +28,7 @@ OWNERS = {
     "sklearn": {"kmeans"},
     "deflate": {"layout"},
     "PIL": {"imageio", "colorprofile"},
+    "threadpoolctl": {"threads"},
 }
 
 
