@@ -471,7 +471,16 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
 
 
 def summary_line(outcomes):
-    """One line: how many files were written, skipped and failed."""
+    """One line: how many files were written, skipped and failed.
+
+    Parameters
+    ----------
+    outcomes : sequence of Outcome
+
+    Returns
+    -------
+    str
+    """
     counts = {status: sum(o.status == status for o in outcomes)
               for status in ("written", "skipped", "failed")}
     return f"{counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed"

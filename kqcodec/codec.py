@@ -137,8 +137,11 @@ def encode(source, dest, k, *, seed=0, force=False, max_pixels=pngfile.DEFAULT_M
         Effort, in pngquant's sense: 1 (smallest file, slowest) to 10
         (fastest); sets both the palette search and the compression, with
         ``k="auto"`` as well (see :func:`quantizer.choose_k`).
-    target_psnr, max_bytes, max_colors
-        The target of ``k="auto"``; the sizes measured include the color
+    target_psnr : float, optional
+    max_bytes : int, optional
+    max_colors : int
+        The target of ``k="auto"`` (one of the first two) and the largest
+        k it considers, 2..256; the sizes measured include the color
         chunks.
     skip_if_larger : bool
         Write nothing, and raise :class:`NotSmallerError`, when the PNG

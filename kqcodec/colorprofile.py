@@ -87,7 +87,21 @@ SRGB = ColorTags(srgb=SRGB_INTENT)
 
 
 def check_tags(tags):
-    """Refuse color tags that are neither a :class:`ColorTags` nor None (UsageError)."""
+    """Return `tags` if they are a :class:`ColorTags` or None.
+
+    Parameters
+    ----------
+    tags : ColorTags or None
+
+    Returns
+    -------
+    ColorTags or None
+
+    Raises
+    ------
+    UsageError
+        For anything else.
+    """
     if tags is not None and not isinstance(tags, ColorTags):
         raise UsageError(f"color must be a colorprofile.ColorTags or None, not "
                          f"{type(tags).__name__}")

@@ -60,6 +60,14 @@ def _number(value, low, high, what):
 def check_strength(strength):
     """Return `strength` as a float if it is a dithering strength, 0..1.
 
+    Parameters
+    ----------
+    strength : float
+
+    Returns
+    -------
+    float
+
     Raises
     ------
     UsageError
@@ -193,6 +201,14 @@ REUSE_MISMATCH = 1.2
 
 def check_reuse(margin):
     """Return `margin` as a float if it is a reuse margin, 0..16 Oklab levels.
+
+    Parameters
+    ----------
+    margin : float
+
+    Returns
+    -------
+    float
 
     Raises
     ------

@@ -73,7 +73,17 @@ _MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1, "BMP": 2**31 - 1, "
 
 
 def check_pixel_limit(max_pixels):
-    """Refuse a pixel limit neither None (no limit) nor a positive whole number (UsageError)."""
+    """Refuse a pixel limit neither None (no limit) nor a positive whole number.
+
+    Parameters
+    ----------
+    max_pixels : int or None
+
+    Raises
+    ------
+    UsageError
+        For anything else.
+    """
     if max_pixels is None:
         return
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) \
@@ -108,13 +118,26 @@ def read_image(path, *, max_pixels=MAX_PIXELS, formats=INPUT_FORMATS,
                color="srgb", strict=False):
     """Read a picture file into 8-bit pixels, as a viewer shows them.
 
-    The pixels of :func:`read_picture` (same parameters and errors),
-    without the tags: by default the sRGB rendering of a picture with a
-    color profile.
+    The pixels of :func:`read_picture`, without the tags: by default the
+    sRGB rendering of a picture with a color profile.
+
+    Parameters
+    ----------
+    path : path-like, binary file object, or bytes
+    max_pixels : int or None
+    formats : sequence of str
+    color : {'srgb', 'keep', 'raw'}
+    strict : bool
+        All as for :func:`read_picture`.
 
     Returns
     -------
     (H, W, 3) or (H, W, 4) uint8 ndarray
+
+    Raises
+    ------
+    InputError, FormatError, UsageError
+        As :func:`read_picture`.
     """
     return read_picture(path, max_pixels=max_pixels, formats=formats, color=color,
                         strict=strict)[0]
@@ -770,6 +793,15 @@ def pixel_count(path):
 
 def output_format(path):
     """Return the Pillow format name for an output path, by its extension.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str
+        ``PNG``, ``JPEG``, ``WEBP``, ``BMP`` or ``TIFF``.
 
     Raises
     ------

@@ -233,6 +233,24 @@ def encodings_of(job):
 
 
 def check_ks(ks, empty=False):
+    """The palette sizes asked, sorted and without repeats.
+
+    Parameters
+    ----------
+    ks : int or iterable of int
+    empty : bool
+        Whether none at all may be asked (a report with a target only).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    UsageError
+        If a k is outside 2..256 or not an integer, or none is given
+        without `empty`.
+    """
     if isinstance(ks, int) or (hasattr(ks, "ndim") and ks.ndim == 0):
         ks = [ks]  # report(folder, 16): one k
     try:
@@ -245,6 +263,25 @@ def check_ks(ks, empty=False):
 
 
 def check_search(target_psnr, max_colors, dither, reuse):
+    """Check the options of a report's search for a target PSNR, before any work.
+
+    Parameters
+    ----------
+    target_psnr : float or None
+    max_colors : int
+    dither, reuse : float
+
+    Returns
+    -------
+    (float or None, int)
+        The target and the largest k, normalised.
+
+    Raises
+    ------
+    UsageError
+        For values out of range, `reuse` with `dither`, or a target with
+        either of them.
+    """
     if check_strength(dither) and check_reuse(reuse):
         raise UsageError(f"{option('reuse')} does not go with {option('dither')}")
     if target_psnr is not None:

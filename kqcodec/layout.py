@@ -145,7 +145,22 @@ _RANK_BANDS = 4
 
 
 def bit_depth_for(entries):
-    """Return the smallest PNG palette bit depth (1, 2, 4 or 8) that holds `entries`."""
+    """Return the smallest PNG palette bit depth (1, 2, 4 or 8) that holds `entries`.
+
+    Parameters
+    ----------
+    entries : int
+        Palette size, 1 to 256.
+
+    Returns
+    -------
+    {1, 2, 4, 8}
+
+    Raises
+    ------
+    ValueError
+        For more than 256 entries.
+    """
     for depth in (1, 2, 4, 8):
         if entries <= 1 << depth:
             return depth
@@ -222,7 +237,18 @@ def adjacency_order(indices, entries, *, first=0):
 
 
 def compress(data, level):
-    """Return a zlib stream of `data`, any contiguous buffer (libdeflate when available)."""
+    """Return a zlib stream of `data`, any contiguous buffer (libdeflate when available).
+
+    Parameters
+    ----------
+    data : bytes-like
+    level : int
+        1 to 12; zlib, the fallback, stops at 9.
+
+    Returns
+    -------
+    bytes
+    """
     if _libdeflate is not None:
         return _libdeflate.zlib_compress(data, level)
     return zlib.compress(data, min(level, 9))
@@ -357,7 +383,20 @@ def _ranks_by_sample(layouts, chosen, size, speed):
 
 
 def final_level(size, trial_ratio, speed):
-    """The deflate level for `size` bytes of image data that a trial shrank `trial_ratio` times."""
+    """The deflate level for `size` bytes of image data that a trial shrank `trial_ratio` times.
+
+    Parameters
+    ----------
+    size : int
+    trial_ratio : float
+    speed : int
+        1 to 10.
+
+    Returns
+    -------
+    int
+        1 to 12 (9 at most without libdeflate).
+    """
     column = 0 if size < _MEDIUM_FROM else 2 if size < _LARGE_FROM else 4
     level = _LEVELS[speed][column + (trial_ratio >= _FLAT_RATIO)]
     return level if _libdeflate is not None else min(level, 9)

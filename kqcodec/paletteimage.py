@@ -121,12 +121,25 @@ class PaletteImage:
         return imageio.to_pil(palette, indices, icc)
 
     def to_png(self, *, speed=DEFAULT_SPEED, keep_order=False, plan=None):
-        """Return the palette PNG file as bytes; `speed` and `keep_order` as for :meth:`save`.
+        """Return the palette PNG file as bytes.
 
-        `plan` is the ``plan`` of :meth:`estimated_png_size` at the same
-        speed, whose trial compression is then not made again (the bytes
-        are the same); not with `keep_order`, whose palette order such a
-        plan does not keep.
+        Parameters
+        ----------
+        speed : int
+            Deflate and layout effort, 1 (smallest) to 10 (fastest), as for
+            :meth:`save`.
+        keep_order : bool
+            Keep the palette's order (as for :meth:`save`).
+        plan : tuple, optional
+            The ``plan`` of :meth:`estimated_png_size` at the same speed,
+            whose trial compression is then not made again (the bytes are
+            the same); not with `keep_order`, whose palette order such a
+            plan does not keep.
+
+        Returns
+        -------
+        bytes
+            The whole file, signature to IEND.
 
         Raises
         ------

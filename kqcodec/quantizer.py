@@ -83,27 +83,75 @@ _OKLAB_SPACES = ("oklab", "perceptual")
 
 
 def check_k(k):
-    """Return `k` as an int if it is a palette size kqcodec allows (2..256)."""
+    """Return `k` as an int if it is a palette size kqcodec allows (2..256).
+
+    Parameters
+    ----------
+    k : int
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    UsageError
+        For anything but an integer from 2 to 256.
+    """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in K_RANGE:
         raise UsageError(f"k must be an integer from 2 to 256, not {k!r}")
     return int(k)
 
 
 def check_engine(engine):
-    """Refuse an engine other than those of :data:`ENGINES` (UsageError)."""
+    """Refuse an engine other than those of :data:`defaults.ENGINES`.
+
+    Parameters
+    ----------
+    engine : str
+
+    Raises
+    ------
+    UsageError
+        For any other value.
+    """
     if engine not in ENGINES:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
 
 
 def check_seed(seed):
-    """Refuse a seed that is not an integer from 0 to 2**32 - 1 (UsageError)."""
+    """Refuse a seed that is not an integer from 0 to 2**32 - 1.
+
+    Parameters
+    ----------
+    seed : int
+
+    Raises
+    ------
+    UsageError
+        For anything else.
+    """
     if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
             or not 0 <= seed < 2**32):
         raise UsageError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}")
 
 
 def check_space(space):
-    """Return `space` if the palette search knows it (see :data:`defaults.SPACES`)."""
+    """Return `space` if the palette search knows it (see :data:`defaults.SPACES`).
+
+    Parameters
+    ----------
+    space : str
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    UsageError
+        For any other value.
+    """
     if space not in SPACES:
         raise UsageError(f"space must be one of {', '.join(SPACES)}, not {space!r}")
     return space
@@ -202,8 +250,11 @@ def quantize(pixels, k, *, seed=0, histogram=None, engine="kqcodec", space="rgb"
         compression effort is given when writing (:meth:`PaletteImage.to_png`),
         except with ``k="auto"``, whose search measures the files as
         written at this speed (see :func:`choose_k`).
-    target_psnr, max_bytes, max_colors
-        The target of ``k="auto"``; see :func:`choose_k`.  ``k="auto"`` does
+    target_psnr : float, optional
+    max_bytes : int, optional
+    max_colors : int
+        The target of ``k="auto"`` (one of the first two) and the largest
+        k it considers, 2..256; see :func:`choose_k`.  ``k="auto"`` does
         not dither: `dither` must be 0 with it.
     reuse : float
         Margin, in Oklab levels (0..16), within which a pixel may take

@@ -100,7 +100,10 @@ def report(folder, ks=DEFAULT_KS, *, out="compressed_outputs", recursive=False, 
     progress : bool
         Show a progress bar on stderr.
     max_pixels : int or None
-    space, dither, metrics, reuse
+    space : {'rgb', 'oklab', 'rgb+oklab', 'perceptual'}
+    dither : float
+    metrics : sequence of str
+    reuse : float
         See :func:`report_image`.
     strict : bool
         Refuse PNG pictures that break any rule; see :func:`imageio.read_image`.

@@ -27,6 +27,16 @@ _TMP = ".tmp"
 def file_path(value, *, output=False):
     """`value` as a Path, checked as every file name kqcodec takes is (see :func:`_as_path`).
 
+    Parameters
+    ----------
+    value : path-like
+    output : bool
+        Whether it names an output, which may not end in a separator.
+
+    Returns
+    -------
+    Path
+
     Raises
     ------
     UsageError
@@ -62,6 +72,14 @@ def _as_path(value, output=False):
 def check_input(path):
     """Return `path` as a Path after checking that it is a readable file.
 
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    Path
+
     Raises
     ------
     InputError
@@ -94,6 +112,11 @@ def check_output(dest, *, source=None, force=False):
         (a symlink or hard link to the input counts as the same file).
     force : bool
         Allow replacing an existing regular file.
+
+    Returns
+    -------
+    Path
+        `dest`.
 
     Raises
     ------

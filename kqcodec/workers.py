@@ -36,13 +36,34 @@ _IN_TRANSIT = 5.0
 _TRACK = None
 
 def check_jobs(jobs):
-    """Refuse a number of worker processes that is not None or a positive integer (UsageError)."""
+    """Refuse a number of worker processes that is not None or a positive integer.
+
+    Parameters
+    ----------
+    jobs : int or None
+
+    Raises
+    ------
+    UsageError
+        For anything else.
+    """
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a positive integer or None, not {jobs!r}")
 
 
 def worker_count(jobs, tasks):
-    """Processes to start: `jobs` (all cores when None), at most one per task."""
+    """Processes to start: `jobs` (all cores when None), at most one per task.
+
+    Parameters
+    ----------
+    jobs : int or None
+    tasks : int
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     return max(1, min(jobs or os.cpu_count() or 1, tasks))
 
 
