@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kqcodec
-from kqcodec import dither, metrics, quantizer
+from kqcodec import dither, metrics, oklab, quantizer
 from kqcodec._kernels.dither import floyd_steinberg
 from kqcodec.errors import UsageError
 
@@ -367,6 +367,22 @@ def test_reuse_leaves_transparency_alone(present):
     np.testing.assert_array_equal(image.indices[not_opaque], nearest.indices[not_opaque])
     np.testing.assert_array_equal(decoded[..., 3], nearest.to_pixels()[..., 3])
     assert (image.indices != nearest.indices).any()
+
+
+def test_reuse_indices_keeps_each_pixel_within_the_margin_and_makes_runs(coffee):
+    # The one-palette entry point, checked against its definition: every pixel within
+    # `margin` Oklab levels (x 255) of its nearest entry's distance, fewer index changes.
+    image = quantizer.quantize(coffee, 16)
+    reused = dither.reuse_indices(coffee, image.palette, image.indices, 2.0, masked=1.0)
+    np.testing.assert_array_equal(dither.reuse_indices(coffee, image.palette, image.indices, 0),
+                                  image.indices)
+    lab = oklab.rgb_to_oklab(coffee.astype(np.float64)) * 255
+    entries = oklab.rgb_to_oklab(image.palette.astype(np.float64)) * 255
+    near = np.linalg.norm(lab - entries[image.indices], axis=2)
+    taken = np.linalg.norm(lab - entries[reused], axis=2)
+    assert (taken <= near + 2.0 + 1e-3).all()
+    changes = lambda indices: int((np.diff(indices.astype(int), axis=1) != 0).sum())
+    assert changes(reused) < changes(image.indices)
 
 
 def test_reuse_zero_is_nearest_and_bad_uses_refused(coffee):
