@@ -312,7 +312,7 @@ def to_srgb(samples, icc, *, cmyk=False):
     elif profile.space == "RGB":
         rgb = _transform(profile, "RGB")(color)
     else:
-        raise ProfileError(f"a {profile.space} profile in an RGB picture")
+        raise ProfileError(f"a {profile.space} profile, for neither RGB nor grey samples")
     return rgb if alpha is None else np.ascontiguousarray(np.dstack([rgb, alpha]))
 
 

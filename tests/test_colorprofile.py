@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import kqcodec
-from kqcodec import colorprofile, imageio, imagereport, metrics
+from kqcodec import batch, colorprofile, imageio, imagereport, metrics
 from kqcodec.cli import main
 from kqcodec.errors import KqcodecWarning
 
@@ -125,6 +125,21 @@ def test_keep_profile_meets_a_target_psnr_as_a_viewer_shows_it(tmp_path, in_adob
     fixed = kqcodec.encode(source, tmp_path / "fixed.png", 16, keep_profile=True)
     assert fixed.psnr == pytest.approx(
         metrics.psnr(srgb_rendering(source), srgb_rendering(tmp_path / "fixed.png")), abs=0.01)
+
+
+def test_a_shared_palette_keeping_the_profile_measures_what_a_viewer_shows(tmp_path, in_adobe):
+    # A batch with one palette measured the raw values (3 dB off on a ProPhoto picture)
+    # where a single encode measures both pictures through the profile.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = save(in_adobe, folder / "adobe.png", icc_profile=ADOBE)
+    (outcome,) = batch.encode_batch(folder, tmp_path / "out", 16, shared=True,
+                                    keep_profile=True, jobs=1)
+    out = Path(outcome.dest)
+    seen = metrics.psnr(srgb_rendering(source), srgb_rendering(out))
+    assert outcome.psnr == pytest.approx(seen, abs=0.01)
+    raw = metrics.psnr(in_adobe, np.asarray(Image.open(out).convert("RGB")))
+    assert abs(raw - seen) > 0.05  # the raw figure it gave is another number
 
 
 @pytest.mark.parametrize("tag", ["icc", "chunk"])
@@ -390,7 +405,7 @@ def test_a_lab_profile_kept_is_one_warning(tmp_path, photo):
         warnings.simplefilter("always")
         kqcodec.encode(source, tmp_path / "out.png", K, keep_profile=True)
     assert [str(w.message).split(": ", 1)[1] for w in caught] == [
-        "unusable color profile (a Lab profile in an RGB picture); using the raw values"]
+        "unusable color profile (a Lab profile, for neither RGB nor grey samples); using the raw values"]
 
 
 def test_srgb_verbose_psnr_is_against_the_srgb_rendering(tmp_path, pictures, capsys):

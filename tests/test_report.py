@@ -612,5 +612,5 @@ def test_a_picture_s_profile_warning_is_said_once_with_the_sheet_and_the_page(tm
                        "--compare", tmp_path / "cmp.png", "--html", tmp_path / "page.html")
     assert code == 0, err
     assert err.splitlines() == [f"kqcodec: warning: {pics / 'lab.jpg'}: unusable color profile "
-                                "(a Lab profile in an RGB picture); using the raw values"]
+                                "(a Lab profile, for neither RGB nor grey samples); using the raw values"]
     assert (tmp_path / "cmp.png").exists() and (tmp_path / "page.html").exists()
