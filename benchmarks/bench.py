@@ -493,7 +493,8 @@ def kqcodec_summary(ok):
     import pandas as pd
     kq = ok[ok.method == 'kqcodec']
     ratios = []
-    for other in ('pngquant-s1', 'pngquant', 'pillow-mediancut', 'notebook', 'kqcodec-sklearn'):
+    for other in ('pngquant-s1', 'pngquant', 'pngquant3', 'pngquant-fs', 'pillow-mediancut',
+                  'pillow-fastoctree', 'notebook', 'kqcodec-sklearn'):
         both = kq.merge(ok[ok.method == other], on=['image', 'k'], suffixes=('', '_o'))
         for k, g in both.groupby('k'):
             big = g[g.mp >= 1]

@@ -192,6 +192,8 @@ def main(argv=None):
                       + f"read {best['read']:.2f} s, pngquant {best['pngquant']:.2f} s",
                       file=sys.stderr, flush=True)
     import pandas as pd
+    if not rows:
+        sys.exit(f'floor.py: no picture of {args.min_mp:g} MP or more in {args.folder}')
     df = pd.DataFrame(rows)
     df['encode / pngquant'] = df['encode'] / df['pngquant']
     df['floor / pngquant'] = df['floor'] / df['pngquant']
@@ -207,7 +209,8 @@ def main(argv=None):
         summary = [('median over pictures of 1 MP or more', large, np.median, '<= 0.4')]
     else:
         summary = [('median over pictures of 1 MP or more', large, np.median, '<= 0.7'),
-                   ('worst over pictures of 0.25 MP or more', df, np.max, '<= 1.0')]
+                   (f'worst over pictures of {args.min_mp:g} MP or more', df, np.max,
+                    '<= 1.0' if args.min_mp >= 0.25 else '<= 1.0 from 0.25 MP')]
     speed = 'the default speed' if args.speed is None else f'--speed {args.speed}'
     print(f'kqcodec at {speed}:\n')
     print('| measure | ' + ' | '.join(f'{c} / pngquant' for c in columns) + ' | target |')

@@ -187,8 +187,13 @@ def main(argv=None):
             print("| related set, k = 64 | median PSNR, own palettes | shared palette | "
                   "median cost, dB | largest cost, dB |")
             print("|---|---|---|---|---|")
-            for line in shared_cost(args.folder):
+            lines = shared_cost(args.folder)
+            for line in lines:
                 print(line)
+            if not lines:
+                print(f"(no related set in {args.folder}: the sets are the pan across "
+                      "lomiri_sunset_by_Aitzol_Berasategi.jpg and the three icons "
+                      "mpl_logo2_rgba.png, mpl_present_rgba.png, oxygen_web_browser_rgba.png)")
 
 
 if __name__ == "__main__":
