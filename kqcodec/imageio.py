@@ -896,7 +896,12 @@ def _color_options(fmt, tags, path):
             return {}
         return {"icc_profile": tags.icc}
     if fmt != "PNG":
-        return {}  # sRGB is what the other formats mean without a profile
+        # sRGB is what the other formats mean without a profile: a gamma or
+        # primaries other than sRGB's are lost, and viewers show other colors.
+        if tags.srgb is None and (tags.gamma is not None or tags.chromaticity is not None):
+            warnings.warn(f"{path}: {fmt} cannot hold the PNG's gAMA and cHRM; written without "
+                          "them (shown as sRGB)", colorprofile.ProfileWarning, stacklevel=3)
+        return {}
     from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()

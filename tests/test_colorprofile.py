@@ -266,6 +266,23 @@ def test_decode_keeps_srgb_and_gamma_chunks_in_png(tmp_path, photo):
     assert dict(png_chunks(tmp_path / "back.png"))[b"sRGB"] == b"\x00"
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tif", ".bmp"])
+def test_decode_says_when_gamma_chunks_cannot_follow(tmp_path, photo, suffix):
+    # A gAMA-only PNG decoded to another format lost its gamma without a word.
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 100000))
+    source = save(photo, tmp_path / "linear.png", pnginfo=info)
+    with pytest.warns(colorprofile.ProfileWarning, match="cannot hold the PNG's gAMA and cHRM"):
+        pixels = kqcodec.decode(source, tmp_path / f"out{suffix}")
+    np.testing.assert_array_equal(pixels, photo)
+    # sRGB-tagged pixels lose nothing: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kqcodec.decode(save(photo, tmp_path / "plain.png"), tmp_path / f"plain{suffix}")
+
+
 def test_rocket_report_row_is_measured_against_its_srgb_rendering(tmp_path, pictures):
     rocket = pictures["skimage_rocket"]
     assert profile(Image.open(rocket).info["icc_profile"]).profile.profile_description.startswith(
