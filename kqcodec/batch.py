@@ -8,6 +8,7 @@ shared palette, every picture's histogram is counted first (in parallel),
 the sums give one palette, and every file is written with it.
 """
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -205,7 +206,7 @@ def _not_found(source):
 
 
 def _free_name(out_dir, rel, taken, suffix):
-    """The output file for `rel` in `out_dir`, its stem the next free one (see :func:`free_stem`)."""
+    """The output file for `rel` in `out_dir`, its stem the next free one (:func:`free_stem`)."""
     stem = free_stem(rel, taken, suffix)
     return out_dir / stem.with_name(stem.name + ".png")
 
@@ -345,6 +346,13 @@ def _again(dest, encode):
         return result
 
 
+def _remove_empty_folders(folder):
+    """Remove `folder` and the folders in it, if they hold no file at all."""
+    for root, _, _ in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):
+        with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+            os.rmdir(root)
+
+
 # --shared-palette, as Python sets it.
 _SHARED = option("shared_palette", "shared=True")
 
@@ -361,7 +369,7 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
     inputs : path-like or sequence of path-like
         Files and folders; see :func:`plan_batch`.
     out_dir : path-like
-        Created if missing.
+        Created if missing (and taken away again if the batch writes nothing).
     k : int or 'auto'
         As for :func:`codec.encode`; with `shared`, an int.
     recursive, suffix
@@ -423,51 +431,62 @@ def encode_batch(inputs, out_dir, k, *, recursive=False, suffix="", jobs=None, p
             # Its colors are counted first, then it is read again to be written.
             raise UsageError(f"{source}: {_SHARED} reads each picture twice, and this one is a "
                              "pipe or a device: save it to a file first")
+    # A folder this batch made is taken away again if nothing went into it
+    # (every picture failed or was skipped): no empty folder left behind.
+    made = not Path(out_dir).exists()
     make_folder(out_dir)
-    workers = worker_count(jobs, len(pairs))
-    if not shared:
-        options = dict(k=k, encode=dict(
-            seed=seed, force=force, max_pixels=max_pixels, engine=engine, target_psnr=target_psnr,
-            max_bytes=max_bytes, max_colors=max_colors, skip_if_larger=skip_if_larger,
-            keep_profile=keep_profile, space=space, strict=strict, dither=dither,
-            speed=speed, reuse=reuse))
-        for outcome in run_jobs(_encode_job, [(s, d, options) for s, d in pairs],
-                                workers=workers, progress=progress, desc="encode",
-                                lost=_died_encoding):
-            _warn_again(outcome.warned)
-            yield outcome
-        return
-    readable = [(s, d) for s, d in pairs if d is not None]
-    histograms = []
-    for histogram, warned in run_jobs(_histogram_job,
-                                      [(s, max_pixels, keep_profile, strict) for s, _ in readable],
-                                      workers=workers, progress=progress, desc="count colors",
-                                      lost=_died_counting):
-        _warn_again(warned)
-        histograms.append(histogram)
-    counted = {str(s): h for (s, _), h in zip(readable, histograms)}
-    good = [h for h in histograms if not isinstance(h, KqcodecError)]
-    if keep_profile and len({None if shown_as_srgb(tags) else tags for _, _, tags in good}) > 1:
-        # Each file keeps its own profile: one entry shows as other colors in each.
-        warnings.warn("a shared palette for pictures whose own color profiles are kept, and "
-                      "differ: each shared entry shows as another color in each file (converted "
-                      "to sRGB, they would share colors)", KqcodecWarning, stacklevel=2)
-    palette = shared_palette([(colors, counts) for colors, counts, _ in good], k) if good else None
-    options = dict(force=force, max_pixels=max_pixels, skip_if_larger=skip_if_larger,
-                   keep_profile=keep_profile, speed=speed, strict=strict)
-    jobs_list = [(s, d, palette, options) for s, d in pairs
-                 if d is not None and not isinstance(counted[str(s)], KqcodecError)]
-    results = iter(run_jobs(_palette_job, jobs_list, workers=workers, progress=progress,
-                            desc="encode", lost=_died_encoding))
-    for source, dest in pairs:
-        failure = None if dest is None else counted[str(source)]
-        if dest is None:
-            yield _outcome(source, dest, None)
-        elif isinstance(failure, KqcodecError):
-            yield Outcome(str(source), str(dest), "failed", _naming(source, str(failure)),
-                          error=_bare(failure))
-        else:
-            yield next(results)
+    try:
+        workers = worker_count(jobs, len(pairs))
+        if not shared:
+            options = dict(k=k, encode=dict(
+                seed=seed, force=force, max_pixels=max_pixels, engine=engine,
+                target_psnr=target_psnr,
+                max_bytes=max_bytes, max_colors=max_colors, skip_if_larger=skip_if_larger,
+                keep_profile=keep_profile, space=space, strict=strict, dither=dither,
+                speed=speed, reuse=reuse))
+            for outcome in run_jobs(_encode_job, [(s, d, options) for s, d in pairs],
+                                    workers=workers, progress=progress, desc="encode",
+                                    lost=_died_encoding):
+                _warn_again(outcome.warned)
+                yield outcome
+            return
+        readable = [(s, d) for s, d in pairs if d is not None]
+        histograms = []
+        for histogram, warned in run_jobs(_histogram_job,
+                                          [(s, max_pixels, keep_profile, strict)
+                                           for s, _ in readable],
+                                          workers=workers, progress=progress, desc="count colors",
+                                          lost=_died_counting):
+            _warn_again(warned)
+            histograms.append(histogram)
+        counted = {str(s): h for (s, _), h in zip(readable, histograms)}
+        good = [h for h in histograms if not isinstance(h, KqcodecError)]
+        if keep_profile and len({None if shown_as_srgb(tags) else tags for _, _, tags in good}) > 1:
+            # Each file keeps its own profile: one entry shows as other colors in each.
+            warnings.warn("a shared palette for pictures whose own color profiles are kept, and "
+                          "differ: each shared entry shows as another color in each file "
+                          "(converted to sRGB, they would share colors)", KqcodecWarning,
+                          stacklevel=2)
+        palette = (shared_palette([(colors, counts) for colors, counts, _ in good], k)
+                   if good else None)
+        options = dict(force=force, max_pixels=max_pixels, skip_if_larger=skip_if_larger,
+                       keep_profile=keep_profile, speed=speed, strict=strict)
+        jobs_list = [(s, d, palette, options) for s, d in pairs
+                     if d is not None and not isinstance(counted[str(s)], KqcodecError)]
+        results = iter(run_jobs(_palette_job, jobs_list, workers=workers, progress=progress,
+                                desc="encode", lost=_died_encoding))
+        for source, dest in pairs:
+            failure = None if dest is None else counted[str(source)]
+            if dest is None:
+                yield _outcome(source, dest, None)
+            elif isinstance(failure, KqcodecError):
+                yield Outcome(str(source), str(dest), "failed", _naming(source, str(failure)),
+                              error=_bare(failure))
+            else:
+                yield next(results)
+    finally:
+        if made:
+            _remove_empty_folders(Path(out_dir))
 
 
 def summary_line(outcomes):

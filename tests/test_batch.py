@@ -215,6 +215,27 @@ def test_a_link_in_the_output_folder_to_an_input_is_a_taken_name(tmp_path, pictu
         assert img.mode == "P"
 
 
+def test_a_batch_that_writes_nothing_leaves_no_folder_it_made(tmp_path, pictures, small_jpeg):
+    # Every picture failed or was skipped: the batch left DIR (and its sub-folders) empty.
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "bad.jpg").write_bytes(pictures["sklearn_china"].read_bytes()[:3000])
+    shutil.copy(small_jpeg, src / "sub" / "small.jpg")
+    out = tmp_path / "out"
+    code, _, err = run("encode", src, "--out-dir", out, "--recursive", "-k", "256",
+                       "--skip-if-larger")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "kqcodec: 0 written, 1 skipped, 1 failed"
+    assert not out.exists()
+    # A folder that was there stays, and so does whatever is in it.
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    code, _, _ = run("encode", src, "--out-dir", out, "--recursive", "-k", "256",
+                     "--skip-if-larger")
+    assert code == 1
+    assert (out / "mine.txt").read_text() == "keep"
+
+
 def test_a_picture_given_twice_is_encoded_once(tmp_path, folder):
     out = tmp_path / "out"
     code, _, err = run("encode", folder / "a.png", folder / "a.png", folder, "--out-dir", out,
